@@ -1,0 +1,14 @@
+//! confab's domain vocabulary, free of any I/O.
+//!
+//! - [`ids`]: validated newtypes for every identifier (apps, users, ObjectIds).
+//! - [`error`]: the one protocol-neutral error every face renders in its own format.
+//! - [`model`]: apps, users and sessions as the domain sees them.
+//! - [`clock`]: timestamps, so every layer agrees on units and formatting.
+
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod model;
+
+pub use error::{Error, ErrorKind, Result};
+pub use ids::{AppId, ObjectId, UserId};

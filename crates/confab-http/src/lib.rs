@@ -1,0 +1,41 @@
+//! confab's HTTP faces.
+//!
+//! - [`router`]: builds the whole HTTP service (suffix stripping, CORS, fallbacks).
+//! - [`error`]: the one renderer of domain errors as ConnectyCube `{"errors": …}` JSON.
+//! - [`params`]: Rack-style query strings and form bodies, JSON bodies, read leniently.
+//! - [`extract`]: request extractors (session token, request parameters).
+//! - [`connectycube`]: the ConnectyCube REST routes, one file per resource.
+
+pub mod connectycube;
+pub mod error;
+pub mod extract;
+pub mod params;
+pub mod router;
+
+use std::sync::Arc;
+
+use confab_service::Accounts;
+
+/// Limits of the HTTP face.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Arc<Accounts>,
+    pub config: Arc<HttpConfig>,
+}
+
+pub use router::router;

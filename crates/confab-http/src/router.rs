@@ -1,0 +1,85 @@
+//! The whole HTTP service: routes, JSON fallbacks, `.json` suffixes and CORS.
+
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderName, Method, StatusCode, Uri};
+use axum::routing::get;
+use axum::{Json, Router};
+use confab_core::Error;
+use serde_json::{json, Value};
+use tower::util::MapRequestLayer;
+use tower::Layer;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::error::ApiError;
+use crate::{connectycube, AppState};
+
+/// GET /health
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn not_found() -> ApiError {
+    Error::not_found("Not found").into()
+}
+
+async fn method_not_allowed() -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({ "errors": { "base": ["Method not allowed"] } })),
+    )
+}
+
+/// All routes with their state; protocol faces that need more routes merge into this.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .merge(connectycube::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// The SDK appends `.json` to every path; routes are declared without it.
+fn strip_json_suffix(mut req: Request) -> Request {
+    if let Some(path) = req.uri().path().strip_suffix(".json") {
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// Browser apps on another origin send `CB-*` headers, which need a CORS preflight.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            HeaderName::from_static("cb-token"),
+            HeaderName::from_static("cb-authkey"),
+            HeaderName::from_static("cb-sdk"),
+            HeaderName::from_static("cb-administration-api-key"),
+        ])
+        .max_age(Duration::from_secs(24 * 60 * 60))
+}
+
+/// Wraps a finished router so suffix stripping happens before routing.
+pub fn into_service(router: Router) -> Router {
+    // A `Router` used as a fallback service receives every request unrouted, so the
+    // rewrite below runs before the inner router matches paths.
+    let inner = MapRequestLayer::new(strip_json_suffix).layer(router);
+    Router::new().fallback_service(inner).layer(cors())
+}

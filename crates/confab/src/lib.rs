@@ -1,0 +1,122 @@
+//! The confab server as a library, so tests start the real thing in-process.
+//!
+//! - [`config`]: the configuration (TOML file + `CONFAB_*` environment).
+//! - [`Server`]: binds the listeners, serves until shut down, then closes the store cleanly.
+
+pub mod config;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_core::model::AppCredentials;
+use confab_core::{Error, Result};
+use confab_http::{AppState, HttpConfig};
+use confab_service::{Accounts, AccountsConfig};
+use confab_store::sqlite::SqliteStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+
+/// How often expired sessions are swept from the database.
+const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The domain services over one opened store.
+struct Domain {
+    store: SqliteStore,
+    accounts: Arc<Accounts>,
+}
+
+impl Domain {
+    async fn open(config: &Config) -> Result<Self> {
+        let store = SqliteStore::open(&config.data_dir).await?;
+        let accounts = Arc::new(Accounts::new(
+            Arc::new(store.clone()),
+            AccountsConfig {
+                session_ttl: Duration::from_secs(config.session_ttl_secs.max(1)),
+                login_attempts_per_minute: config.login_attempts_per_minute,
+            },
+        ));
+        Ok(Self { store, accounts })
+    }
+}
+
+/// `confab app create`: registers an application in the configured store.
+pub async fn create_app(config: &Config, name: &str) -> Result<AppCredentials> {
+    let domain = Domain::open(config).await?;
+    let creds = domain.accounts.create_app(name).await;
+    domain.store.close().await;
+    creds
+}
+
+/// A running server.
+pub struct Server {
+    pub http_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the store, binds every listener and starts serving.
+    pub async fn start(config: Config) -> Result<Self> {
+        let domain = Domain::open(&config).await?;
+        let state = AppState {
+            accounts: domain.accounts.clone(),
+            config: Arc::new(HttpConfig {
+                max_body_bytes: config.max_body_bytes,
+            }),
+        };
+        let listener = TcpListener::bind(&config.http_addr)
+            .await
+            .map_err(Error::internal)?;
+        let http_addr = listener.local_addr().map_err(Error::internal)?;
+        tracing::info!(http = %http_addr, domain = %config.domain, "listening");
+
+        let (shutdown, mut stop) = watch::channel(false);
+        let app = confab_http::router::into_service(confab_http::router(state));
+        let mut serve_stop = stop.clone();
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = serve_stop.wait_for(|s| *s).await;
+        });
+
+        let accounts = domain.accounts.clone();
+        let task = tokio::spawn(async move {
+            let purge = async {
+                let mut tick = tokio::time::interval(SESSION_PURGE_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    match accounts.purge_expired_sessions().await {
+                        Ok(n) if n > 0 => tracing::info!(sessions = n, "purged expired sessions"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "session purge failed"),
+                    }
+                }
+            };
+            tokio::select! {
+                r = serve => if let Err(e) = r { tracing::error!(error = %e, "http server failed") },
+                _ = purge => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            // In-flight requests are done (graceful shutdown); now close the database.
+            domain.store.close().await;
+            tracing::info!("stopped");
+        });
+        Ok(Self {
+            http_addr,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish and closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}

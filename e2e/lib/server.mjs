@@ -1,0 +1,237 @@
+// Starts the real confab binary for end-to-end tests and hands out fresh app credentials.
+//
+// The binary is NOT built here: `cargo build -p confab` must have run first
+// (or point CONFAB_BIN at a binary).
+
+import { spawn, execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The repository root: the parent of e2e/. */
+export const repoRoot = path.resolve(here, '..', '..');
+
+export function binaryPath() {
+  return process.env.CONFAB_BIN || path.join(repoRoot, 'target', 'debug', 'confab');
+}
+
+const STARTUP_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+/** Every server still running, so a crashing test process does not leave any behind. */
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+function baseEnv(dataDir, extra = {}) {
+  const env = { ...process.env, CONFAB_DATA_DIR: dataDir, ...extra };
+  // Keep server logs free of colour codes so the "listening" line is easy to match.
+  env.NO_COLOR = '1';
+  return env;
+}
+
+function checkBinary() {
+  const bin = binaryPath();
+  if (!existsSync(bin)) {
+    throw new Error(
+      `confab binary not found at ${bin}: run \`cargo build -p confab\` first (or set CONFAB_BIN)`
+    );
+  }
+  return bin;
+}
+
+/**
+ * Runs `confab app create --name <name>` against a data dir and returns the parsed credentials
+ * `{ id, auth_key, auth_secret, api_key }`. Works while a server uses the same dir.
+ */
+export async function createApp(dataDir, name = 'e2e') {
+  const bin = checkBinary();
+  let stdout;
+  let stderr;
+  try {
+    ({ stdout, stderr } = await execFileP(bin, ['app', 'create', '--name', name], {
+      env: baseEnv(dataDir),
+      timeout: 20_000,
+    }));
+  } catch (err) {
+    throw new Error(
+      `\`confab app create --name ${name}\` failed (exit ${err.code}): ${err.stderr || err.message}`
+    );
+  }
+  const app = parseSingleJsonObject(stdout);
+  if (!app) {
+    throw new Error(
+      `\`confab app create\` did not print one JSON object on stdout.\nstdout: ${stdout}\nstderr: ${stderr}`
+    );
+  }
+  return app;
+}
+
+function parseSingleJsonObject(text) {
+  const trimmed = text.trim();
+  try {
+    const v = JSON.parse(trimmed);
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v;
+  } catch {
+    /* fall through */
+  }
+  return null;
+}
+
+/**
+ * Starts `confab serve` on ephemeral ports with a fresh data dir and one fresh app.
+ *
+ * options:
+ *   sessionTtlSecs — sets CONFAB_SESSION_TTL_SECS
+ *   env            — extra environment variables
+ *   appName        — name of the first app (default 'e2e')
+ *
+ * Returns { url, port, httpAddr, chatUrl, dataDir, app, createApp(name), logs(), stop() }.
+ */
+export async function startServer(options = {}) {
+  const bin = checkBinary();
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'confab-e2e-'));
+  let child;
+  try {
+    const app = await createApp(dataDir, options.appName ?? 'e2e');
+
+    const extra = {
+      CONFAB_HTTP_ADDR: '127.0.0.1:0',
+      CONFAB_XMPP_ADDR: '127.0.0.1:0',
+      ...(options.sessionTtlSecs != null ? { CONFAB_SESSION_TTL_SECS: String(options.sessionTtlSecs) } : {}),
+      ...(options.env ?? {}),
+    };
+    child = spawn(bin, ['serve'], {
+      env: baseEnv(dataDir, extra),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(child);
+
+    const logLines = [];
+    const exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        running.delete(child);
+        resolve({ code, signal });
+      });
+    });
+
+    const httpAddr = await new Promise((resolve, reject) => {
+      let buffer = '';
+      const timer = setTimeout(() => {
+        reject(
+          new Error(
+            `confab serve did not log "listening http=..." within ${STARTUP_TIMEOUT_MS} ms.\n` +
+              `log:\n${logLines.join('\n')}`
+          )
+        );
+      }, STARTUP_TIMEOUT_MS);
+      const onData = (chunk) => {
+        buffer += chunk.toString('utf8');
+        let nl;
+        while ((nl = buffer.indexOf('\n')) !== -1) {
+          const line = buffer.slice(0, nl);
+          buffer = buffer.slice(nl + 1);
+          logLines.push(line);
+          const m = /listening http=(\S+)/.exec(line);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1].replace(/[,;]$/, ''));
+          }
+        }
+      };
+      child.stderr.on('data', onData);
+      child.stdout.on('data', (chunk) => {
+        for (const line of chunk.toString('utf8').split('\n')) if (line) logLines.push(`[stdout] ${line}`);
+      });
+      exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `confab serve exited before listening (code ${code}, signal ${signal}).\nlog:\n${logLines.join('\n')}`
+          )
+        );
+      });
+    });
+
+    const url = `http://${httpAddr}`;
+    const port = Number(new URL(url).port);
+    await waitForHealth(url);
+
+    let stopped = null;
+    const stop = async () => {
+      if (stopped) return stopped;
+      stopped = (async () => {
+        let result;
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGTERM');
+          const timeout = new Promise((resolve) => setTimeout(() => resolve(null), STOP_TIMEOUT_MS).unref());
+          result = await Promise.race([exited, timeout]);
+          if (result === null) {
+            child.kill('SIGKILL');
+            result = { ...(await exited), timedOut: true };
+          }
+        } else {
+          result = await exited;
+        }
+        await rm(dataDir, { recursive: true, force: true });
+        return result;
+      })();
+      return stopped;
+    };
+
+    return {
+      url,
+      port,
+      httpAddr,
+      /** WebSocket chat URL on the HTTP port. */
+      chatUrl: `ws://127.0.0.1:${port}/ws`,
+      dataDir,
+      app,
+      createApp: (name = 'e2e-second') => createApp(dataDir, name),
+      logs: () => logLines.join('\n'),
+      stop,
+    };
+  } catch (err) {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function waitForHealth(url) {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/health`);
+      if (res.ok) return;
+      last = `status ${res.status}`;
+    } catch (err) {
+      last = err.message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`GET ${url}/health never answered 200 (last: ${last})`);
+}
+
+/** SDK init options for a started server. */
+export function sdkConfig(server, extra = {}) {
+  return {
+    endpoints: { api_url: server.url, chat: 'localhost', chat_url: server.chatUrl },
+    debug: { mode: 0 },
+    ...extra,
+  };
+}
