@@ -310,8 +310,8 @@ impl Accounts {
             None => errors.add("password", "can't be blank"),
             Some(p) => check_password(p, &mut errors),
         }
+        check_fields(&fields, &mut errors);
         errors.into_result()?;
-        validate_fields(&fields)?;
         let password_hash = hash_password(password.expect("checked above")).await?;
         self.store
             .create_user(NewUser {
@@ -406,6 +406,11 @@ fn check_password(p: &str, errors: &mut FieldErrors) {
 
 fn validate_fields(f: &UserFields) -> Result<()> {
     let mut errors = FieldErrors::default();
+    check_fields(f, &mut errors);
+    errors.into_result()
+}
+
+fn check_fields(f: &UserFields, errors: &mut FieldErrors) {
     let text = |name: &str, v: &Option<Option<String>>, max: usize, errors: &mut FieldErrors| {
         if let Some(Some(s)) = v {
             if s.chars().count() > max {
@@ -413,20 +418,20 @@ fn validate_fields(f: &UserFields) -> Result<()> {
             }
         }
     };
-    text("login", &f.login, 50, &mut errors);
-    text("email", &f.email, MAX_FIELD_LEN, &mut errors);
-    text("full_name", &f.full_name, MAX_FIELD_LEN, &mut errors);
-    text("phone", &f.phone, 64, &mut errors);
-    text("website", &f.website, MAX_FIELD_LEN, &mut errors);
-    text("external_id", &f.external_id, MAX_FIELD_LEN, &mut errors);
-    text("facebook_id", &f.facebook_id, MAX_FIELD_LEN, &mut errors);
-    text("twitter_id", &f.twitter_id, MAX_FIELD_LEN, &mut errors);
-    text("avatar", &f.avatar, 2048, &mut errors);
+    text("login", &f.login, 50, errors);
+    text("email", &f.email, MAX_FIELD_LEN, errors);
+    text("full_name", &f.full_name, MAX_FIELD_LEN, errors);
+    text("phone", &f.phone, 64, errors);
+    text("website", &f.website, MAX_FIELD_LEN, errors);
+    text("external_id", &f.external_id, MAX_FIELD_LEN, errors);
+    text("facebook_id", &f.facebook_id, MAX_FIELD_LEN, errors);
+    text("twitter_id", &f.twitter_id, MAX_FIELD_LEN, errors);
+    text("avatar", &f.avatar, 2048, errors);
     text(
         "custom_data",
         &f.custom_data,
         MAX_CUSTOM_DATA_LEN,
-        &mut errors,
+        errors,
     );
     if let Some(Some(login)) = &f.login {
         if login.trim().is_empty() {
@@ -456,7 +461,6 @@ fn validate_fields(f: &UserFields) -> Result<()> {
             errors.add("tag_list", "has an invalid tag");
         }
     }
-    errors.into_result()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

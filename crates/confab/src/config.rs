@@ -42,17 +42,20 @@ impl Default for Config {
 
 impl Config {
     /// Defaults, then the file (when given), then the environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(figment::Error::from(format!(
+                return Err(Box::new(figment::Error::from(format!(
                     "config file {} does not exist",
                     path.display()
-                )));
+                ))));
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment.merge(Env::prefixed("CONFAB_")).extract()
+        figment
+            .merge(Env::prefixed("CONFAB_"))
+            .extract()
+            .map_err(Box::new)
     }
 }

@@ -210,7 +210,11 @@ fn user_query(p: &Params) -> Result<UserQuery, Error> {
         external_user_ids: ints(filter_list(p, "external_user_id")?, "external_user_id")?,
         tags: filter_list(p, "user_tags")?.or(filter_list(p, "tags")?),
         limit: p.bounded("limit", DEFAULT_PAGE, MAX_PAGE)?,
-        skip: p.bounded("skip", 0, u32::MAX)?,
+        // The SDK's types name it `offset`; the REST docs name it `skip`.
+        skip: match p.get("skip") {
+            Some(_) => p.bounded("skip", 0, u32::MAX)?,
+            None => p.bounded("offset", 0, u32::MAX)?,
+        },
     };
     let too_many = [
         q.ids.as_ref().map(Vec::len),

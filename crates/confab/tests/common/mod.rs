@@ -1,0 +1,149 @@
+//! A real server in-process on port 0 with a temporary database, and a small HTTP client.
+#![allow(dead_code)]
+
+use confab::{Config, Server};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub config: Config,
+    pub base: String,
+    pub app_id: i64,
+    pub auth_key: String,
+    pub api_key: String,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub fn test_config(dir: &std::path::Path) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        http_addr: "127.0.0.1:0".into(),
+        xmpp_addr: "127.0.0.1:0".into(),
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        let creds = confab::create_app(&config, "test").await.unwrap();
+        let server = Server::start(config.clone()).await.unwrap();
+        Self {
+            base: format!("http://{}", server.http_addr),
+            server: Some(server),
+            config,
+            app_id: creds.app.id.get(),
+            auth_key: creds.app.auth_key,
+            api_key: creds.api_key,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// A second application in the same store, created while the server runs.
+    pub async fn second_app(&self) -> (i64, String) {
+        let c = confab::create_app(&self.config, "second").await.unwrap();
+        (c.app.id.get(), c.app.auth_key)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
+    /// Sends a request; a JSON body for POST/PUT, form text for DELETE when `form` is given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.header("CB-Token", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        read(resp).await
+    }
+
+    pub async fn raw(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        read(req.send().await.unwrap()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn app_session(&self) -> String {
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/session.json",
+                None,
+                Some(json!({"application_id": self.app_id, "auth_key": self.auth_key})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["session"]["token"].as_str().unwrap().to_string()
+    }
+
+    /// Signs up `login` (password `password1`) and returns its id.
+    pub async fn signup(&self, login: &str) -> i64 {
+        let token = self.app_session().await;
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/users.json",
+                Some(&token),
+                Some(json!({"user": {"login": login, "password": "password1", "email": format!("{login}@example.com")}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["user"]["id"].as_i64().unwrap()
+    }
+
+    pub async fn user_session(&self, login: &str, password: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/session.json",
+            None,
+            Some(json!({"application_id": self.app_id, "auth_key": self.auth_key,
+                        "user": {"login": login, "password": password}})),
+        )
+        .await
+    }
+
+    pub async fn login(&self, login: &str) -> String {
+        let (s, v) = self.user_session(login, "password1").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["session"]["token"].as_str().unwrap().to_string()
+    }
+}
+
+async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text:.200}"))
+    };
+    (status, value)
+}
+
+pub fn no_session() -> Value {
+    json!({"errors": {"base": ["Required session does not exist"]}})
+}
