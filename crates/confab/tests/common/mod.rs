@@ -68,7 +68,9 @@ impl TestServer {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.header("CB-Token", t);
         }
@@ -120,8 +122,10 @@ impl TestServer {
             Method::POST,
             "/session.json",
             None,
-            Some(json!({"application_id": self.app_id, "auth_key": self.auth_key,
-                        "user": {"login": login, "password": password}})),
+            Some(
+                json!({"application_id": self.app_id, "auth_key": self.auth_key,
+                        "user": {"login": login, "password": password}}),
+            ),
         )
         .await
     }
