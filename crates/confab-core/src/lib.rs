@@ -3,12 +3,16 @@
 //! - [`ids`]: validated newtypes for every identifier (apps, users, ObjectIds).
 //! - [`error`]: the one protocol-neutral error every face renders in its own format.
 //! - [`model`]: apps, users and sessions as the domain sees them.
+//! - [`chat`]: dialogs, messages and the roles-and-privileges table.
+//! - [`query`]: filter operators, sorting and paging of the chat API.
 //! - [`clock`]: timestamps, so every layer agrees on units and formatting.
 
+pub mod chat;
 pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod query;
 
 pub use error::{Error, ErrorKind, Result};
 pub use ids::{AppId, ObjectId, UserId};

@@ -4,17 +4,21 @@
 //! - [`error`]: the one renderer of domain errors as ConnectyCube `{"errors": …}` JSON.
 //! - [`params`]: Rack-style query strings and form bodies, JSON bodies, read leniently.
 //! - [`extract`]: request extractors (session token, request parameters).
+//! - [`filters`]: the chat API's `field[op]=value` filters, sorting and paging.
 //! - [`connectycube`]: the ConnectyCube REST routes, one file per resource.
+//! - [`admin`]: the administration API (`CB-Administration-API-Key`).
 
+pub mod admin;
 pub mod connectycube;
 pub mod error;
 pub mod extract;
+pub mod filters;
 pub mod params;
 pub mod router;
 
 use std::sync::Arc;
 
-use confab_service::Accounts;
+use confab_service::{Accounts, Chat, Realtime};
 
 /// Limits of the HTTP face.
 #[derive(Debug, Clone)]
@@ -35,6 +39,11 @@ impl Default for HttpConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub accounts: Arc<Accounts>,
+    pub chat: Arc<Chat>,
+    /// Live delivery of REST-side changes, once a real-time face is running.
+    pub realtime: Option<Arc<dyn Realtime>>,
+    /// The chat domain, for room JIDs.
+    pub domain: Arc<str>,
     pub config: Arc<HttpConfig>,
 }
 

@@ -13,7 +13,7 @@ use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::ApiError;
-use crate::{connectycube, AppState};
+use crate::{admin, connectycube, AppState};
 
 /// GET /health
 async fn health() -> Json<Value> {
@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .merge(connectycube::routes())
+        .merge(admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -1,10 +1,17 @@
 //! confab's domain services: the business rules, once, for every protocol face.
 //!
 //! - [`accounts`]: applications, sessions and users (sign up, log in, profile, expiry).
+//! - [`chat`]: dialogs and messages under the roles-and-privileges table.
+//! - [`realtime`]: the seam through which REST changes reach live sessions.
 //! - [`secrets`]: token and key generation, hashing of tokens and passwords.
 
 pub mod accounts;
+pub mod chat;
+pub mod realtime;
 pub mod secrets;
 
 pub use accounts::{Accounts, AccountsConfig, AuthContext, Credentials};
-pub use confab_store::UserKey;
+pub use chat::Chat;
+pub use confab_store::chat::AdminDialogInfo;
+pub use confab_store::{MessageSearch, UserKey};
+pub use realtime::Realtime;

@@ -17,7 +17,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -57,7 +57,7 @@ impl SqliteStore {
     }
 }
 
-fn db(e: sqlx::Error) -> Error {
+pub(crate) fn db(e: sqlx::Error) -> Error {
     Error::internal(e)
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use confab_core::model::AppCredentials;
 use confab_core::{Error, Result};
 use confab_http::{AppState, HttpConfig};
-use confab_service::{Accounts, AccountsConfig};
+use confab_service::{Accounts, AccountsConfig, Chat};
 use confab_store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -27,6 +27,7 @@ const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(600);
 struct Domain {
     store: SqliteStore,
     accounts: Arc<Accounts>,
+    chat: Arc<Chat>,
 }
 
 impl Domain {
@@ -39,7 +40,12 @@ impl Domain {
                 login_attempts_per_minute: config.login_attempts_per_minute,
             },
         ));
-        Ok(Self { store, accounts })
+        let chat = Arc::new(Chat::new(Arc::new(store.clone()), Arc::new(store.clone())));
+        Ok(Self {
+            store,
+            accounts,
+            chat,
+        })
     }
 }
 
@@ -64,6 +70,9 @@ impl Server {
         let domain = Domain::open(&config).await?;
         let state = AppState {
             accounts: domain.accounts.clone(),
+            chat: domain.chat.clone(),
+            realtime: None,
+            domain: config.domain.as_str().into(),
             config: Arc::new(HttpConfig {
                 max_body_bytes: config.max_body_bytes,
             }),

@@ -1,10 +1,13 @@
 //! The ConnectyCube REST face: one file per resource, handlers named `<verb>_<noun>`.
 
+pub mod dialogs;
+pub mod messages;
 pub mod render;
+pub mod render_chat;
 pub mod session;
 pub mod users;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::AppState;
@@ -31,4 +34,42 @@ pub fn routes() -> Router<AppState> {
                 .put(users::update_user)
                 .delete(users::delete_user),
         )
+        .route(
+            "/chat/Dialog",
+            get(dialogs::list_dialogs).post(dialogs::create_dialog),
+        )
+        .route(
+            "/chat/Dialog/clearHistory/{id}",
+            delete(dialogs::clear_history),
+        )
+        .route(
+            "/chat/Dialog/{id}",
+            put(dialogs::update_dialog).delete(dialogs::delete_dialogs),
+        )
+        .route("/chat/Dialog/{id}/admins", put(dialogs::update_admins))
+        .route(
+            "/chat/Dialog/{id}/subscribe",
+            post(dialogs::subscribe).delete(dialogs::unsubscribe),
+        )
+        .route(
+            "/chat/Dialog/{id}/notifications",
+            get(dialogs::get_notifications).put(dialogs::update_notifications),
+        )
+        .route("/chat/Dialog/{id}/occupants", get(dialogs::list_occupants))
+        .route(
+            "/chat/Message",
+            get(messages::list_messages)
+                .post(messages::create_message)
+                .put(messages::update_dialog_messages),
+        )
+        .route("/chat/Message/unread", get(messages::unread_count))
+        .route(
+            "/chat/Message/{id}",
+            put(messages::update_message).delete(messages::delete_messages),
+        )
+        .route(
+            "/chat/Message/{id}/reactions",
+            get(messages::list_reactions).put(messages::update_reactions),
+        )
+        .route("/chat/search", get(messages::search))
 }
