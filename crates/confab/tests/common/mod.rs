@@ -148,6 +148,46 @@ async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
     (status, value)
 }
 
+impl TestServer {
+    /// Sends a request with a form-encoded body, as the SDK does on DELETE.
+    pub async fn form(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: &str,
+    ) -> (StatusCode, Value) {
+        self.raw(
+            self.client
+                .request(method, self.url(path))
+                .header("CB-Token", token)
+                .header(
+                    "Content-Type",
+                    "application/x-www-form-urlencoded; charset=UTF-8",
+                )
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// Calls the admin API with this app's key.
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("CB-Administration-API-Key", &self.api_key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.raw(req).await
+    }
+}
+
 pub fn no_session() -> Value {
     json!({"errors": {"base": ["Required session does not exist"]}})
 }
