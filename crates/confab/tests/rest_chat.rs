@@ -253,12 +253,7 @@ async fn messages_unread_counts_and_marking() {
         .await;
     assert_eq!(v, json!({"items": {"count": 3}}));
     let (_, v) = t
-        .call(
-            Method::GET,
-            &format!("/chat/Message/unread.json"),
-            Some(&p.c.1),
-            None,
-        )
+        .call(Method::GET, "/chat/Message/unread.json", Some(&p.c.1), None)
         .await;
     assert_eq!(v["total"], json!(3), "mark_as_read=0 must not mark");
 
