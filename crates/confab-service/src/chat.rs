@@ -692,7 +692,7 @@ impl Chat {
         let cleared = membership.and_then(|m| m.cleared_before);
         let (mut items, total) = self
             .store
-            .list_messages(dialog_id, Some(user), cleared, query)
+            .list_messages(dialog_id, Some(user), cleared, query, query.limit == 0)
             .await?;
         if mark_read && query.limit > 0 {
             let unread: Vec<ObjectId> = items

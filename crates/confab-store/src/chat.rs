@@ -99,12 +99,14 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn insert_message(&self, message: &Message) -> Result<()>;
     async fn message(&self, app_id: i64, id: ObjectId) -> Result<Option<Message>>;
     /// A dialog's messages as `viewer` sees them (without those they deleted or cleared).
+    /// The total is counted only when `count` is set: it costs a scan on long histories.
     async fn list_messages(
         &self,
         dialog: ObjectId,
         viewer: Option<i64>,
         cleared_before: Option<ObjectId>,
         query: &Query,
+        count: bool,
     ) -> Result<(Vec<Message>, u64)>;
     /// Every message of an app (admin API), filtered and paged.
     async fn list_app_messages(&self, app_id: i64, query: &Query) -> Result<(Vec<Message>, u64)>;

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +19,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// One writing transaction at a time. SQLite allows one writer anyway, and a deferred
+    /// transaction that reads before it writes fails with BUSY instead of waiting when
+    /// another writer got in first; taking this lock first makes writers queue instead.
+    pub(crate) write: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -39,9 +44,13 @@ impl SqliteStore {
             .await
             .map_err(Error::internal)?;
         MIGRATOR.run(&pool).await.map_err(Error::internal)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
+    /// Callers hold the write lock.
     async fn record_request(&self, user: UserId, now: Millis) -> Result<()> {
         sqlx::query("UPDATE users SET last_request_at = ? WHERE id = ?")
             .bind(now)
@@ -243,6 +252,7 @@ impl AccountStore for SqliteStore {
         api_key_hash: &[u8],
         now: Millis,
     ) -> Result<App> {
+        let _write = self.write.lock().await;
         sqlx::query_as::<_, AppRow>(
             "INSERT INTO apps (name, auth_key, auth_secret, api_key_hash, created_at) \
              VALUES (?, ?, ?, ?, ?) RETURNING id, name, auth_key, created_at",
@@ -290,6 +300,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn create_user(&self, user: NewUser) -> Result<User> {
+        let _write = self.write.lock().await;
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO users (app_id, password_hash, is_guest, created_at, updated_at",
         );
@@ -449,6 +460,7 @@ impl AccountStore for SqliteStore {
         password_hash: Option<&str>,
         now: Millis,
     ) -> Result<Option<User>> {
+        let _write = self.write.lock().await;
         let mut q = QueryBuilder::<Sqlite>::new("UPDATE users SET updated_at = ");
         q.push_bind(now);
         push_user_fields(&mut q, fields);
@@ -469,6 +481,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn delete_user(&self, app: AppId, id: UserId) -> Result<bool> {
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query("DELETE FROM sessions WHERE app_id = ? AND user_id = ?")
             .bind(app.get())
@@ -494,6 +507,7 @@ impl AccountStore for SqliteStore {
         now: Millis,
         expires_at: Millis,
     ) -> Result<Session> {
+        let _write = self.write.lock().await;
         let session = sqlx::query_as::<_, SessionRow>(
             "INSERT INTO sessions (app_id, user_id, token_hash, created_at, updated_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?) \
@@ -534,6 +548,7 @@ impl AccountStore for SqliteStore {
         now: Millis,
         expires_at: Millis,
     ) -> Result<()> {
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query("UPDATE sessions SET expires_at = ? WHERE id = ?")
             .bind(expires_at)
@@ -553,6 +568,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn set_session_user(&self, id: i64, user: Option<UserId>, now: Millis) -> Result<()> {
+        let _write = self.write.lock().await;
         sqlx::query("UPDATE sessions SET user_id = ?, updated_at = ? WHERE id = ?")
             .bind(user.map(UserId::get))
             .bind(now)
@@ -567,6 +583,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn delete_session(&self, id: i64) -> Result<()> {
+        let _write = self.write.lock().await;
         sqlx::query("DELETE FROM sessions WHERE id = ?")
             .bind(id)
             .execute(&self.pool)
@@ -576,6 +593,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn purge_expired_sessions(&self, now: Millis) -> Result<u64> {
+        let _write = self.write.lock().await;
         sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
             .bind(now)
             .execute(&self.pool)

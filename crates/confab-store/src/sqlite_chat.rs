@@ -298,6 +298,7 @@ impl ChatStore for SqliteStore {
         private_key: Option<&str>,
         members: &[i64],
     ) -> Result<ObjectId> {
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let inserted = sqlx::query(
             "INSERT INTO dialogs (id, app_id, type, owner_id, name, description, photo, admins_ids, \
@@ -476,6 +477,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn save_dialog(&self, d: &Dialog) -> Result<()> {
+        let _write = self.write.lock().await;
         sqlx::query(
             "UPDATE dialogs SET name = ?, description = ?, photo = ?, admins_ids = ?, \
              pinned_messages_ids = ?, data = ?, updated_at = ? WHERE id = ?",
@@ -499,6 +501,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn add_members(&self, dialog: ObjectId, users: &[i64], now: Millis) -> Result<()> {
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         for user in users {
             sqlx::query(
@@ -516,6 +519,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn remove_members(&self, dialog: ObjectId, users: &[i64]) -> Result<()> {
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         for user in users {
             sqlx::query("DELETE FROM dialog_members WHERE dialog_id = ? AND user_id = ?")
@@ -541,6 +545,7 @@ impl ChatStore for SqliteStore {
             MemberChange::Muted(v) => ("muted", i64::from(v).to_string()),
             MemberChange::ClearedBefore(id) => ("cleared_before", id.to_string()),
         };
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         // A reader without a row starts with what they have not read yet.
         sqlx::query(
@@ -580,6 +585,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn delete_dialog(&self, dialog: ObjectId) -> Result<()> {
+        let _write = self.write.lock().await;
         sqlx::query("DELETE FROM dialogs WHERE id = ?")
             .bind(dialog.to_string())
             .execute(&self.pool)
@@ -615,6 +621,7 @@ impl ChatStore for SqliteStore {
             .filter_map(|a| a.get("type").and_then(Value::as_str).map(str::to_string))
             .collect();
         let dialog = m.dialog_id.to_string();
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let inserted = sqlx::query(
             "INSERT INTO messages (id, dialog_id, app_id, sender_id, recipient_id, body, date_sent, \
@@ -685,6 +692,7 @@ impl ChatStore for SqliteStore {
         viewer: Option<i64>,
         cleared_before: Option<ObjectId>,
         query: &Query,
+        count: bool,
     ) -> Result<(Vec<Message>, u64)> {
         let filters = |q: &mut QueryBuilder<'_, Sqlite>| -> Result<()> {
             q.push(" FROM messages m WHERE m.dialog_id = ")
@@ -699,13 +707,19 @@ impl ChatStore for SqliteStore {
             }
             push_conditions(q, &query.conditions, true)
         };
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
-        filters(&mut count)?;
-        let total: i64 = count
-            .build_query_scalar()
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
+        let mut total = 0;
+        if count {
+            let mut c = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
+            filters(&mut c)?;
+            total = c
+                .build_query_scalar()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        }
+        if query.limit == 0 {
+            return Ok((Vec::new(), total as u64));
+        }
         let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {MESSAGE_COLUMNS}"));
         filters(&mut q)?;
         push_sort(&mut q, &query.sort, true, "m.date_sent ASC, m.id ASC")?;
@@ -751,6 +765,7 @@ impl ChatStore for SqliteStore {
         read: bool,
     ) -> Result<()> {
         let tag = format!(",{user},");
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let scope = |q: &mut QueryBuilder<'_, Sqlite>| {
             q.push(" WHERE dialog_id = ").push_bind(dialog.to_string());
@@ -818,6 +833,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn edit_message(&self, id: ObjectId, body: Option<&str>, now: Millis) -> Result<()> {
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let dialog: Option<String> = sqlx::query_scalar(
             "UPDATE messages SET body = ?, edited_at = ?, updated_at = ? WHERE id = ? RETURNING dialog_id",
@@ -848,6 +864,7 @@ impl ChatStore for SqliteStore {
         ids: &[ObjectId],
     ) -> Result<()> {
         let tag = format!(",{user},");
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         for id in ids {
             let unread: Option<bool> = sqlx::query_scalar(
@@ -877,6 +894,7 @@ impl ChatStore for SqliteStore {
 
     async fn delete_messages(&self, dialog: ObjectId, ids: &[ObjectId]) -> Result<()> {
         let d = dialog.to_string();
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         for id in ids {
             let row = sqlx::query("DELETE FROM messages WHERE id = ? AND dialog_id = ? RETURNING sender_id, read_ids, deleted_for_ids")
@@ -912,6 +930,7 @@ impl ChatStore for SqliteStore {
         reactions: &Map<String, Value>,
         now: Millis,
     ) -> Result<()> {
+        let _write = self.write.lock().await;
         sqlx::query("UPDATE messages SET reactions = ?, updated_at = ? WHERE id = ?")
             .bind(Value::Object(reactions.clone()).to_string())
             .bind(now)
