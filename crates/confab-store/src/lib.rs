@@ -1,6 +1,7 @@
 //! Storage for confab, behind narrow traits so every backend passes one conformance suite.
 //!
 //! - [`AccountStore`]: apps, users, sessions.
+//! - [`OfflineStore`]: the XMPP offline message queue.
 //! - [`sqlite`]: the embedded default backend (SQLite in WAL mode under the data directory).
 
 use async_trait::async_trait;
@@ -8,7 +9,10 @@ use confab_core::clock::Millis;
 use confab_core::model::{App, Session, User, UserFields, UserQuery};
 use confab_core::{AppId, Result, UserId};
 
+pub mod offline;
 pub mod sqlite;
+
+pub use offline::{OfflineMessage, OfflineStore};
 
 /// A user row about to be inserted.
 #[derive(Debug, Clone, Default)]
