@@ -133,22 +133,20 @@ impl Transport for WsTransport {
     }
 
     async fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        loop {
-            match self.socket.recv().await {
-                None => return Ok(false),
-                Some(Err(e)) => return Err(io::Error::other(e)),
-                Some(Ok(Message::Text(t))) => {
-                    buf.extend_from_slice(t.as_str().as_bytes());
-                    return Ok(true);
-                }
-                Some(Ok(Message::Binary(b))) => {
-                    buf.extend_from_slice(&b);
-                    return Ok(true);
-                }
-                Some(Ok(Message::Close(_))) => return Ok(false),
-                // Pings are answered by the WebSocket layer; they still count as activity.
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(true),
+        match self.socket.recv().await {
+            None => Ok(false),
+            Some(Err(e)) => Err(io::Error::other(e)),
+            Some(Ok(Message::Text(t))) => {
+                buf.extend_from_slice(t.as_str().as_bytes());
+                Ok(true)
             }
+            Some(Ok(Message::Binary(b))) => {
+                buf.extend_from_slice(&b);
+                Ok(true)
+            }
+            Some(Ok(Message::Close(_))) => Ok(false),
+            // Pings are answered by the WebSocket layer; they still count as activity.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(true),
         }
     }
 
