@@ -123,7 +123,7 @@ pub async fn route(
                     extra_params: extra,
                 };
                 match history.record_chat_message(&record).await {
-                    Ok(Some(dialog_id)) => set_extra(&mut msg, "dialog_id", &dialog_id, false),
+                    Ok(Some(dialog_id)) => set_extra(&mut msg, "dialog_id", &dialog_id, true),
                     Ok(None) => {}
                     Err(e) => {
                         let err = StanzaError::from_domain(&e);

@@ -78,7 +78,7 @@ impl Element {
     }
 
     pub fn with_child(mut self, child: Element) -> Self {
-        self.children.push(Node::Element(child));
+        self.push(child);
         self
     }
 
@@ -87,7 +87,10 @@ impl Element {
         self
     }
 
-    pub fn push(&mut self, child: Element) {
+    /// Appends a child; a [`bare`](Self::bare) child (and its bare descendants) takes this element's
+    /// namespace, as it would when parsed back.
+    pub fn push(&mut self, mut child: Element) {
+        inherit_ns(&mut child, &self.ns);
         self.children.push(Node::Element(child));
     }
 
@@ -172,6 +175,15 @@ impl Element {
         out.push_str("</");
         out.push_str(&self.name);
         out.push('>');
+    }
+}
+
+fn inherit_ns(e: &mut Element, ns: &str) {
+    if e.ns.is_empty() && e.attr("xmlns").is_none() && !e.name.contains(':') {
+        e.ns = ns.to_string();
+        for c in e.elements_mut() {
+            inherit_ns(c, ns);
+        }
     }
 }
 
