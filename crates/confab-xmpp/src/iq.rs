@@ -22,6 +22,7 @@ pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 pub const NS_TIGASE_MOBILE: &str = "http://tigase.org/protocol/mobile#v2";
 pub const NS_STATUS_STREAMING: &str = "https://connectycube.com/protocol/status_streaming";
+pub const NS_ROSTER: &str = "jabber:iq:roster";
 
 /// Disco features of the iq handlers here.
 pub const FEATURES: &[&str] = &[
@@ -185,6 +186,10 @@ pub async fn handle(
             // The server's own uptime is not tracked; it has been "active" all along.
             let q = Element::new("query", NS_LAST).with_attr("seconds", "0");
             vec![result(&iq, domain, Some(q))]
+        }
+        // No contact lists yet: standard clients get an empty roster instead of an error.
+        ("get", NS_ROSTER, "query") => {
+            vec![result(&iq, domain, Some(Element::new("query", NS_ROSTER)))]
         }
         ("set", NS_CARBONS, "enable") => {
             from.set_carbons(true);

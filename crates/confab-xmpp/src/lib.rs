@@ -26,12 +26,14 @@ pub mod tls;
 pub mod transport;
 pub mod xml;
 
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use confab_service::Accounts;
 use confab_store::OfflineStore;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
 
@@ -53,6 +55,9 @@ pub struct XmppConfig {
     pub session_queue_len: usize,
     /// Offline messages kept per user; more are bounced with `resource-constraint`.
     pub offline_max_per_user: u32,
+    /// SASL attempts per minute for one account (passwords are guessable; REST logins have the same
+    /// limit, and the XMPP face must not be a way around it).
+    pub auth_attempts_per_minute: u32,
 }
 
 impl Default for XmppConfig {
@@ -64,6 +69,7 @@ impl Default for XmppConfig {
             ping_timeout: Duration::from_secs(30),
             session_queue_len: 1024,
             offline_max_per_user: 1000,
+            auth_attempts_per_minute: 30,
         }
     }
 }
@@ -78,6 +84,7 @@ pub struct XmppServer {
     pub history: Option<Arc<dyn ChatHistory>>,
     pub tls: Option<TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
+    pub(crate) auth_limiter: DefaultKeyedRateLimiter<(i64, i64)>,
     active: AtomicUsize,
     idle: Notify,
 }
@@ -91,7 +98,9 @@ impl XmppServer {
         tls: Option<TlsAcceptor>,
         shutdown: watch::Receiver<bool>,
     ) -> Arc<Self> {
+        let per_minute = NonZeroU32::new(config.auth_attempts_per_minute.max(1)).expect("max(1)");
         Arc::new(Self {
+            auth_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             config,
             accounts,
             hub: Arc::new(Hub::new()),

@@ -379,6 +379,15 @@ impl Session {
         {
             return self.sasl_failure(t, "invalid-authzid").await;
         }
+        if self
+            .srv
+            .auth_limiter
+            .check_key(&(app.get(), user.get()))
+            .is_err()
+        {
+            tracing::info!(peer = %self.info.peer, app = %app, user = %user, "xmpp authentication rate-limited");
+            return self.sasl_failure(t, "temporary-auth-failure").await;
+        }
         match self
             .srv
             .accounts

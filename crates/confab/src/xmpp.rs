@@ -41,6 +41,7 @@ pub(crate) async fn start(
             ping_timeout: Duration::from_secs(config.xmpp_ping_timeout_secs.max(1)),
             session_queue_len: config.xmpp_session_queue_len,
             offline_max_per_user: config.xmpp_offline_max_per_user,
+            auth_attempts_per_minute: config.login_attempts_per_minute,
         },
         domain.accounts.clone(),
         Arc::new(domain.store.clone()),

@@ -103,6 +103,24 @@ async fn starttls_then_plain_with_token_and_password() {
 }
 
 #[tokio::test]
+async fn sasl_attempts_are_rate_limited_per_account() {
+    let ts = TestServer::start_with(|c| c.login_attempts_per_minute = 3).await;
+    let (alice, token) = ts.user("alice").await;
+    for _ in 0..3 {
+        let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+        c.open("localhost").await;
+        let r = c.auth(&format!("{alice}-{}", ts.app_id), "guess").await;
+        assert_eq!(r, Err("not-authorized".to_string()));
+    }
+    // Even the right token is refused for now: guessing is not cheaper over XMPP than over REST.
+    let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+    c.open("localhost").await;
+    let r = c.auth(&format!("{alice}-{}", ts.app_id), &token).await;
+    assert_eq!(r, Err("temporary-auth-failure".to_string()));
+    ts.stop().await;
+}
+
+#[tokio::test]
 async fn direct_tls_port() {
     let ts = TestServer::start_with(|c| c.xmpp_tls_addr = Some("127.0.0.1:0".into())).await;
     let (alice, token) = ts.user("alice").await;
@@ -410,6 +428,17 @@ async fn ping_last_activity_disco_and_client_state() {
         Some("0")
     );
 
+    // No contact list yet: an empty roster.
+    a.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    let r = a.until(|e| e.attr("id") == Some("r1")).await;
+    assert_eq!(r.attr("type"), Some("result"));
+    assert!(r
+        .child("query", "jabber:iq:roster")
+        .unwrap()
+        .elements()
+        .next()
+        .is_none());
     // Unknown iqs get service-unavailable.
     a.send("<iq type='get' id='u1'><query xmlns='jabber:iq:roster-nope'/></iq>")
         .await;
