@@ -116,7 +116,12 @@ it('keeps messages for an offline user and hands them over at the next login', a
 
   const id = await alice.call('send', bobId, { type: 'chat', body: 'while you were away', extension: { dialog_id: 'DLG1' } });
   await alice.waitFor('sent', (lost, sent) => sent?.id === id);
+  // Status streaming: alice hears when bob comes back.
+  for (const e of alice.unconsumed('lastActivity')) e.used = true;
+  await alice.call('subscribeStatus', bobId);
+  await alice.call('ping');
   assert.equal(await bob.call('connect', bobId, bobToken), true);
+  assert.deepEqual(await alice.waitFor('lastActivity'), [bobId, 0]);
   const [from, msg] = await bob.waitFor('message', (_, m) => m.id === id);
   assert.equal(from, aliceId);
   assert.equal(msg.body, 'while you were away');
