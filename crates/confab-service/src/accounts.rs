@@ -427,7 +427,12 @@ fn check_fields(f: &UserFields, errors: &mut FieldErrors) {
     text("facebook_id", &f.facebook_id, MAX_FIELD_LEN, errors);
     text("twitter_id", &f.twitter_id, MAX_FIELD_LEN, errors);
     text("avatar", &f.avatar, 2048, errors);
-    text("custom_data", &f.custom_data, MAX_CUSTOM_DATA_LEN, errors);
+    text(
+        "custom_data",
+        &f.custom_data,
+        MAX_CUSTOM_DATA_LEN,
+        errors,
+    );
     if let Some(Some(login)) = &f.login {
         if login.trim().is_empty() {
             errors.add("login", "can't be blank");

@@ -15,22 +15,10 @@ async fn still_serving(t: &TestServer) {
 async fn malformed_json_bodies() {
     let t = TestServer::start().await;
     let token = t.app_session().await;
-    for body in [
-        "{",
-        "{\"user\":",
-        "[1,2]",
-        "\"str\"",
-        "{\"user\": {\"login\": \"x\"}} trailing",
-        "\u{0}\u{1}",
-    ] {
+    for body in ["{", "{\"user\":", "[1,2]", "\"str\"", "{\"user\": {\"login\": \"x\"}} trailing", "\u{0}\u{1}"] {
         let (s, v) = t
-            .raw(
-                t.client
-                    .post(t.url("/users.json"))
-                    .header("CB-Token", &token)
-                    .header("Content-Type", "application/json")
-                    .body(body),
-            )
+            .raw(t.client.post(t.url("/users.json")).header("CB-Token", &token)
+                .header("Content-Type", "application/json").body(body))
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body:?}: {v}");
         assert!(v["errors"]["base"][0].is_string(), "{v}");
@@ -53,18 +41,8 @@ async fn wrong_types() {
         json!({"user": {"login": "ok", "password": "password1", "tag_list": {"a": 1}}}),
     ];
     for body in cases {
-        let (s, v) = t
-            .call(
-                Method::POST,
-                "/users.json",
-                Some(&token),
-                Some(body.clone()),
-            )
-            .await;
-        assert!(
-            s == StatusCode::BAD_REQUEST || s == StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {s} {v}"
-        );
+        let (s, v) = t.call(Method::POST, "/users.json", Some(&token), Some(body.clone())).await;
+        assert!(s == StatusCode::BAD_REQUEST || s == StatusCode::UNPROCESSABLE_ENTITY, "{body}: {s} {v}");
         assert!(v["errors"].is_object());
     }
     for body in [
@@ -74,9 +52,7 @@ async fn wrong_types() {
         json!({"application_id": t.app_id, "auth_key": t.auth_key, "user": "x"}),
         json!({"application_id": t.app_id, "auth_key": t.auth_key, "user": {"login": "x"}}),
     ] {
-        let (s, v) = t
-            .call(Method::POST, "/session.json", None, Some(body.clone()))
-            .await;
+        let (s, v) = t.call(Method::POST, "/session.json", None, Some(body.clone())).await;
         assert!(s.is_client_error(), "{body}: {s} {v}");
         assert!(v["errors"].is_object(), "{v}");
     }
@@ -90,32 +66,12 @@ async fn wrong_types() {
 async fn malformed_query_strings() {
     let t = TestServer::start().await;
     let token = t.app_session().await;
-    for q in [
-        "id[in=1",
-        "[x]=1",
-        "a=1&a[b]=2",
-        "id[in][]=1&id[in][x]=2",
-        "%ZZ[=1",
-    ] {
-        let (s, v) = t
-            .call(
-                Method::GET,
-                &format!("/users/v2.json?{q}"),
-                Some(&token),
-                None,
-            )
-            .await;
+    for q in ["id[in=1", "[x]=1", "a=1&a[b]=2", "id[in][]=1&id[in][x]=2", "%ZZ[=1"] {
+        let (s, v) = t.call(Method::GET, &format!("/users/v2.json?{q}"), Some(&token), None).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {v}");
     }
     let deep = format!("a{}=1", "[b]".repeat(50));
-    let (s, _) = t
-        .call(
-            Method::GET,
-            &format!("/users/v2?{deep}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (s, _) = t.call(Method::GET, &format!("/users/v2?{deep}"), Some(&token), None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     still_serving(&t).await;
     t.stop().await;
@@ -127,12 +83,8 @@ async fn oversize_bodies_are_413() {
     let token = t.app_session().await;
     let big = "x".repeat(10_000);
     let (s, v) = t
-        .call(
-            Method::POST,
-            "/users.json",
-            Some(&token),
-            Some(json!({"user": {"login": "big", "password": "password1", "custom_data": big}})),
-        )
+        .call(Method::POST, "/users.json", Some(&token),
+            Some(json!({"user": {"login": "big", "password": "password1", "custom_data": big}})))
         .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert!(v["errors"]["base"][0].is_string());
@@ -145,18 +97,9 @@ async fn oversize_bodies_are_413() {
 #[tokio::test]
 async fn missing_unknown_and_garbage_tokens() {
     let t = TestServer::start().await;
-    for token in [
-        None,
-        Some("deadbeef"),
-        Some("0000000000000000000000000000000000000000"),
-        Some(&*"z".repeat(5000)),
-    ] {
+    for token in [None, Some("deadbeef"), Some("0000000000000000000000000000000000000000"), Some(&*"z".repeat(5000))] {
         let (s, v) = t.call(Method::GET, "/users/v2.json", token, None).await;
-        assert_eq!(
-            (s, v),
-            (StatusCode::UNAUTHORIZED, no_session()),
-            "{token:?}"
-        );
+        assert_eq!((s, v), (StatusCode::UNAUTHORIZED, no_session()), "{token:?}");
     }
     still_serving(&t).await;
     t.stop().await;
@@ -181,26 +124,13 @@ async fn delete_accepts_form_bodies() {
     let token = t.login("nina").await;
     // The SDK sends DELETE parameters form-encoded in the body.
     let (s, v) = t
-        .raw(
-            t.client
-                .delete(t.url(&format!("/users/{me}.json")))
-                .header("CB-Token", &token)
-                .header(
-                    "Content-Type",
-                    "application/x-www-form-urlencoded; charset=UTF-8",
-                )
-                .body("force=1"),
-        )
+        .raw(t.client.delete(t.url(&format!("/users/{me}.json"))).header("CB-Token", &token)
+            .header("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8").body("force=1"))
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = t
-        .raw(
-            t.client
-                .delete(t.url("/session.json"))
-                .header("CB-Token", &token)
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body("a[=1"),
-        )
+        .raw(t.client.delete(t.url("/session.json")).header("CB-Token", &token)
+            .header("Content-Type", "application/x-www-form-urlencoded").body("a[=1"))
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     t.stop().await;
