@@ -38,6 +38,8 @@ process.on('exit', () => {
 
 function baseEnv(dataDir, extra = {}) {
   const env = { ...process.env, CONFAB_DATA_DIR: dataDir, ...extra };
+  // CONFAB_BIN is for this harness; the server would read it as an unknown config key.
+  delete env.CONFAB_BIN;
   // Keep server logs free of colour codes so the "listening" line is easy to match.
   env.NO_COLOR = '1';
   return env;
@@ -121,6 +123,8 @@ export async function startServer(options = {}) {
     running.add(child);
 
     const logLines = [];
+    // XMPP over TCP logs its own `listening xmpp=ADDR` line.
+    let xmppAddr = null;
     const exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         running.delete(child);
@@ -145,6 +149,8 @@ export async function startServer(options = {}) {
           const line = buffer.slice(0, nl);
           buffer = buffer.slice(nl + 1);
           logLines.push(line);
+          const x = /listening xmpp=(\S+)/.exec(line);
+          if (x) xmppAddr = x[1].replace(/[,;]$/, '');
           const m = /listening http=(\S+)/.exec(line);
           if (m) {
             clearTimeout(timer);
@@ -169,6 +175,7 @@ export async function startServer(options = {}) {
     const url = `http://${httpAddr}`;
     const port = Number(new URL(url).port);
     await waitForHealth(url);
+    for (let i = 0; xmppAddr === null && i < 50; i++) await new Promise((r) => setTimeout(r, 20));
 
     let stopped = null;
     const stop = async () => {
@@ -198,6 +205,9 @@ export async function startServer(options = {}) {
       httpAddr,
       /** WebSocket chat URL on the HTTP port. */
       chatUrl: `ws://127.0.0.1:${port}/ws`,
+      /** XMPP over TCP (`listening xmpp=…`), and the SDK's URL for it (needs CUBE_TCP_ENABLE). */
+      xmppAddr,
+      xmppUrl: xmppAddr ? `xmpp://${xmppAddr}` : null,
       dataDir,
       app,
       createApp: (name = 'e2e-second') => createApp(dataDir, name),

@@ -2,6 +2,7 @@
 //!
 //! - [`AccountStore`]: apps, users, sessions.
 //! - [`ChatStore`] (in [`chat`]): dialogs, members, messages, search.
+//! - [`OfflineStore`]: the XMPP offline message queue.
 //! - [`sqlite`]: the embedded default backend (SQLite in WAL mode under the data directory).
 
 use async_trait::async_trait;
@@ -10,10 +11,13 @@ use confab_core::model::{App, Session, User, UserFields, UserQuery};
 use confab_core::{AppId, Result, UserId};
 
 pub mod chat;
+pub mod offline;
 pub mod sqlite;
 mod sqlite_chat;
 
 pub use chat::{ChatStore, MemberChange, Membership, MessageSearch, Viewer};
+
+pub use offline::{OfflineMessage, OfflineStore};
 
 /// A user row about to be inserted.
 #[derive(Debug, Clone, Default)]

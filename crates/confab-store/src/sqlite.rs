@@ -61,6 +61,11 @@ impl SqliteStore {
             .map_err(db)
     }
 
+    /// The pool, for capability traits implemented in their own files.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

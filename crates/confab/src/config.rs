@@ -24,6 +24,22 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Password attempts per minute for one login of one app.
     pub login_attempts_per_minute: u32,
+    /// XMPP over direct TLS (e.g. `0.0.0.0:5223`); off when unset.
+    pub xmpp_tls_addr: Option<String>,
+    /// PEM certificate chain for STARTTLS / direct TLS; a self-signed one is generated when unset.
+    pub tls_cert_path: Option<PathBuf>,
+    /// PEM private key matching `tls_cert_path`.
+    pub tls_key_path: Option<PathBuf>,
+    /// Largest XMPP top-level element; larger ones end the stream with `policy-violation`.
+    pub xmpp_max_stanza_bytes: usize,
+    /// Ping an XMPP client silent for this many seconds...
+    pub xmpp_ping_interval_secs: u64,
+    /// ...and disconnect it if it stays silent this many seconds more.
+    pub xmpp_ping_timeout_secs: u64,
+    /// Outbound queue per XMPP session; a client that lets it fill up is disconnected.
+    pub xmpp_session_queue_len: usize,
+    /// Offline messages kept per user; further ones are bounced to the sender.
+    pub xmpp_offline_max_per_user: u32,
 }
 
 impl Default for Config {
@@ -36,6 +52,14 @@ impl Default for Config {
             session_ttl_secs: 2 * 60 * 60,
             max_body_bytes: 1024 * 1024,
             login_attempts_per_minute: 30,
+            xmpp_tls_addr: None,
+            tls_cert_path: None,
+            tls_key_path: None,
+            xmpp_max_stanza_bytes: 256 * 1024,
+            xmpp_ping_interval_secs: 60,
+            xmpp_ping_timeout_secs: 30,
+            xmpp_session_queue_len: 1024,
+            xmpp_offline_max_per_user: 1000,
         }
     }
 }

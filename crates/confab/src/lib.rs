@@ -1,9 +1,11 @@
 //! The confab server as a library, so tests start the real thing in-process.
 //!
 //! - [`config`]: the configuration (TOML file + `CONFAB_*` environment).
+//! - `xmpp`: builds the XMPP face (TCP/TLS listeners; `/ws` is merged into the HTTP router).
 //! - [`Server`]: binds the listeners, serves until shut down, then closes the store cleanly.
 
 pub mod config;
+mod xmpp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +62,10 @@ pub async fn create_app(config: &Config, name: &str) -> Result<AppCredentials> {
 /// A running server.
 pub struct Server {
     pub http_addr: SocketAddr,
+    /// XMPP over TCP (plain + STARTTLS).
+    pub xmpp_addr: SocketAddr,
+    /// XMPP over direct TLS, when configured.
+    pub xmpp_tls_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -84,7 +90,10 @@ impl Server {
         tracing::info!(http = %http_addr, domain = %config.domain, "listening");
 
         let (shutdown, mut stop) = watch::channel(false);
-        let app = confab_http::router::into_service(confab_http::router(state));
+        let xmpp = xmpp::start(&config, &domain, stop.clone()).await?;
+        let router =
+            confab_http::router(state).merge(confab_xmpp::listen::ws_routes(xmpp.server.clone()));
+        let app = confab_http::router::into_service(router);
         let mut serve_stop = stop.clone();
         let serve = axum::serve(
             listener,
@@ -95,6 +104,7 @@ impl Server {
         });
 
         let accounts = domain.accounts.clone();
+        let xmpp_server = xmpp.server.clone();
         let task = tokio::spawn(async move {
             let purge = async {
                 let mut tick = tokio::time::interval(SESSION_PURGE_INTERVAL);
@@ -112,12 +122,17 @@ impl Server {
                 _ = purge => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
-            // In-flight requests are done (graceful shutdown); now close the database.
+            // In-flight requests are done (graceful shutdown); XMPP sessions close their streams.
+            xmpp_server
+                .wait_sessions_closed(Duration::from_secs(5))
+                .await;
             domain.store.close().await;
             tracing::info!("stopped");
         });
         Ok(Self {
             http_addr,
+            xmpp_addr: xmpp.addr,
+            xmpp_tls_addr: xmpp.tls_addr,
             shutdown,
             task,
         })

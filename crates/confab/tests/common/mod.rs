@@ -1,6 +1,8 @@
 //! A real server in-process on port 0 with a temporary database, and a small HTTP client.
 #![allow(dead_code)]
 
+pub mod xmpp;
+
 use confab::{Config, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -52,6 +54,32 @@ impl TestServer {
     pub async fn second_app(&self) -> (i64, String) {
         let c = confab::create_app(&self.config, "second").await.unwrap();
         (c.app.id.get(), c.app.auth_key)
+    }
+
+    /// The XMPP-over-TCP address of the running server.
+    pub fn xmpp_addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().expect("running").xmpp_addr
+    }
+
+    /// The HTTP (and XMPP-over-WebSocket) address of the running server.
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().expect("running").http_addr
+    }
+
+    /// Stops the server and starts it again on the same data directory (new ports).
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        let server = Server::start(self.config.clone()).await.unwrap();
+        self.base = format!("http://{}", server.http_addr);
+        self.server = Some(server);
+    }
+
+    /// Signs up `login` and logs in: `(user id, session token)`.
+    pub async fn user(&self, login: &str) -> (i64, String) {
+        let id = self.signup(login).await;
+        (id, self.login(login).await)
     }
 
     pub async fn stop(mut self) {

@@ -1,0 +1,275 @@
+//! The hub: who is online where, and fan-out to their sessions.
+//!
+//! Every bound session has a bounded queue. Delivery uses `try_send`: a session whose queue is full is
+//! too slow, so it is removed and told to close, and never blocks the sender or other recipients.
+//! The hub also keeps what other features need about presence: last-seen times (XEP-0012), the
+//! Tigase mobile-v2 active flag per session, carbons enablement and status-streaming watchers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use confab_core::clock::{now_millis, Millis};
+use confab_core::{AppId, UserId};
+use tokio::sync::{mpsc, Notify};
+
+/// One user of one app.
+pub type Account = (AppId, UserId);
+
+/// A bound session as the rest of the server sees it.
+pub struct SessionHandle {
+    pub id: u64,
+    pub app: AppId,
+    pub user: UserId,
+    pub resource: String,
+    pub full_jid: String,
+    tx: mpsc::Sender<Arc<str>>,
+    carbons: AtomicBool,
+    inactive: AtomicBool,
+    killed: AtomicBool,
+    kill: Notify,
+}
+
+impl SessionHandle {
+    pub fn account(&self) -> Account {
+        (self.app, self.user)
+    }
+
+    /// Queues rendered XML for the session. `false` when the session is gone or too slow.
+    pub fn send(&self, xml: Arc<str>) -> bool {
+        match self.tx.try_send(xml) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(
+                    session = self.id,
+                    "session queue full; disconnecting slow client"
+                );
+                self.kill();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the session task to close its stream.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.kill.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when [`kill`](Self::kill) was called.
+    pub async fn killed(&self) {
+        self.kill.notified().await
+    }
+
+    pub fn carbons(&self) -> bool {
+        self.carbons.load(Ordering::Relaxed)
+    }
+
+    pub fn set_carbons(&self, on: bool) {
+        self.carbons.store(on, Ordering::Relaxed)
+    }
+
+    /// Tigase mobile v2: `true` after `markInactive` (`enable="true"`).
+    pub fn inactive(&self) -> bool {
+        self.inactive.load(Ordering::Relaxed)
+    }
+
+    pub fn set_inactive(&self, on: bool) {
+        self.inactive.store(on, Ordering::Relaxed)
+    }
+}
+
+/// Sends status-streaming pushes; implemented by the face that renders them.
+pub type WatchRender = fn(target: Account, seconds: u64, watcher: &SessionHandle) -> String;
+
+#[derive(Default)]
+pub struct Hub {
+    sessions: RwLock<HashMap<Account, Vec<Arc<SessionHandle>>>>,
+    last_seen: Mutex<HashMap<Account, Millis>>,
+    watchers: Mutex<HashMap<Account, Vec<Weak<SessionHandle>>>>,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates and registers a session handle; the receiver is the session's outbound queue.
+    pub fn register(
+        &self,
+        app: AppId,
+        user: UserId,
+        resource: String,
+        full_jid: String,
+        queue_len: usize,
+    ) -> (Arc<SessionHandle>, mpsc::Receiver<Arc<str>>, bool) {
+        let (tx, rx) = mpsc::channel(queue_len.max(1));
+        let handle = Arc::new(SessionHandle {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            app,
+            user,
+            resource,
+            full_jid,
+            tx,
+            carbons: AtomicBool::new(false),
+            inactive: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        });
+        let mut map = self.sessions.write().expect("hub lock");
+        let list = map.entry((app, user)).or_default();
+        let first = list.is_empty();
+        list.push(handle.clone());
+        (handle, rx, first)
+    }
+
+    /// Removes a session; `true` when it was the user's last one.
+    pub fn unregister(&self, handle: &SessionHandle) -> bool {
+        let key = handle.account();
+        let mut map = self.sessions.write().expect("hub lock");
+        let Some(list) = map.get_mut(&key) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|s| s.id != handle.id);
+        let removed = list.len() != before;
+        let last = list.is_empty();
+        if last {
+            map.remove(&key);
+        }
+        drop(map);
+        if removed && last {
+            self.last_seen
+                .lock()
+                .expect("hub lock")
+                .insert(key, now_millis());
+        }
+        removed && last
+    }
+
+    /// Every online session of a user.
+    pub fn sessions(&self, account: Account) -> Vec<Arc<SessionHandle>> {
+        self.sessions
+            .read()
+            .expect("hub lock")
+            .get(&account)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn session(&self, account: Account, resource: &str) -> Option<Arc<SessionHandle>> {
+        self.sessions(account)
+            .into_iter()
+            .find(|s| s.resource == resource)
+    }
+
+    pub fn is_online(&self, account: Account) -> bool {
+        self.sessions
+            .read()
+            .expect("hub lock")
+            .get(&account)
+            .is_some_and(|l| !l.is_empty())
+    }
+
+    /// Seconds since the user was last online: 0 while online, `None` if not seen since start.
+    pub fn last_activity(&self, account: Account) -> Option<u64> {
+        if self.is_online(account) {
+            return Some(0);
+        }
+        let seen = *self.last_seen.lock().expect("hub lock").get(&account)?;
+        Some(((now_millis() - seen).max(0) / 1000) as u64)
+    }
+
+    /// Tigase mobile v2 states of a user's sessions: `(resource, active)`.
+    pub fn client_states(&self, account: Account) -> Vec<(String, bool)> {
+        self.sessions(account)
+            .iter()
+            .map(|s| (s.resource.clone(), !s.inactive()))
+            .collect()
+    }
+
+    /// Number of bound sessions (all apps).
+    pub fn session_count(&self) -> usize {
+        self.sessions
+            .read()
+            .expect("hub lock")
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+
+    /// Asks every session to close (server shutdown).
+    pub fn kill_all(&self) {
+        for list in self.sessions.read().expect("hub lock").values() {
+            for s in list {
+                s.kill();
+            }
+        }
+    }
+
+    /// Status streaming: `watcher` wants pushes when `target` comes online or goes offline.
+    pub fn watch(&self, target: Account, watcher: &Arc<SessionHandle>, on: bool) {
+        let mut w = self.watchers.lock().expect("hub lock");
+        let list = w.entry(target).or_default();
+        list.retain(|x| x.upgrade().is_some_and(|x| x.id != watcher.id));
+        if on {
+            list.push(Arc::downgrade(watcher));
+        }
+        if list.is_empty() {
+            w.remove(&target);
+        }
+    }
+
+    /// Sends a push to everyone watching `target`.
+    pub fn notify_watchers(&self, target: Account, render: WatchRender) {
+        let seconds = self.last_activity(target).unwrap_or(0);
+        let live: Vec<Arc<SessionHandle>> = {
+            let mut w = self.watchers.lock().expect("hub lock");
+            let Some(list) = w.get_mut(&target) else {
+                return;
+            };
+            list.retain(|x| x.strong_count() > 0);
+            list.iter().filter_map(Weak::upgrade).collect()
+        };
+        for s in live {
+            if !s.is_killed() {
+                s.send(render(target, seconds, &s).into());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(a: i64, u: i64) -> (AppId, UserId) {
+        (AppId::new(a).unwrap(), UserId::new(u).unwrap())
+    }
+
+    #[tokio::test]
+    async fn full_queue_kills_only_that_session() {
+        let hub = Hub::new();
+        let (a, u) = ids(1, 2);
+        let (slow, _rx_slow, first) = hub.register(a, u, "r1".into(), "j1".into(), 1);
+        assert!(first);
+        let (fast, mut rx_fast, first) = hub.register(a, u, "r2".into(), "j2".into(), 8);
+        assert!(!first);
+        assert!(slow.send("<a/>".into()));
+        assert!(!slow.send("<b/>".into()));
+        assert!(slow.is_killed());
+        assert!(fast.send("<b/>".into()));
+        assert_eq!(&*rx_fast.recv().await.unwrap(), "<b/>");
+        assert!(!hub.unregister(&slow));
+        assert_eq!(hub.last_activity((a, u)), Some(0));
+        assert!(hub.unregister(&fast));
+        assert_eq!(hub.last_activity((a, u)), Some(0));
+        assert!(!hub.is_online((a, u)));
+    }
+}

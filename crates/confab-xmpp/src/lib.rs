@@ -1,0 +1,149 @@
+//! confab's XMPP face: client-to-server streams over TCP (STARTTLS, direct TLS) and WebSocket.
+//!
+//! Layout:
+//! - [`xml`]: a lenient element tree (keeps odd SDK names such as `<0>`), rendering.
+//! - [`stream`]: the sans-I/O stream reader (bytes → open / element / close), size-bounded.
+//! - [`transport`]: TCP and WebSocket pipes behind one trait.
+//! - [`session`]: the c2s state machine (STARTTLS, SASL PLAIN, bind, stream management, idle pings),
+//!   generic over the transport.
+//! - [`hub`]: who is online where; bounded per-session queues; presence facts other features need.
+//! - feature modules, each with its disco features: [`message`] (1:1 routing, carbons, offline),
+//!   [`iq`] (ping, last activity, disco, carbons enable, Tigase mobile v2, status streaming).
+//! - [`history`]: the [`ChatHistory`] seam the messages service plugs into.
+//! - [`error`]: stanza and stream errors; [`jid`]: ConnectyCube JIDs; [`tls`]: certificates.
+//! - [`listen`]: accept loops and the `/ws` route.
+
+pub mod error;
+pub mod history;
+pub mod hub;
+pub mod iq;
+pub mod jid;
+pub mod listen;
+pub mod message;
+pub mod session;
+pub mod stream;
+pub mod tls;
+pub mod transport;
+pub mod xml;
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_service::Accounts;
+use confab_store::OfflineStore;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{watch, Notify};
+use tokio_rustls::TlsAcceptor;
+
+pub use history::{ChatHistory, ChatMessage};
+pub use hub::Hub;
+
+/// Limits and names of the XMPP face.
+#[derive(Debug, Clone)]
+pub struct XmppConfig {
+    /// The chat domain: JIDs are `<userId>-<appId>@<domain>`.
+    pub domain: String,
+    /// Largest accepted top-level element; larger ones end the stream with `<policy-violation/>`.
+    pub max_stanza_bytes: usize,
+    /// A client silent this long is pinged (XEP-0199).
+    pub ping_interval: Duration,
+    /// ... and disconnected if still silent this long after the ping.
+    pub ping_timeout: Duration,
+    /// Outbound queue length per session; a session whose queue fills up is disconnected.
+    pub session_queue_len: usize,
+    /// Offline messages kept per user; more are bounced with `resource-constraint`.
+    pub offline_max_per_user: u32,
+    /// SASL attempts per minute for one account (passwords are guessable; REST logins have the same
+    /// limit, and the XMPP face must not be a way around it).
+    pub auth_attempts_per_minute: u32,
+}
+
+impl Default for XmppConfig {
+    fn default() -> Self {
+        Self {
+            domain: "localhost".into(),
+            max_stanza_bytes: 256 * 1024,
+            ping_interval: Duration::from_secs(60),
+            ping_timeout: Duration::from_secs(30),
+            session_queue_len: 1024,
+            offline_max_per_user: 1000,
+            auth_attempts_per_minute: 30,
+        }
+    }
+}
+
+/// Everything a session can reach.
+pub struct XmppServer {
+    pub config: XmppConfig,
+    pub accounts: Arc<Accounts>,
+    pub hub: Arc<Hub>,
+    pub offline: Arc<dyn OfflineStore>,
+    /// The messages service, once it exists; `None` delivers without recording history.
+    pub history: Option<Arc<dyn ChatHistory>>,
+    pub tls: Option<TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
+    pub(crate) auth_limiter: DefaultKeyedRateLimiter<(i64, i64)>,
+    active: AtomicUsize,
+    idle: Notify,
+}
+
+impl XmppServer {
+    pub fn new(
+        config: XmppConfig,
+        accounts: Arc<Accounts>,
+        offline: Arc<dyn OfflineStore>,
+        history: Option<Arc<dyn ChatHistory>>,
+        tls: Option<TlsAcceptor>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Self> {
+        let per_minute = NonZeroU32::new(config.auth_attempts_per_minute.max(1)).expect("max(1)");
+        Arc::new(Self {
+            auth_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            config,
+            accounts,
+            hub: Arc::new(Hub::new()),
+            offline,
+            history,
+            tls,
+            shutdown,
+            active: AtomicUsize::new(0),
+            idle: Notify::new(),
+        })
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Counts a running session until the guard drops, so shutdown can wait for them.
+    pub(crate) fn session_guard(self: &Arc<Self>) -> SessionGuard {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        SessionGuard(self.clone())
+    }
+
+    /// After the shutdown signal: waits (up to `limit`) until every session has closed its stream.
+    pub async fn wait_sessions_closed(&self, limit: Duration) {
+        let wait = async {
+            loop {
+                let notified = self.idle.notified();
+                if self.active.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+}
+
+pub(crate) struct SessionGuard(Arc<XmppServer>);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Accept loops for XMPP over TCP (plain + STARTTLS, or direct TLS) and the `/ws` WebSocket route.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::session::{self, ConnInfo};
+use crate::transport::{TcpTransport, WsTransport};
+use crate::XmppServer;
+
+/// Names the socket address may be called by in a stream `to`.
+fn names_for(addr: &SocketAddr) -> Vec<String> {
+    let ip = addr.ip();
+    let mut v = vec![ip.to_string()];
+    if ip.is_loopback() {
+        v.push("localhost".into());
+    }
+    if ip.is_ipv6() {
+        v.push(format!("[{ip}]"));
+        // COMPAT: connectycube JS SDK 6.1.2 `getDomain()` turns `ws://[::1]:port` into "[".
+        v.push("[".into());
+    }
+    v
+}
+
+/// Serves XMPP over TCP until shutdown. With `direct_tls`, TLS starts at once (XEP-0368 style).
+pub async fn serve_tcp(srv: Arc<XmppServer>, listener: TcpListener, direct_tls: bool) {
+    let mut stop = srv.shutdown_signal();
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((sock, peer)) => {
+                    let srv = srv.clone();
+                    tokio::spawn(async move { accept_tcp(srv, sock, peer, direct_tls).await });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "xmpp accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        }
+    }
+}
+
+async fn accept_tcp(srv: Arc<XmppServer>, sock: TcpStream, peer: SocketAddr, direct_tls: bool) {
+    let _ = sock.set_nodelay(true);
+    let host_names = sock.local_addr().map(|a| names_for(&a)).unwrap_or_default();
+    let info = ConnInfo {
+        host_names,
+        peer: peer.to_string(),
+    };
+    if direct_tls {
+        let Some(acceptor) = srv.tls.clone() else {
+            return;
+        };
+        let handshake = tokio::time::timeout(srv.config.ping_timeout, acceptor.accept(sock)).await;
+        match handshake {
+            Ok(Ok(tls)) => session::run(srv, TcpTransport::tls(tls), info).await,
+            Ok(Err(e)) => tracing::info!(peer = %peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::info!(peer = %peer, "TLS handshake timed out"),
+        }
+    } else {
+        session::run(srv, TcpTransport::plain(sock), info).await;
+    }
+}
+
+/// The RFC 7395 endpoint, to merge into the HTTP router.
+pub fn ws_routes(srv: Arc<XmppServer>) -> Router {
+    Router::new().route("/ws", get(ws_upgrade)).with_state(srv)
+}
+
+/// GET /ws — XMPP over WebSocket, subprotocol `xmpp`.
+async fn ws_upgrade(
+    State(srv): State<Arc<XmppServer>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let mut host_names = Vec::new();
+    if let Some(host) = headers.get("host").and_then(|h| h.to_str().ok()) {
+        let name = if host.starts_with('[') {
+            host.split_once(']')
+                .map(|(h, _)| format!("{h}]"))
+                .unwrap_or_default()
+        } else {
+            host.split(':').next().unwrap_or("").to_string()
+        };
+        if !name.is_empty() {
+            if name.starts_with('[') {
+                host_names.push(name.trim_matches(|c| c == '[' || c == ']').to_string());
+                // COMPAT: connectycube JS SDK 6.1.2 `getDomain()` turns `ws://[::1]:port` into "[".
+                host_names.push("[".into());
+            }
+            host_names.push(name);
+        }
+    }
+    let secure = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let limit = srv.config.max_stanza_bytes + 4096;
+    // The SDK (ws package) aborts the handshake unless the server picks the `xmpp` subprotocol.
+    ws.protocols(["xmpp"])
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| async move {
+            let info = ConnInfo {
+                host_names,
+                peer: "websocket".into(),
+            };
+            session::run(srv, WsTransport { socket, secure }, info).await
+        })
+}

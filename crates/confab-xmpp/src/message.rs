@@ -1,0 +1,265 @@
+//! 1:1 message routing: `from` stamping, history hook, fan-out to every resource, *sent* carbons
+//! (XEP-0280), offline storage with XEP-0203 `<delay/>`, and message errors back to the sender.
+//!
+//! Typing (XEP-0085), chat markers, corrections (XEP-0308) and ConnectyCube deletes are forwarded as
+//! they are. Headline messages (system notifications, WebRTC call signalling) are delivered live only.
+
+use std::sync::Arc;
+
+use confab_core::clock::{now_millis, to_iso};
+use confab_core::ErrorKind;
+
+use crate::error::{error_reply, StanzaError};
+use crate::history::{extra_params_to_json, ChatMessage};
+use crate::hub::SessionHandle;
+use crate::jid::{bare_jid, Jid};
+use crate::xml::{parse_element, Element, Scope, NS_CLIENT};
+use crate::XmppServer;
+
+pub const NS_CARBONS: &str = "urn:xmpp:carbons:2";
+pub const NS_FORWARD: &str = "urn:xmpp:forward:0";
+pub const NS_DELAY: &str = "urn:xmpp:delay";
+pub const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+pub const NS_MARKERS: &str = "urn:xmpp:chat-markers:0";
+pub const NS_CORRECT: &str = "urn:xmpp:message-correct:0";
+pub const NS_CC_DELETE: &str = "urn:xmpp:message-delete:0";
+pub const NS_HINTS: &str = "urn:xmpp:hints";
+
+/// Disco features this module implements.
+pub const FEATURES: &[&str] = &[
+    NS_CARBONS,
+    NS_DELAY,
+    NS_CHATSTATES,
+    NS_MARKERS,
+    NS_CORRECT,
+    "msgoffline",
+];
+
+/// What kind of 1:1 message this is, for storage and carbons decisions.
+struct Kind {
+    body: bool,
+    typing_only: bool,
+    marker: bool,
+    correction: bool,
+}
+
+fn classify(msg: &Element) -> Kind {
+    let body = msg.child("body", NS_CLIENT).is_some();
+    let chat_state = msg.elements().any(|e| e.ns == NS_CHATSTATES);
+    let marker = msg
+        .elements()
+        .any(|e| e.ns == NS_MARKERS && matches!(e.local_name(), "received" | "displayed"));
+    let correction = msg.has_child("replace", NS_CORRECT) || msg.has_child("remove", NS_CC_DELETE);
+    Kind {
+        body,
+        typing_only: chat_state && !body && !marker && !correction,
+        marker,
+        correction,
+    }
+}
+
+/// Routes a `<message>` from a bound session. Returns what goes back to the sender (errors).
+pub async fn route(
+    srv: &Arc<XmppServer>,
+    from: &Arc<SessionHandle>,
+    mut msg: Element,
+) -> Vec<Element> {
+    let typ = msg.attr("type").unwrap_or("normal").to_string();
+    let bounce =
+        |msg: &Element, err: StanzaError| vec![error_reply(msg, &from.full_jid, err, None)];
+    let Some(to) = msg.attr("to").map(str::to_string) else {
+        // Messages to the server itself: nothing to do.
+        return Vec::new();
+    };
+    let Some(jid) = Jid::parse(&to) else {
+        return if typ == "error" {
+            Vec::new()
+        } else {
+            bounce(&msg, StanzaError::new("modify", 400, "jid-malformed"))
+        };
+    };
+    let domain = &srv.config.domain;
+    let target = jid
+        .account()
+        .filter(|_| jid.domain.eq_ignore_ascii_case(domain));
+    // Other apps' users are invisible: the same answer as for a user that does not exist.
+    let Some(target) = target.filter(|(app, _)| *app == from.app) else {
+        return if typ == "error" {
+            Vec::new()
+        } else {
+            bounce(&msg, StanzaError::SERVICE_UNAVAILABLE)
+        };
+    };
+    let resource = jid.resource.map(str::to_string);
+
+    msg.set_attr("xmlns", NS_CLIENT);
+    msg.ns = NS_CLIENT.to_string();
+    msg.set_attr("from", from.full_jid.as_str());
+    let kind = classify(&msg);
+
+    if typ == "error" {
+        // Error replies go only to the resource they answer.
+        if let Some(s) = resource.and_then(|r| srv.hub.session(target, &r)) {
+            s.send(msg.to_xml().into());
+        }
+        return Vec::new();
+    }
+
+    if (typ == "chat" || typ == "headline" || typ == "normal") && kind.body && !kind.correction {
+        if typ == "chat" {
+            if let Some(history) = &srv.history {
+                let extra = msg
+                    .child("extraParams", NS_CLIENT)
+                    .map(extra_params_to_json)
+                    .unwrap_or_default();
+                let record = ChatMessage {
+                    app: from.app,
+                    sender: from.user,
+                    recipient: target.1,
+                    stanza_id: msg.attr("id").map(str::to_string),
+                    body: msg.child("body", NS_CLIENT).map(Element::text),
+                    save_to_history: extra.get("save_to_history").and_then(|v| v.as_str())
+                        == Some("1"),
+                    extra_params: extra,
+                };
+                match history.record_chat_message(&record).await {
+                    Ok(Some(dialog_id)) => set_extra(&mut msg, "dialog_id", &dialog_id, true),
+                    Ok(None) => {}
+                    Err(e) => {
+                        let err = StanzaError::from_domain(&e);
+                        let text = (e.kind != ErrorKind::Internal).then_some(e.message.as_str());
+                        return vec![error_reply(&msg, &from.full_jid, err, text)];
+                    }
+                }
+            }
+        }
+        let now_secs = (now_millis() / 1000).to_string();
+        set_extra(&mut msg, "date_sent", &now_secs, false);
+    }
+
+    let xml: Arc<str> = msg.to_xml().into();
+    let sessions = srv.hub.sessions(target);
+    let targets: Vec<_> = match resource.as_deref() {
+        Some(r) if sessions.iter().any(|s| s.resource == r) => {
+            sessions.into_iter().filter(|s| s.resource == r).collect()
+        }
+        _ => sessions,
+    };
+
+    let mut replies = Vec::new();
+    if targets.is_empty() {
+        let storable = typ == "chat" && !kind.typing_only && !kind.marker;
+        if storable {
+            match srv
+                .accounts
+                .user(target.0, confab_service::UserKey::Id(target.1.get()))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    return bounce(&msg, StanzaError::SERVICE_UNAVAILABLE)
+                }
+                Err(e) => return bounce(&msg, StanzaError::from_domain(&e)),
+            }
+            match srv
+                .offline
+                .push_offline(
+                    target.0,
+                    target.1,
+                    &xml,
+                    now_millis(),
+                    srv.config.offline_max_per_user,
+                )
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => replies = bounce(&msg, StanzaError::RESOURCE_CONSTRAINT),
+                Err(e) => return bounce(&msg, StanzaError::from_domain(&e)),
+            }
+        }
+    } else {
+        for s in &targets {
+            s.send(xml.clone());
+        }
+    }
+
+    // XEP-0280: only <sent/> carbons. <received/> carbons are misread by the SDK as delivery markers,
+    // so bare-JID fan-out replaces them.
+    // COMPAT: connectycube JS SDK 6.1.2 treats any <received> child as a chat marker.
+    let private = msg.has_child("private", NS_CARBONS) || msg.has_child("no-copy", NS_HINTS);
+    if typ == "chat" && !kind.typing_only && !private {
+        let own_bare = bare_jid(from.app, from.user, domain);
+        for s in srv.hub.sessions(from.account()) {
+            if s.id == from.id || !s.carbons() {
+                continue;
+            }
+            // A message to one's own bare JID already reached every resource.
+            if target == from.account() {
+                continue;
+            }
+            let carbon = Element::new("message", NS_CLIENT)
+                .with_attr("from", own_bare.as_str())
+                .with_attr("to", s.full_jid.as_str())
+                .with_attr("type", "chat")
+                .with_child(
+                    Element::new("sent", NS_CARBONS)
+                        .with_child(Element::new("forwarded", NS_FORWARD).with_child(msg.clone())),
+                );
+            s.send(carbon.to_xml().into());
+        }
+    }
+    replies
+}
+
+/// Sets `extraParams/<key>` (creating `<extraParams>` when needed); keeps an existing value unless
+/// `overwrite`.
+fn set_extra(msg: &mut Element, key: &str, value: &str, overwrite: bool) {
+    if msg.child("extraParams", NS_CLIENT).is_none() {
+        msg.push(Element::new("extraParams", NS_CLIENT));
+    }
+    let extra = msg.child_mut("extraParams", NS_CLIENT).expect("just added");
+    if let Some(existing) = extra.elements_mut().find(|e| e.name == key) {
+        if overwrite || existing.text().is_empty() {
+            existing.children = vec![crate::xml::Node::Text(value.to_string())];
+        }
+        return;
+    }
+    extra.push(Element::bare(key).with_text(value));
+}
+
+/// Hands the session its offline messages, each with `<delay/>` (XEP-0203), oldest first.
+pub async fn deliver_offline(srv: &Arc<XmppServer>, to: &Arc<SessionHandle>) {
+    let stored = match srv.offline.take_offline(to.app, to.user).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = ?e, "reading offline messages failed");
+            return;
+        }
+    };
+    if stored.is_empty() {
+        return;
+    }
+    tracing::debug!(
+        session = to.id,
+        count = stored.len(),
+        "delivering offline messages"
+    );
+    for m in stored {
+        let Ok(mut el) = parse_element(m.stanza.as_bytes(), &Scope::client()) else {
+            tracing::warn!(id = m.id, "dropping unreadable offline message");
+            continue;
+        };
+        el.push(
+            Element::new("delay", NS_DELAY)
+                .with_attr("from", srv.config.domain.as_str())
+                .with_attr("stamp", to_iso(m.created_at)),
+        );
+        if !to.send(el.to_xml().into()) {
+            // The session went away: keep the rest for next time.
+            let _ = srv
+                .offline
+                .push_offline(to.app, to.user, &m.stanza, m.created_at, u32::MAX)
+                .await;
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! The client-to-server session: one state machine for TCP and WebSocket.
+//!
+//! States: connected → (STARTTLS) → authenticated (SASL PLAIN) → bound (resource binding). Once bound,
+//! the session is in the [`Hub`](crate::hub::Hub) and takes stanzas both from the socket and from its
+//! outbound queue. Stream management (XEP-0198) counts handled stanzas; a stanza counts only after its
+//! handler returned, i.e. after it was stored or handed to the recipients' queues.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use confab_core::{AppId, ErrorKind, UserId};
+use rand::RngCore;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::error::{stream_error, StanzaError};
+use crate::hub::SessionHandle;
+use crate::jid::{bare_jid, parse_username};
+use crate::stream::{Framing, StreamError, StreamEvent, StreamReader};
+use crate::transport::Transport;
+use crate::xml::{Element, NS_CLIENT, NS_FRAMING, NS_STREAM};
+use crate::{iq, message, XmppServer};
+
+pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+pub const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+pub const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+pub const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+pub const NS_SM: &str = "urn:xmpp:sm:3";
+
+/// Prefix of the ids of server-initiated pings.
+const PING_ID: &str = "confab-ping-";
+
+/// What a handler wants the loop to do next.
+enum Flow {
+    Continue,
+    /// End the stream: optional stream error condition, then the closing element.
+    Close(Option<&'static str>),
+}
+
+/// Facts about the connection the session cannot learn from the stream.
+pub struct ConnInfo {
+    /// Names a client may put in the stream's `to` besides the configured domain (the socket's
+    /// host name or address: the SDK uses the host part of its URL).
+    pub host_names: Vec<String>,
+    pub peer: String,
+}
+
+pub(crate) struct Bound {
+    pub handle: Arc<SessionHandle>,
+    /// Initial presence seen (offline messages are delivered then).
+    pub available: bool,
+}
+
+pub(crate) struct Session {
+    pub srv: Arc<XmppServer>,
+    pub framing: Framing,
+    info: ConnInfo,
+    reader: StreamReader,
+    opened: bool,
+    header_sent: bool,
+    pub account: Option<(AppId, UserId)>,
+    pub bound: Option<Bound>,
+    /// XEP-0198: `Some(h)` once enabled; `h` counts handled inbound stanzas.
+    sm_h: Option<u32>,
+    /// PLAIN without an initial response: the next `<response/>` carries it.
+    awaiting_response: bool,
+    ping_seq: u64,
+}
+
+/// Runs one client connection to its end.
+pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
+    let _guard = srv.session_guard();
+    let framing = t.framing();
+    let mut s = Session {
+        reader: StreamReader::new(framing, srv.config.max_stanza_bytes),
+        srv: srv.clone(),
+        framing,
+        info,
+        opened: false,
+        header_sent: false,
+        account: None,
+        bound: None,
+        sm_h: None,
+        awaiting_response: false,
+        ping_seq: 0,
+    };
+    let mut shutdown = srv.shutdown_signal();
+    let mut rx: Option<mpsc::Receiver<Arc<str>>> = None;
+    let mut last_rx = Instant::now();
+    let mut ping_sent: Option<Instant> = None;
+    let mut buf = Vec::new();
+    tracing::debug!(peer = %s.info.peer, ?framing, "xmpp connection");
+
+    let end: Option<&'static str> = 'outer: loop {
+        // Handle everything already buffered.
+        loop {
+            match s.reader.next_event() {
+                Ok(None) => break,
+                Ok(Some(ev)) => match s.on_event(&mut t, ev, &mut rx).await {
+                    Flow::Continue => {}
+                    Flow::Close(e) => break 'outer e,
+                },
+                Err(e) => {
+                    break 'outer Some(match e {
+                        StreamError::NotWellFormed => "not-well-formed",
+                        StreamError::TooBig => "policy-violation",
+                        StreamError::InvalidNamespace => "invalid-namespace",
+                    })
+                }
+            }
+        }
+        let deadline = match ping_sent {
+            Some(at) => at + srv.config.ping_timeout,
+            None => last_rx + srv.config.ping_interval,
+        };
+        let handle = s.bound.as_ref().map(|b| b.handle.clone());
+        tokio::select! {
+            r = t.recv(&mut buf) => match r {
+                Ok(true) => {
+                    last_rx = Instant::now();
+                    ping_sent = None;
+                    s.reader.feed(&buf);
+                    buf.clear();
+                }
+                Ok(false) | Err(_) => break 'outer None,
+            },
+            Some(xml) = next_out(&mut rx) => {
+                if t.send(&xml).await.is_err() {
+                    break 'outer None;
+                }
+            }
+            _ = killed(handle.as_deref()) => break 'outer Some("policy-violation"),
+            _ = async { let _ = shutdown.wait_for(|v| *v).await; } => break 'outer Some("system-shutdown"),
+            _ = tokio::time::sleep_until(deadline) => {
+                if ping_sent.is_some() || s.bound.is_none() {
+                    break 'outer Some("connection-timeout");
+                }
+                s.ping_seq += 1;
+                let ping = Element::new("iq", NS_CLIENT)
+                    .with_attr("type", "get")
+                    .with_attr("id", format!("{PING_ID}{}", s.ping_seq))
+                    .with_attr("from", &srv.config.domain)
+                    .with_attr("to", &s.bound.as_ref().expect("bound").handle.full_jid)
+                    .with_child(Element::new("ping", iq::NS_PING));
+                if t.send(&ping.to_xml()).await.is_err() {
+                    break 'outer None;
+                }
+                ping_sent = Some(Instant::now());
+            }
+        }
+    };
+
+    if let Some(cond) = end {
+        if cond != "system-shutdown" && cond != "connection-timeout" {
+            tracing::info!(peer = %s.info.peer, condition = cond, "xmpp stream error");
+        }
+        if !s.header_sent {
+            let _ = t.send(&s.header()).await;
+        }
+        let _ = t.send(&stream_error(cond)).await;
+    }
+    if let Some(b) = s.bound.take() {
+        s.srv.unbind(&b.handle);
+    }
+    if s.header_sent || end.is_some() {
+        let _ = t.send(&closing(framing)).await;
+    }
+    t.close().await;
+}
+
+async fn next_out(rx: &mut Option<mpsc::Receiver<Arc<str>>>) -> Option<Arc<str>> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn killed(h: Option<&SessionHandle>) {
+    match h {
+        Some(h) if h.is_killed() => {}
+        Some(h) => h.killed().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn closing(framing: Framing) -> String {
+    match framing {
+        Framing::Tcp => "</stream:stream>".into(),
+        Framing::WebSocket => Element::new("close", NS_FRAMING).to_xml(),
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl Session {
+    fn domain(&self) -> &str {
+        &self.srv.config.domain
+    }
+
+    fn header(&self) -> String {
+        let id = random_hex(8);
+        match self.framing {
+            Framing::Tcp => format!(
+                "<?xml version='1.0'?><stream:stream xmlns='{NS_CLIENT}' xmlns:stream='{NS_STREAM}' id='{id}' from='{}' version='1.0' xml:lang='en'>",
+                crate::xml::escape(self.domain())
+            ),
+            Framing::WebSocket => Element::new("open", NS_FRAMING)
+                .with_attr("from", self.domain())
+                .with_attr("id", id)
+                .with_attr("version", "1.0")
+                .with_attr("xml:lang", "en")
+                .to_xml(),
+        }
+    }
+
+    fn features(&self, t: &dyn TransportInfo) -> Element {
+        let mut f = Element::bare("stream:features");
+        f.set_attr("xmlns:stream", NS_STREAM);
+        if self.account.is_none() {
+            if t.can_starttls() && self.srv.tls.is_some() {
+                f.push(Element::new("starttls", NS_TLS));
+            }
+            // PLAIN only: offering ANONYMOUS makes the SDK pick it over non-loopback ws:// (spec §1.6).
+            f.push(
+                Element::new("mechanisms", NS_SASL)
+                    .with_child(Element::bare("mechanism").with_text("PLAIN")),
+            );
+        } else {
+            f.push(Element::new("bind", NS_BIND));
+            f.push(Element::new("session", NS_SESSION).with_child(Element::bare("optional")));
+            f.push(Element::new("sm", NS_SM));
+        }
+        f
+    }
+
+    async fn send<T: Transport>(&mut self, t: &mut T, xml: &str) -> bool {
+        t.send(xml).await.is_ok()
+    }
+
+    async fn on_event<T: Transport>(
+        &mut self,
+        t: &mut T,
+        ev: StreamEvent,
+        rx: &mut Option<mpsc::Receiver<Arc<str>>>,
+    ) -> Flow {
+        match ev {
+            StreamEvent::Open(attrs) => self.on_open(t, &attrs).await,
+            StreamEvent::Close => Flow::Close(None),
+            StreamEvent::Element(_) if !self.opened => Flow::Close(Some("not-well-formed")),
+            StreamEvent::Element(el) => {
+                if self.account.is_none() {
+                    self.pre_auth(t, el).await
+                } else if self.bound.is_none() {
+                    self.pre_bind(t, el, rx).await
+                } else {
+                    self.on_bound(t, el).await
+                }
+            }
+        }
+    }
+
+    async fn on_open<T: Transport>(&mut self, t: &mut T, attrs: &[(String, String)]) -> Flow {
+        let header = self.header();
+        if !self.send(t, &header).await {
+            return Flow::Close(None);
+        }
+        self.header_sent = true;
+        self.opened = true;
+        let attr = |k: &str| attrs.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
+        if let Some(to) = attr("to") {
+            let ok = to.eq_ignore_ascii_case(self.domain())
+                || self
+                    .info
+                    .host_names
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(to));
+            if !ok {
+                return Flow::Close(Some("host-unknown"));
+            }
+        }
+        if self.framing == Framing::WebSocket && attr("xmlns") != Some(NS_FRAMING) {
+            return Flow::Close(Some("invalid-namespace"));
+        }
+        let features = self.features(t).to_xml();
+        if !self.send(t, &features).await {
+            return Flow::Close(None);
+        }
+        Flow::Continue
+    }
+
+    async fn pre_auth<T: Transport>(&mut self, t: &mut T, el: Element) -> Flow {
+        if el.is("starttls", NS_TLS) {
+            let Some(acceptor) = self.srv.tls.clone().filter(|_| t.can_starttls()) else {
+                let _ = t.send(&Element::new("failure", NS_TLS).to_xml()).await;
+                return Flow::Close(None);
+            };
+            if !self
+                .send(t, &Element::new("proceed", NS_TLS).to_xml())
+                .await
+            {
+                return Flow::Close(None);
+            }
+            // Anything pipelined before the handshake is discarded (RFC 6120 §5.4.3.3).
+            self.reader.reset();
+            if let Err(e) = t.starttls(&acceptor).await {
+                tracing::info!(peer = %self.info.peer, error = %e, "TLS handshake failed");
+                self.header_sent = false;
+                return Flow::Close(None);
+            }
+            self.opened = false;
+            self.header_sent = false;
+            return Flow::Continue;
+        }
+        if el.is("auth", NS_SASL) {
+            if el.attr("mechanism") != Some("PLAIN") {
+                return self.sasl_failure(t, "invalid-mechanism").await;
+            }
+            let payload = el.text();
+            let payload = payload.trim();
+            if payload.is_empty() {
+                self.awaiting_response = true;
+                let ok = self
+                    .send(t, &Element::new("challenge", NS_SASL).to_xml())
+                    .await;
+                return if ok {
+                    Flow::Continue
+                } else {
+                    Flow::Close(None)
+                };
+            }
+            return self.sasl_plain(t, payload).await;
+        }
+        if el.is("response", NS_SASL) && self.awaiting_response {
+            self.awaiting_response = false;
+            let payload = el.text();
+            return self.sasl_plain(t, payload.trim()).await;
+        }
+        if el.is("abort", NS_SASL) {
+            self.awaiting_response = false;
+            return self.sasl_failure(t, "aborted").await;
+        }
+        Flow::Close(Some("not-authorized"))
+    }
+
+    async fn sasl_failure<T: Transport>(&mut self, t: &mut T, condition: &str) -> Flow {
+        let f = Element::new("failure", NS_SASL).with_child(Element::bare(condition));
+        let _ = t.send(&f.to_xml()).await;
+        // The SDK stays stuck in "connecting" if the stream stays open after a failure (spec §3.4).
+        Flow::Close(None)
+    }
+
+    async fn sasl_plain<T: Transport>(&mut self, t: &mut T, b64: &str) -> Flow {
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+            return self.sasl_failure(t, "incorrect-encoding").await;
+        };
+        let mut parts = raw.split(|&b| b == 0);
+        let (Some(authzid), Some(authcid), Some(password), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return self.sasl_failure(t, "malformed-request").await;
+        };
+        let (Ok(authzid), Ok(authcid), Ok(password)) = (
+            std::str::from_utf8(authzid),
+            std::str::from_utf8(authcid),
+            std::str::from_utf8(password),
+        ) else {
+            return self.sasl_failure(t, "malformed-request").await;
+        };
+        let Some((app, user)) = parse_username(authcid) else {
+            return self.sasl_failure(t, "not-authorized").await;
+        };
+        if !authzid.is_empty()
+            && authzid != authcid
+            && authzid != bare_jid(app, user, self.domain())
+        {
+            return self.sasl_failure(t, "invalid-authzid").await;
+        }
+        if self
+            .srv
+            .auth_limiter
+            .check_key(&(app.get(), user.get()))
+            .is_err()
+        {
+            tracing::info!(peer = %self.info.peer, app = %app, user = %user, "xmpp authentication rate-limited");
+            return self.sasl_failure(t, "temporary-auth-failure").await;
+        }
+        match self
+            .srv
+            .accounts
+            .verify_chat_secret(app, user, password)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(peer = %self.info.peer, app = %app, user = %user, "xmpp authenticated");
+                self.account = Some((app, user));
+                if !self
+                    .send(t, &Element::new("success", NS_SASL).to_xml())
+                    .await
+                {
+                    return Flow::Close(None);
+                }
+                // The client restarts the stream.
+                self.reader.reset();
+                self.opened = false;
+                Flow::Continue
+            }
+            Err(e) if e.kind == ErrorKind::Internal => {
+                tracing::error!(error = ?e, "chat secret check failed");
+                self.sasl_failure(t, "temporary-auth-failure").await
+            }
+            Err(_) => {
+                tracing::info!(peer = %self.info.peer, app = %app, user = %user, "xmpp authentication failed");
+                self.sasl_failure(t, "not-authorized").await
+            }
+        }
+    }
+
+    async fn pre_bind<T: Transport>(
+        &mut self,
+        t: &mut T,
+        el: Element,
+        rx: &mut Option<mpsc::Receiver<Arc<str>>>,
+    ) -> Flow {
+        if el.name == "iq" && el.ns == NS_CLIENT {
+            let id = el.attr("id").unwrap_or("").to_string();
+            if el.attr("type") == Some("set") && el.has_child("bind", NS_BIND) {
+                let (app, user) = self.account.expect("authenticated");
+                // Always a long random resource: the SDK drops 1:1 messages whose `from` contains its
+                // own resource as a substring, so short or client-chosen ones are unsafe (spec §3.5).
+                // COMPAT: connectycube JS SDK 6.1.2 `from.includes(myResource)` filter.
+                let resource = random_hex(16);
+                let full = format!("{}/{resource}", bare_jid(app, user, self.domain()));
+                let (handle, queue, first) = self.srv.hub.register(
+                    app,
+                    user,
+                    resource,
+                    full.clone(),
+                    self.srv.config.session_queue_len,
+                );
+                *rx = Some(queue);
+                self.bound = Some(Bound {
+                    handle,
+                    available: false,
+                });
+                if first {
+                    self.srv.hub.notify_watchers((app, user), iq::status_push);
+                }
+                let reply = Element::new("iq", NS_CLIENT)
+                    .with_attr("type", "result")
+                    .with_attr("id", id)
+                    .with_child(
+                        Element::new("bind", NS_BIND)
+                            .with_child(Element::bare("jid").with_text(full)),
+                    );
+                let ok = self.send(t, &reply.to_xml()).await;
+                return if ok {
+                    Flow::Continue
+                } else {
+                    Flow::Close(None)
+                };
+            }
+            if el.child("session", NS_SESSION).is_some() {
+                let reply = iq::result(&el, self.domain(), None);
+                let ok = self.send(t, &reply.to_xml()).await;
+                return if ok {
+                    Flow::Continue
+                } else {
+                    Flow::Close(None)
+                };
+            }
+        }
+        if el.is("enable", NS_SM) {
+            let f = Element::new("failed", NS_SM)
+                .with_child(Element::new("unexpected-request", crate::xml::NS_STANZAS));
+            let ok = self.send(t, &f.to_xml()).await;
+            return if ok {
+                Flow::Continue
+            } else {
+                Flow::Close(None)
+            };
+        }
+        Flow::Close(Some("not-authorized"))
+    }
+
+    async fn on_bound<T: Transport>(&mut self, t: &mut T, el: Element) -> Flow {
+        if el.ns == NS_SM {
+            return self.on_sm(t, &el).await;
+        }
+        if el.ns != NS_CLIENT {
+            return Flow::Close(Some("unsupported-stanza-type"));
+        }
+        let handle = self.bound.as_ref().expect("bound").handle.clone();
+        let replies: Vec<Element> = match el.name.as_str() {
+            "message" => message::route(&self.srv, &handle, el).await,
+            "iq" => {
+                if el.attr("type") == Some("set") && el.has_child("bind", NS_BIND) {
+                    vec![crate::error::error_reply(
+                        &el,
+                        &handle.full_jid,
+                        StanzaError::NOT_ALLOWED,
+                        None,
+                    )]
+                } else if is_ping_reply(&el) {
+                    Vec::new()
+                } else {
+                    iq::handle(&self.srv, &handle, el).await
+                }
+            }
+            "presence" => self.on_presence(&handle, &el).await,
+            _ => return Flow::Close(Some("unsupported-stanza-type")),
+        };
+        for r in replies {
+            if !self.send(t, &r.to_xml()).await {
+                return Flow::Close(None);
+            }
+        }
+        // Handled (stored or queued): now it counts for XEP-0198.
+        if let Some(h) = self.sm_h.as_mut() {
+            *h = h.wrapping_add(1);
+        }
+        Flow::Continue
+    }
+
+    async fn on_presence(&mut self, handle: &Arc<SessionHandle>, el: &Element) -> Vec<Element> {
+        // Directed presence (MUC, subscriptions) is not handled by this face yet.
+        if el.attr("to").is_some() {
+            return Vec::new();
+        }
+        let bound = self.bound.as_mut().expect("bound");
+        if el.attr("type").is_none() && !bound.available {
+            bound.available = true;
+            message::deliver_offline(&self.srv, handle).await;
+        }
+        Vec::new()
+    }
+
+    async fn on_sm<T: Transport>(&mut self, t: &mut T, el: &Element) -> Flow {
+        let reply = match el.local_name() {
+            "enable" => {
+                self.sm_h = Some(0);
+                Some(Element::new("enabled", NS_SM))
+            }
+            "r" => match self.sm_h {
+                Some(h) => Some(Element::new("a", NS_SM).with_attr("h", h.to_string())),
+                None => Some(
+                    Element::new("failed", NS_SM)
+                        .with_child(Element::new("unexpected-request", crate::xml::NS_STANZAS)),
+                ),
+            },
+            // Client acks of what we sent: accepted; nothing is resent (no resumption).
+            "a" => None,
+            _ => return Flow::Close(Some("unsupported-stanza-type")),
+        };
+        if let Some(r) = reply {
+            if !self.send(t, &r.to_xml()).await {
+                return Flow::Close(None);
+            }
+        }
+        Flow::Continue
+    }
+}
+
+fn is_ping_reply(el: &Element) -> bool {
+    matches!(el.attr("type"), Some("result" | "error"))
+        && el.attr("id").is_some_and(|id| id.starts_with(PING_ID))
+}
+
+/// What `features` needs from a transport (object-safe subset).
+trait TransportInfo {
+    fn can_starttls(&self) -> bool;
+}
+
+impl<T: Transport> TransportInfo for T {
+    fn can_starttls(&self) -> bool {
+        Transport::can_starttls(self)
+    }
+}
+
+impl XmppServer {
+    /// Removes a bound session from the hub and tells status watchers when the user went offline.
+    pub(crate) fn unbind(&self, handle: &SessionHandle) {
+        if self.hub.unregister(handle) {
+            self.hub.notify_watchers(handle.account(), iq::status_push);
+        }
+    }
+}

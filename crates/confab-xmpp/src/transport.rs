@@ -1,0 +1,167 @@
+//! The two byte pipes a session runs over: TCP (plain, STARTTLS, direct TLS) and WebSocket frames.
+//! The session state machine is generic over [`Transport`], so both share every feature.
+
+use std::io;
+
+use async_trait::async_trait;
+use axum::extract::ws::{Message, WebSocket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::stream::Framing;
+
+#[async_trait]
+pub trait Transport: Send + 'static {
+    fn framing(&self) -> Framing;
+    /// Appends received bytes to `buf`; `Ok(false)` at end of stream. Cancel-safe.
+    async fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool>;
+    async fn send(&mut self, xml: &str) -> io::Result<()>;
+    fn is_secure(&self) -> bool;
+    /// Whether `<starttls/>` can be offered now.
+    fn can_starttls(&self) -> bool {
+        false
+    }
+    async fn starttls(&mut self, _acceptor: &TlsAcceptor) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no STARTTLS here",
+        ))
+    }
+    async fn close(&mut self);
+}
+
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Gone,
+}
+
+/// RFC 6120 over TCP.
+pub struct TcpTransport {
+    io: Io,
+}
+
+impl TcpTransport {
+    pub fn plain(s: TcpStream) -> Self {
+        Self { io: Io::Plain(s) }
+    }
+
+    pub fn tls(s: TlsStream<TcpStream>) -> Self {
+        Self {
+            io: Io::Tls(Box::new(s)),
+        }
+    }
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+
+#[async_trait]
+impl Transport for TcpTransport {
+    fn framing(&self) -> Framing {
+        Framing::Tcp
+    }
+
+    async fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        let mut chunk = [0u8; READ_CHUNK];
+        let n = match &mut self.io {
+            Io::Plain(s) => s.read(&mut chunk).await?,
+            Io::Tls(s) => s.read(&mut chunk).await?,
+            Io::Gone => 0,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        Ok(n > 0)
+    }
+
+    async fn send(&mut self, xml: &str) -> io::Result<()> {
+        match &mut self.io {
+            Io::Plain(s) => s.write_all(xml.as_bytes()).await,
+            Io::Tls(s) => {
+                s.write_all(xml.as_bytes()).await?;
+                s.flush().await
+            }
+            Io::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn is_secure(&self) -> bool {
+        matches!(self.io, Io::Tls(_))
+    }
+
+    fn can_starttls(&self) -> bool {
+        matches!(self.io, Io::Plain(_))
+    }
+
+    async fn starttls(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
+        match std::mem::replace(&mut self.io, Io::Gone) {
+            Io::Plain(s) => {
+                let tls = acceptor.accept(s).await?;
+                self.io = Io::Tls(Box::new(tls));
+                Ok(())
+            }
+            other => {
+                self.io = other;
+                Err(io::Error::new(io::ErrorKind::Unsupported, "already secure"))
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        match &mut self.io {
+            Io::Plain(s) => {
+                let _ = s.shutdown().await;
+            }
+            Io::Tls(s) => {
+                let _ = s.shutdown().await;
+            }
+            Io::Gone => {}
+        }
+    }
+}
+
+/// RFC 7395 over an axum WebSocket: one text frame per element.
+pub struct WsTransport {
+    pub socket: WebSocket,
+    pub secure: bool,
+}
+
+#[async_trait]
+impl Transport for WsTransport {
+    fn framing(&self) -> Framing {
+        Framing::WebSocket
+    }
+
+    async fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        match self.socket.recv().await {
+            None => Ok(false),
+            Some(Err(e)) => Err(io::Error::other(e)),
+            Some(Ok(Message::Text(t))) => {
+                buf.extend_from_slice(t.as_str().as_bytes());
+                Ok(true)
+            }
+            Some(Ok(Message::Binary(b))) => {
+                buf.extend_from_slice(&b);
+                Ok(true)
+            }
+            Some(Ok(Message::Close(_))) => Ok(false),
+            // Pings are answered by the WebSocket layer; they still count as activity.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(true),
+        }
+    }
+
+    async fn send(&mut self, xml: &str) -> io::Result<()> {
+        self.socket
+            .send(Message::Text(xml.into()))
+            .await
+            .map_err(io::Error::other)
+    }
+
+    fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    async fn close(&mut self) {
+        let _ = self.socket.send(Message::Close(None)).await;
+    }
+}

@@ -1,0 +1,80 @@
+//! Builds the XMPP face from the configuration and starts its TCP listeners.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_core::{Error, Result};
+use confab_xmpp::{XmppConfig, XmppServer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::{Config, Domain};
+
+pub(crate) struct Xmpp {
+    pub server: Arc<XmppServer>,
+    pub addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
+}
+
+pub(crate) async fn start(
+    config: &Config,
+    domain: &Domain,
+    stop: watch::Receiver<bool>,
+) -> Result<Xmpp> {
+    let mut names = vec![config.domain.clone()];
+    for n in ["localhost", "127.0.0.1", "::1"] {
+        if !names.iter().any(|x| x == n) {
+            names.push(n.into());
+        }
+    }
+    let tls = confab_xmpp::tls::acceptor(
+        config.tls_cert_path.as_deref(),
+        config.tls_key_path.as_deref(),
+        &names,
+    )?;
+    let server = XmppServer::new(
+        XmppConfig {
+            domain: config.domain.clone(),
+            max_stanza_bytes: config.xmpp_max_stanza_bytes,
+            ping_interval: Duration::from_secs(config.xmpp_ping_interval_secs.max(1)),
+            ping_timeout: Duration::from_secs(config.xmpp_ping_timeout_secs.max(1)),
+            session_queue_len: config.xmpp_session_queue_len,
+            offline_max_per_user: config.xmpp_offline_max_per_user,
+            auth_attempts_per_minute: config.login_attempts_per_minute,
+        },
+        domain.accounts.clone(),
+        Arc::new(domain.store.clone()),
+        // The messages service plugs in here once it exists (see confab_xmpp::ChatHistory).
+        None,
+        Some(tls),
+        stop,
+    );
+
+    let listener = TcpListener::bind(&config.xmpp_addr)
+        .await
+        .map_err(Error::internal)?;
+    let addr = listener.local_addr().map_err(Error::internal)?;
+    tracing::info!(xmpp = %addr, "listening");
+    tokio::spawn(confab_xmpp::listen::serve_tcp(
+        server.clone(),
+        listener,
+        false,
+    ));
+
+    let tls_addr = match &config.xmpp_tls_addr {
+        Some(a) if !a.is_empty() => {
+            let l = TcpListener::bind(a).await.map_err(Error::internal)?;
+            let addr = l.local_addr().map_err(Error::internal)?;
+            tracing::info!(xmpp_tls = %addr, "listening");
+            tokio::spawn(confab_xmpp::listen::serve_tcp(server.clone(), l, true));
+            Some(addr)
+        }
+        _ => None,
+    };
+    Ok(Xmpp {
+        server,
+        addr,
+        tls_addr,
+    })
+}

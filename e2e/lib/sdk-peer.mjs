@@ -1,0 +1,85 @@
+// One chat user driven by the real SDK in its own process (the SDK is a process-wide singleton, so two
+// users talking to each other need two processes). Started with `startPeer()` from lib/peers.mjs; takes
+// commands over IPC and reports the SDK's chat listeners back as events.
+
+const CB = (await import('connectycube')).default;
+
+function plain(value) {
+  // xmpp.js elements (e.g. message.delay) have parent links; send only their attributes.
+  if (value && typeof value === 'object' && 'attrs' in value && 'children' in value) {
+    return { attrs: value.attrs };
+  }
+  return value;
+}
+
+function emit(event, ...args) {
+  process.send({ event, args: args.map((a) => (a && typeof a === 'object' ? JSON.parse(JSON.stringify(a, (k, v) => plain(v))) : a)) });
+}
+
+function listen() {
+  const chat = CB.chat;
+  chat.onMessageListener = (userId, message) => emit('message', userId, message);
+  chat.onSystemMessageListener = (message) => emit('system', message);
+  chat.onMessageTypingListener = (isTyping, userId, dialogId) => emit('typing', isTyping, userId, dialogId);
+  chat.onDeliveredStatusListener = (messageId, dialogId, userId) => emit('delivered', messageId, dialogId, userId);
+  chat.onReadStatusListener = (messageId, dialogId, userId) => emit('read', messageId, dialogId, userId);
+  chat.onMessageUpdateListener = (id, isLast, body, dialogId, userId) => emit('update', id, isLast, body, dialogId, userId);
+  chat.onMessageDeleteListener = (id, dialogId, userId) => emit('delete', id, dialogId, userId);
+  chat.onSentMessageCallback = (lost, sent) => emit('sent', lost, sent);
+  chat.onLastUserActivityListener = (userId, seconds) => emit('lastActivity', userId, seconds);
+  chat.onMessageErrorListener = (id, error) => emit('messageError', id, error);
+  chat.onDisconnectedListener = () => emit('disconnected');
+  chat.onReconnectListener = () => emit('reconnected');
+}
+
+const commands = {
+  init(creds, config) {
+    CB.init(creds, config);
+    listen();
+    return true;
+  },
+  async signupAndLogin(login, password) {
+    await CB.createSession();
+    const res = await CB.users.signup({ login, password });
+    const session = await CB.createSession({ login, password });
+    return { userId: res.user.id, token: session.token };
+  },
+  async login(login, password) {
+    const session = await CB.createSession({ login, password });
+    return { userId: session.user_id, token: session.token };
+  },
+  connect: (userId, password) => CB.chat.connect({ userId, password }),
+  disconnect: () => CB.chat.disconnect(),
+  send: (to, message) => CB.chat.send(to, message),
+  sendSystemMessage: (to, message) => CB.chat.sendSystemMessage(to, message),
+  typing: (to) => CB.chat.sendIsTypingStatus(to),
+  stopTyping: (to) => CB.chat.sendIsStopTypingStatus(to),
+  delivered: (params) => CB.chat.sendDeliveredStatus(params),
+  read: (params) => CB.chat.sendReadStatus(params),
+  edit: (params) => CB.chat.editMessage(params),
+  remove: (params) => CB.chat.deleteMessage(params),
+  ping: () => CB.chat.ping().then(() => true),
+  lastActivity: (userId) => CB.chat.getLastUserActivity(userId),
+  subscribeStatus: (userId) => CB.chat.subscribeToUserLastActivityStatus(userId),
+  markInactive: () => CB.chat.markInactive(),
+  markActive: () => CB.chat.markActive(),
+};
+
+process.on('message', async ({ id, cmd, args }) => {
+  try {
+    const value = await commands[cmd](...args);
+    process.send({ id, ok: true, value: value === undefined ? null : value });
+  } catch (err) {
+    let error;
+    try {
+      error = JSON.parse(JSON.stringify(err, Object.getOwnPropertyNames(err ?? {})));
+    } catch {
+      error = String(err);
+    }
+    process.send({ id, ok: false, error: error ?? String(err) });
+  }
+});
+process.on('unhandledRejection', () => {
+  /* the SDK rejects sends after disconnect(); irrelevant here */
+});
+process.send({ ready: true });
