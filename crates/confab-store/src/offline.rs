@@ -42,6 +42,7 @@ impl OfflineStore for SqliteStore {
         now: Millis,
         max_per_user: u32,
     ) -> Result<bool> {
+        let _write = self.write.lock().await;
         let done = sqlx::query(
             "INSERT INTO offline_messages (app_id, user_id, stanza, created_at)
              SELECT ?1, ?2, ?3, ?4
@@ -59,6 +60,7 @@ impl OfflineStore for SqliteStore {
     }
 
     async fn take_offline(&self, app: AppId, user: UserId) -> Result<Vec<OfflineMessage>> {
+        let _write = self.write.lock().await;
         let mut rows: Vec<(i64, String, i64)> = sqlx::query_as(
             "DELETE FROM offline_messages WHERE app_id = ? AND user_id = ?
              RETURNING id, stanza, created_at",
