@@ -84,8 +84,10 @@ const MAX_BODY: usize = 64 * 1024;
 const MAX_OCCUPANTS: usize = 1000;
 
 pub struct Chat {
-    store: Arc<dyn ChatStore>,
+    pub(crate) store: Arc<dyn ChatStore>,
     accounts: Arc<dyn AccountStore>,
+    /// Membership changes for live rooms (see [`crate::rooms`]).
+    pub(crate) events: crate::rooms::EventSink,
 }
 
 fn check_len(field: &str, v: &Option<String>, max: usize) -> Result<()> {
@@ -108,7 +110,11 @@ fn dialog_not_found() -> Error {
 
 impl Chat {
     pub fn new(store: Arc<dyn ChatStore>, accounts: Arc<dyn AccountStore>) -> Self {
-        Self { store, accounts }
+        Self {
+            store,
+            accounts,
+            events: Default::default(),
+        }
     }
 
     /// Fails unless every id is a user of the app.
@@ -453,6 +459,17 @@ impl Chat {
         if !up.pull_occupants.is_empty() {
             self.store.remove_members(id, &up.pull_occupants).await?;
         }
+        self.events.emit(crate::rooms::DialogChanged {
+            app,
+            dialog_id: id,
+            actor: match actor {
+                Actor::User(u) => Some(u),
+                Actor::Admin => None,
+            },
+            added,
+            removed: up.pull_occupants.clone(),
+            deleted: false,
+        });
         self.view(app, me, id).await
     }
 
@@ -485,6 +502,14 @@ impl Chat {
                     continue;
                 }
                 self.store.delete_dialog(*id).await?;
+                self.events.emit(crate::rooms::DialogChanged {
+                    app,
+                    dialog_id: *id,
+                    actor: Some(user),
+                    added: Vec::new(),
+                    removed: Vec::new(),
+                    deleted: true,
+                });
             } else {
                 match dialog.kind {
                     // Leaving a group or public dialog removes the user from it.
@@ -495,6 +520,14 @@ impl Chat {
                             d.admins_ids.retain(|a| *a != user);
                             self.store.save_dialog(&d).await?;
                         }
+                        self.events.emit(crate::rooms::DialogChanged {
+                            app,
+                            dialog_id: *id,
+                            actor: Some(user),
+                            added: Vec::new(),
+                            removed: vec![user],
+                            deleted: false,
+                        });
                     }
                     DialogType::Private | DialogType::Broadcast => {
                         self.store
@@ -529,6 +562,14 @@ impl Chat {
             return Err(Error::forbidden("Only public dialogs can be subscribed to"));
         }
         self.store.add_members(id, &[user], now_millis()).await?;
+        self.events.emit(crate::rooms::DialogChanged {
+            app,
+            dialog_id: id,
+            actor: Some(user),
+            added: vec![user],
+            removed: Vec::new(),
+            deleted: false,
+        });
         self.view(app, user, id).await
     }
 
@@ -546,7 +587,16 @@ impl Chat {
         if user == dialog.owner_id {
             return Err(Error::forbidden("The owner cannot unsubscribe"));
         }
-        self.store.remove_members(id, &[user]).await
+        self.store.remove_members(id, &[user]).await?;
+        self.events.emit(crate::rooms::DialogChanged {
+            app,
+            dialog_id: id,
+            actor: Some(user),
+            added: Vec::new(),
+            removed: vec![user],
+            deleted: false,
+        });
+        Ok(())
     }
 
     pub async fn notifications(&self, app: i64, user: i64, id: ObjectId) -> Result<bool> {

@@ -3,11 +3,13 @@
 //! - [`accounts`]: applications, sessions and users (sign up, log in, profile, expiry).
 //! - [`chat`]: dialogs and messages under the roles-and-privileges table.
 //! - [`realtime`]: the seam through which REST changes reach live sessions.
+//! - [`rooms`]: membership snapshots of group/public/broadcast dialogs and their change events.
 //! - [`secrets`]: token and key generation, hashing of tokens and passwords.
 
 pub mod accounts;
 pub mod chat;
 pub mod realtime;
+pub mod rooms;
 pub mod secrets;
 
 pub use accounts::{Accounts, AccountsConfig, AuthContext, Credentials};

@@ -90,6 +90,8 @@ pub type WatchRender = fn(target: Account, seconds: u64, watcher: &SessionHandle
 #[derive(Default)]
 pub struct Hub {
     sessions: RwLock<HashMap<Account, Vec<Arc<SessionHandle>>>>,
+    /// Every session of an app by session id, for broadcast dialogs (no scan over other apps).
+    by_app: RwLock<HashMap<AppId, HashMap<u64, Arc<SessionHandle>>>>,
     last_seen: Mutex<HashMap<Account, Millis>>,
     watchers: Mutex<HashMap<Account, Vec<Weak<SessionHandle>>>>,
     next_id: AtomicU64,
@@ -126,6 +128,13 @@ impl Hub {
         let list = map.entry((app, user)).or_default();
         let first = list.is_empty();
         list.push(handle.clone());
+        drop(map);
+        self.by_app
+            .write()
+            .expect("hub lock")
+            .entry(app)
+            .or_default()
+            .insert(handle.id, handle.clone());
         (handle, rx, first)
     }
 
@@ -144,6 +153,15 @@ impl Hub {
             map.remove(&key);
         }
         drop(map);
+        if removed {
+            let mut apps = self.by_app.write().expect("hub lock");
+            if let Some(m) = apps.get_mut(&handle.app) {
+                m.remove(&handle.id);
+                if m.is_empty() {
+                    apps.remove(&handle.app);
+                }
+            }
+        }
         if removed && last {
             self.last_seen
                 .lock()
@@ -192,6 +210,39 @@ impl Hub {
             .iter()
             .map(|s| (s.resource.clone(), !s.inactive()))
             .collect()
+    }
+
+    /// Queues `xml` for every online session of the given users of `app` (one lock, no copies of
+    /// the stanza), skipping the session `skip`. Returns how many sessions took it.
+    pub fn send_to_users(
+        &self,
+        app: AppId,
+        users: impl IntoIterator<Item = UserId>,
+        xml: &Arc<str>,
+        skip: Option<u64>,
+    ) -> usize {
+        let map = self.sessions.read().expect("hub lock");
+        let mut n = 0;
+        for user in users {
+            for s in map.get(&(app, user)).into_iter().flatten() {
+                if Some(s.id) != skip && s.send(xml.clone()) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Queues `xml` for every online session of `app`, skipping the session `skip`.
+    pub fn send_to_app(&self, app: AppId, xml: &Arc<str>, skip: Option<u64>) -> usize {
+        let apps = self.by_app.read().expect("hub lock");
+        let mut n = 0;
+        for s in apps.get(&app).into_iter().flat_map(HashMap::values) {
+            if Some(s.id) != skip && s.send(xml.clone()) {
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Number of bound sessions (all apps).

@@ -10,6 +10,8 @@
 //! - feature modules, each with its disco features: [`message`] (1:1 routing, carbons, offline),
 //!   [`iq`] (ping, last activity, disco, carbons enable, Tigase mobile v2, status streaming).
 //! - [`history`]: the [`ChatHistory`] seam the messages service plugs into.
+//! - [`muc`]: group, public and broadcast dialogs as rooms (XEP-0045 subset), plugged in with
+//!   [`muc::Rooms::install`].
 //! - [`error`]: stanza and stream errors; [`jid`]: ConnectyCube JIDs; [`tls`]: certificates.
 //! - [`listen`]: accept loops and the `/ws` route.
 
@@ -20,6 +22,7 @@ pub mod iq;
 pub mod jid;
 pub mod listen;
 pub mod message;
+pub mod muc;
 pub mod session;
 pub mod stream;
 pub mod tls;
@@ -83,6 +86,8 @@ pub struct XmppServer {
     /// The messages service, once it exists; `None` delivers without recording history.
     pub history: Option<Arc<dyn ChatHistory>>,
     pub tls: Option<TlsAcceptor>,
+    /// The MUC service, once installed ([`muc::Rooms::install`]); without it rooms are unavailable.
+    pub muc: std::sync::OnceLock<Arc<muc::Rooms>>,
     shutdown: watch::Receiver<bool>,
     pub(crate) auth_limiter: DefaultKeyedRateLimiter<(i64, i64)>,
     active: AtomicUsize,
@@ -107,6 +112,7 @@ impl XmppServer {
             offline,
             history,
             tls,
+            muc: std::sync::OnceLock::new(),
             shutdown,
             active: AtomicUsize::new(0),
             idle: Notify::new(),

@@ -495,7 +495,14 @@ impl Session {
         }
         let handle = self.bound.as_ref().expect("bound").handle.clone();
         let replies: Vec<Element> = match el.name.as_str() {
-            "message" => message::route(&self.srv, &handle, el).await,
+            "message" => match self.srv.muc.get() {
+                Some(rooms) if rooms.is_for_rooms(&el) => rooms.route_message(&handle, el).await,
+                Some(rooms) => {
+                    rooms.note_marker(&handle, &el).await;
+                    message::route(&self.srv, &handle, el).await
+                }
+                None => message::route(&self.srv, &handle, el).await,
+            },
             "iq" => {
                 if el.attr("type") == Some("set") && el.has_child("bind", NS_BIND) {
                     vec![crate::error::error_reply(
@@ -506,6 +513,8 @@ impl Session {
                     )]
                 } else if is_ping_reply(&el) {
                     Vec::new()
+                } else if let Some(rooms) = self.srv.muc.get().filter(|r| r.is_for_rooms(&el)) {
+                    rooms.iq(&handle, el).await
                 } else {
                     iq::handle(&self.srv, &handle, el).await
                 }
@@ -526,7 +535,10 @@ impl Session {
     }
 
     async fn on_presence(&mut self, handle: &Arc<SessionHandle>, el: &Element) -> Vec<Element> {
-        // Directed presence (MUC, subscriptions) is not handled by this face yet.
+        if let Some(rooms) = self.srv.muc.get().filter(|r| r.is_for_rooms(el)) {
+            return rooms.presence(handle, el).await;
+        }
+        // Other directed presence (subscriptions) is not handled by this face yet.
         if el.attr("to").is_some() {
             return Vec::new();
         }
@@ -583,6 +595,9 @@ impl<T: Transport> TransportInfo for T {
 impl XmppServer {
     /// Removes a bound session from the hub and tells status watchers when the user went offline.
     pub(crate) fn unbind(&self, handle: &SessionHandle) {
+        if let Some(rooms) = self.muc.get() {
+            rooms.session_closed(handle);
+        }
         if self.hub.unregister(handle) {
             self.hub.notify_watchers(handle.account(), iq::status_push);
         }

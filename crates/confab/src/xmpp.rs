@@ -50,6 +50,7 @@ pub(crate) async fn start(
         Some(tls),
         stop,
     );
+    confab_xmpp::muc::Rooms::install(&server, domain.chat.clone());
 
     let listener = TcpListener::bind(&config.xmpp_addr)
         .await

@@ -1,0 +1,94 @@
+//! Group, public and broadcast dialogs as live rooms: what a real-time face needs from the chat
+//! service (a membership snapshot) and the change notifications that keep its cache in step.
+//!
+//! The hook is synchronous and called inline, after the store change and before the REST call
+//! returns: a user removed from `occupants_ids` stops receiving before the client sees the response.
+//! Sinks must not block (they update an in-memory cache and `try_send` presences).
+
+use std::sync::{RwLock, Weak};
+
+use confab_core::chat::DialogType;
+use confab_core::{ObjectId, Result};
+
+use crate::Chat;
+
+/// Who may take part in a room, as loaded from the store.
+#[derive(Debug, Clone)]
+pub struct RoomSnapshot {
+    pub dialog_id: ObjectId,
+    pub app: i64,
+    pub kind: DialogType,
+    pub owner: i64,
+    pub admins: Vec<i64>,
+    /// Occupants of a group, subscribers of a public dialog; empty for broadcasts.
+    pub members: Vec<i64>,
+}
+
+/// A change to a dialog's membership (or the dialog's end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialogChanged {
+    pub app: i64,
+    pub dialog_id: ObjectId,
+    /// The user who made the change; `None` for the admin API.
+    pub actor: Option<i64>,
+    pub added: Vec<i64>,
+    pub removed: Vec<i64>,
+    /// Deleted for everyone.
+    pub deleted: bool,
+}
+
+/// Told about every [`DialogChanged`], inline.
+pub trait DialogEvents: Send + Sync + 'static {
+    fn dialog_changed(&self, event: &DialogChanged);
+}
+
+/// Where [`Chat`] sends its events (a weak reference: the sink usually holds the `Chat`).
+#[derive(Default)]
+pub struct EventSink(RwLock<Vec<Weak<dyn DialogEvents>>>);
+
+impl EventSink {
+    pub(crate) fn emit(&self, event: DialogChanged) {
+        let sinks: Vec<_> = self
+            .0
+            .read()
+            .expect("event sink lock")
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for s in sinks {
+            s.dialog_changed(&event);
+        }
+    }
+}
+
+impl Chat {
+    /// Registers a listener for dialog changes.
+    pub fn add_dialog_events(&self, sink: Weak<dyn DialogEvents>) {
+        let mut list = self.events.0.write().expect("event sink lock");
+        list.retain(|s| s.strong_count() > 0);
+        list.push(sink);
+    }
+
+    /// The room behind a group, public or broadcast dialog of `app`; `None` for unknown, foreign or
+    /// private dialogs.
+    pub async fn room(&self, app: i64, id: ObjectId) -> Result<Option<RoomSnapshot>> {
+        let Some(dialog) = self.store.dialog(app, id).await? else {
+            return Ok(None);
+        };
+        if !dialog.kind.has_room() || dialog.app_id != app {
+            return Ok(None);
+        }
+        let members = match dialog.kind {
+            DialogType::Broadcast => Vec::new(),
+            _ => self.store.members(id, u32::MAX, 0).await?.0,
+        };
+        Ok(Some(RoomSnapshot {
+            dialog_id: id,
+            app,
+            kind: dialog.kind,
+            owner: dialog.owner_id,
+            admins: dialog.admins_ids,
+            members,
+        }))
+    }
+}
