@@ -30,6 +30,9 @@ function listen() {
   chat.onMessageErrorListener = (id, error) => emit('messageError', id, error);
   chat.onDisconnectedListener = () => emit('disconnected');
   chat.onReconnectListener = () => emit('reconnected');
+  chat.onJoinOccupant = (dialogId, userId) => emit('joinOccupant', dialogId, userId);
+  chat.onLeaveOccupant = (dialogId, userId) => emit('leaveOccupant', dialogId, userId);
+  chat.onKickOccupant = (dialogId, initiatorId) => emit('kickOccupant', dialogId, initiatorId);
 }
 
 const commands = {
@@ -63,6 +66,16 @@ const commands = {
   subscribeStatus: (userId) => CB.chat.subscribeToUserLastActivityStatus(userId),
   markInactive: () => CB.chat.markInactive(),
   markActive: () => CB.chat.markActive(),
+  // Group dialogs (MUC) and the chat REST calls a group test needs, as this peer's user.
+  mucJoin: (dialogId) => CB.chat.muc.join(dialogId).then(() => true),
+  mucLeave: (dialogId) => CB.chat.muc.leave(dialogId).then(() => true),
+  mucOnline: (dialogId) => CB.chat.muc.listOnlineUsers(dialogId),
+  dialogCreate: (params) => CB.chat.dialog.create(params),
+  dialogUpdate: (id, params) => CB.chat.dialog.update(id, params),
+  dialogDelete: (ids, params) => CB.chat.dialog.delete(ids, params),
+  dialogSubscribe: (id) => CB.chat.dialog.subscribe(id),
+  messageList: (params) => CB.chat.message.list(params),
+  unreadCount: (params) => CB.chat.message.unreadCount(params),
 };
 
 process.on('message', async ({ id, cmd, args }) => {
