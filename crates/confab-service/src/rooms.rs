@@ -69,17 +69,17 @@ impl Chat {
         list.push(sink);
     }
 
-    /// The room behind a group, public or broadcast dialog of `app`; `None` for unknown, foreign or
-    /// private dialogs.
+    /// The room behind a dialog of `app`; `None` for unknown or foreign dialogs. Private dialogs (no
+    /// room) come back with no members, so callers can remember that they are not rooms.
     pub async fn room(&self, app: i64, id: ObjectId) -> Result<Option<RoomSnapshot>> {
         let Some(dialog) = self.store.dialog(app, id).await? else {
             return Ok(None);
         };
-        if !dialog.kind.has_room() || dialog.app_id != app {
+        if dialog.app_id != app {
             return Ok(None);
         }
         let members = match dialog.kind {
-            DialogType::Broadcast => Vec::new(),
+            DialogType::Broadcast | DialogType::Private => Vec::new(),
             _ => self.store.members(id, u32::MAX, 0).await?.0,
         };
         Ok(Some(RoomSnapshot {

@@ -181,14 +181,15 @@ impl Rooms {
         format!("{app}_{dialog}@{}", self.muc_domain)
     }
 
-    /// The room of `dialog` in `app`, from the cache or the store.
+    /// The room of `dialog` in `app`, from the cache or the store. Private dialogs are cached too (a
+    /// dialog's type never changes), so 1:1 markers do not cost a query each.
     pub async fn room(
         &self,
         app: AppId,
         dialog: ObjectId,
     ) -> confab_core::Result<Option<Arc<Room>>> {
         if let Some(r) = self.cache.lock().expect("muc lock").get(&dialog) {
-            return Ok((r.app == app).then(|| r.clone()));
+            return Ok((r.app == app && r.kind.has_room()).then(|| r.clone()));
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
         let Some(room) = self
@@ -208,7 +209,7 @@ impl Rooms {
             }
             cache.insert(dialog, room.clone());
         }
-        Ok(Some(room))
+        Ok(room.kind.has_room().then_some(room))
     }
 
     // ---- messages ----

@@ -125,7 +125,7 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                 Ok(false) | Err(_) => break 'outer None,
             },
             Some(xml) = next_out(&mut rx) => {
-                if t.send(&xml).await.is_err() {
+                if t.send(&coalesce(framing, xml, &mut rx)).await.is_err() {
                     break 'outer None;
                 }
             }
@@ -172,6 +172,30 @@ async fn next_out(rx: &mut Option<mpsc::Receiver<Arc<str>>>) -> Option<Arc<str>>
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Over TCP, appends whatever else is already queued (up to 64 KiB) so a burst (e.g. a busy group)
+/// costs one write instead of one per stanza. WebSocket needs one frame per stanza (RFC 7395).
+fn coalesce(
+    framing: Framing,
+    first: Arc<str>,
+    rx: &mut Option<mpsc::Receiver<Arc<str>>>,
+) -> Arc<str> {
+    const MAX_BATCH: usize = 64 * 1024;
+    let Some(rx) = rx.as_mut().filter(|_| matches!(framing, Framing::Tcp)) else {
+        return first;
+    };
+    let mut batch: Option<String> = None;
+    while batch.as_ref().map_or(first.len(), String::len) < MAX_BATCH {
+        let Ok(more) = rx.try_recv() else { break };
+        batch
+            .get_or_insert_with(|| String::from(&*first))
+            .push_str(&more);
+    }
+    match batch {
+        Some(b) => b.into(),
+        None => first,
     }
 }
 

@@ -34,7 +34,10 @@ fn env_num(name: &str, default: usize) -> usize {
 }
 
 fn now_nanos() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 fn token(user: i64) -> String {
@@ -51,7 +54,11 @@ async fn read_until(s: &mut TcpStream, needle: &[u8]) {
     let mut buf = [0u8; 4096];
     loop {
         let n = s.read(&mut buf).await.expect("read");
-        assert!(n > 0, "server closed during login: {}", String::from_utf8_lossy(&acc));
+        assert!(
+            n > 0,
+            "server closed during login: {}",
+            String::from_utf8_lossy(&acc)
+        );
         acc.extend_from_slice(&buf[..n]);
         if acc.windows(needle.len()).any(|w| w == needle) {
             return;
@@ -77,9 +84,11 @@ async fn login(addr: &str, app: i64, user: i64) -> TcpStream {
     read_until(&mut s, b"<success").await;
     s.write_all(open.as_bytes()).await.unwrap();
     read_until(&mut s, b"</stream:features>").await;
-    s.write_all(b"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq><presence/>")
-        .await
-        .unwrap();
+    s.write_all(
+        b"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq><presence/>",
+    )
+    .await
+    .unwrap();
     read_until(&mut s, b"</iq>").await;
     s
 }
@@ -171,6 +180,20 @@ async fn clients() {
     out.flush().unwrap();
 }
 
+/// Waits for the clients' `got <k>` line.
+async fn wait_got(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>, k: usize) {
+    let want = format!("got {k}");
+    loop {
+        let l = tokio::time::timeout(Duration::from_secs(60), lines.recv())
+            .await
+            .expect("deliveries timed out")
+            .expect("clients ended");
+        if l == want {
+            return;
+        }
+    }
+}
+
 struct Scenario {
     name: &'static str,
     room: String,
@@ -178,7 +201,13 @@ struct Scenario {
 }
 
 /// Runs one scenario: spawns the clients, times both phases, prints and returns the report line.
-async fn run(scenario: &Scenario, addr: &str, app: i64, latency_msgs: usize, burst_msgs: usize) -> String {
+async fn run(
+    scenario: &Scenario,
+    addr: &str,
+    app: i64,
+    latency_msgs: usize,
+    burst_msgs: usize,
+) -> String {
     let total = latency_msgs + burst_msgs;
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env("BENCH_ROLE", "clients")
@@ -232,21 +261,6 @@ async fn run(scenario: &Scenario, addr: &str, app: i64, latency_msgs: usize, bur
         )
     };
     let mut sent_at = vec![0u128; total];
-    let wait_got = |lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>, k: usize| {
-        let want = format!("got {k}");
-        async move {
-            loop {
-                let l = tokio::time::timeout(Duration::from_secs(60), lines.recv())
-                    .await
-                    .expect("deliveries timed out")
-                    .expect("clients ended");
-                if l == want {
-                    return;
-                }
-            }
-        }
-    };
-
     // Latency: one at a time.
     for (k, slot) in sent_at.iter_mut().enumerate().take(latency_msgs) {
         *slot = now_nanos();
@@ -343,17 +357,22 @@ async fn server_main() {
         .await
         .unwrap();
     let mut tx = conn.begin().await.unwrap();
-    let now_ms: i64 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms: i64 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     for u in 1..=users as i64 {
-        sqlx::query("INSERT INTO users (id, app_id, login, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(u)
-            .bind(app)
-            .bind(format!("bench{u}"))
-            .bind(now_ms)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO users (id, app_id, login, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(u)
+        .bind(app)
+        .bind(format!("bench{u}"))
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
         sqlx::query("INSERT INTO sessions (app_id, user_id, token_hash, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(app)
             .bind(u)
@@ -389,7 +408,10 @@ async fn server_main() {
     }
     tx.commit().await.unwrap();
     drop(conn);
-    eprintln!("filled {users} users in {:.1}s", fill.elapsed().as_secs_f64());
+    eprintln!(
+        "filled {users} users in {:.1}s",
+        fill.elapsed().as_secs_f64()
+    );
 
     let mut reports = Vec::new();
     let scenarios = [
