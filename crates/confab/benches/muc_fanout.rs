@@ -273,9 +273,7 @@ async fn run(
     for k in latency_msgs..total {
         burst.push_str(&msg(k));
     }
-    for k in latency_msgs..total {
-        sent_at[k] = burst_start;
-    }
+    sent_at[latency_msgs..].fill(burst_start);
     wr.write_all(burst.as_bytes()).await.unwrap();
     wait_got(&mut lines, total - 1).await;
 
