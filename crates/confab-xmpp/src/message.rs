@@ -10,7 +10,7 @@ use confab_core::clock::{now_millis, to_iso};
 use confab_core::ErrorKind;
 
 use crate::error::{error_reply, StanzaError};
-use crate::history::{extra_params_to_json, ChatMessage};
+use crate::history::{extra_params_to_json, message_event, ChatMessage, MessageEvent};
 use crate::hub::SessionHandle;
 use crate::jid::{bare_jid, Jid};
 use crate::xml::{parse_element, Element, Scope, NS_CLIENT};
@@ -103,6 +103,19 @@ pub async fn route(
             s.send(msg.to_xml().into());
         }
         return Vec::new();
+    }
+
+    if typ == "chat" && (kind.marker || kind.correction) {
+        if let (Some(history), Some(event)) = (&srv.history, message_event(&msg)) {
+            if let Err(e) = history.record_event(from.app, from.user, &event).await {
+                if !matches!(event, MessageEvent::Marker { .. }) {
+                    let err = StanzaError::from_domain(&e);
+                    let text = (e.kind != ErrorKind::Internal).then_some(e.message.as_str());
+                    return vec![error_reply(&msg, &from.full_jid, err, text)];
+                }
+                tracing::debug!(kind = ?e.kind, "marker for a message not in history");
+            }
+        }
     }
 
     if (typ == "chat" || typ == "headline" || typ == "normal") && kind.body && !kind.correction {

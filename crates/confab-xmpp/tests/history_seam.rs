@@ -26,6 +26,15 @@ impl ChatHistory for Fake {
         }
         Ok(Some("5f1c2d3e4b5a69788796a5b4".into()))
     }
+
+    async fn record_event(
+        &self,
+        _: confab_core::AppId,
+        _: confab_core::UserId,
+        _: &confab_xmpp::MessageEvent,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test]
