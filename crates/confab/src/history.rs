@@ -37,7 +37,7 @@ impl ChatHistory for ServiceHistory {
     async fn record_chat_message(&self, m: &ChatMessage) -> Result<Option<String>> {
         let app = m.app.get();
         let sender = m.sender.get();
-        let dialog = self
+        let created = self
             .chat
             .create_dialog(
                 app,
@@ -49,9 +49,15 @@ impl ChatHistory for ServiceHistory {
                 },
                 Actor::User(sender),
             )
-            .await?
-            .dialog
-            .id;
+            .await;
+        let dialog = match created {
+            Ok(view) => view.dialog.id,
+            // An unknown recipient: routing answers it like any missing user (503).
+            Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("occupants_ids") => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
         if !m.save_to_history {
             return Ok(Some(dialog.to_string()));
         }
