@@ -45,7 +45,9 @@ fn json_map(s: Option<String>) -> Option<Map<String, Value>> {
 
 const DIALOG_COLUMNS: &str = "d.id, d.app_id, d.type, d.owner_id, d.name, d.description, d.photo, \
     d.admins_ids, d.pinned_messages_ids, d.data, d.last_message, d.last_message_date_sent, \
-    d.last_message_id, d.last_message_user_id, d.created_at, d.updated_at, \
+    d.last_message_id, d.last_message_user_id, d.created_at, d.updated_at, d.extensions, \
+    (SELECT read_ids FROM messages WHERE id = d.last_message_id) AS last_read_ids, \
+    (SELECT delivered_ids FROM messages WHERE id = d.last_message_id) AS last_delivered_ids, \
     CASE WHEN d.type IN (2, 3) THEN (SELECT group_concat(user_id) FROM \
         (SELECT user_id FROM dialog_members WHERE dialog_id = d.id AND occupant = 1 ORDER BY user_id)) END AS occupants, \
     CASE WHEN d.type = 4 THEN (SELECT COUNT(*) FROM dialog_members WHERE dialog_id = d.id AND occupant = 1) ELSE 0 END AS occupants_count";
@@ -69,6 +71,17 @@ fn dialog_from_row(r: &SqliteRow) -> Result<Dialog> {
             &r.try_get::<String, _>("pinned_messages_ids").map_err(db)?,
         ),
         data: json_map(r.try_get("data").map_err(db)?),
+        extensions: json_map(r.try_get("extensions").map_err(db)?),
+        last_message_read_ids: decode_ints(
+            &r.try_get::<Option<String>, _>("last_read_ids")
+                .map_err(db)?
+                .unwrap_or_default(),
+        ),
+        last_message_delivered_ids: decode_ints(
+            &r.try_get::<Option<String>, _>("last_delivered_ids")
+                .map_err(db)?
+                .unwrap_or_default(),
+        ),
         last_message: r.try_get("last_message").map_err(db)?,
         last_message_date_sent: r.try_get("last_message_date_sent").map_err(db)?,
         last_message_id: r.try_get("last_message_id").map_err(db)?,
@@ -302,8 +315,8 @@ impl ChatStore for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let inserted = sqlx::query(
             "INSERT INTO dialogs (id, app_id, type, owner_id, name, description, photo, admins_ids, \
-             pinned_messages_ids, data, private_key, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+             pinned_messages_ids, data, private_key, created_at, updated_at, extensions) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(d.id.to_string())
         .bind(d.app_id)
@@ -318,6 +331,7 @@ impl ChatStore for SqliteStore {
         .bind(private_key)
         .bind(d.created_at)
         .bind(d.updated_at)
+        .bind(d.extensions.as_ref().map(|m| Value::Object(m.clone()).to_string()))
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -480,7 +494,7 @@ impl ChatStore for SqliteStore {
         let _write = self.write.lock().await;
         sqlx::query(
             "UPDATE dialogs SET name = ?, description = ?, photo = ?, admins_ids = ?, \
-             pinned_messages_ids = ?, data = ?, updated_at = ? WHERE id = ?",
+             pinned_messages_ids = ?, data = ?, updated_at = ?, extensions = ? WHERE id = ?",
         )
         .bind(&d.name)
         .bind(&d.description)
@@ -493,6 +507,11 @@ impl ChatStore for SqliteStore {
                 .map(|m| Value::Object(m.clone()).to_string()),
         )
         .bind(d.updated_at)
+        .bind(
+            d.extensions
+                .as_ref()
+                .map(|m| Value::Object(m.clone()).to_string()),
+        )
         .bind(d.id.to_string())
         .execute(&self.pool)
         .await

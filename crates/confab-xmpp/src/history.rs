@@ -41,7 +41,7 @@ pub enum MessageEvent {
 
 #[async_trait]
 pub trait ChatHistory: Send + Sync + 'static {
-    /// Called before delivery. `Ok(Some(dialog_id))` is stamped into `extraParams/dialog_id`;
+    /// Called before delivery. `Ok(Some(dialog_id))` fills a missing `extraParams/dialog_id`;
     /// `Ok(None)` leaves the message as it is; `Err` rejects the message (the sender gets a message error,
     /// nothing is delivered or stored offline).
     async fn record_chat_message(&self, message: &ChatMessage) -> Result<Option<String>>;

@@ -136,7 +136,8 @@ pub async fn route(
                     extra_params: extra,
                 };
                 match history.record_chat_message(&record).await {
-                    Ok(Some(dialog_id)) => set_extra(&mut msg, "dialog_id", &dialog_id, true),
+                    // extraParams stay as sent; the dialog id is added only when missing.
+                    Ok(Some(dialog_id)) => set_extra(&mut msg, "dialog_id", &dialog_id, false),
                     Ok(None) => {}
                     Err(e) => {
                         let err = StanzaError::from_domain(&e);

@@ -404,7 +404,7 @@ pub async fn search(
     let results = s.chat.search(app, user, search, &dialog_query).await?;
     Ok(Json(json!({
         "results": {
-            "dialogs": results.dialogs.iter().map(|d| render_chat::dialog(d, &s.domain)).collect::<Vec<_>>(),
+            "dialogs": results.dialogs.iter().map(|d| render_chat::dialog(d, &s.domain, Some(user))).collect::<Vec<_>>(),
             "messages": results.messages.iter().map(|m| render_chat::message(m, Some(user))).collect::<Vec<_>>(),
             "users": results.users.iter().map(|u| json!({ "user": render::user(u) })).collect::<Vec<_>>(),
         }
