@@ -118,6 +118,34 @@ impl Realtime for XmppRealtime {
         self.deliver(app, to, stanza, true).await;
     }
 
+    async fn deliver_system_message(
+        &self,
+        app: i64,
+        sender: i64,
+        recipient: i64,
+        id: confab_core::ObjectId,
+        params: &serde_json::Map<String, Value>,
+    ) {
+        let (Ok(app), Ok(from), Ok(to)) =
+            (AppId::new(app), UserId::new(sender), UserId::new(recipient))
+        else {
+            return;
+        };
+        let domain = &self.server.config.domain;
+        let mut extra = Element::new("extraParams", NS_CLIENT)
+            .with_child(Element::bare("moduleIdentifier").with_text("SystemNotifications"));
+        for (k, v) in params {
+            extra.push(value_element(k, v));
+        }
+        let stanza = Element::new("message", NS_CLIENT)
+            .with_attr("type", "headline")
+            .with_attr("id", id.to_string())
+            .with_attr("from", bare_jid(app, from, domain))
+            .with_attr("to", bare_jid(app, to, domain))
+            .with_child(extra);
+        self.deliver(app, to, stanza, true).await;
+    }
+
     async fn message_deleted(&self, m: &Message) {
         let Some((app, from, to)) = Self::recipient(m) else {
             return;

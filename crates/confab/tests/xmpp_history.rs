@@ -282,3 +282,71 @@ async fn rest_messages_reach_xmpp_sessions() {
     assert!(got.child_named("delay").is_some());
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn rest_system_messages_are_delivered_as_headlines() {
+    let ts = TestServer::start().await;
+    let (alice, at) = ts.user("alice").await;
+    let (bob, bt) = ts.user("bob").await;
+    let mut b = online(&ts, bob, &bt).await;
+    let (s, v) = ts
+        .call(
+            Method::POST,
+            "/chat/Message/system.json",
+            Some(&at),
+            Some(json!({"recipientId": bob, "param1": "a", "nested": {"x": "1"}})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    assert_eq!(v["recipientId"], json!(bob));
+    assert_eq!(
+        v["extensionParams"],
+        json!({"param1": "a", "nested": {"x": "1"}})
+    );
+    let id = v["messageId"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 24);
+    let got = b
+        .until(|e| e.name == "message" && e.attr("id") == Some(id.as_str()))
+        .await;
+    assert_eq!(got.attr("type"), Some("headline"));
+    assert_eq!(
+        got.attr("from"),
+        Some(format!("{alice}-{}@localhost", ts.app_id).as_str())
+    );
+    let extra = got.child_named("extraParams").unwrap();
+    assert_eq!(
+        extra.child_named("moduleIdentifier").unwrap().text(),
+        "SystemNotifications"
+    );
+    assert_eq!(extra.child_named("param1").unwrap().text(), "a");
+    assert_eq!(
+        extra
+            .child_named("nested")
+            .unwrap()
+            .child_named("x")
+            .unwrap()
+            .text(),
+        "1"
+    );
+
+    // Unknown or missing recipients are refused.
+    let (s, _) = ts
+        .call(
+            Method::POST,
+            "/chat/Message/system.json",
+            Some(&at),
+            Some(json!({"recipientId": 999_999})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::NOT_FOUND);
+    let (s, _) = ts
+        .call(
+            Method::POST,
+            "/chat/Message/system.json",
+            Some(&at),
+            Some(json!({"param1": "a"})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    ts.stop().await;
+}
