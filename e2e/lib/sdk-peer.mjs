@@ -63,6 +63,13 @@ const commands = {
   subscribeStatus: (userId) => CB.chat.subscribeToUserLastActivityStatus(userId),
   markInactive: () => CB.chat.markInactive(),
   markActive: () => CB.chat.markActive(),
+  // REST calls made as this peer's user.
+  listMessages: (params) => CB.chat.message.list(params),
+  listDialogs: (params) => CB.chat.dialog.list(params),
+  createDialog: (params) => CB.chat.dialog.create(params),
+  createMessage: (params) => CB.chat.message.create(params),
+  createSystem: (params) => CB.chat.message.createSystem(params),
+  unreadCount: (params) => CB.chat.message.unreadCount(params),
 };
 
 process.on('message', async ({ id, cmd, args }) => {
