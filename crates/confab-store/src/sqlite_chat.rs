@@ -268,6 +268,19 @@ fn push_sort(
     Ok(())
 }
 
+/// Appends ` AND <column> IN (<ids>)`; an empty list matches nothing.
+fn push_id_list(q: &mut QueryBuilder<'_, Sqlite>, column: &str, ids: &[ObjectId]) {
+    q.push(format!(" AND {column} IN ("));
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(id.to_string());
+    }
+    if ids.is_empty() {
+        sep.push("NULL");
+    }
+    q.push(")");
+}
+
 fn push_page(q: &mut QueryBuilder<'_, Sqlite>, query: &Query) {
     q.push(" LIMIT ")
         .push_bind(i64::from(query.limit))
@@ -789,15 +802,7 @@ impl ChatStore for SqliteStore {
         let scope = |q: &mut QueryBuilder<'_, Sqlite>| {
             q.push(" WHERE dialog_id = ").push_bind(dialog.to_string());
             if let Some(ids) = ids {
-                q.push(" AND id IN (");
-                let mut sep = q.separated(", ");
-                for id in ids {
-                    sep.push_bind(id.to_string());
-                }
-                if ids.is_empty() {
-                    sep.push("NULL");
-                }
-                q.push(")");
+                push_id_list(q, "id", ids);
             }
         };
         if read {
@@ -973,15 +978,7 @@ impl ChatStore for SqliteStore {
             unread_without_row(user)
         ));
         if let Some(ids) = dialogs {
-            q.push(" AND d.id IN (");
-            let mut sep = q.separated(", ");
-            for id in ids {
-                sep.push_bind(id.to_string());
-            }
-            if ids.is_empty() {
-                sep.push("NULL");
-            }
-            q.push(")");
+            push_id_list(&mut q, "d.id", ids);
         }
         let rows = q.build().fetch_all(&self.pool).await.map_err(db)?;
         Ok(rows
@@ -1012,12 +1009,7 @@ impl ChatStore for SqliteStore {
             .push_bind(format!(",{},", s.user_id))
             .push(") = 0");
         if let Some(ids) = &s.dialog_ids {
-            q.push(" AND m.dialog_id IN (");
-            let mut sep = q.separated(", ");
-            for id in ids {
-                sep.push_bind(id.to_string());
-            }
-            q.push(")");
+            push_id_list(&mut q, "m.dialog_id", ids);
         }
         if let Some(from) = s.date_from {
             q.push(" AND m.date_sent >= ").push_bind(from);
