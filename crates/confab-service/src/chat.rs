@@ -881,7 +881,11 @@ impl Chat {
         user: i64,
         dialogs: Option<&[ObjectId]>,
     ) -> Result<(i64, Vec<(ObjectId, i64)>)> {
-        let counts = self.store.unread_counts(app, user, dialogs).await?;
+        // Without dialog ids only the total is asked for (the seed: "do not use this parameter").
+        let Some(ids) = dialogs else {
+            return Ok((self.store.unread_total(app, user).await?, Vec::new()));
+        };
+        let counts = self.store.unread_counts(app, user, Some(ids)).await?;
         let total = counts.iter().map(|(_, n)| n).sum();
         Ok((total, counts))
     }

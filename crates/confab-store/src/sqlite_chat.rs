@@ -452,20 +452,29 @@ impl ChatStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db)?;
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {DIALOG_COLUMNS}, COALESCE(mb.unread_count, CASE WHEN d.type = 1 THEN {} ELSE 0 END) AS unread, \
-             COALESCE(mb.notifications, 1) AS notifications, COALESCE(mb.muted, 0) AS muted",
-            unread_without_row(user)
-        ));
-        from(&mut q)?;
+        if query.limit == 0 {
+            return Ok((Vec::new(), total as u64));
+        }
         let default_sort = match viewer {
             Viewer::User(_) => {
                 "COALESCE(d.last_message_date_sent, d.created_at / 1000) DESC, d.id DESC"
             }
             Viewer::Admin => "d.id DESC",
         };
+        // Two steps: pick the page's ids with cheap columns only, then compute the costly ones
+        // (occupant lists, counts, the last message's receipts) for those rows alone.
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {DIALOG_COLUMNS}, COALESCE(mb.unread_count, CASE WHEN d.type = 1 THEN {} ELSE 0 END) AS unread, \
+             COALESCE(mb.notifications, 1) AS notifications, COALESCE(mb.muted, 0) AS muted \
+             FROM dialogs d LEFT JOIN dialog_members mb ON mb.dialog_id = d.id AND mb.user_id = {user} \
+             WHERE d.id IN (SELECT d.id",
+            unread_without_row(user)
+        ));
+        from(&mut q)?;
         push_sort(&mut q, &query.sort, false, default_sort)?;
         push_page(&mut q, query);
+        q.push(")");
+        push_sort(&mut q, &query.sort, false, default_sort)?;
         let rows = q.build().fetch_all(&self.pool).await.map_err(db)?;
         let items = rows
             .iter()
@@ -985,6 +994,22 @@ impl ChatStore for SqliteStore {
             .iter()
             .map(|r| (oid(&r.get::<String, _>("id")), r.get::<i64, _>("unread")))
             .collect())
+    }
+
+    async fn unread_total(&self, app_id: i64, user: i64) -> Result<i64> {
+        // Member rows carry counters; broadcasts a reader never touched are counted directly.
+        let sql = format!(
+            "SELECT \
+               (SELECT COALESCE(SUM(mb.unread_count), 0) FROM dialog_members mb JOIN dialogs d ON d.id = mb.dialog_id \
+                WHERE mb.user_id = {user} AND d.app_id = {app_id} AND (mb.occupant = 1 OR d.type = 1)) + \
+               (SELECT COALESCE(SUM({}), 0) FROM dialogs d WHERE d.app_id = {app_id} AND d.type = 1 \
+                AND NOT EXISTS (SELECT 1 FROM dialog_members x WHERE x.dialog_id = d.id AND x.user_id = {user}))",
+            unread_without_row(user)
+        );
+        sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
     }
 
     async fn search_messages(&self, s: &MessageSearch) -> Result<Vec<Message>> {
