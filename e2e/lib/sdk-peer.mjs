@@ -75,6 +75,12 @@ const commands = {
   dialogDelete: (ids, params) => CB.chat.dialog.delete(ids, params),
   dialogSubscribe: (id) => CB.chat.dialog.subscribe(id),
   messageList: (params) => CB.chat.message.list(params),
+  // REST calls made as this peer's user.
+  listMessages: (params) => CB.chat.message.list(params),
+  listDialogs: (params) => CB.chat.dialog.list(params),
+  createDialog: (params) => CB.chat.dialog.create(params),
+  createMessage: (params) => CB.chat.message.create(params),
+  createSystem: (params) => CB.chat.message.createSystem(params),
   unreadCount: (params) => CB.chat.message.unreadCount(params),
 };
 

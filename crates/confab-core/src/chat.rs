@@ -52,12 +52,35 @@ pub struct Dialog {
     pub pinned_messages_ids: Vec<String>,
     /// Custom parameters (`data[class_name]`, `data[field]`).
     pub data: Option<Map<String, Value>>,
+    /// The SDK's free-form `extensions` object.
+    pub extensions: Option<Map<String, Value>>,
     pub last_message: Option<String>,
     pub last_message_date_sent: Option<i64>,
     pub last_message_id: Option<String>,
     pub last_message_user_id: Option<i64>,
+    /// Who besides the sender has received / read the last message.
+    pub last_message_delivered_ids: Vec<i64>,
+    pub last_message_read_ids: Vec<i64>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+impl Dialog {
+    /// `sent`, `delivered` or `read` for the last message, as its sender sees it; `None` for
+    /// anyone else or when there is no message.
+    pub fn last_message_status(&self, viewer: i64) -> Option<&'static str> {
+        if self.last_message_user_id != Some(viewer) {
+            return None;
+        }
+        let others = |ids: &[i64]| ids.iter().any(|u| *u != viewer);
+        Some(if others(&self.last_message_read_ids) {
+            "read"
+        } else if others(&self.last_message_delivered_ids) {
+            "delivered"
+        } else {
+            "sent"
+        })
+    }
 }
 
 /// Per-user state of a dialog, as one user sees it.

@@ -27,7 +27,9 @@ pub struct NewDialog {
     pub description: Option<String>,
     pub photo: Option<String>,
     pub occupants_ids: Vec<i64>,
+    pub admins_ids: Vec<i64>,
     pub data: Option<Map<String, Value>>,
+    pub extensions: Option<Map<String, Value>>,
 }
 
 /// A dialog update; `None` leaves a field alone.
@@ -37,6 +39,7 @@ pub struct DialogUpdate {
     pub description: Option<Option<String>>,
     pub photo: Option<Option<String>>,
     pub data: Option<Map<String, Value>>,
+    pub extensions: Option<Map<String, Value>>,
     pub push_occupants: Vec<i64>,
     pub pull_occupants: Vec<i64>,
     pub push_admins: Vec<i64>,
@@ -240,6 +243,30 @@ impl Chat {
         };
         self.require_users(app, &members).await?;
         self.require_users(app, &[owner]).await?;
+        let mut admins: Vec<i64> = Vec::new();
+        for a in &new.admins_ids {
+            if *a != owner && !admins.contains(a) {
+                admins.push(*a);
+            }
+        }
+        if !admins.is_empty() {
+            if kind == DialogType::Private {
+                return Err(Error::invalid(
+                    "admins_ids",
+                    "private dialogs have no admins",
+                ));
+            }
+            if admins.len() > MAX_ADMINS {
+                return Err(Error::invalid(
+                    "admins_ids",
+                    format!("at most {MAX_ADMINS} admins"),
+                ));
+            }
+            if kind == DialogType::Group && admins.iter().any(|a| !members.contains(a)) {
+                return Err(Error::invalid("admins_ids", "admins must be occupants"));
+            }
+            self.require_users(app, &admins).await?;
+        }
         let dialog = Dialog {
             id: ObjectId::generate(),
             app_id: app,
@@ -258,9 +285,12 @@ impl Chat {
             },
             occupants_ids: Vec::new(),
             occupants_count: 0,
-            admins_ids: Vec::new(),
+            admins_ids: admins,
             pinned_messages_ids: Vec::new(),
             data: new.data,
+            extensions: new.extensions,
+            last_message_delivered_ids: Vec::new(),
+            last_message_read_ids: Vec::new(),
             last_message: None,
             last_message_date_sent: None,
             last_message_id: None,
@@ -438,6 +468,12 @@ impl Chat {
         if let Some(data) = up.data {
             let merged = dialog.data.get_or_insert_with(Map::new);
             for (k, v) in data {
+                merged.insert(k, v);
+            }
+        }
+        if let Some(ext) = up.extensions {
+            let merged = dialog.extensions.get_or_insert_with(Map::new);
+            for (k, v) in ext {
                 merged.insert(k, v);
             }
         }
@@ -895,7 +931,11 @@ impl Chat {
         user: i64,
         dialogs: Option<&[ObjectId]>,
     ) -> Result<(i64, Vec<(ObjectId, i64)>)> {
-        let counts = self.store.unread_counts(app, user, dialogs).await?;
+        // Without dialog ids only the total is asked for (the seed: "do not use this parameter").
+        let Some(ids) = dialogs else {
+            return Ok((self.store.unread_total(app, user).await?, Vec::new()));
+        };
+        let counts = self.store.unread_counts(app, user, Some(ids)).await?;
         let total = counts.iter().map(|(_, n)| n).sum();
         Ok((total, counts))
     }

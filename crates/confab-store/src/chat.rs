@@ -141,5 +141,7 @@ pub trait ChatStore: Send + Sync + 'static {
         user: i64,
         dialogs: Option<&[ObjectId]>,
     ) -> Result<Vec<(ObjectId, i64)>>;
+    /// The sum of `user`'s unread counts over all their dialogs.
+    async fn unread_total(&self, app_id: i64, user: i64) -> Result<i64>;
     async fn search_messages(&self, search: &MessageSearch) -> Result<Vec<Message>>;
 }

@@ -45,7 +45,9 @@ fn json_map(s: Option<String>) -> Option<Map<String, Value>> {
 
 const DIALOG_COLUMNS: &str = "d.id, d.app_id, d.type, d.owner_id, d.name, d.description, d.photo, \
     d.admins_ids, d.pinned_messages_ids, d.data, d.last_message, d.last_message_date_sent, \
-    d.last_message_id, d.last_message_user_id, d.created_at, d.updated_at, \
+    d.last_message_id, d.last_message_user_id, d.created_at, d.updated_at, d.extensions, \
+    (SELECT read_ids FROM messages WHERE id = d.last_message_id) AS last_read_ids, \
+    (SELECT delivered_ids FROM messages WHERE id = d.last_message_id) AS last_delivered_ids, \
     CASE WHEN d.type IN (2, 3) THEN (SELECT group_concat(user_id) FROM \
         (SELECT user_id FROM dialog_members WHERE dialog_id = d.id AND occupant = 1 ORDER BY user_id)) END AS occupants, \
     CASE WHEN d.type = 4 THEN (SELECT COUNT(*) FROM dialog_members WHERE dialog_id = d.id AND occupant = 1) ELSE 0 END AS occupants_count";
@@ -69,6 +71,17 @@ fn dialog_from_row(r: &SqliteRow) -> Result<Dialog> {
             &r.try_get::<String, _>("pinned_messages_ids").map_err(db)?,
         ),
         data: json_map(r.try_get("data").map_err(db)?),
+        extensions: json_map(r.try_get("extensions").map_err(db)?),
+        last_message_read_ids: decode_ints(
+            &r.try_get::<Option<String>, _>("last_read_ids")
+                .map_err(db)?
+                .unwrap_or_default(),
+        ),
+        last_message_delivered_ids: decode_ints(
+            &r.try_get::<Option<String>, _>("last_delivered_ids")
+                .map_err(db)?
+                .unwrap_or_default(),
+        ),
         last_message: r.try_get("last_message").map_err(db)?,
         last_message_date_sent: r.try_get("last_message_date_sent").map_err(db)?,
         last_message_id: r.try_get("last_message_id").map_err(db)?,
@@ -255,6 +268,19 @@ fn push_sort(
     Ok(())
 }
 
+/// Appends ` AND <column> IN (<ids>)`; an empty list matches nothing.
+fn push_id_list(q: &mut QueryBuilder<'_, Sqlite>, column: &str, ids: &[ObjectId]) {
+    q.push(format!(" AND {column} IN ("));
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(id.to_string());
+    }
+    if ids.is_empty() {
+        sep.push("NULL");
+    }
+    q.push(")");
+}
+
 fn push_page(q: &mut QueryBuilder<'_, Sqlite>, query: &Query) {
     q.push(" LIMIT ")
         .push_bind(i64::from(query.limit))
@@ -302,8 +328,8 @@ impl ChatStore for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let inserted = sqlx::query(
             "INSERT INTO dialogs (id, app_id, type, owner_id, name, description, photo, admins_ids, \
-             pinned_messages_ids, data, private_key, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+             pinned_messages_ids, data, private_key, created_at, updated_at, extensions) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(d.id.to_string())
         .bind(d.app_id)
@@ -318,6 +344,7 @@ impl ChatStore for SqliteStore {
         .bind(private_key)
         .bind(d.created_at)
         .bind(d.updated_at)
+        .bind(d.extensions.as_ref().map(|m| Value::Object(m.clone()).to_string()))
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -425,20 +452,29 @@ impl ChatStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db)?;
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {DIALOG_COLUMNS}, COALESCE(mb.unread_count, CASE WHEN d.type = 1 THEN {} ELSE 0 END) AS unread, \
-             COALESCE(mb.notifications, 1) AS notifications, COALESCE(mb.muted, 0) AS muted",
-            unread_without_row(user)
-        ));
-        from(&mut q)?;
+        if query.limit == 0 {
+            return Ok((Vec::new(), total as u64));
+        }
         let default_sort = match viewer {
             Viewer::User(_) => {
                 "COALESCE(d.last_message_date_sent, d.created_at / 1000) DESC, d.id DESC"
             }
             Viewer::Admin => "d.id DESC",
         };
+        // Two steps: pick the page's ids with cheap columns only, then compute the costly ones
+        // (occupant lists, counts, the last message's receipts) for those rows alone.
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {DIALOG_COLUMNS}, COALESCE(mb.unread_count, CASE WHEN d.type = 1 THEN {} ELSE 0 END) AS unread, \
+             COALESCE(mb.notifications, 1) AS notifications, COALESCE(mb.muted, 0) AS muted \
+             FROM dialogs d LEFT JOIN dialog_members mb ON mb.dialog_id = d.id AND mb.user_id = {user} \
+             WHERE d.id IN (SELECT d.id",
+            unread_without_row(user)
+        ));
+        from(&mut q)?;
         push_sort(&mut q, &query.sort, false, default_sort)?;
         push_page(&mut q, query);
+        q.push(")");
+        push_sort(&mut q, &query.sort, false, default_sort)?;
         let rows = q.build().fetch_all(&self.pool).await.map_err(db)?;
         let items = rows
             .iter()
@@ -480,7 +516,7 @@ impl ChatStore for SqliteStore {
         let _write = self.write.lock().await;
         sqlx::query(
             "UPDATE dialogs SET name = ?, description = ?, photo = ?, admins_ids = ?, \
-             pinned_messages_ids = ?, data = ?, updated_at = ? WHERE id = ?",
+             pinned_messages_ids = ?, data = ?, updated_at = ?, extensions = ? WHERE id = ?",
         )
         .bind(&d.name)
         .bind(&d.description)
@@ -493,6 +529,11 @@ impl ChatStore for SqliteStore {
                 .map(|m| Value::Object(m.clone()).to_string()),
         )
         .bind(d.updated_at)
+        .bind(
+            d.extensions
+                .as_ref()
+                .map(|m| Value::Object(m.clone()).to_string()),
+        )
         .bind(d.id.to_string())
         .execute(&self.pool)
         .await
@@ -770,15 +811,7 @@ impl ChatStore for SqliteStore {
         let scope = |q: &mut QueryBuilder<'_, Sqlite>| {
             q.push(" WHERE dialog_id = ").push_bind(dialog.to_string());
             if let Some(ids) = ids {
-                q.push(" AND id IN (");
-                let mut sep = q.separated(", ");
-                for id in ids {
-                    sep.push_bind(id.to_string());
-                }
-                if ids.is_empty() {
-                    sep.push("NULL");
-                }
-                q.push(")");
+                push_id_list(q, "id", ids);
             }
         };
         if read {
@@ -954,21 +987,29 @@ impl ChatStore for SqliteStore {
             unread_without_row(user)
         ));
         if let Some(ids) = dialogs {
-            q.push(" AND d.id IN (");
-            let mut sep = q.separated(", ");
-            for id in ids {
-                sep.push_bind(id.to_string());
-            }
-            if ids.is_empty() {
-                sep.push("NULL");
-            }
-            q.push(")");
+            push_id_list(&mut q, "d.id", ids);
         }
         let rows = q.build().fetch_all(&self.pool).await.map_err(db)?;
         Ok(rows
             .iter()
             .map(|r| (oid(&r.get::<String, _>("id")), r.get::<i64, _>("unread")))
             .collect())
+    }
+
+    async fn unread_total(&self, app_id: i64, user: i64) -> Result<i64> {
+        // Member rows carry counters; broadcasts a reader never touched are counted directly.
+        let sql = format!(
+            "SELECT \
+               (SELECT COALESCE(SUM(mb.unread_count), 0) FROM dialog_members mb JOIN dialogs d ON d.id = mb.dialog_id \
+                WHERE mb.user_id = {user} AND d.app_id = {app_id} AND (mb.occupant = 1 OR d.type = 1)) + \
+               (SELECT COALESCE(SUM({}), 0) FROM dialogs d WHERE d.app_id = {app_id} AND d.type = 1 \
+                AND NOT EXISTS (SELECT 1 FROM dialog_members x WHERE x.dialog_id = d.id AND x.user_id = {user}))",
+            unread_without_row(user)
+        );
+        sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
     }
 
     async fn search_messages(&self, s: &MessageSearch) -> Result<Vec<Message>> {
@@ -993,12 +1034,7 @@ impl ChatStore for SqliteStore {
             .push_bind(format!(",{},", s.user_id))
             .push(") = 0");
         if let Some(ids) = &s.dialog_ids {
-            q.push(" AND m.dialog_id IN (");
-            let mut sep = q.separated(", ");
-            for id in ids {
-                sep.push_bind(id.to_string());
-            }
-            q.push(")");
+            push_id_list(&mut q, "m.dialog_id", ids);
         }
         if let Some(from) = s.date_from {
             q.push(" AND m.date_sent >= ").push_bind(from);

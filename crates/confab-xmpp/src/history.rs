@@ -28,12 +28,62 @@ pub struct ChatMessage {
     pub save_to_history: bool,
 }
 
+/// A change to an existing message, carried by a 1:1 stanza.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MessageEvent {
+    /// Chat marker (XEP-0333): `received` (read = false) or `displayed` (read = true).
+    Marker { message_id: String, read: bool },
+    /// XEP-0308 correction: the new body of one's own message.
+    Edit { message_id: String, body: String },
+    /// ConnectyCube `urn:xmpp:message-delete:0` remove: delete for everyone.
+    Delete { message_id: String },
+}
+
 #[async_trait]
 pub trait ChatHistory: Send + Sync + 'static {
-    /// Called before delivery. `Ok(Some(dialog_id))` is stamped into `extraParams/dialog_id`;
+    /// Called before delivery. `Ok(Some(dialog_id))` fills a missing `extraParams/dialog_id`;
     /// `Ok(None)` leaves the message as it is; `Err` rejects the message (the sender gets a message error,
     /// nothing is delivered or stored offline).
     async fn record_chat_message(&self, message: &ChatMessage) -> Result<Option<String>>;
+
+    /// Called before a marker, edit or delete is forwarded. `Err` on an edit or delete stops it
+    /// (the sender may not change that message); marker errors are ignored, since markers for
+    /// messages that were never stored are normal.
+    async fn record_event(&self, app: AppId, user: UserId, event: &MessageEvent) -> Result<()>;
+}
+
+/// The marker, edit or delete a message carries, if any.
+pub fn message_event(msg: &Element) -> Option<MessageEvent> {
+    use crate::message::{NS_CC_DELETE, NS_CORRECT, NS_MARKERS};
+    for e in msg.elements() {
+        let id = e.attr("id").map(str::to_string);
+        match (e.ns.as_str(), e.local_name(), id) {
+            (NS_MARKERS, "received", Some(message_id)) => {
+                return Some(MessageEvent::Marker {
+                    message_id,
+                    read: false,
+                })
+            }
+            (NS_MARKERS, "displayed", Some(message_id)) => {
+                return Some(MessageEvent::Marker {
+                    message_id,
+                    read: true,
+                })
+            }
+            (NS_CORRECT, "replace", Some(message_id)) => {
+                let body = msg
+                    .child("body", crate::xml::NS_CLIENT)
+                    .map(Element::text)
+                    .unwrap_or_default();
+                return Some(MessageEvent::Edit { message_id, body });
+            }
+            (NS_CC_DELETE, "remove", Some(message_id)) => {
+                return Some(MessageEvent::Delete { message_id })
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Decodes `<extraParams>` like the SDK's `parseExtraParams` (all values strings, empty elements dropped).

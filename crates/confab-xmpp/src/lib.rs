@@ -23,6 +23,7 @@ pub mod jid;
 pub mod listen;
 pub mod message;
 pub mod muc;
+pub mod realtime;
 pub mod session;
 pub mod stream;
 pub mod tls;
@@ -40,7 +41,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
 
-pub use history::{ChatHistory, ChatMessage};
+pub use history::{ChatHistory, ChatMessage, MessageEvent};
 pub use hub::Hub;
 
 /// Limits and names of the XMPP face.

@@ -10,7 +10,7 @@ use confab_core::clock::{now_millis, to_iso};
 use confab_core::ErrorKind;
 
 use crate::error::{error_reply, StanzaError};
-use crate::history::{extra_params_to_json, ChatMessage};
+use crate::history::{extra_params_to_json, message_event, ChatMessage, MessageEvent};
 use crate::hub::SessionHandle;
 use crate::jid::{bare_jid, Jid};
 use crate::xml::{parse_element, Element, Scope, NS_CLIENT};
@@ -105,6 +105,19 @@ pub async fn route(
         return Vec::new();
     }
 
+    if typ == "chat" && (kind.marker || kind.correction) {
+        if let (Some(history), Some(event)) = (&srv.history, message_event(&msg)) {
+            if let Err(e) = history.record_event(from.app, from.user, &event).await {
+                if !matches!(event, MessageEvent::Marker { .. }) {
+                    let err = StanzaError::from_domain(&e);
+                    let text = (e.kind != ErrorKind::Internal).then_some(e.message.as_str());
+                    return vec![error_reply(&msg, &from.full_jid, err, text)];
+                }
+                tracing::debug!(kind = ?e.kind, "marker for a message not in history");
+            }
+        }
+    }
+
     if (typ == "chat" || typ == "headline" || typ == "normal") && kind.body && !kind.correction {
         if typ == "chat" {
             if let Some(history) = &srv.history {
@@ -123,7 +136,8 @@ pub async fn route(
                     extra_params: extra,
                 };
                 match history.record_chat_message(&record).await {
-                    Ok(Some(dialog_id)) => set_extra(&mut msg, "dialog_id", &dialog_id, true),
+                    // extraParams stay as sent; the dialog id is added only when missing.
+                    Ok(Some(dialog_id)) => set_extra(&mut msg, "dialog_id", &dialog_id, false),
                     Ok(None) => {}
                     Err(e) => {
                         let err = StanzaError::from_domain(&e);

@@ -168,7 +168,8 @@ async fn main() {
             started.elapsed()
         }
     };
-    let ops: Vec<(&str, Box<dyn Fn(&mut rand::rngs::StdRng) -> String>)> = vec![
+    type PathFn<'a> = Box<dyn Fn(&mut rand::rngs::StdRng) -> String + 'a>;
+    let ops: Vec<(&str, PathFn)> = vec![
         (
             "dialog list (100 of 10k)",
             Box::new(|_| {

@@ -77,8 +77,14 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
+        // Only keys the config has: other CONFAB_* variables (CONFAB_LOG, CONFAB_CONFIG, a test
+        // harness's own) are not configuration and must not fail `deny_unknown_fields`.
+        let known: Vec<String> = match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
         figment
-            .merge(Env::prefixed("CONFAB_"))
+            .merge(Env::prefixed("CONFAB_").filter(move |k| known.iter().any(|n| k == n.as_str())))
             .extract()
             .map_err(Box::new)
     }

@@ -5,6 +5,7 @@
 //! - [`Server`]: binds the listeners, serves until shut down, then closes the store cleanly.
 
 pub mod config;
+mod history;
 mod xmpp;
 
 use std::net::SocketAddr;
@@ -74,10 +75,15 @@ impl Server {
     /// Opens the store, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<Self> {
         let domain = Domain::open(&config).await?;
+        let (shutdown, mut stop) = watch::channel(false);
+        let xmpp = xmpp::start(&config, &domain, stop.clone()).await?;
+        let realtime = confab_xmpp::realtime::XmppRealtime {
+            server: xmpp.server.clone(),
+        };
         let state = AppState {
             accounts: domain.accounts.clone(),
             chat: domain.chat.clone(),
-            realtime: None,
+            realtime: Some(Arc::new(realtime)),
             domain: config.domain.as_str().into(),
             config: Arc::new(HttpConfig {
                 max_body_bytes: config.max_body_bytes,
@@ -89,8 +95,6 @@ impl Server {
         let http_addr = listener.local_addr().map_err(Error::internal)?;
         tracing::info!(http = %http_addr, domain = %config.domain, "listening");
 
-        let (shutdown, mut stop) = watch::channel(false);
-        let xmpp = xmpp::start(&config, &domain, stop.clone()).await?;
         let router =
             confab_http::router(state).merge(confab_xmpp::listen::ws_routes(xmpp.server.clone()));
         let app = confab_http::router::into_service(router);

@@ -45,8 +45,9 @@ pub(crate) async fn start(
         },
         domain.accounts.clone(),
         Arc::new(domain.store.clone()),
-        // The messages service plugs in here once it exists (see confab_xmpp::ChatHistory).
-        None,
+        Some(Arc::new(crate::history::ServiceHistory {
+            chat: domain.chat.clone(),
+        })),
         Some(tls),
         stop,
     );

@@ -1156,3 +1156,79 @@ async fn bad_chat_input_changes_nothing() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn admins_at_creation_extensions_and_last_message_status() {
+    let t = TestServer::start().await;
+    let p = trio(&t).await;
+    // The SDK joins admin ids with ", " like occupants.
+    let g = create(
+        &t,
+        &p.a.1,
+        json!({"type": 2, "name": "G", "occupants_ids": [p.b.0, p.c.0],
+        "admins_ids": p.b.0.to_string(), "extensions": {"location": "Sun bar"}}),
+    )
+    .await;
+    assert_eq!(g["admins_ids"], json!([p.b.0]));
+    assert_eq!(g["extensions"], json!({"location": "Sun bar"}));
+    let gid = g["_id"].as_str().unwrap();
+    let (s, v) = t
+        .call(
+            Method::PUT,
+            &format!("/chat/Dialog/{gid}.json"),
+            Some(&p.a.1),
+            Some(json!({"extensions": {"mood": "calm"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v["extensions"],
+        json!({"location": "Sun bar", "mood": "calm"})
+    );
+    // Admins of a group must be occupants; at most five.
+    let (s, _) = t
+        .call(
+            Method::POST,
+            "/chat/Dialog.json",
+            Some(&p.a.1),
+            Some(json!({"type": 2, "name": "x", "occupants_ids": [p.b.0], "admins_ids": [p.c.0]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // sent → delivered → read, as the sender sees it; nobody else gets a status.
+    let m = post(
+        &t,
+        &p.a.1,
+        json!({"chat_dialog_id": gid, "message": "status?"}),
+    )
+    .await;
+    let mid = m["_id"].as_str().unwrap();
+    let status = |tok: String| {
+        let t = &t;
+        let path = format!("/chat/Dialog.json?_id={gid}");
+        async move {
+            t.call(Method::GET, &path, Some(&tok), None).await.1["items"][0]["last_message_status"]
+                .clone()
+        }
+    };
+    assert_eq!(status(p.a.1.clone()).await, json!("sent"));
+    assert_eq!(status(p.b.1.clone()).await, Value::Null);
+    t.call(
+        Method::PUT,
+        &format!("/chat/Message/{mid}.json"),
+        Some(&p.b.1),
+        Some(json!({"delivered": 1})),
+    )
+    .await;
+    assert_eq!(status(p.a.1.clone()).await, json!("delivered"));
+    t.call(
+        Method::PUT,
+        &format!("/chat/Message/{mid}.json"),
+        Some(&p.c.1),
+        Some(json!({"read": 1})),
+    )
+    .await;
+    assert_eq!(status(p.a.1.clone()).await, json!("read"));
+    t.stop().await;
+}

@@ -64,7 +64,7 @@ fn admin_view(
     info: confab_service::AdminDialogInfo,
     muted_for: Option<i64>,
 ) -> Value {
-    let mut v = render_chat::dialog(view, &s.domain);
+    let mut v = render_chat::dialog(view, &s.domain, None);
     v["is_muted"] = match muted_for {
         Some(u) => Value::Bool(info.silent_ids.contains(&u)),
         None => Value::Null,

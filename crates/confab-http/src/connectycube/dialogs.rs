@@ -67,15 +67,22 @@ fn opt_text(p: &Params, key: &str) -> Result<Option<Option<String>>> {
 }
 
 fn custom_data(p: &Params) -> Result<Option<Map<String, Value>>> {
-    match p.get("data") {
+    object_param(p, "data")
+}
+
+/// A free-form object parameter (`data`, `extensions`), bounded in size.
+fn object_param(p: &Params, key: &str) -> Result<Option<Map<String, Value>>> {
+    match p.get(key) {
         None => Ok(None),
         Some(Value::Object(m)) => {
             if m.len() > 50 || m.keys().any(|k| k.is_empty() || k.len() > 64) {
-                return Err(Error::bad_request("data has too many or invalid fields"));
+                return Err(Error::bad_request(format!(
+                    "{key} has too many or invalid fields"
+                )));
             }
             Ok(Some(m.clone()))
         }
-        Some(_) => Err(Error::bad_request("data must be an object")),
+        Some(_) => Err(Error::bad_request(format!("{key} must be an object"))),
     }
 }
 
@@ -88,7 +95,9 @@ pub fn new_dialog(p: &Params) -> Result<NewDialog> {
         description: opt_text(p, "description")?.flatten(),
         photo: opt_text(p, "photo")?.flatten(),
         occupants_ids: user_ids(p.get("occupants_ids"), "occupants_ids")?,
+        admins_ids: user_ids(p.get("admins_ids"), "admins_ids")?,
         data: custom_data(p)?,
+        extensions: object_param(p, "extensions")?,
     })
 }
 
@@ -129,6 +138,7 @@ pub fn dialog_update(p: &Params) -> Result<DialogUpdate> {
         description: opt_text(p, "description")?,
         photo: opt_text(p, "photo")?,
         data: custom_data(p)?,
+        extensions: object_param(p, "extensions")?,
         push_occupants: user_ids(
             push_pull(p, "push_all", "occupants_ids")?.as_ref(),
             "occupants_ids",
@@ -167,7 +177,11 @@ pub async fn list_response(
     let (items, total) = s.chat.list_dialogs(app, actor, &query).await?;
     let mut rendered = Vec::with_capacity(items.len());
     for view in &items {
-        let mut v = render_chat::dialog(view, &s.domain);
+        let viewer = match actor {
+            Actor::User(u) => Some(u),
+            Actor::Admin => None,
+        };
+        let mut v = render_chat::dialog(view, &s.domain, viewer);
         if admin {
             let info = s.chat.admin_info(view.dialog.id).await?;
             v["silent_ids"] = json!(info.silent_ids);
@@ -210,7 +224,7 @@ pub async fn create_dialog(
             Actor::User(user),
         )
         .await?;
-    Ok(Json(render_chat::dialog(&view, &s.domain)))
+    Ok(Json(render_chat::dialog(&view, &s.domain, Some(user))))
 }
 
 /// PUT /chat/Dialog/{id}
@@ -230,7 +244,7 @@ pub async fn update_dialog(
             dialog_update(&p)?,
         )
         .await?;
-    Ok(Json(render_chat::dialog(&view, &s.domain)))
+    Ok(Json(render_chat::dialog(&view, &s.domain, Some(user))))
 }
 
 /// PUT /chat/Dialog/{id}/admins
@@ -251,7 +265,7 @@ pub async fn update_admins(
         .chat
         .update_dialog(auth.ctx.app().get(), Actor::User(user), dialog_id(&id)?, up)
         .await?;
-    Ok(Json(render_chat::dialog(&view, &s.domain)))
+    Ok(Json(render_chat::dialog(&view, &s.domain, Some(user))))
 }
 
 /// DELETE /chat/Dialog/{ids}
@@ -312,7 +326,7 @@ pub async fn subscribe(
         .chat
         .subscribe(auth.ctx.app().get(), user, dialog_id(&id)?)
         .await?;
-    Ok(Json(render_chat::dialog(&view, &s.domain)))
+    Ok(Json(render_chat::dialog(&view, &s.domain, Some(user))))
 }
 
 /// DELETE /chat/Dialog/{id}/subscribe

@@ -124,6 +124,45 @@ pub async fn create_message(
     Ok(Json(render_chat::message(&message, Some(user))))
 }
 
+/// POST /chat/Message/system — a system notification to one user of the app.
+pub async fn create_system_message(
+    State(s): State<AppState>,
+    auth: Auth,
+    Body(p): Body,
+) -> ApiResult<Json<Value>> {
+    let user = auth.ctx.user()?.get();
+    let recipient = p
+        .int("recipientId")?
+        .filter(|r| *r > 0)
+        .ok_or_else(|| Error::invalid("recipientId", "can't be blank"))?;
+    s.accounts
+        .user(auth.ctx.app(), confab_service::UserKey::Id(recipient))
+        .await
+        .map_err(|_| Error::not_found("Recipient not found"))?;
+    let params: Map<String, Value> =
+        p.0.iter()
+            .filter(|(k, _)| k.as_str() != "recipientId" && k.as_str() != "token")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    if params.len() > MAX_CUSTOM || params.keys().any(|k| k.is_empty() || k.len() > 64) {
+        return Err(Error::bad_request("too many or too long parameters").into());
+    }
+    let id = ObjectId::generate();
+    let rt = s.realtime.as_ref().ok_or_else(|| {
+        Error::new(
+            confab_core::ErrorKind::Internal,
+            "real-time delivery is not running",
+        )
+    })?;
+    rt.deliver_system_message(auth.ctx.app().get(), user, recipient, id, &params)
+        .await;
+    Ok(Json(json!({
+        "messageId": id.to_string(),
+        "recipientId": recipient,
+        "extensionParams": params,
+    })))
+}
+
 /// GET /chat/Message
 pub async fn list_messages(
     State(s): State<AppState>,
@@ -404,7 +443,7 @@ pub async fn search(
     let results = s.chat.search(app, user, search, &dialog_query).await?;
     Ok(Json(json!({
         "results": {
-            "dialogs": results.dialogs.iter().map(|d| render_chat::dialog(d, &s.domain)).collect::<Vec<_>>(),
+            "dialogs": results.dialogs.iter().map(|d| render_chat::dialog(d, &s.domain, Some(user))).collect::<Vec<_>>(),
             "messages": results.messages.iter().map(|m| render_chat::message(m, Some(user))).collect::<Vec<_>>(),
             "users": results.users.iter().map(|u| json!({ "user": render::user(u) })).collect::<Vec<_>>(),
         }

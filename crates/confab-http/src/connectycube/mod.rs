@@ -64,6 +64,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/chat/Message/unread", get(messages::unread_count))
         .route(
+            "/chat/Message/system",
+            post(messages::create_system_message),
+        )
+        .route(
             "/chat/Message/{id}",
             put(messages::update_message).delete(messages::delete_messages),
         )

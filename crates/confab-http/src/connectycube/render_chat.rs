@@ -5,7 +5,8 @@ use confab_core::clock::to_iso;
 use confab_service::chat::DialogView;
 use serde_json::{json, Map, Value};
 
-pub fn dialog(view: &DialogView, domain: &str) -> Value {
+/// A dialog as `viewer` sees it (`None` for the admin API).
+pub fn dialog(view: &DialogView, domain: &str, viewer: Option<i64>) -> Value {
     let d: &Dialog = &view.dialog;
     let mut v = json!({
         "_id": d.id.to_string(),
@@ -23,12 +24,16 @@ pub fn dialog(view: &DialogView, domain: &str) -> Value {
         "last_message_date_sent": d.last_message_date_sent,
         "last_message_id": d.last_message_id,
         "last_message_user_id": d.last_message_user_id,
+        "last_message_status": viewer.and_then(|v| d.last_message_status(v)),
         "unread_messages_count": view.state.unread_count,
         "created_at": to_iso(d.created_at),
         "updated_at": to_iso(d.updated_at),
     });
     if let Some(data) = &d.data {
         v["data"] = Value::Object(data.clone());
+    }
+    if let Some(ext) = &d.extensions {
+        v["extensions"] = Value::Object(ext.clone());
     }
     v
 }

@@ -1,0 +1,166 @@
+//! Live delivery of changes made over REST: `POST /chat/Message` with `send_to_chat=1` and
+//! deletes for everyone reach the recipient's online sessions (or the offline queue) as the
+//! same stanzas an XMPP sender would produce.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use confab_core::chat::Message;
+use confab_core::clock::now_millis;
+use confab_core::{AppId, UserId};
+use confab_service::Realtime;
+use serde_json::Value;
+
+use crate::jid::bare_jid;
+use crate::message::NS_CC_DELETE;
+use crate::xml::{Element, NS_CLIENT};
+use crate::XmppServer;
+
+pub struct XmppRealtime {
+    pub server: Arc<XmppServer>,
+}
+
+/// Custom parameters as `extraParams` children, the way the SDK encodes them.
+fn value_element(name: &str, v: &Value) -> Element {
+    match v {
+        Value::Object(m) => {
+            let mut e = Element::bare(name);
+            for (k, v) in m {
+                e.push(value_element(k, v));
+            }
+            e
+        }
+        Value::Null => Element::bare(name),
+        Value::String(s) => Element::bare(name).with_text(s.as_str()),
+        other => Element::bare(name).with_text(other.to_string()),
+    }
+}
+
+fn extra_params(m: &Message) -> Element {
+    let mut extra = Element::new("extraParams", NS_CLIENT)
+        .with_child(Element::bare("save_to_history").with_text("1"))
+        .with_child(Element::bare("dialog_id").with_text(m.dialog_id.to_string()))
+        .with_child(Element::bare("date_sent").with_text(m.date_sent.to_string()));
+    for a in &m.attachments {
+        let mut att = Element::bare("attachment");
+        if let Value::Object(fields) = a {
+            for (k, v) in fields {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                att.set_attr(k, text);
+            }
+        }
+        extra.push(att);
+    }
+    for (k, v) in &m.custom {
+        extra.push(value_element(k, v));
+    }
+    extra
+}
+
+impl XmppRealtime {
+    /// Sends to every session of the recipient, or queues it when none is online.
+    async fn deliver(&self, app: AppId, user: UserId, stanza: Element, queue_offline: bool) {
+        let xml: Arc<str> = stanza.to_xml().into();
+        let sessions = self.server.hub.sessions((app, user));
+        if sessions.is_empty() {
+            if queue_offline {
+                if let Err(e) = self
+                    .server
+                    .offline
+                    .push_offline(
+                        app,
+                        user,
+                        &xml,
+                        now_millis(),
+                        self.server.config.offline_max_per_user,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = ?e, "queueing a REST message offline failed");
+                }
+            }
+            return;
+        }
+        for s in sessions {
+            s.send(xml.clone());
+        }
+    }
+
+    /// The private dialog's other user, if the message is a 1:1 one.
+    fn recipient(m: &Message) -> Option<(AppId, UserId, UserId)> {
+        let app = AppId::new(m.app_id).ok()?;
+        let to = UserId::new(m.recipient_id).ok()?;
+        let from = UserId::new(m.sender_id).ok()?;
+        Some((app, from, to))
+    }
+}
+
+#[async_trait]
+impl Realtime for XmppRealtime {
+    async fn deliver_rest_message(&self, m: &Message) {
+        // Group dialogs are delivered by the room face; this covers 1:1 dialogs.
+        let Some((app, from, to)) = Self::recipient(m) else {
+            return;
+        };
+        let domain = &self.server.config.domain;
+        let mut stanza = Element::new("message", NS_CLIENT)
+            .with_attr("type", "chat")
+            .with_attr("id", m.id.to_string())
+            .with_attr("from", bare_jid(app, from, domain))
+            .with_attr("to", bare_jid(app, to, domain));
+        if let Some(body) = &m.body {
+            stanza.push(Element::bare("body").with_text(body.as_str()));
+        }
+        stanza.push(extra_params(m));
+        self.deliver(app, to, stanza, true).await;
+    }
+
+    async fn deliver_system_message(
+        &self,
+        app: i64,
+        sender: i64,
+        recipient: i64,
+        id: confab_core::ObjectId,
+        params: &serde_json::Map<String, Value>,
+    ) {
+        let (Ok(app), Ok(from), Ok(to)) =
+            (AppId::new(app), UserId::new(sender), UserId::new(recipient))
+        else {
+            return;
+        };
+        let domain = &self.server.config.domain;
+        let mut extra = Element::new("extraParams", NS_CLIENT)
+            .with_child(Element::bare("moduleIdentifier").with_text("SystemNotifications"));
+        for (k, v) in params {
+            extra.push(value_element(k, v));
+        }
+        let stanza = Element::new("message", NS_CLIENT)
+            .with_attr("type", "headline")
+            .with_attr("id", id.to_string())
+            .with_attr("from", bare_jid(app, from, domain))
+            .with_attr("to", bare_jid(app, to, domain))
+            .with_child(extra);
+        self.deliver(app, to, stanza, true).await;
+    }
+
+    async fn message_deleted(&self, m: &Message) {
+        let Some((app, from, to)) = Self::recipient(m) else {
+            return;
+        };
+        let domain = &self.server.config.domain;
+        let stanza = Element::new("message", NS_CLIENT)
+            .with_attr("type", "chat")
+            .with_attr("id", confab_core::ObjectId::generate().to_string())
+            .with_attr("from", bare_jid(app, from, domain))
+            .with_attr("to", bare_jid(app, to, domain))
+            .with_child(Element::new("remove", NS_CC_DELETE).with_attr("id", m.id.to_string()))
+            .with_child(
+                Element::new("extraParams", NS_CLIENT)
+                    .with_child(Element::bare("dialog_id").with_text(m.dialog_id.to_string())),
+            );
+        self.deliver(app, to, stanza, false).await;
+    }
+}

@@ -1,0 +1,125 @@
+//! Connects the XMPP face to the messages service: 1:1 chat messages find (or create) their
+//! private dialog and, with `save_to_history=1`, are stored before they are delivered; markers,
+//! edits and deletes change the stored message.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use confab_core::chat::DialogType;
+use confab_core::{AppId, Error, ErrorKind, ObjectId, Result, UserId};
+use confab_service::chat::{Actor, NewDialog, NewMessage};
+use confab_service::Chat;
+use confab_xmpp::{ChatHistory, ChatMessage, MessageEvent};
+use serde_json::Value;
+
+pub struct ServiceHistory {
+    pub chat: Arc<Chat>,
+}
+
+/// `extraParams` keys that describe the message rather than being custom parameters.
+const RESERVED: &[&str] = &["save_to_history", "dialog_id", "date_sent", "attachments"];
+
+/// Edits and deletes of messages that were never stored are still forwarded.
+fn not_stored_is_fine(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+fn message_id(raw: &str) -> Result<ObjectId> {
+    raw.parse()
+        .map_err(|_| Error::not_found("Message not found"))
+}
+
+#[async_trait]
+impl ChatHistory for ServiceHistory {
+    async fn record_chat_message(&self, m: &ChatMessage) -> Result<Option<String>> {
+        let app = m.app.get();
+        let sender = m.sender.get();
+        let created = self
+            .chat
+            .create_dialog(
+                app,
+                sender,
+                NewDialog {
+                    kind: Some(DialogType::Private),
+                    occupants_ids: vec![m.recipient.get()],
+                    ..Default::default()
+                },
+                Actor::User(sender),
+            )
+            .await;
+        let dialog = match created {
+            Ok(view) => view.dialog.id,
+            // An unknown recipient: routing answers it like any missing user (503).
+            Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("occupants_ids") => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        if !m.save_to_history {
+            return Ok(Some(dialog.to_string()));
+        }
+        let extra = &m.extra_params;
+        let attachments = match extra.get("attachments") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        let custom = extra
+            .iter()
+            .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let new = NewMessage {
+            // The SDK's stanza ids are ObjectIds: keeping them lets markers and REST agree.
+            id: m.stanza_id.as_deref().and_then(|s| s.parse().ok()),
+            dialog_id: Some(dialog),
+            recipient_id: None,
+            body: m.body.clone(),
+            date_sent: extra
+                .get("date_sent")
+                .and_then(Value::as_str)
+                .and_then(|s| s.trim().parse().ok()),
+            attachments,
+            custom,
+            markable: extra.get("markable").and_then(Value::as_str) == Some("1"),
+        };
+        match self.chat.create_message(app, sender, new).await {
+            Ok(_) => {}
+            // A resent stanza (stream management retry) is already stored.
+            Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("_id") => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Some(dialog.to_string()))
+    }
+
+    async fn record_event(&self, app: AppId, user: UserId, event: &MessageEvent) -> Result<()> {
+        let (app, user) = (app.get(), user.get());
+        match event {
+            MessageEvent::Marker {
+                message_id: id,
+                read,
+            } => {
+                self.chat
+                    .mark(app, user, None, Some(message_id(id)?), *read)
+                    .await
+            }
+            MessageEvent::Edit {
+                message_id: id,
+                body,
+            } => not_stored_is_fine(
+                self.chat
+                    .edit_message(app, user, message_id(id)?, Some(body.clone()))
+                    .await
+                    .map(|_| ()),
+            ),
+            MessageEvent::Delete { message_id: id } => not_stored_is_fine(
+                self.chat
+                    .delete_messages(app, user, &[message_id(id)?], true)
+                    .await
+                    .map(|_| ()),
+            ),
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! 1:1 XMPP messages and the chat history: stored before delivery with the stanza id, visible
+//! over REST with unread counts; markers, edits and deletes change the stored message; REST
+//! messages with `send_to_chat=1` and REST deletes reach XMPP sessions live.
+
+mod common;
+
+use common::xmpp::XmppClient;
+use common::TestServer;
+use reqwest::Method;
+use serde_json::json;
+
+const NS_MARKERS: &str = "urn:xmpp:chat-markers:0";
+
+async fn online(ts: &TestServer, id: i64, token: &str) -> XmppClient {
+    let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+    c.login(id, ts.app_id, token).await;
+    c.send("<presence/>").await;
+    c
+}
+
+fn oid(n: u32) -> String {
+    format!("6b02b1f7b5a07d16{n:02x}000000")
+}
+
+async fn history(ts: &TestServer, token: &str, dialog: &str) -> serde_json::Value {
+    let (s, v) = ts
+        .call(
+            Method::GET,
+            &format!("/chat/Message.json?chat_dialog_id={dialog}&mark_as_read=0"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    v
+}
+
+#[tokio::test]
+async fn saved_messages_markers_edits_and_deletes() {
+    let ts = TestServer::start().await;
+    let (alice, at) = ts.user("alice").await;
+    let (bob, bt) = ts.user("bob").await;
+    let mut a = online(&ts, alice, &at).await;
+    let mut b = online(&ts, bob, &bt).await;
+    let bob_jid = format!("{bob}-{}@localhost", ts.app_id);
+    let alice_jid = format!("{alice}-{}@localhost", ts.app_id);
+
+    // Saved: the stanza id becomes the message id; the dialog id is stamped in.
+    let id1 = oid(1);
+    a.send(&format!(
+        "<message to='{bob_jid}' type='chat' id='{id1}'><body>hello bob</body>\
+         <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history><topic>greeting</topic></extraParams></message>"
+    ))
+    .await;
+    let got = b
+        .until(|e| e.name == "message" && e.attr("id") == Some(id1.as_str()))
+        .await;
+    let dialog = got
+        .child_named("extraParams")
+        .unwrap()
+        .child_named("dialog_id")
+        .unwrap()
+        .text();
+    assert_eq!(dialog.len(), 24);
+    assert!(got
+        .child_named("extraParams")
+        .unwrap()
+        .child_named("date_sent")
+        .is_some());
+    let h = history(&ts, &bt, &dialog).await;
+    assert_eq!(h["items"][0]["_id"], json!(id1));
+    assert_eq!(h["items"][0]["message"], json!("hello bob"));
+    assert_eq!(h["items"][0]["topic"], json!("greeting"));
+    assert_eq!(h["items"][0]["sender_id"], json!(alice));
+    assert_eq!(h["items"][0]["recipient_id"], json!(bob));
+    let (_, u) = ts
+        .call(Method::GET, "/chat/Message/unread.json", Some(&bt), None)
+        .await;
+    assert_eq!(u["total"], json!(1));
+    let (_, d) = ts
+        .call(
+            Method::GET,
+            &format!("/chat/Dialog.json?_id={dialog}"),
+            Some(&bt),
+            None,
+        )
+        .await;
+    assert_eq!(d["items"][0]["last_message"], json!("hello bob"));
+    assert_eq!(d["items"][0]["last_message_id"], json!(id1));
+
+    // Not saved: delivered, not in history, but the private dialog is still named.
+    let id2 = oid(2);
+    a.send(&format!(
+        "<message to='{bob_jid}' type='chat' id='{id2}'><body>ephemeral</body></message>"
+    ))
+    .await;
+    let got = b
+        .until(|e| e.name == "message" && e.attr("id") == Some(id2.as_str()))
+        .await;
+    assert_eq!(
+        got.child_named("extraParams")
+            .unwrap()
+            .child_named("dialog_id")
+            .unwrap()
+            .text(),
+        dialog
+    );
+    assert_eq!(
+        history(&ts, &bt, &dialog).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Markers: delivered then displayed update delivered_ids/read_ids and the unread count.
+    b.send(&format!(
+        "<message to='{alice_jid}' type='chat' id='m1'><received xmlns='{NS_MARKERS}' id='{id1}'/>\
+         <extraParams xmlns='jabber:client'><dialog_id>{dialog}</dialog_id></extraParams></message>"
+    ))
+    .await;
+    let fwd = a
+        .until(|e| e.name == "message" && e.attr("id") == Some("m1"))
+        .await;
+    assert!(fwd.child("received", NS_MARKERS).is_some());
+    let h = history(&ts, &at, &dialog).await;
+    assert!(h["items"][0]["delivered_ids"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(bob)));
+    assert!(!h["items"][0]["read_ids"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(bob)));
+    b.send(&format!(
+        "<message to='{alice_jid}' type='chat' id='m2'><displayed xmlns='{NS_MARKERS}' id='{id1}'/>\
+         <extraParams xmlns='jabber:client'><dialog_id>{dialog}</dialog_id></extraParams></message>"
+    ))
+    .await;
+    a.until(|e| e.name == "message" && e.attr("id") == Some("m2"))
+        .await;
+    let h = history(&ts, &at, &dialog).await;
+    assert!(h["items"][0]["read_ids"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(bob)));
+    let (_, u) = ts
+        .call(Method::GET, "/chat/Message/unread.json", Some(&bt), None)
+        .await;
+    assert_eq!(u["total"], json!(0));
+
+    // Bob may not edit Alice's message: error back, nothing forwarded, nothing changed.
+    b.send(&format!(
+        "<message to='{alice_jid}' type='chat' id='e1'><body>forged</body><replace xmlns='urn:xmpp:message-correct:0' id='{id1}' last='true'/></message>"
+    ))
+    .await;
+    let err = b
+        .until(|e| e.name == "message" && e.attr("id") == Some("e1"))
+        .await;
+    assert_eq!(err.attr("type"), Some("error"));
+    assert_eq!(err.child_named("error").unwrap().attr("code"), Some("403"));
+    assert_eq!(
+        history(&ts, &at, &dialog).await["items"][0]["message"],
+        json!("hello bob")
+    );
+    // Alice edits her own: stored and forwarded.
+    a.send(&format!(
+        "<message to='{bob_jid}' type='chat' id='e2'><body>hello, bob!</body><replace xmlns='urn:xmpp:message-correct:0' id='{id1}' last='true'/></message>"
+    ))
+    .await;
+    let fwd = b
+        .until(|e| e.name == "message" && e.attr("id") == Some("e2"))
+        .await;
+    assert!(fwd.child_named("replace").is_some());
+    let h = history(&ts, &bt, &dialog).await;
+    assert_eq!(h["items"][0]["message"], json!("hello, bob!"));
+    assert!(h["items"][0]["edited_at"].is_number());
+
+    // Alice deletes it for everyone.
+    a.send(&format!(
+        "<message to='{bob_jid}' type='chat' id='d1'><remove xmlns='urn:xmpp:message-delete:0' id='{id1}'/></message>"
+    ))
+    .await;
+    b.until(|e| e.name == "message" && e.attr("id") == Some("d1"))
+        .await;
+    assert_eq!(
+        history(&ts, &bt, &dialog).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn rest_messages_reach_xmpp_sessions() {
+    let ts = TestServer::start().await;
+    let (alice, at) = ts.user("alice").await;
+    let (bob, bt) = ts.user("bob").await;
+    let mut b = online(&ts, bob, &bt).await;
+    let (s, m) = ts
+        .call(Method::POST, "/chat/Message.json", Some(&at),
+            Some(json!({"recipient_id": bob, "message": "via rest", "send_to_chat": 1, "attachments": [{"type": "image", "uid": "u9"}], "mood": "happy"})))
+        .await;
+    assert!(s.is_success(), "{m}");
+    let id = m["_id"].as_str().unwrap().to_string();
+    let got = b
+        .until(|e| e.name == "message" && e.attr("id") == Some(id.as_str()))
+        .await;
+    assert_eq!(
+        got.attr("from"),
+        Some(format!("{alice}-{}@localhost", ts.app_id).as_str())
+    );
+    assert_eq!(got.child_named("body").unwrap().text(), "via rest");
+    let extra = got.child_named("extraParams").unwrap();
+    assert_eq!(
+        extra.child_named("dialog_id").unwrap().text(),
+        m["chat_dialog_id"].as_str().unwrap()
+    );
+    assert_eq!(extra.child_named("mood").unwrap().text(), "happy");
+    assert_eq!(
+        extra.child_named("attachment").unwrap().attr("uid"),
+        Some("u9")
+    );
+
+    // Without send_to_chat nothing is delivered live.
+    let (_, quiet) = ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&at),
+            Some(json!({"recipient_id": bob, "message": "history only"})),
+        )
+        .await;
+    let quiet_id = quiet["_id"].as_str().unwrap().to_string();
+    b.send("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let mut seen = Vec::new();
+    loop {
+        let e = b.element().await;
+        if e.attr("id") == Some("sync") {
+            break;
+        }
+        seen.push(e.attr("id").map(str::to_string));
+    }
+    assert!(!seen.contains(&Some(quiet_id)));
+
+    // A REST delete for everyone is pushed as a remove.
+    let (s, _) = ts
+        .form(
+            Method::DELETE,
+            &format!("/chat/Message/{id}.json"),
+            &at,
+            "force=1",
+        )
+        .await;
+    assert!(s.is_success());
+    let rm = b
+        .until(|e| e.name == "message" && e.child_named("remove").is_some())
+        .await;
+    assert_eq!(
+        rm.child_named("remove").unwrap().attr("id"),
+        Some(id.as_str())
+    );
+
+    // Offline: a REST message with send_to_chat waits for the next login.
+    b.close().await;
+    let (_, later) = ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&at),
+            Some(json!({"recipient_id": bob, "message": "while away", "send_to_chat": "1"})),
+        )
+        .await;
+    let later_id = later["_id"].as_str().unwrap().to_string();
+    let mut b2 = online(&ts, bob, &bt).await;
+    let got = b2
+        .until(|e| e.name == "message" && e.attr("id") == Some(later_id.as_str()))
+        .await;
+    assert!(got.child_named("delay").is_some());
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn rest_system_messages_are_delivered_as_headlines() {
+    let ts = TestServer::start().await;
+    let (alice, at) = ts.user("alice").await;
+    let (bob, bt) = ts.user("bob").await;
+    let mut b = online(&ts, bob, &bt).await;
+    let (s, v) = ts
+        .call(
+            Method::POST,
+            "/chat/Message/system.json",
+            Some(&at),
+            Some(json!({"recipientId": bob, "param1": "a", "nested": {"x": "1"}})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    assert_eq!(v["recipientId"], json!(bob));
+    assert_eq!(
+        v["extensionParams"],
+        json!({"param1": "a", "nested": {"x": "1"}})
+    );
+    let id = v["messageId"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 24);
+    let got = b
+        .until(|e| e.name == "message" && e.attr("id") == Some(id.as_str()))
+        .await;
+    assert_eq!(got.attr("type"), Some("headline"));
+    assert_eq!(
+        got.attr("from"),
+        Some(format!("{alice}-{}@localhost", ts.app_id).as_str())
+    );
+    let extra = got.child_named("extraParams").unwrap();
+    assert_eq!(
+        extra.child_named("moduleIdentifier").unwrap().text(),
+        "SystemNotifications"
+    );
+    assert_eq!(extra.child_named("param1").unwrap().text(), "a");
+    assert_eq!(
+        extra
+            .child_named("nested")
+            .unwrap()
+            .child_named("x")
+            .unwrap()
+            .text(),
+        "1"
+    );
+
+    // Unknown or missing recipients are refused.
+    let (s, _) = ts
+        .call(
+            Method::POST,
+            "/chat/Message/system.json",
+            Some(&at),
+            Some(json!({"recipientId": 999_999})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::NOT_FOUND);
+    let (s, _) = ts
+        .call(
+            Method::POST,
+            "/chat/Message/system.json",
+            Some(&at),
+            Some(json!({"param1": "a"})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    ts.stop().await;
+}
