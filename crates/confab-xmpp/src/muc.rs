@@ -36,7 +36,7 @@ use crate::history::extra_params_to_json;
 use crate::hub::{Hub, SessionHandle};
 use crate::iq::{self, NS_DISCO_INFO, NS_DISCO_ITEMS};
 use crate::jid::{bare_jid, Jid};
-use crate::message::{NS_CC_DELETE, NS_CHATSTATES, NS_CORRECT, NS_MARKERS};
+use crate::message::{NS_CC_DELETE, NS_CHATSTATES, NS_CORRECT};
 use crate::xml::{Element, Node, NS_CLIENT};
 use crate::XmppServer;
 
@@ -181,8 +181,8 @@ impl Rooms {
         format!("{app}_{dialog}@{}", self.muc_domain)
     }
 
-    /// The room of `dialog` in `app`, from the cache or the store. Private dialogs are cached too (a
-    /// dialog's type never changes), so 1:1 markers do not cost a query each.
+    /// The room of `dialog` in `app`, from the cache or the store. Private dialogs are cached too, as
+    /// "not a room" (a dialog's type never changes), so stray groupchat traffic to them costs no query.
     pub async fn room(
         &self,
         app: AppId,
@@ -318,10 +318,14 @@ impl Rooms {
                         .collect(),
                     markable: extra.get("markable").and_then(Value::as_str) == Some("1"),
                 };
-                self.chat
-                    .create_message(app.get(), user, new)
-                    .await
-                    .map(|_| ())
+                match self.chat.create_message(app.get(), user, new).await {
+                    Ok(_) => Ok(()),
+                    // A resent stanza (stream management retry) is already stored.
+                    Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("_id") => {
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
             } else {
                 Ok(())
             }
@@ -370,48 +374,6 @@ impl Rooms {
                     skip,
                 )
             }
-        }
-    }
-
-    /// A chat marker (sent 1:1 to the author) about a group message: records it as delivered/read.
-    /// The marker itself is then routed as a 1:1 message.
-    pub async fn note_marker(&self, from: &SessionHandle, msg: &Element) {
-        if msg.attr("type") != Some("chat") {
-            return;
-        }
-        let Some((marker, read)) = msg.elements().find_map(|e| match e.local_name() {
-            "received" if e.ns == NS_MARKERS => Some((e, false)),
-            "displayed" if e.ns == NS_MARKERS => Some((e, true)),
-            _ => None,
-        }) else {
-            return;
-        };
-        let Some(mid) = marker.attr("id").and_then(|i| i.parse::<ObjectId>().ok()) else {
-            return;
-        };
-        let Some(dialog) = msg
-            .child("extraParams", NS_CLIENT)
-            .and_then(|x| x.child_named("dialog_id"))
-            .and_then(|d| d.text().parse::<ObjectId>().ok())
-        else {
-            return;
-        };
-        // Only dialogs that are rooms; 1:1 markers are the history seam's business.
-        if !matches!(self.room(from.app, dialog).await, Ok(Some(_))) {
-            return;
-        }
-        if let Err(e) = self
-            .chat
-            .mark(
-                from.app.get(),
-                from.user.get(),
-                Some(dialog),
-                Some(mid),
-                read,
-            )
-            .await
-        {
-            tracing::debug!(error = %e.message, "group marker not recorded");
         }
     }
 

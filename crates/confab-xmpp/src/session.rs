@@ -519,13 +519,10 @@ impl Session {
         }
         let handle = self.bound.as_ref().expect("bound").handle.clone();
         let replies: Vec<Element> = match el.name.as_str() {
+            // Markers about group messages go to the author's user JID: 1:1 routing records them.
             "message" => match self.srv.muc.get() {
                 Some(rooms) if rooms.is_for_rooms(&el) => rooms.route_message(&handle, el).await,
-                Some(rooms) => {
-                    rooms.note_marker(&handle, &el).await;
-                    message::route(&self.srv, &handle, el).await
-                }
-                None => message::route(&self.srv, &handle, el).await,
+                _ => message::route(&self.srv, &handle, el).await,
             },
             "iq" => {
                 if el.attr("type") == Some("set") && el.has_child("bind", NS_BIND) {
