@@ -377,6 +377,48 @@ impl Rooms {
         }
     }
 
+    /// Delivers a message created over REST with `send_to_chat=1` to the room's audience, as the
+    /// groupchat stanza an XMPP sender would have produced.
+    pub async fn deliver_stored(&self, m: &confab_core::chat::Message, extra: Element) {
+        let (Ok(app), Ok(sender)) = (AppId::new(m.app_id), UserId::new(m.sender_id)) else {
+            return;
+        };
+        let room = match self.room(app, m.dialog_id).await {
+            Ok(Some(room)) => room,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = ?e, "loading a room for a REST message failed");
+                return;
+            }
+        };
+        let mut stanza = Element::new("message", NS_CLIENT)
+            .with_attr("type", "groupchat")
+            .with_attr("id", m.id.to_string())
+            .with_attr(
+                "from",
+                format!("{}/{sender}", self.room_jid(app, m.dialog_id)),
+            );
+        if let Some(body) = &m.body {
+            stanza.push(Element::bare("body").with_text(body.as_str()));
+        }
+        stanza.push(extra);
+        let xml: Arc<str> = stanza.to_xml().into();
+        match room.kind {
+            DialogType::Broadcast => {
+                self.hub.send_to_app(room.app, &xml, None);
+            }
+            _ => {
+                let sender_extra = (!room.member_set.contains(&sender.get())).then_some(sender);
+                self.hub.send_to_users(
+                    room.app,
+                    room.members.iter().copied().chain(sender_extra),
+                    &xml,
+                    None,
+                );
+            }
+        }
+    }
+
     // ---- presence ----
 
     /// Handles a presence addressed to a room occupant JID (join / leave).

@@ -36,7 +36,7 @@ fn value_element(name: &str, v: &Value) -> Element {
     }
 }
 
-fn extra_params(m: &Message) -> Element {
+pub(crate) fn extra_params(m: &Message) -> Element {
     let mut extra = Element::new("extraParams", NS_CLIENT)
         .with_child(Element::bare("save_to_history").with_text("1"))
         .with_child(Element::bare("dialog_id").with_text(m.dialog_id.to_string()))
@@ -101,7 +101,13 @@ impl XmppRealtime {
 #[async_trait]
 impl Realtime for XmppRealtime {
     async fn deliver_rest_message(&self, m: &Message) {
-        // Group dialogs are delivered by the room face; this covers 1:1 dialogs.
+        // Group, public and broadcast dialogs go through their room.
+        if m.recipient_id == 0 {
+            if let Some(rooms) = self.server.muc.get() {
+                rooms.deliver_stored(m, extra_params(m)).await;
+            }
+            return;
+        }
         let Some((app, from, to)) = Self::recipient(m) else {
             return;
         };

@@ -350,3 +350,66 @@ async fn rest_system_messages_are_delivered_as_headlines() {
     assert_eq!(s, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn rest_group_messages_reach_room_members_live() {
+    let ts = TestServer::start().await;
+    let (alice, at) = ts.user("alice").await;
+    let (bob, bt) = ts.user("bob").await;
+    let (carol, ct) = ts.user("carol").await;
+    let (s, g) = ts
+        .call(
+            Method::POST,
+            "/chat/Dialog.json",
+            Some(&at),
+            Some(json!({"type": 2, "name": "G", "occupants_ids": [bob]})),
+        )
+        .await;
+    assert!(s.is_success(), "{g}");
+    let gid = g["_id"].as_str().unwrap().to_string();
+    // Bob never joins the room; Carol is not a member.
+    let mut b = online(&ts, bob, &bt).await;
+    let mut c = online(&ts, carol, &ct).await;
+    let (s, m) = ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&at),
+            Some(json!({"chat_dialog_id": gid, "message": "to the group", "send_to_chat": 1})),
+        )
+        .await;
+    assert!(s.is_success(), "{m}");
+    let id = m["_id"].as_str().unwrap().to_string();
+    let got = b
+        .until(|e| e.name == "message" && e.attr("id") == Some(id.as_str()))
+        .await;
+    assert_eq!(got.attr("type"), Some("groupchat"));
+    assert_eq!(
+        got.attr("from"),
+        Some(format!("{}_{gid}@muc.localhost/{alice}", ts.app_id).as_str())
+    );
+    assert_eq!(got.child_named("body").unwrap().text(), "to the group");
+    assert_eq!(
+        got.child_named("extraParams")
+            .unwrap()
+            .child_named("dialog_id")
+            .unwrap()
+            .text(),
+        gid
+    );
+    // The outsider gets nothing.
+    c.send("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    loop {
+        let e = c.element().await;
+        assert_ne!(
+            e.attr("id"),
+            Some(id.as_str()),
+            "a non-member received a group message"
+        );
+        if e.attr("id") == Some("sync") {
+            break;
+        }
+    }
+    ts.stop().await;
+}
