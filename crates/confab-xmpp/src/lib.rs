@@ -9,6 +9,9 @@
 //! - [`hub`]: who is online where; bounded per-session queues; presence facts other features need.
 //! - feature modules, each with its disco features: [`message`] (1:1 routing, carbons, offline),
 //!   [`iq`] (ping, last activity, disco, carbons enable, Tigase mobile v2, status streaming).
+//! - [`privacy`] (XEP-0016 lists and the checks routing asks), [`roster`] (RFC 6121 contact lists,
+//!   roster pushes) and [`presence`] (broadcast, probes, subscriptions); their state is
+//!   [`privacy::Privacy`] and [`roster::Contacts`] over the [`ContactStores`].
 //! - [`history`]: the [`ChatHistory`] seam the messages service plugs into.
 //! - [`error`]: stanza and stream errors; [`jid`]: ConnectyCube JIDs; [`tls`]: certificates.
 //! - [`listen`]: accept loops and the `/ws` route.
@@ -20,6 +23,9 @@ pub mod iq;
 pub mod jid;
 pub mod listen;
 pub mod message;
+pub mod presence;
+pub mod privacy;
+pub mod roster;
 pub mod session;
 pub mod stream;
 pub mod tls;
@@ -32,7 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_service::Accounts;
-use confab_store::OfflineStore;
+use confab_store::{OfflineStore, PrivacyStore, RosterStore};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
@@ -58,7 +64,13 @@ pub struct XmppConfig {
     /// SASL attempts per minute for one account (passwords are guessable; REST logins have the same
     /// limit, and the XMPP face must not be a way around it).
     pub auth_attempts_per_minute: u32,
+    /// Visible contacts per user (ConnectyCube: 300); more are refused with `not-allowed`.
+    pub max_contacts: u32,
 }
+
+/// The stores behind privacy lists and contact lists.
+pub trait ContactStores: PrivacyStore + RosterStore {}
+impl<T: PrivacyStore + RosterStore> ContactStores for T {}
 
 impl Default for XmppConfig {
     fn default() -> Self {
@@ -70,6 +82,7 @@ impl Default for XmppConfig {
             session_queue_len: 1024,
             offline_max_per_user: 1000,
             auth_attempts_per_minute: 30,
+            max_contacts: 300,
         }
     }
 }
@@ -83,6 +96,10 @@ pub struct XmppServer {
     /// The messages service, once it exists; `None` delivers without recording history.
     pub history: Option<Arc<dyn ChatHistory>>,
     pub tls: Option<TlsAcceptor>,
+    /// XEP-0016 privacy lists (default-list cache).
+    pub privacy: privacy::Privacy,
+    /// RFC 6121 contact lists and presence state.
+    pub contacts: roster::Contacts,
     shutdown: watch::Receiver<bool>,
     pub(crate) auth_limiter: DefaultKeyedRateLimiter<(i64, i64)>,
     active: AtomicUsize,
@@ -97,6 +114,7 @@ impl XmppServer {
         history: Option<Arc<dyn ChatHistory>>,
         tls: Option<TlsAcceptor>,
         shutdown: watch::Receiver<bool>,
+        contacts: Arc<dyn ContactStores>,
     ) -> Arc<Self> {
         let per_minute = NonZeroU32::new(config.auth_attempts_per_minute.max(1)).expect("max(1)");
         Arc::new(Self {
@@ -107,6 +125,8 @@ impl XmppServer {
             offline,
             history,
             tls,
+            privacy: privacy::Privacy::new(contacts.clone()),
+            contacts: roster::Contacts::new(contacts),
             shutdown,
             active: AtomicUsize::new(0),
             idle: Notify::new(),

@@ -42,6 +42,7 @@ pub(crate) async fn start(
             session_queue_len: config.xmpp_session_queue_len,
             offline_max_per_user: config.xmpp_offline_max_per_user,
             auth_attempts_per_minute: config.login_attempts_per_minute,
+            max_contacts: config.xmpp_max_contacts,
         },
         domain.accounts.clone(),
         Arc::new(domain.store.clone()),
@@ -49,6 +50,8 @@ pub(crate) async fn start(
         None,
         Some(tls),
         stop,
+        // Privacy lists and contact lists.
+        Arc::new(domain.store.clone()),
     );
 
     let listener = TcpListener::bind(&config.xmpp_addr)
