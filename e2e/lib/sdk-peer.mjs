@@ -63,6 +63,11 @@ const commands = {
   subscribeStatus: (userId) => CB.chat.subscribeToUserLastActivityStatus(userId),
   markInactive: () => CB.chat.markInactive(),
   markActive: () => CB.chat.markActive(),
+  privacyCreate: (list) => CB.chat.privacylist.create(list).then(() => true),
+  privacySetDefault: (name) => CB.chat.privacylist.setAsDefault(name).then(() => true),
+  privacyGetNames: () => CB.chat.privacylist.getNames(),
+  privacyGetList: (name) => CB.chat.privacylist.getList(name),
+  privacyDelete: (name) => CB.chat.privacylist.delete(name).then(() => true),
 };
 
 process.on('message', async ({ id, cmd, args }) => {
