@@ -4,6 +4,9 @@
 #
 #   bench/ejabberd.sh [CLIENTS] [MESSAGES_PER_CLIENT] [INTERVAL_MS]     (defaults: 1000 20 100)
 #
+# BENCH_CONFAB_AUTH=token makes confab's clients log in with REST session tokens (what the ConnectyCube SDK
+# usually does) instead of the account password (Argon2id verification per login).
+#
 # Needs root (apt-get, ejabberd runs as its own user). Builds confab and xmpp-load in release mode.
 # Both servers get plain TCP (no TLS), SASL PLAIN with the account password, no traffic shaper.
 # ejabberd keeps its default SCRAM password storage; confab verifies Argon2id hashes — both are what
@@ -17,7 +20,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 work="$(mktemp -d /tmp/confab-bench.XXXXXX)"
 chmod 755 "$work"
-ulimit -n 65536 || true
+ulimit -n "$(ulimit -Hn)" || true
 PASS=benchpass1
 
 if ! command -v ejabberdctl >/dev/null; then
@@ -29,6 +32,8 @@ LOAD="$target/release/xmpp-load"
 CONFAB="$target/release/confab"
 
 # ---------- ejabberd ----------
+# ejabberdctl starts the node through `su`, whose pam_limits would give it 1024 descriptors.
+echo "ejabberd - nofile $(ulimit -Hn)" > /etc/security/limits.d/90-ejabberd-bench.conf
 ejabberdctl stop >/dev/null 2>&1 || true
 ejabberdctl stopped >/dev/null 2>&1 || true
 mkdir -p "$work/ejabberd/logs" "$work/ejabberd/spool"
@@ -94,6 +99,7 @@ ej stop >/dev/null
 ej stopped >/dev/null || true
 
 # ---------- confab ----------
+AUTH_MODE="${BENCH_CONFAB_AUTH:-password}"; unset BENCH_CONFAB_AUTH
 export CONFAB_DATA_DIR="$work/confab" CONFAB_HTTP_ADDR=127.0.0.1:0 CONFAB_XMPP_ADDR=127.0.0.1:0 NO_COLOR=1
 APP_JSON="$("$CONFAB" app create --name bench)"
 "$CONFAB" serve 2> "$work/confab.log" &
@@ -105,23 +111,30 @@ for _ in $(seq 1 100); do
 done
 HTTP="$(grep -o 'listening http=[^ ,;]*' "$work/confab.log" | head -1 | cut -d= -f2)"
 XMPP="$(grep -o 'listening xmpp=[^ ,;]*' "$work/confab.log" | head -1 | cut -d= -f2)"
-python3 - "$HTTP" "$APP_JSON" "$N" "$PASS" > "$work/confab-users.txt" <<'PY'
+python3 - "$HTTP" "$APP_JSON" "$N" "$PASS" "$AUTH_MODE" > "$work/confab-users.txt" <<'PY'
 import json, sys, urllib.request
 from concurrent.futures import ThreadPoolExecutor
-http, app, n, pw = sys.argv[1], json.loads(sys.argv[2][sys.argv[2].index("{"):]), int(sys.argv[3]), sys.argv[4]
-def signup(i):
-    body = json.dumps({"user": {"login": f"bench{i}", "password": pw}}).encode()
-    req = urllib.request.Request(f"http://{http}/users.json", data=body, method="POST",
-        headers={"Content-Type": "application/json", "CB-AuthKey": app["auth_key"]})
+http, app, n, pw, auth = sys.argv[1], json.loads(sys.argv[2][sys.argv[2].index("{"):]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+def post(path, body, headers):
+    req = urllib.request.Request(f"http://{http}{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", **headers})
     with urllib.request.urlopen(req, timeout=30) as r:
-        return json.load(r)["user"]["id"]
+        return json.load(r)
+def signup(i):
+    login = f"bench{i}"
+    uid = post("/users.json", {"user": {"login": login, "password": pw}}, {"CB-AuthKey": app["auth_key"]})["user"]["id"]
+    if auth != "token":
+        return uid, pw
+    s = post("/session.json", {"application_id": app["id"], "auth_key": app["auth_key"],
+                               "user": {"login": login, "password": pw}}, {})
+    return uid, s["session"]["token"]
 with ThreadPoolExecutor(8) as ex:
-    for uid in ex.map(signup, range(1, n + 1)):
-        print(f"{uid}-{app['id']} {pw}")
+    for uid, secret in ex.map(signup, range(1, n + 1)):
+        print(f"{uid}-{app['id']} {secret}")
 PY
 "$LOAD" --port "${XMPP##*:}" --domain localhost --users-file "$work/confab-users.txt" \
   --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --concurrency "$CONCURRENCY" \
-  --pid "$CF_PID" --label "confab $(git -C "$repo" rev-parse --short HEAD)" > "$work/confab.txt"
+  --pid "$CF_PID" --label "confab $(git -C "$repo" rev-parse --short HEAD) ($AUTH_MODE login)" > "$work/confab.txt"
 kill "$CF_PID"; wait "$CF_PID" 2>/dev/null || true
 
 echo "clients=$N messages/client=$MSGS interval=${INTERVAL}ms concurrency=$CONCURRENCY cpus=$(nproc)"
