@@ -215,6 +215,8 @@ async def main():
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.ERROR if not os.environ.get("SLIX_DEBUG") else logging.DEBUG)
+    # slixmpp leaves its filter tasks pending at disconnect; asyncio would log each one.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(asyncio.wait_for(main(), 55))
