@@ -82,6 +82,11 @@ const commands = {
   createMessage: (params) => CB.chat.message.create(params),
   createSystem: (params) => CB.chat.message.createSystem(params),
   unreadCount: (params) => CB.chat.message.unreadCount(params),
+  privacyCreate: (list) => CB.chat.privacylist.create(list).then(() => true),
+  privacySetDefault: (name) => CB.chat.privacylist.setAsDefault(name).then(() => true),
+  privacyGetNames: () => CB.chat.privacylist.getNames(),
+  privacyGetList: (name) => CB.chat.privacylist.getList(name),
+  privacyDelete: (name) => CB.chat.privacylist.delete(name).then(() => true),
 };
 
 process.on('message', async ({ id, cmd, args }) => {

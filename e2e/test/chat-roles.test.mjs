@@ -1,8 +1,9 @@
 // The roles-and-privileges table of the chat API, driven through the real connectycube@6.1.2 SDK.
 //
 //   group:     regular member  — post, delete own messages (also for everyone), add users, rename
-//              admin           — + remove users, pin, delete anyone's messages for everyone
-//              owner           — + manage admins (max 5), delete the dialog for everyone
+//              admin           — + pin, delete anyone's messages for everyone
+//              owner           — + remove users (seed 002: "Only group chat owner can remove other
+//                                users"), manage admins (max 5), delete the dialog for everyone
 //   private:   two regular users; no rename, no new occupants, no pins
 //   public:    subscribers post; admins/owner rename and pin
 //   broadcast: only owner/admins post; every user of the app reads it
@@ -192,8 +193,11 @@ describe('group dialog (type 2)', () => {
     assert.equal(await dialogAs(CB, U.Out, g._id), undefined);
   });
 
-  it('an admin removes users', async () => {
+  it('an admin cannot remove users; the owner can', async () => {
     as(CB, U.Admin);
+    await refused(CB.chat.dialog.update(g._id, { pull_all: { occupants_ids: [U.New.id] } }), 403, 'admin removes a user');
+    assert.ok((await dialogAs(CB, U.New, g._id))?.occupants_ids.includes(U.New.id), 'still an occupant');
+    as(CB, U.Owner);
     const d = await CB.chat.dialog.update(g._id, { pull_all: { occupants_ids: [U.New.id] } });
     assert.ok(!d.occupants_ids.includes(U.New.id));
     assert.equal(await dialogAs(CB, U.New, g._id), undefined);

@@ -161,7 +161,8 @@ pub fn allowed(kind: DialogType, role: Role, action: Action) -> bool {
         (Private, _) => false,
         (Group, AddOccupants) => role >= Member,
         (Group, EditInfo) => role >= Member,
-        (Group, RemoveOccupants) => role >= Admin,
+        // Seed 002 (the SDK's guide): "Only group chat owner can remove other users".
+        (Group, RemoveOccupants) => role == Owner,
         (Public | Broadcast, AddOccupants | RemoveOccupants) => false,
         (Public | Broadcast, EditInfo) => role >= Admin,
         (_, Pin | DeleteAnyMessageForAll) => role >= Admin,
@@ -213,7 +214,8 @@ mod tests {
         assert!(allowed(Group, Member, EditInfo));
         assert!(!allowed(Group, Member, Pin));
         assert!(!allowed(Group, Member, RemoveOccupants));
-        assert!(allowed(Group, Admin, RemoveOccupants));
+        assert!(!allowed(Group, Admin, RemoveOccupants));
+        assert!(allowed(Group, Owner, RemoveOccupants));
         assert!(allowed(Group, Admin, Pin));
         assert!(!allowed(Group, Admin, ManageAdmins));
         assert!(allowed(Group, Owner, ManageAdmins));

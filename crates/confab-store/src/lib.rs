@@ -3,6 +3,8 @@
 //! - [`AccountStore`]: apps, users, sessions.
 //! - [`ChatStore`] (in [`chat`]): dialogs, members, messages, search.
 //! - [`OfflineStore`]: the XMPP offline message queue.
+//! - [`PrivacyStore`] (in [`privacy`]): XEP-0016 privacy lists; [`RosterStore`] (in [`roster`]):
+//!   contact lists and presence subscriptions.
 //! - [`sqlite`]: the embedded default backend (SQLite in WAL mode under the data directory).
 
 use async_trait::async_trait;
@@ -12,12 +14,16 @@ use confab_core::{AppId, Result, UserId};
 
 pub mod chat;
 pub mod offline;
+pub mod privacy;
+pub mod roster;
 pub mod sqlite;
 mod sqlite_chat;
 
 pub use chat::{ChatStore, MemberChange, Membership, MessageSearch, Viewer};
 
 pub use offline::{OfflineMessage, OfflineStore};
+pub use privacy::{PrivacyItem, PrivacyNames, PrivacyStore};
+pub use roster::{RosterItem, RosterStore, Subscription};
 
 /// A user row about to be inserted.
 #[derive(Debug, Clone, Default)]

@@ -87,6 +87,9 @@ pub async fn handle(
     }
     // Replies carry the sender's real address.
     iq.set_attr("from", from.full_jid.as_str());
+    if let Some(replies) = account_query(srv, from, &iq).await {
+        return replies;
+    }
 
     // Addressed to a user?
     let to = iq.attr("to").map(str::to_string);
@@ -166,6 +169,7 @@ pub async fn handle(
             let mut features: Vec<&str> = FEATURES
                 .iter()
                 .chain(crate::message::FEATURES)
+                .chain(crate::privacy::FEATURES)
                 .copied()
                 .collect();
             features.sort_unstable();
@@ -186,10 +190,6 @@ pub async fn handle(
             // The server's own uptime is not tracked; it has been "active" all along.
             let q = Element::new("query", NS_LAST).with_attr("seconds", "0");
             vec![result(&iq, domain, Some(q))]
-        }
-        // No contact lists yet: standard clients get an empty roster instead of an error.
-        ("get", NS_ROSTER, "query") => {
-            vec![result(&iq, domain, Some(Element::new("query", NS_ROSTER)))]
         }
         ("set", NS_CARBONS, "enable") => {
             from.set_carbons(true);
@@ -219,6 +219,33 @@ pub async fn handle(
             vec![result(&iq, domain, None)]
         }
         _ => err(&iq, StanzaError::SERVICE_UNAVAILABLE),
+    }
+}
+
+/// Roster (RFC 6121) and privacy-list (XEP-0016) queries about the sender's own account: addressed
+/// to no one, the server, or the sender's bare JID.
+async fn account_query(
+    srv: &Arc<XmppServer>,
+    from: &Arc<SessionHandle>,
+    iq: &Element,
+) -> Option<Vec<Element>> {
+    if !matches!(iq.attr("type"), Some("get" | "set")) {
+        return None;
+    }
+    let payload = iq.elements().next()?;
+    let own = crate::privacy::own_bare(srv, from);
+    let reply_from = match iq.attr("to") {
+        None => srv.config.domain.as_str(),
+        Some(to) if to.eq_ignore_ascii_case(&srv.config.domain) => srv.config.domain.as_str(),
+        Some(to) if to.eq_ignore_ascii_case(&own) => own.as_str(),
+        Some(_) => return None,
+    };
+    if payload.is("query", NS_ROSTER) {
+        Some(crate::roster::handle_iq(srv, from, iq, reply_from).await)
+    } else if payload.is("query", crate::privacy::NS_PRIVACY) {
+        Some(crate::privacy::handle_iq(srv, from, iq, reply_from).await)
+    } else {
+        None
     }
 }
 

@@ -9,6 +9,9 @@
 //! - [`hub`]: who is online where; bounded per-session queues; presence facts other features need.
 //! - feature modules, each with its disco features: [`message`] (1:1 routing, carbons, offline),
 //!   [`iq`] (ping, last activity, disco, carbons enable, Tigase mobile v2, status streaming).
+//! - [`privacy`] (XEP-0016 lists and the checks routing asks), [`roster`] (RFC 6121 contact lists,
+//!   roster pushes) and [`presence`] (broadcast, probes, subscriptions); their state is
+//!   [`privacy::Privacy`] and [`roster::Contacts`] over the [`ContactStores`].
 //! - [`history`]: the [`ChatHistory`] seam the messages service plugs into.
 //! - [`muc`]: group, public and broadcast dialogs as rooms (XEP-0045 subset), plugged in with
 //!   [`muc::Rooms::install`].
@@ -23,7 +26,10 @@ pub mod jid;
 pub mod listen;
 pub mod message;
 pub mod muc;
+pub mod presence;
+pub mod privacy;
 pub mod realtime;
+pub mod roster;
 pub mod session;
 pub mod stream;
 pub mod tls;
@@ -36,7 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_service::Accounts;
-use confab_store::OfflineStore;
+use confab_store::{OfflineStore, PrivacyStore, RosterStore};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
@@ -62,7 +68,13 @@ pub struct XmppConfig {
     /// SASL attempts per minute for one account (passwords are guessable; REST logins have the same
     /// limit, and the XMPP face must not be a way around it).
     pub auth_attempts_per_minute: u32,
+    /// Visible contacts per user (ConnectyCube: 300); more are refused with `not-allowed`.
+    pub max_contacts: u32,
 }
+
+/// The stores behind privacy lists and contact lists.
+pub trait ContactStores: PrivacyStore + RosterStore {}
+impl<T: PrivacyStore + RosterStore> ContactStores for T {}
 
 impl Default for XmppConfig {
     fn default() -> Self {
@@ -74,6 +86,7 @@ impl Default for XmppConfig {
             session_queue_len: 1024,
             offline_max_per_user: 1000,
             auth_attempts_per_minute: 30,
+            max_contacts: 300,
         }
     }
 }
@@ -89,6 +102,10 @@ pub struct XmppServer {
     pub tls: Option<TlsAcceptor>,
     /// The MUC service, once installed ([`muc::Rooms::install`]); without it rooms are unavailable.
     pub muc: std::sync::OnceLock<Arc<muc::Rooms>>,
+    /// XEP-0016 privacy lists (default-list cache).
+    pub privacy: privacy::Privacy,
+    /// RFC 6121 contact lists and presence state.
+    pub contacts: roster::Contacts,
     shutdown: watch::Receiver<bool>,
     pub(crate) auth_limiter: DefaultKeyedRateLimiter<(i64, i64)>,
     active: AtomicUsize,
@@ -103,6 +120,7 @@ impl XmppServer {
         history: Option<Arc<dyn ChatHistory>>,
         tls: Option<TlsAcceptor>,
         shutdown: watch::Receiver<bool>,
+        contacts: Arc<dyn ContactStores>,
     ) -> Arc<Self> {
         let per_minute = NonZeroU32::new(config.auth_attempts_per_minute.max(1)).expect("max(1)");
         Arc::new(Self {
@@ -114,6 +132,8 @@ impl XmppServer {
             history,
             tls,
             muc: std::sync::OnceLock::new(),
+            privacy: privacy::Privacy::new(contacts.clone()),
+            contacts: roster::Contacts::new(contacts),
             shutdown,
             active: AtomicUsize::new(0),
             idle: Notify::new(),

@@ -97,6 +97,13 @@ pub async fn route(
     msg.set_attr("from", from.full_jid.as_str());
     let kind = classify(&msg);
 
+    // XEP-0016: the recipient's and the sender's default privacy lists.
+    if typ != "error" {
+        if let Some(err) = crate::privacy::check_message(srv, from, target).await {
+            return bounce(&msg, err);
+        }
+    }
+
     if typ == "error" {
         // Error replies go only to the resource they answer.
         if let Some(s) = resource.and_then(|r| srv.hub.session(target, &r)) {

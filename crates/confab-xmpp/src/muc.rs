@@ -126,6 +126,8 @@ struct Joined {
 pub struct Rooms {
     chat: Arc<Chat>,
     hub: Arc<Hub>,
+    /// The server, for privacy checks (weak: the server owns this service).
+    srv: std::sync::Weak<XmppServer>,
     domain: String,
     muc_domain: String,
     cache: Mutex<HashMap<ObjectId, Arc<Room>>>,
@@ -139,6 +141,7 @@ impl Rooms {
         let rooms = Arc::new(Self {
             chat: chat.clone(),
             hub: srv.hub.clone(),
+            srv: Arc::downgrade(srv),
             domain: srv.config.domain.clone(),
             muc_domain: format!("muc.{}", srv.config.domain),
             cache: Mutex::new(HashMap::new()),
@@ -350,8 +353,34 @@ impl Rooms {
         let xml: Arc<str> = msg.to_xml().into();
         // Typing is not echoed to the typing session; everything else is reflected (standard MUC).
         let skip = typing_only.then_some(from.id);
-        self.fan_out(&room, from, &xml, skip);
+        let blocked = self.blocked_recipients(&room, app, from.user).await;
+        self.fan_out(&room, from, &xml, skip, &blocked);
         Vec::new()
+    }
+
+    /// Online members who must not get this sender's group messages: those whose default
+    /// privacy list blocks the sender, and those the sender's list blocks (seed 002: a blocked
+    /// user receives nothing from the blocker in a group).
+    async fn blocked_recipients(&self, room: &Room, app: AppId, sender: UserId) -> HashSet<UserId> {
+        use crate::privacy::{denies, Check};
+        let mut out = HashSet::new();
+        let Some(srv) = self.srv.upgrade() else {
+            return out;
+        };
+        if room.kind == DialogType::Broadcast {
+            return out;
+        }
+        for &member in &room.members {
+            if member == sender || self.hub.sessions((app, member)).is_empty() {
+                continue;
+            }
+            let theirs = denies(&srv, (app, member), (app, sender), None, Check::MessageIn).await;
+            let mine = denies(&srv, (app, sender), (app, member), None, Check::MessageIn).await;
+            if theirs.unwrap_or(false) || mine.unwrap_or(false) {
+                out.insert(member);
+            }
+        }
+        out
     }
 
     /// Hands `xml` to every online session of the room's audience (and the sender's other sessions).
@@ -361,6 +390,7 @@ impl Rooms {
         from: &SessionHandle,
         xml: &Arc<str>,
         skip: Option<u64>,
+        blocked: &HashSet<UserId>,
     ) -> usize {
         match room.kind {
             DialogType::Broadcast => self.hub.send_to_app(room.app, xml, skip),
@@ -369,7 +399,11 @@ impl Rooms {
                     (!room.member_set.contains(&from.user.get())).then_some(from.user);
                 self.hub.send_to_users(
                     room.app,
-                    room.members.iter().copied().chain(sender_extra),
+                    room.members
+                        .iter()
+                        .copied()
+                        .filter(|u| !blocked.contains(u))
+                        .chain(sender_extra),
                     xml,
                     skip,
                 )

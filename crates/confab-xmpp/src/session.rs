@@ -160,6 +160,7 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
         let _ = t.send(&stream_error(cond)).await;
     }
     if let Some(b) = s.bound.take() {
+        crate::presence::session_ended(&s.srv, &b.handle).await;
         s.srv.unbind(&b.handle);
     }
     if s.header_sent || end.is_some() {
@@ -559,10 +560,12 @@ impl Session {
         if let Some(rooms) = self.srv.muc.get().filter(|r| r.is_for_rooms(el)) {
             return rooms.presence(handle, el).await;
         }
-        // Other directed presence (subscriptions) is not handled by this face yet.
+        // Directed presence to users and subscriptions.
         if el.attr("to").is_some() {
-            return Vec::new();
+            return crate::presence::directed(&self.srv, handle, el.clone()).await;
         }
+        // Broadcast to contacts; at initial presence, contacts' presence and pending requests.
+        crate::presence::undirected(&self.srv, handle, el).await;
         let bound = self.bound.as_mut().expect("bound");
         if el.attr("type").is_none() && !bound.available {
             bound.available = true;

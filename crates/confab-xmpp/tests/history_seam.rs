@@ -63,10 +63,11 @@ async fn history_is_asked_before_delivery() {
     let srv = XmppServer::new(
         XmppConfig::default(),
         accounts,
-        Arc::new(store),
+        Arc::new(store.clone()),
         Some(fake.clone()),
         None,
         stop,
+        Arc::new(store),
     );
     let (alice, _arx, _) = srv.hub.register(
         app,

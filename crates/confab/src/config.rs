@@ -40,6 +40,8 @@ pub struct Config {
     pub xmpp_session_queue_len: usize,
     /// Offline messages kept per user; further ones are bounced to the sender.
     pub xmpp_offline_max_per_user: u32,
+    /// Contacts per user in the XMPP contact list (ConnectyCube allows 300).
+    pub xmpp_max_contacts: u32,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Default for Config {
             xmpp_ping_timeout_secs: 30,
             xmpp_session_queue_len: 1024,
             xmpp_offline_max_per_user: 1000,
+            xmpp_max_contacts: 300,
         }
     }
 }

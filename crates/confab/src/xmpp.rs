@@ -42,6 +42,7 @@ pub(crate) async fn start(
             session_queue_len: config.xmpp_session_queue_len,
             offline_max_per_user: config.xmpp_offline_max_per_user,
             auth_attempts_per_minute: config.login_attempts_per_minute,
+            max_contacts: config.xmpp_max_contacts,
         },
         domain.accounts.clone(),
         Arc::new(domain.store.clone()),
@@ -50,6 +51,8 @@ pub(crate) async fn start(
         })),
         Some(tls),
         stop,
+        // Privacy lists and contact lists.
+        Arc::new(domain.store.clone()),
     );
     confab_xmpp::muc::Rooms::install(&server, domain.chat.clone());
 

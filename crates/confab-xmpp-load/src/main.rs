@@ -1,0 +1,393 @@
+//! `xmpp-load`: drives N XMPP clients over plain TCP against a server and reports connects/s,
+//! messages/s, delivery latency (p50/p99) and the server's memory per connection.
+//!
+//! Each client opens a stream, authenticates with SASL PLAIN, binds a resource and sends initial
+//! presence (optionally registering first with XEP-0077 in-band registration). Then every client
+//! sends `--messages` chat messages to the next client (`i+1 mod N`), one every `--interval-ms`;
+//! the body carries the send time, so the receiver measures end-to-end latency. Server memory is
+//! read from `/proc/<pid>/status` (VmRSS) before the clients connect and after they all have.
+//!
+//! ```text
+//! xmpp-load --host 127.0.0.1 --port 5222 --domain localhost --users-file users.txt \
+//!     --clients 1000 --messages 20 --interval-ms 100 --pid 1234 [--register] [--label confab]
+//! ```
+//! `users.txt`: one `username password` per line (the JID local part).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use confab_xmpp::stream::{Framing, StreamEvent, StreamReader};
+use confab_xmpp::xml::Element;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+struct Args {
+    host: String,
+    port: u16,
+    domain: String,
+    users_file: String,
+    clients: usize,
+    concurrency: usize,
+    messages: usize,
+    interval: Duration,
+    pid: Option<u32>,
+    register: bool,
+    label: String,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        host: "127.0.0.1".into(),
+        port: 5222,
+        domain: "localhost".into(),
+        users_file: String::new(),
+        clients: 100,
+        concurrency: 50,
+        messages: 10,
+        interval: Duration::from_millis(100),
+        pid: None,
+        register: false,
+        label: "server".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || {
+            it.next()
+                .unwrap_or_else(|| usage(&format!("{k} needs a value")))
+        };
+        match k.as_str() {
+            "--host" => a.host = v(),
+            "--port" => a.port = v().parse().unwrap_or_else(|_| usage("bad --port")),
+            "--domain" => a.domain = v(),
+            "--users-file" => a.users_file = v(),
+            "--clients" => a.clients = v().parse().unwrap_or_else(|_| usage("bad --clients")),
+            "--concurrency" => {
+                a.concurrency = v().parse().unwrap_or_else(|_| usage("bad --concurrency"))
+            }
+            "--messages" => a.messages = v().parse().unwrap_or_else(|_| usage("bad --messages")),
+            "--interval-ms" => {
+                a.interval = Duration::from_millis(
+                    v().parse().unwrap_or_else(|_| usage("bad --interval-ms")),
+                )
+            }
+            "--pid" => a.pid = Some(v().parse().unwrap_or_else(|_| usage("bad --pid"))),
+            "--register" => a.register = true,
+            "--label" => a.label = v(),
+            _ => usage(&format!("unknown argument {k}")),
+        }
+    }
+    if a.users_file.is_empty() {
+        usage("--users-file is required");
+    }
+    a
+}
+
+fn usage(msg: &str) -> ! {
+    eprintln!("xmpp-load: {msg}\nsee the doc comment in crates/confab-xmpp-load/src/main.rs");
+    std::process::exit(2)
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One XMPP connection's reading side.
+struct Reader {
+    r: OwnedReadHalf,
+    reader: StreamReader,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    async fn next(&mut self) -> Result<StreamEvent, String> {
+        loop {
+            match self.reader.next_event() {
+                Ok(Some(ev)) => return Ok(ev),
+                Ok(None) => {}
+                Err(e) => return Err(format!("bad XML from server: {e:?}")),
+            }
+            self.buf.resize(16384, 0);
+            let n = self
+                .r
+                .read(&mut self.buf)
+                .await
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed".into());
+            }
+            self.reader.feed(&self.buf[..n]);
+        }
+    }
+
+    async fn element(&mut self) -> Result<Element, String> {
+        loop {
+            match self.next().await? {
+                StreamEvent::Element(e) => return Ok(e),
+                StreamEvent::Open(_) => continue,
+                StreamEvent::Close => return Err("stream closed".into()),
+            }
+        }
+    }
+
+    async fn until(&mut self, pred: impl Fn(&Element) -> bool) -> Result<Element, String> {
+        loop {
+            let e = self.element().await?;
+            if pred(&e) {
+                return Ok(e);
+            }
+        }
+    }
+}
+
+fn header(domain: &str) -> String {
+    format!("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'>")
+}
+
+/// Connects, (registers,) authenticates, binds and sends initial presence.
+async fn login(
+    args: &Args,
+    user: &str,
+    password: &str,
+) -> Result<(Reader, OwnedWriteHalf, String), String> {
+    let tcp = TcpStream::connect((args.host.as_str(), args.port))
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).ok();
+    let (r, mut w) = tcp.into_split();
+    let mut rd = Reader {
+        r,
+        reader: StreamReader::new(Framing::Tcp, 1 << 20),
+        buf: Vec::new(),
+    };
+    w.write_all(header(&args.domain).as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    rd.until(|e| e.local_name() == "features").await?;
+    if args.register {
+        let reg = format!(
+            "<iq type='set' id='reg1'><query xmlns='jabber:iq:register'><username>{user}</username><password>{password}</password></query></iq>"
+        );
+        w.write_all(reg.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let r = rd.until(|e| e.attr("id") == Some("reg1")).await?;
+        // 409 conflict = already registered: fine.
+        if r.attr("type") != Some("result") && !r.to_xml().contains("conflict") {
+            return Err(format!("registration failed: {}", r.to_xml()));
+        }
+    }
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+    w.write_all(
+        format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>")
+            .as_bytes(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let r = rd
+        .until(|e| matches!(e.local_name(), "success" | "failure"))
+        .await?;
+    if r.local_name() != "success" {
+        return Err(format!("auth failed for {user}: {}", r.to_xml()));
+    }
+    rd.reader.reset();
+    w.write_all(header(&args.domain).as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    rd.until(|e| e.local_name() == "features").await?;
+    w.write_all(b"<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>load</resource></bind></iq>")
+        .await
+        .map_err(|e| e.to_string())?;
+    let r = rd.until(|e| e.attr("id") == Some("bind1")).await?;
+    let jid = r
+        .elements()
+        .next()
+        .and_then(|b| b.elements().next())
+        .map(|j| j.text())
+        .ok_or_else(|| format!("bind failed: {}", r.to_xml()))?;
+    w.write_all(b"<presence/>")
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((rd, w, jid))
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Arc::new(parse_args());
+    let text = std::fs::read_to_string(&args.users_file).unwrap_or_else(|e| usage(&e.to_string()));
+    let users: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.split_whitespace();
+            Some((p.next()?.to_string(), p.next()?.to_string()))
+        })
+        .take(args.clients)
+        .collect();
+    let n = users.len();
+    if n < 2 {
+        usage("need at least 2 users");
+    }
+    let rss_before = args.pid.and_then(rss_kib);
+
+    // Phase 1: connect everyone.
+    let sem = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let connect_lat = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, (u, p)) in users.iter().cloned().enumerate() {
+        let (args, sem, lat) = (args.clone(), sem.clone(), connect_lat.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire().await.expect("semaphore");
+            let t = Instant::now();
+            let r = login(&args, &u, &p).await;
+            lat.lock().unwrap().push(t.elapsed().as_micros() as u64);
+            r.map_err(|e| format!("client {i}: {e}"))
+        }));
+    }
+    let mut conns = Vec::with_capacity(n);
+    let mut failures = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(c) => conns.push(c),
+            Err(e) => {
+                failures += 1;
+                if failures <= 5 {
+                    eprintln!("{e}");
+                }
+            }
+        }
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
+    if conns.len() < 2 {
+        eprintln!("too few clients connected ({})", conns.len());
+        std::process::exit(1);
+    }
+    // Let the server settle before reading its memory.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = args.pid.and_then(rss_kib);
+
+    // Phase 2: messages to the next client.
+    let m = conns.len();
+    let jids: Vec<String> = conns
+        .iter()
+        .map(|c| c.2.split('/').next().unwrap_or("").to_string())
+        .collect();
+    let epoch = Instant::now();
+    let received = Arc::new(AtomicU64::new(0));
+    let lats = Arc::new(Mutex::new(Vec::with_capacity(m * args.messages)));
+    let expected = (m * args.messages) as u64;
+    let done = Arc::new(tokio::sync::Notify::new());
+    let mut writers = Vec::new();
+    for (i, (mut rd, mut w, _)) in conns.into_iter().enumerate() {
+        let (received, lats, done) = (received.clone(), lats.clone(), done.clone());
+        tokio::spawn(async move {
+            while let Ok(e) = rd.element().await {
+                if e.name != "message" {
+                    continue;
+                }
+                let body = e
+                    .elements()
+                    .find(|c| c.local_name() == "body")
+                    .map(|b| b.text());
+                if let Some(t) = body.as_deref().and_then(|b| b.strip_prefix("t=")) {
+                    if let Ok(sent) = t.parse::<u64>() {
+                        let now = epoch.elapsed().as_micros() as u64;
+                        lats.lock().unwrap().push(now.saturating_sub(sent));
+                        if received.fetch_add(1, Ordering::Relaxed) + 1 == expected {
+                            done.notify_one();
+                        }
+                    }
+                }
+            }
+        });
+        let to = jids[(i + 1) % m].clone();
+        let (count, interval) = (args.messages, args.interval);
+        writers.push(tokio::spawn(async move {
+            // Spread the clients' first sends over one interval.
+            if !interval.is_zero() {
+                tokio::time::sleep(interval * (i as u32 % 100) / 100).await;
+            }
+            for k in 0..count {
+                let t = epoch.elapsed().as_micros();
+                let xml = format!(
+                    "<message type='chat' to='{to}' id='m{i}-{k}'><body>t={t}</body></message>"
+                );
+                if w.write_all(xml.as_bytes()).await.is_err() {
+                    break;
+                }
+                if !interval.is_zero() {
+                    tokio::time::sleep(interval).await;
+                }
+            }
+            w
+        }));
+    }
+    let mut open_writers = Vec::new();
+    for wtask in writers {
+        open_writers.push(wtask.await.expect("writer"));
+    }
+    let send_secs = epoch.elapsed().as_secs_f64();
+    let _ = tokio::time::timeout(Duration::from_secs(30), done.notified()).await;
+    let msg_secs = epoch.elapsed().as_secs_f64();
+    let got = received.load(Ordering::Relaxed);
+
+    let mut cl = connect_lat.lock().unwrap().clone();
+    cl.sort_unstable();
+    let mut ml = lats.lock().unwrap().clone();
+    ml.sort_unstable();
+    // The time until the last message arrived (or the wait gave up).
+    let deliver_secs = if got == expected {
+        msg_secs
+    } else {
+        msg_secs.max(send_secs)
+    };
+    println!("== {} ==", args.label);
+    println!("clients connected      {m}/{n} ({failures} failed)");
+    println!(
+        "connect phase          {:.2} s → {:.0} connects/s (concurrency {}); login p50 {:.1} ms, p99 {:.1} ms",
+        connect_secs,
+        m as f64 / connect_secs,
+        args.concurrency,
+        percentile(&cl, 0.5) as f64 / 1000.0,
+        percentile(&cl, 0.99) as f64 / 1000.0
+    );
+    println!(
+        "messages               {got}/{expected} delivered in {:.2} s → {:.0} messages/s (sending took {:.2} s, interval {} ms)",
+        deliver_secs,
+        got as f64 / deliver_secs,
+        send_secs,
+        args.interval.as_millis()
+    );
+    println!(
+        "latency                p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&ml, 0.5) as f64 / 1000.0,
+        percentile(&ml, 0.99) as f64 / 1000.0,
+        ml.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+    match (rss_before, rss_after) {
+        (Some(b), Some(a)) => println!(
+            "server RSS             {:.1} MiB before, {:.1} MiB with {m} clients → {:.1} KiB per connection",
+            b as f64 / 1024.0,
+            a as f64 / 1024.0,
+            a.saturating_sub(b) as f64 / m as f64
+        ),
+        _ => println!("server RSS             (no --pid given)"),
+    }
+    for mut w in open_writers {
+        let _ = w.write_all(b"</stream:stream>").await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}

@@ -1,0 +1,353 @@
+//! RFC 6121 presence: broadcast of available/unavailable to contacts with subscription `from`/`both`,
+//! the contacts' current presence to a session at its initial presence (what a probe would return),
+//! pending subscription requests at login, directed presence between users, and the subscription
+//! handshake. Privacy lists (`presence-in`/`presence-out`) are checked on every presence between users.
+//!
+//! Presence addressed elsewhere (MUC rooms, other domains) is left to other modules.
+
+use std::sync::Arc;
+
+use confab_core::{ErrorKind, Result};
+use confab_store::{RosterItem, Subscription};
+
+use crate::error::{error_reply, StanzaError};
+use crate::hub::{Account, SessionHandle};
+use crate::jid::{bare_jid, Jid};
+use crate::privacy::{denies, presence_allowed, Check};
+use crate::roster::{push, roster_full, row, save, NOT_ALLOWED_FULL};
+use crate::xml::{Element, NS_CLIENT};
+use crate::XmppServer;
+
+fn send_to(s: &SessionHandle, mut p: Element) {
+    p.set_attr("to", s.full_jid.as_str());
+    s.send(p.to_xml().into());
+}
+
+/// Presence without a `to` from a bound session: available (initial or update) or unavailable.
+/// Returns `true` when this was the session's initial presence.
+pub async fn undirected(srv: &Arc<XmppServer>, from: &Arc<SessionHandle>, el: &Element) -> bool {
+    let typ = el.attr("type");
+    if !matches!(typ, None | Some("unavailable")) {
+        return false;
+    }
+    let account = from.account();
+    let mut p = el.clone();
+    p.ns = NS_CLIENT.to_string();
+    p.set_attr("xmlns", NS_CLIENT);
+    p.remove_attr("to");
+    p.set_attr("from", from.full_jid.as_str());
+    let was_available = {
+        let mut map = srv.contacts.available.lock().expect("contacts lock");
+        let list = map.entry(account).or_default();
+        let pos = list.iter().position(|(s, _)| s.id == from.id);
+        if typ.is_none() {
+            match pos {
+                Some(i) => list[i].1 = p.clone(),
+                None => list.push((from.clone(), p.clone())),
+            }
+        } else if let Some(i) = pos {
+            list.remove(i);
+        }
+        if list.is_empty() {
+            map.remove(&account);
+        }
+        pos.is_some()
+    };
+    if typ.is_some() && !was_available {
+        return false;
+    }
+    let roster = match srv.contacts.store.roster(account.0, account.1).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = ?e, "reading roster for presence failed");
+            Vec::new()
+        }
+    };
+    broadcast(srv, from, &roster, &p).await;
+    let initial = typ.is_none() && !was_available;
+    if initial {
+        // What probes would return: each contact's available resources, and our own other ones.
+        for (s, pres) in srv.contacts.available(account) {
+            if s.id != from.id {
+                send_to(from, pres);
+            }
+        }
+        for item in roster.iter().filter(|i| i.in_roster && i.subscription.to()) {
+            let contact = (account.0, item.contact);
+            for (s, pres) in srv.contacts.available(contact) {
+                if presence_allowed(srv, contact, &s.full_jid, account).await {
+                    send_to(from, pres);
+                }
+            }
+        }
+        // Subscription requests that arrived while the user was away.
+        for item in roster.iter().filter(|i| i.pending_in) {
+            let req = subscription_stanza(srv, (account.0, item.contact), account, "subscribe");
+            from.send(req.to_xml().into());
+        }
+    }
+    initial
+}
+
+/// Sends `p` (from `from`'s full JID) to the contacts allowed to see it and to `from`'s other
+/// available resources.
+async fn broadcast(srv: &XmppServer, from: &SessionHandle, roster: &[RosterItem], p: &Element) {
+    let account = from.account();
+    for (s, _) in srv.contacts.available(account) {
+        if s.id != from.id {
+            send_to(&s, p.clone());
+        }
+    }
+    for item in roster
+        .iter()
+        .filter(|i| i.in_roster && i.subscription.from())
+    {
+        let contact = (account.0, item.contact);
+        let targets = srv.contacts.available(contact);
+        if targets.is_empty() || !presence_allowed(srv, account, &from.full_jid, contact).await {
+            continue;
+        }
+        for (s, _) in targets {
+            send_to(&s, p.clone());
+        }
+    }
+}
+
+/// A session closed: its resources leave, and contacts see it go unavailable if it was available.
+pub async fn session_ended(srv: &Arc<XmppServer>, handle: &Arc<SessionHandle>) {
+    srv.privacy.session_ended(handle.id);
+    srv.contacts.forget_interest(handle.id);
+    let available = srv
+        .contacts
+        .available(handle.account())
+        .iter()
+        .any(|(s, _)| s.id == handle.id);
+    if available {
+        let bye = Element::new("presence", NS_CLIENT).with_attr("type", "unavailable");
+        undirected(srv, handle, &bye).await;
+    }
+}
+
+/// `<presence type="…" from="<from bare>" to="<to bare>"/>`.
+fn subscription_stanza(srv: &XmppServer, from: Account, to: Account, typ: &str) -> Element {
+    let d = srv.config.domain.as_str();
+    Element::new("presence", NS_CLIENT)
+        .with_attr("from", bare_jid(from.0, from.1, d))
+        .with_attr("to", bare_jid(to.0, to.1, d))
+        .with_attr("type", typ)
+}
+
+/// Hands a subscription stanza to `to`'s available resources (pending requests are also kept on
+/// the roster row, and delivered again at login).
+pub fn deliver_subscription(srv: &XmppServer, from: Account, to: Account, typ: &str) {
+    let p = subscription_stanza(srv, from, to, typ);
+    let xml: Arc<str> = p.to_xml().into();
+    for (s, _) in srv.contacts.available(to) {
+        s.send(xml.clone());
+    }
+}
+
+/// Sends every available presence of `of` to `to`'s available resources.
+async fn share_presence(srv: &XmppServer, of: Account, to: Account, unavailable: bool) {
+    let targets = srv.contacts.available(to);
+    if targets.is_empty() {
+        return;
+    }
+    for (s, pres) in srv.contacts.available(of) {
+        if !unavailable && !presence_allowed(srv, of, &s.full_jid, to).await {
+            continue;
+        }
+        let p = if unavailable {
+            Element::new("presence", NS_CLIENT)
+                .with_attr("from", s.full_jid.as_str())
+                .with_attr("type", "unavailable")
+        } else {
+            pres
+        };
+        for (t, _) in &targets {
+            send_to(t, p.clone());
+        }
+    }
+}
+
+/// `watcher` no longer receives `target`'s presence: both rows change, and the watcher sees the
+/// target's resources go unavailable.
+pub async fn stop_seeing(srv: &XmppServer, watcher: Account, target: Account) -> Result<()> {
+    let mut could_see = false;
+    if let Some(mut w) = row(srv, watcher, target.1).await? {
+        could_see = w.subscription.to();
+        w.subscription = Subscription::with(false, w.subscription.from());
+        w.ask = false;
+        save(srv, watcher, &w).await?;
+        if w.in_roster {
+            push(srv, watcher, &w, false);
+        }
+    }
+    if let Some(mut t) = row(srv, target, watcher.1).await? {
+        t.subscription = Subscription::with(t.subscription.to(), false);
+        t.pending_in = false;
+        save(srv, target, &t).await?;
+        if t.in_roster {
+            push(srv, target, &t, false);
+        }
+    }
+    if could_see {
+        share_presence(srv, target, watcher, true).await;
+    }
+    Ok(())
+}
+
+/// Presence with a `to` from a bound session. Presence not addressed to a user of the sender's app
+/// on this domain is ignored here.
+pub async fn directed(
+    srv: &Arc<XmppServer>,
+    from: &Arc<SessionHandle>,
+    el: Element,
+) -> Vec<Element> {
+    let Some(jid) = el.attr("to").and_then(Jid::parse) else {
+        return Vec::new();
+    };
+    if !jid.domain.eq_ignore_ascii_case(&srv.config.domain) {
+        return Vec::new();
+    }
+    let Some(target) = jid.account().filter(|(app, _)| *app == from.app) else {
+        return Vec::new();
+    };
+    let resource = jid.resource.map(str::to_string);
+    let account = from.account();
+    let typ = el.attr("type").map(str::to_string);
+    let r = match typ.as_deref() {
+        Some(t @ ("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed"))
+            if target != account =>
+        {
+            match t {
+                "subscribe" => subscribe(srv, account, target).await,
+                "subscribed" => subscribed(srv, account, target).await,
+                "unsubscribe" => stop_seeing(srv, account, target)
+                    .await
+                    .map(|()| deliver_subscription(srv, account, target, "unsubscribe")),
+                _ => stop_seeing(srv, target, account)
+                    .await
+                    .map(|()| deliver_subscription(srv, account, target, "unsubscribed")),
+            }
+        }
+        None | Some("unavailable") => {
+            // Directed presence (RFC 6121 §4.6).
+            if presence_allowed(srv, account, &from.full_jid, target).await {
+                let mut p = el.clone();
+                p.ns = NS_CLIENT.to_string();
+                p.set_attr("xmlns", NS_CLIENT);
+                p.set_attr("from", from.full_jid.as_str());
+                let xml: Arc<str> = p.to_xml().into();
+                for s in srv.hub.sessions(target) {
+                    if resource.as_deref().is_none_or(|r| r == s.resource) {
+                        s.send(xml.clone());
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+    match r {
+        Ok(()) => Vec::new(),
+        Err(e) if e.kind == ErrorKind::Forbidden => {
+            vec![error_reply(
+                &el,
+                &from.full_jid,
+                roster_full(),
+                Some(NOT_ALLOWED_FULL),
+            )]
+        }
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            vec![error_reply(
+                &el,
+                &from.full_jid,
+                StanzaError::ITEM_NOT_FOUND,
+                None,
+            )]
+        }
+        Err(e) => vec![error_reply(
+            &el,
+            &from.full_jid,
+            StanzaError::from_domain(&e),
+            None,
+        )],
+    }
+}
+
+/// `user` asks to see `contact`'s presence (RFC 6121 §3.1).
+async fn subscribe(srv: &XmppServer, user: Account, contact: Account) -> Result<()> {
+    match srv
+        .accounts
+        .user(contact.0, confab_service::UserKey::Id(contact.1.get()))
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.kind == ErrorKind::NotFound => return Err(e),
+        Err(e) => return Err(e),
+    }
+    let mut u = row(srv, user, contact.1)
+        .await?
+        .unwrap_or_else(|| RosterItem::new(contact.1));
+    if u.subscription.to() {
+        // Already subscribed: the contact's server answers for them (§3.1.3).
+        deliver_subscription(srv, contact, user, "subscribed");
+        return Ok(());
+    }
+    u.in_roster = true;
+    u.ask = true;
+    save(srv, user, &u).await?;
+    push(srv, user, &u, false);
+    let mut c = row(srv, contact, user.1).await?.unwrap_or_else(|| {
+        let mut r = RosterItem::new(user.1);
+        r.in_roster = false;
+        r
+    });
+    if c.subscription.from() {
+        // The contact approved earlier (rows out of step): confirm at once.
+        u.ask = false;
+        u.subscription = Subscription::with(true, u.subscription.from());
+        save(srv, user, &u).await?;
+        push(srv, user, &u, false);
+        deliver_subscription(srv, contact, user, "subscribed");
+        share_presence(srv, contact, user, false).await;
+        return Ok(());
+    }
+    // A contact who blocks our presence-in never hears of the request.
+    if denies(srv, contact, user, None, Check::PresenceIn).await? {
+        return Ok(());
+    }
+    c.pending_in = true;
+    save(srv, contact, &c).await?;
+    if c.in_roster {
+        push(srv, contact, &c, false);
+    }
+    deliver_subscription(srv, user, contact, "subscribe");
+    Ok(())
+}
+
+/// `contact` approves `user`'s pending request to see `contact`'s presence (RFC 6121 §3.1.5).
+async fn subscribed(srv: &XmppServer, contact: Account, user: Account) -> Result<()> {
+    let Some(mut c) = row(srv, contact, user.1).await? else {
+        return Ok(());
+    };
+    if !c.pending_in {
+        // Nothing pending (pre-approval is not supported).
+        return Ok(());
+    }
+    c.pending_in = false;
+    c.in_roster = true;
+    c.subscription = Subscription::with(c.subscription.to(), true);
+    save(srv, contact, &c).await?;
+    push(srv, contact, &c, false);
+    if let Some(mut u) = row(srv, user, contact.1).await? {
+        u.ask = false;
+        u.subscription = Subscription::with(true, u.subscription.from());
+        save(srv, user, &u).await?;
+        push(srv, user, &u, false);
+    }
+    deliver_subscription(srv, contact, user, "subscribed");
+    share_presence(srv, contact, user, false).await;
+    Ok(())
+}

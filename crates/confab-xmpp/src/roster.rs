@@ -1,0 +1,288 @@
+//! RFC 6121 contact lists: roster get/set/remove, roster pushes, and the presence subscription
+//! handshake (`subscribe`, `subscribed`, `unsubscribe`, `unsubscribed`).
+//!
+//! Rows live in [`RosterStore`](confab_store::RosterStore); each user has at most
+//! `XmppConfig::max_contacts` visible contacts (ConnectyCube: 300). A pending inbound request is
+//! kept on the recipient's row (`pending_in`), so it is delivered again at each login until it is
+//! answered — that is how requests to offline users arrive. Roster versioning and pre-approval are
+//! not supported. The ConnectyCube SDK 6.1.2 has no contact list (spec §3.13); this is for standard
+//! clients.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use confab_core::clock::now_millis;
+use confab_core::{Error, ErrorKind, Result, UserId};
+use confab_store::{RosterItem, Subscription};
+
+use crate::error::{error_reply, StanzaError};
+use crate::hub::{Account, SessionHandle};
+use crate::iq::{result, NS_ROSTER};
+use crate::jid::{bare_jid, Jid};
+use crate::xml::{Element, NS_CLIENT};
+use crate::{ContactStores, XmppServer};
+
+pub const NOT_ALLOWED_FULL: &str = "Maximum number of contacts reached";
+
+/// An available session with its last broadcast presence.
+pub type Available = (Arc<SessionHandle>, Element);
+
+/// Contact-list state of the XMPP face.
+pub struct Contacts {
+    pub store: Arc<dyn ContactStores>,
+    /// Sessions that asked for their roster and so get roster pushes (RFC 6121 §2.1.6).
+    interested: Mutex<HashSet<u64>>,
+    /// Available sessions (initial presence sent) with their last broadcast presence.
+    pub(crate) available: Mutex<HashMap<Account, Vec<Available>>>,
+    push_seq: AtomicU64,
+}
+
+impl Contacts {
+    pub fn new(store: Arc<dyn ContactStores>) -> Self {
+        Self {
+            store,
+            interested: Mutex::new(HashSet::new()),
+            available: Mutex::new(HashMap::new()),
+            push_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The user's available sessions with their presence.
+    pub fn available(&self, account: Account) -> Vec<Available> {
+        self.available
+            .lock()
+            .expect("contacts lock")
+            .get(&account)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn forget_interest(&self, session: u64) {
+        self.interested
+            .lock()
+            .expect("contacts lock")
+            .remove(&session);
+    }
+}
+
+fn item_element(item: &RosterItem, domain: &str, app: confab_core::AppId, remove: bool) -> Element {
+    let mut e = Element::bare("item").with_attr("jid", bare_jid(app, item.contact, domain));
+    if remove {
+        e.set_attr("subscription", "remove");
+        return e;
+    }
+    if let Some(n) = &item.name {
+        e.set_attr("name", n.as_str());
+    }
+    e.set_attr("subscription", item.subscription.as_str());
+    if item.ask {
+        e.set_attr("ask", "subscribe");
+    }
+    for g in &item.groups {
+        e.push(Element::bare("group").with_text(g.as_str()));
+    }
+    e
+}
+
+/// Sends a roster push for `owner`'s item to every interested session of theirs.
+pub fn push(srv: &XmppServer, owner: Account, item: &RosterItem, remove: bool) {
+    let interested: Vec<Arc<SessionHandle>> = {
+        let set = srv.contacts.interested.lock().expect("contacts lock");
+        srv.hub
+            .sessions(owner)
+            .into_iter()
+            .filter(|s| set.contains(&s.id))
+            .collect()
+    };
+    if interested.is_empty() {
+        return;
+    }
+    let q = Element::new("query", NS_ROSTER).with_child(item_element(
+        item,
+        &srv.config.domain,
+        owner.0,
+        remove,
+    ));
+    for s in interested {
+        let n = srv.contacts.push_seq.fetch_add(1, Ordering::Relaxed);
+        let iq = Element::new("iq", NS_CLIENT)
+            .with_attr("type", "set")
+            .with_attr("id", format!("push-{n}"))
+            .with_attr("to", s.full_jid.as_str())
+            .with_child(q.clone());
+        s.send(iq.to_xml().into());
+    }
+}
+
+/// Writes a row; a new visible contact beyond the limit is `Forbidden`.
+pub(crate) async fn save(srv: &XmppServer, owner: Account, item: &RosterItem) -> Result<()> {
+    if !item.in_roster && !item.pending_in && !item.ask && item.subscription == Subscription::None {
+        srv.contacts
+            .store
+            .delete_roster_item(owner.0, owner.1, item.contact)
+            .await?;
+        return Ok(());
+    }
+    let ok = srv
+        .contacts
+        .store
+        .put_roster_item(
+            owner.0,
+            owner.1,
+            item,
+            srv.config.max_contacts,
+            now_millis(),
+        )
+        .await?;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(ErrorKind::Forbidden, NOT_ALLOWED_FULL))
+    }
+}
+
+pub(crate) async fn row(
+    srv: &XmppServer,
+    owner: Account,
+    contact: UserId,
+) -> Result<Option<RosterItem>> {
+    srv.contacts
+        .store
+        .roster_item(owner.0, owner.1, contact)
+        .await
+}
+
+/// The error for a full roster: `not-allowed` (RFC 6121 §2.5.3? servers MAY limit roster size).
+pub fn roster_full() -> StanzaError {
+    StanzaError::NOT_ALLOWED
+}
+
+/// Handles `<iq><query xmlns="jabber:iq:roster"/></iq>` for the sender's own account.
+pub async fn handle_iq(
+    srv: &Arc<XmppServer>,
+    from: &Arc<SessionHandle>,
+    iq: &Element,
+    reply_from: &str,
+) -> Vec<Element> {
+    let err = |e: StanzaError, text: Option<&str>| vec![error_reply(iq, &from.full_jid, e, text)];
+    let Some(query) = iq.elements().next() else {
+        return err(StanzaError::BAD_REQUEST, None);
+    };
+    let owner = from.account();
+    let domain = srv.config.domain.as_str();
+    match iq.attr("type") {
+        Some("get") => {
+            srv.contacts
+                .interested
+                .lock()
+                .expect("contacts lock")
+                .insert(from.id);
+            match srv.contacts.store.roster(owner.0, owner.1).await {
+                Ok(items) => {
+                    let mut q = Element::new("query", NS_ROSTER);
+                    for i in items.iter().filter(|i| i.in_roster) {
+                        q.push(item_element(i, domain, owner.0, false));
+                    }
+                    vec![result(iq, reply_from, Some(q))]
+                }
+                Err(e) => err(StanzaError::from_domain(&e), None),
+            }
+        }
+        Some("set") => {
+            let items: Vec<&Element> = query.elements().collect();
+            let [item] = items.as_slice() else {
+                return err(StanzaError::BAD_REQUEST, None);
+            };
+            let contact = item
+                .attr("jid")
+                .and_then(Jid::parse)
+                .filter(|j| j.resource.is_none())
+                .and_then(|j| j.account())
+                .filter(|(app, _)| *app == owner.0);
+            let Some(contact) = contact else {
+                return err(StanzaError::BAD_REQUEST, None);
+            };
+            if contact == owner {
+                return err(StanzaError::NOT_ALLOWED, None);
+            }
+            let r = if item.attr("subscription") == Some("remove") {
+                remove(srv, from, contact).await
+            } else {
+                update(srv, owner, contact, item).await
+            };
+            match r {
+                Ok(true) => vec![result(iq, reply_from, None)],
+                Ok(false) => err(StanzaError::ITEM_NOT_FOUND, None),
+                Err(e) if e.kind == ErrorKind::Forbidden => {
+                    err(roster_full(), Some(NOT_ALLOWED_FULL))
+                }
+                Err(e) => err(StanzaError::from_domain(&e), None),
+            }
+        }
+        _ => err(StanzaError::BAD_REQUEST, None),
+    }
+}
+
+async fn user_exists(srv: &XmppServer, acc: Account) -> Result<bool> {
+    match srv
+        .accounts
+        .user(acc.0, confab_service::UserKey::Id(acc.1.get()))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Roster set: adds or updates name and groups (never the subscription).
+async fn update(srv: &XmppServer, owner: Account, contact: Account, el: &Element) -> Result<bool> {
+    if !user_exists(srv, contact).await? {
+        return Ok(false);
+    }
+    let mut item = row(srv, owner, contact.1)
+        .await?
+        .unwrap_or_else(|| RosterItem::new(contact.1));
+    item.in_roster = true;
+    item.name = el
+        .attr("name")
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    item.groups = el
+        .elements()
+        .filter(|g| g.local_name() == "group")
+        .map(|g| g.text())
+        .filter(|g| !g.is_empty())
+        .collect();
+    item.groups.sort();
+    item.groups.dedup();
+    save(srv, owner, &item).await?;
+    push(srv, owner, &item, false);
+    Ok(true)
+}
+
+/// Roster remove: cancels subscriptions both ways, then deletes the row (RFC 6121 §2.5.2).
+async fn remove(srv: &Arc<XmppServer>, from: &SessionHandle, contact: Account) -> Result<bool> {
+    let owner = from.account();
+    let Some(item) = row(srv, owner, contact.1).await? else {
+        return Ok(false);
+    };
+    if !item.in_roster {
+        return Ok(false);
+    }
+    if item.subscription.to() || item.ask {
+        crate::presence::stop_seeing(srv, owner, contact).await?;
+        crate::presence::deliver_subscription(srv, owner, contact, "unsubscribe");
+    }
+    if item.subscription.from() || item.pending_in {
+        crate::presence::stop_seeing(srv, contact, owner).await?;
+        crate::presence::deliver_subscription(srv, owner, contact, "unsubscribed");
+    }
+    srv.contacts
+        .store
+        .delete_roster_item(owner.0, owner.1, contact.1)
+        .await?;
+    push(srv, owner, &item, true);
+    Ok(true)
+}
