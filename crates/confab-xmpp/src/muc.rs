@@ -370,13 +370,23 @@ impl Rooms {
         if room.kind == DialogType::Broadcast {
             return out;
         }
+        // Lists are cached, so after the first message this is two map lookups per member; the
+        // per-pair rule walk runs only where a list exists.
+        let sender_has_list = matches!(srv.privacy.default_list((app, sender)).await, Ok(Some(_)));
         for &member in &room.members {
-            if member == sender || self.hub.sessions((app, member)).is_empty() {
+            if member == sender {
                 continue;
             }
-            let theirs = denies(&srv, (app, member), (app, sender), None, Check::MessageIn).await;
-            let mine = denies(&srv, (app, sender), (app, member), None, Check::MessageIn).await;
-            if theirs.unwrap_or(false) || mine.unwrap_or(false) {
+            let mine = sender_has_list
+                && denies(&srv, (app, sender), (app, member), None, Check::MessageIn)
+                    .await
+                    .unwrap_or(false);
+            let theirs = !mine
+                && matches!(srv.privacy.default_list((app, member)).await, Ok(Some(_)))
+                && denies(&srv, (app, member), (app, sender), None, Check::MessageIn)
+                    .await
+                    .unwrap_or(false);
+            if mine || theirs {
                 out.insert(member);
             }
         }
