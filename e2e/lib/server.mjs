@@ -100,15 +100,17 @@ function parseSingleJsonObject(text) {
  *   sessionTtlSecs — sets CONFAB_SESSION_TTL_SECS
  *   env            — extra environment variables
  *   appName        — name of the first app (default 'e2e')
+ *   dataDir, app   — reuse an earlier server's data directory and app (a restart; pair with
+ *                    env CONFAB_HTTP_ADDR/CONFAB_XMPP_ADDR to keep its ports)
  *
  * Returns { url, port, httpAddr, chatUrl, dataDir, app, createApp(name), logs(), stop() }.
  */
 export async function startServer(options = {}) {
   const bin = checkBinary();
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'confab-e2e-'));
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'confab-e2e-')));
   let child;
   try {
-    const app = await createApp(dataDir, options.appName ?? 'e2e');
+    const app = options.app ?? (await createApp(dataDir, options.appName ?? 'e2e'));
 
     const extra = {
       CONFAB_HTTP_ADDR: '127.0.0.1:0',
@@ -178,7 +180,8 @@ export async function startServer(options = {}) {
     for (let i = 0; xmppAddr === null && i < 50; i++) await new Promise((r) => setTimeout(r, 20));
 
     let stopped = null;
-    const stop = async () => {
+    // `keepData: true` leaves the data directory for a restart.
+    const stop = async ({ keepData = false } = {}) => {
       if (stopped) return stopped;
       stopped = (async () => {
         let result;
@@ -193,7 +196,7 @@ export async function startServer(options = {}) {
         } else {
           result = await exited;
         }
-        await rm(dataDir, { recursive: true, force: true });
+        if (!keepData) await rm(dataDir, { recursive: true, force: true });
         return result;
       })();
       return stopped;
