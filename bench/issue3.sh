@@ -4,7 +4,8 @@
 #
 #   bench/issue3.sh            (env: N=1000 IDLE=19000 MSGS=20 INTERVAL=100 RATE=5000 RATE_MSGS=50 CONCURRENCY=50)
 #
-# Per server, in this order (I, P, R on one server process started after user setup; H on a restarted one):
+# Per server, in this order, each run on a freshly (re)started server process (a first version ran I, P, R
+# on one process: ejabberd was then still busy with the 19,000 closed idle sessions during R):
 #   I  IDLE idle connections (connect, wait 3 s, read RSS)          -> memory per connection (target 4)
 #   P  N clients, password logins, MSGS msgs/client every INTERVAL ms -> login rate (3), msgs per CPU-s (1)
 #   R  N clients, steady RATE msg/s for RATE_MSGS msgs/client         -> p99 latency (2)
@@ -105,8 +106,10 @@ ej_stop; ej_start
 EJ="--port 5322 --domain bench.localhost --users-file $work/ejabberd-users.txt --concurrency $CONC"
 log "ejabberd I"
 "$LOAD" $EJ --clients "$IDLE" --messages 0 --settle-ms 3000 --pid "$EJ_PID" --label "$EJ_VER I: $IDLE idle" > "$work/ej-I.txt"
+ej_stop; ej_start
 log "ejabberd P"
 "$LOAD" $EJ --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --pid "$EJ_PID" --label "$EJ_VER P: password, no history" > "$work/ej-P.txt"
+ej_stop; ej_start
 log "ejabberd R"
 "$LOAD" $EJ --clients "$N" --messages "$RATE_MSGS" --rate "$RATE" --pid "$EJ_PID" --label "$EJ_VER R: steady $RATE msg/s" > "$work/ej-R.txt"
 ej_stop
@@ -181,8 +184,10 @@ CF="--domain localhost --concurrency $CONC"
 cf_start
 log "confab I"
 "$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-idle.txt" --clients "$IDLE" --messages 0 --settle-ms 3000 --pid "$CF_PID" --label "confab $(git -C "$repo" rev-parse --short HEAD) I: $IDLE idle (token)" > "$work/cf-I.txt"
+cf_stop; cf_start
 log "confab P"
 "$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-pass.txt" --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --pid "$CF_PID" --label "confab P: password, no history" > "$work/cf-P.txt"
+cf_stop; cf_start
 log "confab R"
 "$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-token.txt" --clients "$N" --messages "$RATE_MSGS" --rate "$RATE" --pid "$CF_PID" --label "confab R: token, steady $RATE msg/s" > "$work/cf-R.txt"
 cf_stop; cf_start
