@@ -12,6 +12,12 @@
 //!     --clients 1000 --messages 20 --interval-ms 100 --pid 1234 [--register] [--label confab]
 //! ```
 //! `users.txt`: one `username password` per line (the JID local part).
+//!
+//! More options: `--rate R` (all clients together offer R msg/s on a fixed schedule; overrides
+//! `--interval-ms`), `--history` (adds `<extraParams><save_to_history>1</save_to_history></extraParams>`),
+//! `--messages 0` (idle mode: connect, read RSS after `--settle-ms`, hold `--hold-secs`, close).
+//! With `--pid`, the server's utime+stime (`/proc/<pid>/stat`) over the message phase gives
+//! messages per server CPU-second.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,6 +43,9 @@ struct Args {
     pid: Option<u32>,
     register: bool,
     label: String,
+    history: bool,
+    settle: Duration,
+    hold: Duration,
 }
 
 fn parse_args() -> Args {
@@ -52,7 +61,11 @@ fn parse_args() -> Args {
         pid: None,
         register: false,
         label: "server".into(),
+        history: false,
+        settle: Duration::from_millis(500),
+        hold: Duration::ZERO,
     };
+    let mut rate: Option<f64> = None;
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut v = || {
@@ -77,11 +90,27 @@ fn parse_args() -> Args {
             "--pid" => a.pid = Some(v().parse().unwrap_or_else(|_| usage("bad --pid"))),
             "--register" => a.register = true,
             "--label" => a.label = v(),
+            "--history" => a.history = true,
+            "--rate" => rate = Some(v().parse().unwrap_or_else(|_| usage("bad --rate"))),
+            "--settle-ms" => {
+                a.settle =
+                    Duration::from_millis(v().parse().unwrap_or_else(|_| usage("bad --settle-ms")))
+            }
+            "--hold-secs" => {
+                a.hold = Duration::from_secs(v().parse().unwrap_or_else(|_| usage("bad --hold-secs")))
+            }
             _ => usage(&format!("unknown argument {k}")),
         }
     }
     if a.users_file.is_empty() {
         usage("--users-file is required");
+    }
+    // --rate R: all clients together offer R messages/s, i.e. each sends every clients/R seconds.
+    if let Some(r) = rate {
+        if r <= 0.0 {
+            usage("--rate must be positive");
+        }
+        a.interval = Duration::from_secs_f64(a.clients as f64 / r);
     }
     a
 }
@@ -95,6 +124,30 @@ fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// utime + stime of a process (all its threads), in seconds.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is the 3rd field, utime the 14th.
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / clk_tck())
+}
+
+/// `getconf CLK_TCK` (clock ticks per second of /proc/<pid>/stat), read once; 100 if unavailable.
+fn clk_tck() -> f64 {
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// One XMPP connection's reading side.
@@ -276,8 +329,32 @@ async fn main() {
         std::process::exit(1);
     }
     // Let the server settle before reading its memory.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(args.settle).await;
     let rss_after = args.pid.and_then(rss_kib);
+    if args.messages == 0 {
+        // Idle mode: report the connections and the memory, hold them, then close.
+        let m = conns.len();
+        let mut cl = connect_lat.lock().unwrap().clone();
+        cl.sort_unstable();
+        println!("== {} ==", args.label);
+        println!("clients connected      {m}/{n} ({failures} failed)");
+        println!(
+            "connect phase          {:.2} s → {:.0} connects/s (concurrency {}); login p50 {:.1} ms, p99 {:.1} ms",
+            connect_secs,
+            m as f64 / connect_secs,
+            args.concurrency,
+            percentile(&cl, 0.5) as f64 / 1000.0,
+            percentile(&cl, 0.99) as f64 / 1000.0
+        );
+        print_rss(rss_before, rss_after, m);
+        tokio::time::sleep(args.hold).await;
+        let mut conns = conns;
+        for (_, w, _) in conns.iter_mut() {
+            let _ = w.write_all(b"</stream:stream>").await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        return;
+    }
 
     // Phase 2: messages to the next client.
     let m = conns.len();
@@ -285,6 +362,7 @@ async fn main() {
         .iter()
         .map(|c| c.2.split('/').next().unwrap_or("").to_string())
         .collect();
+    let cpu_before = args.pid.and_then(cpu_secs);
     let epoch = Instant::now();
     let received = Arc::new(AtomicU64::new(0));
     let lats = Arc::new(Mutex::new(Vec::with_capacity(m * args.messages)));
@@ -315,21 +393,29 @@ async fn main() {
         });
         let to = jids[(i + 1) % m].clone();
         let (count, interval) = (args.messages, args.interval);
+        let extra = if args.history {
+            "<extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams>"
+        } else {
+            ""
+        };
         writers.push(tokio::spawn(async move {
             // Spread the clients' first sends over one interval.
+            let start = tokio::time::Instant::now();
             if !interval.is_zero() {
                 tokio::time::sleep(interval * (i as u32 % 100) / 100).await;
             }
+            let start = start + interval * (i as u32 % 100) / 100;
             for k in 0..count {
                 let t = epoch.elapsed().as_micros();
                 let xml = format!(
-                    "<message type='chat' to='{to}' id='m{i}-{k}'><body>t={t}</body></message>"
+                    "<message type='chat' to='{to}' id='m{i}-{k}'><body>t={t}</body>{extra}</message>"
                 );
                 if w.write_all(xml.as_bytes()).await.is_err() {
                     break;
                 }
                 if !interval.is_zero() {
-                    tokio::time::sleep(interval).await;
+                    // Fixed schedule (no drift from write time), so the offered rate stays steady.
+                    tokio::time::sleep_until(start + interval * (k as u32 + 1)).await;
                 }
             }
             w
@@ -343,6 +429,7 @@ async fn main() {
     let _ = tokio::time::timeout(Duration::from_secs(30), done.notified()).await;
     let msg_secs = epoch.elapsed().as_secs_f64();
     let got = received.load(Ordering::Relaxed);
+    let cpu_after = args.pid.and_then(cpu_secs);
 
     let mut cl = connect_lat.lock().unwrap().clone();
     cl.sort_unstable();
@@ -365,19 +452,37 @@ async fn main() {
         percentile(&cl, 0.99) as f64 / 1000.0
     );
     println!(
-        "messages               {got}/{expected} delivered in {:.2} s → {:.0} messages/s (sending took {:.2} s, interval {} ms)",
+        "messages               {got}/{expected} delivered in {:.2} s → {:.0} messages/s (sending took {:.2} s, interval {:.1} ms = {:.0} msg/s offered{})",
         deliver_secs,
         got as f64 / deliver_secs,
         send_secs,
-        args.interval.as_millis()
+        args.interval.as_secs_f64() * 1000.0,
+        if args.interval.is_zero() { 0.0 } else { m as f64 / args.interval.as_secs_f64() },
+        if args.history { ", save_to_history=1" } else { "" }
     );
+    match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) => println!(
+            "server CPU             {:.2} s (utime+stime) during the message phase → {:.0} messages per CPU-second",
+            a - b,
+            got as f64 / (a - b).max(0.001)
+        ),
+        _ => println!("server CPU             (no --pid given)"),
+    }
     println!(
         "latency                p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         percentile(&ml, 0.5) as f64 / 1000.0,
         percentile(&ml, 0.99) as f64 / 1000.0,
         ml.last().copied().unwrap_or(0) as f64 / 1000.0
     );
-    match (rss_before, rss_after) {
+    print_rss(rss_before, rss_after, m);
+    for mut w in open_writers {
+        let _ = w.write_all(b"</stream:stream>").await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+fn print_rss(before: Option<u64>, after: Option<u64>, m: usize) {
+    match (before, after) {
         (Some(b), Some(a)) => println!(
             "server RSS             {:.1} MiB before, {:.1} MiB with {m} clients → {:.1} KiB per connection",
             b as f64 / 1024.0,
@@ -386,8 +491,4 @@ async fn main() {
         ),
         _ => println!("server RSS             (no --pid given)"),
     }
-    for mut w in open_writers {
-        let _ = w.write_all(b"</stream:stream>").await;
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
 }

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Issue 3 targets: confab vs ejabberd (Debian package), measured one after the other in ONE run on this
+# machine with crates/confab-xmpp-load. Prints every report; figures are copied into docs/benchmarks.md.
+#
+#   bench/issue3.sh            (env: N=1000 IDLE=19000 MSGS=20 INTERVAL=100 RATE=5000 RATE_MSGS=50 CONCURRENCY=50)
+#
+# Per server, in this order, each run on a freshly (re)started server process (a first version ran I, P, R
+# on one process: ejabberd was then still busy with the 19,000 closed idle sessions during R):
+#   I  IDLE idle connections (connect, wait 3 s, read RSS)          -> memory per connection (target 4)
+#   P  N clients, password logins, MSGS msgs/client every INTERVAL ms -> login rate (3), msgs per CPU-s (1)
+#   R  N clients, steady RATE msg/s for RATE_MSGS msgs/client         -> p99 latency (2)
+#   H  like P but every message carries save_to_history=1            -> msgs per CPU-s with history (1)
+# confab logs in with session tokens in I, R, H (its fast path) and with the password in P;
+# ejabberd always with the password (SCRAM-SHA-1 stored credentials, PLAIN on the wire).
+# ejabberd runs H with mod_mam (mnesia, default: always) so it archives every message too.
+# Server CPU = utime+stime of the server process (/proc/<pid>/stat) over the message phase.
+#
+# Needs root. Builds confab and xmpp-load in release mode.
+set -euo pipefail
+N="${N:-1000}"; IDLE="${IDLE:-19000}"; MSGS="${MSGS:-20}"; INTERVAL="${INTERVAL:-100}"
+RATE="${RATE:-5000}"; RATE_MSGS="${RATE_MSGS:-50}"; CONC="${CONCURRENCY:-50}"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+work="$(mktemp -d /tmp/confab-issue3.XXXXXX)"
+chmod 755 "$work"
+ulimit -n "$(ulimit -Hn)"
+PASS=benchpass1
+if ! command -v ejabberdctl >/dev/null; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y ejabberd
+fi
+(cd "$repo" && cargo build --release -p confab -p confab-xmpp-load)
+LOAD="$target/release/xmpp-load"
+CONFAB="$target/release/confab"
+log() { echo "[$(date -u +%T)] $*" >&2; }
+
+# ---------- ejabberd ----------
+echo "ejabberd - nofile $(ulimit -Hn)" > /etc/security/limits.d/90-ejabberd-bench.conf
+ejabberdctl stop >/dev/null 2>&1 || true
+ejabberdctl stopped >/dev/null 2>&1 || true
+mkdir -p "$work/ejabberd/logs" "$work/ejabberd/spool"
+ejconf() { # $1 = extra modules
+cat <<YML
+hosts:
+  - bench.localhost
+loglevel: warning
+registration_timeout: infinity
+shaper_rules:
+  c2s_shaper: none
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  register:
+    allow: all
+listen:
+  -
+    port: 5322
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    backlog: 1024
+    max_stanza_size: 262144
+    shaper: c2s_shaper
+    access: all
+    starttls: false
+auth_method: internal
+modules:
+  mod_carboncopy: {}
+  mod_disco: {}
+  mod_last: {}
+  mod_offline: {}
+  mod_ping: {}
+  mod_privacy: {}
+  mod_register:
+    ip_access: all
+    access: register
+    welcome_message: {subject: "", body: ""}
+  mod_roster: {}
+  mod_stream_mgmt: {}
+$1
+YML
+}
+ejconf "" > "$work/ejabberd/ejabberd.yml"
+ejconf "  mod_mam: {default: always}" > "$work/ejabberd/ejabberd-mam.yml"
+sed "s|^EJABBERD_CONFIG_PATH=.*|EJABBERD_CONFIG_PATH=$work/ejabberd/ejabberd.yml|" \
+  /etc/ejabberd/ejabberdctl.cfg > "$work/ejabberd/ejabberdctl.cfg"
+sed "s|^EJABBERD_CONFIG_PATH=.*|EJABBERD_CONFIG_PATH=$work/ejabberd/ejabberd-mam.yml|" \
+  /etc/ejabberd/ejabberdctl.cfg > "$work/ejabberd/ejabberdctl-mam.cfg"
+chown -R ejabberd:ejabberd "$work/ejabberd"
+EJCFG="$work/ejabberd/ejabberdctl.cfg"
+ej() { ejabberdctl --ctl-config "$EJCFG" "$@"; }
+ej_start() { ej --logs "$work/ejabberd/logs" --spool "$work/ejabberd/spool" start; ej started; sleep 2
+  EJ_PID="$(pgrep -u ejabberd -f beam.smp | head -1)"; log "ejabberd pid $EJ_PID, fd limit $(grep 'open files' /proc/$EJ_PID/limits)"; }
+ej_stop() { ej stop >/dev/null; ej stopped >/dev/null || true; sleep 1; }
+EJ_VER="ejabberd $(dpkg-query -W -f='${Version}' ejabberd)"
+ej_start
+ej register u1 bench.localhost "$PASS" >/dev/null
+for i in $(seq 1 "$IDLE"); do echo "u$i $PASS"; done > "$work/ejabberd-users.txt"
+log "ejabberd: registering $IDLE users (XEP-0077)"
+"$LOAD" --port 5322 --domain bench.localhost --users-file "$work/ejabberd-users.txt" \
+  --clients "$IDLE" --messages 0 --register --concurrency "$CONC" --label "ejabberd registration" > "$work/ejabberd-reg.txt"
+cat "$work/ejabberd-reg.txt" >&2
+ej_stop; ej_start
+EJ="--port 5322 --domain bench.localhost --users-file $work/ejabberd-users.txt --concurrency $CONC"
+log "ejabberd I"
+"$LOAD" $EJ --clients "$IDLE" --messages 0 --settle-ms 3000 --pid "$EJ_PID" --label "$EJ_VER I: $IDLE idle" > "$work/ej-I.txt"
+ej_stop; ej_start
+log "ejabberd P"
+"$LOAD" $EJ --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --pid "$EJ_PID" --label "$EJ_VER P: password, no history" > "$work/ej-P.txt"
+ej_stop; ej_start
+log "ejabberd R"
+"$LOAD" $EJ --clients "$N" --messages "$RATE_MSGS" --rate "$RATE" --pid "$EJ_PID" --label "$EJ_VER R: steady $RATE msg/s" > "$work/ej-R.txt"
+ej_stop
+EJCFG="$work/ejabberd/ejabberdctl-mam.cfg"
+ej_start
+log "ejabberd H"
+"$LOAD" $EJ --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --history --pid "$EJ_PID" --label "$EJ_VER H: password, save_to_history (mod_mam)" > "$work/ej-H.txt"
+ej_stop
+
+# ---------- confab ----------
+export CONFAB_DATA_DIR="$work/confab" CONFAB_HTTP_ADDR=127.0.0.1:0 CONFAB_XMPP_ADDR=127.0.0.1:0 NO_COLOR=1
+APP_JSON="$("$CONFAB" app create --name bench)"
+CF_PID=
+trap '[ -n "$CF_PID" ] && kill $CF_PID 2>/dev/null || true' EXIT
+cf_start() {
+  "$CONFAB" serve 2> "$work/confab.log" & CF_PID=$!
+  for _ in $(seq 1 100); do
+    grep -q "listening xmpp=" "$work/confab.log" && grep -q "listening http=" "$work/confab.log" && break
+    sleep 0.1
+  done
+  HTTP="$(grep -o 'listening http=[^ ,;]*' "$work/confab.log" | head -1 | cut -d= -f2)"
+  XMPP="$(grep -o 'listening xmpp=[^ ,;]*' "$work/confab.log" | head -1 | cut -d= -f2)"
+  sleep 1; log "confab pid $CF_PID xmpp $XMPP"
+}
+cf_stop() { kill "$CF_PID"; wait "$CF_PID" 2>/dev/null || true; CF_PID=; }
+cf_start
+log "confab: creating $N users and sessions over REST"
+python3 - "$HTTP" "$APP_JSON" "$N" "$PASS" "$work" <<'PY'
+import json, sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+http, app, n, pw, work = sys.argv[1], json.loads(sys.argv[2][sys.argv[2].index("{"):]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+def post(path, body, headers):
+    req = urllib.request.Request(f"http://{http}{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", **headers})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.load(r)
+def signup(i):
+    login = f"bench{i}"
+    uid = post("/users.json", {"user": {"login": login, "password": pw}}, {"CB-AuthKey": app["auth_key"]})["user"]["id"]
+    s = post("/session.json", {"application_id": app["id"], "auth_key": app["auth_key"],
+                               "user": {"login": login, "password": pw}}, {})
+    return uid, s["session"]["token"]
+with ThreadPoolExecutor(8) as ex, open(f"{work}/cf-pass.txt", "w") as fp, open(f"{work}/cf-token.txt", "w") as ft:
+    for uid, tok in ex.map(signup, range(1, n + 1)):
+        print(f"{uid}-{app['id']} {pw}", file=fp)
+        print(f"{uid}-{app['id']} {tok}", file=ft)
+PY
+cf_stop
+# The other IDLE-N users for the idle run are copied in SQL (same password hash as user bench1, one
+# session each): 36,000 more Argon2 hashes over REST would take longer than the whole comparison.
+log "confab: cloning users to $IDLE in SQL"
+python3 - "$CONFAB_DATA_DIR" "$APP_JSON" "$N" "$IDLE" "$work" <<'PY'
+import glob, hashlib, json, os, secrets, sqlite3, sys, time
+d, app, n, idle, work = sys.argv[1], json.loads(sys.argv[2][sys.argv[2].index("{"):]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+db = [p for p in glob.glob(f"{d}/**/*", recursive=True) if p.endswith((".db", ".sqlite", ".sqlite3"))][0]
+c = sqlite3.connect(db)
+h, = c.execute("SELECT password_hash FROM users WHERE app_id=? AND login='bench1'", (app["id"],)).fetchone()
+now = int(time.time() * 1000)
+out = open(f"{work}/cf-idle.txt", "w")
+out.write(open(f"{work}/cf-token.txt").read())
+for i in range(n + 1, idle + 1):
+    cur = c.execute("INSERT INTO users (app_id, login, password_hash, created_at, updated_at) VALUES (?,?,?,?,?)",
+                    (app["id"], f"bench{i}", h, now, now))
+    uid = cur.lastrowid
+    tok = secrets.token_hex(20)
+    c.execute("INSERT INTO sessions (app_id, user_id, token_hash, created_at, updated_at, expires_at) VALUES (?,?,?,?,?,?)",
+              (app["id"], uid, hashlib.sha256(tok.encode()).digest(), now, now, now + 86400000))
+    out.write(f"{uid}-{app['id']} {tok}\n")
+c.commit()
+PY
+CF="--domain localhost --concurrency $CONC"
+cf_start
+log "confab I"
+"$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-idle.txt" --clients "$IDLE" --messages 0 --settle-ms 3000 --pid "$CF_PID" --label "confab $(git -C "$repo" rev-parse --short HEAD) I: $IDLE idle (token)" > "$work/cf-I.txt"
+cf_stop; cf_start
+log "confab P"
+"$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-pass.txt" --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --pid "$CF_PID" --label "confab P: password, no history" > "$work/cf-P.txt"
+cf_stop; cf_start
+log "confab R"
+"$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-token.txt" --clients "$N" --messages "$RATE_MSGS" --rate "$RATE" --pid "$CF_PID" --label "confab R: token, steady $RATE msg/s" > "$work/cf-R.txt"
+cf_stop; cf_start
+log "confab H"
+"$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-token.txt" --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --history --pid "$CF_PID" --label "confab H: token, save_to_history=1" > "$work/cf-H.txt"
+cf_stop
+
+echo "N=$N idle=$IDLE messages/client=$MSGS interval=${INTERVAL}ms rate=$RATE x $RATE_MSGS/client concurrency=$CONC cpus=$(nproc) clk_tck=$(getconf CLK_TCK)"
+for r in I P R H; do cat "$work/ej-$r.txt" "$work/cf-$r.txt"; echo; done
+echo "(raw reports in $work)"
