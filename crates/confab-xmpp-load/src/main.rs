@@ -97,7 +97,8 @@ fn parse_args() -> Args {
                     Duration::from_millis(v().parse().unwrap_or_else(|_| usage("bad --settle-ms")))
             }
             "--hold-secs" => {
-                a.hold = Duration::from_secs(v().parse().unwrap_or_else(|_| usage("bad --hold-secs")))
+                a.hold =
+                    Duration::from_secs(v().parse().unwrap_or_else(|_| usage("bad --hold-secs")))
             }
             _ => usage(&format!("unknown argument {k}")),
         }

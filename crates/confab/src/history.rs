@@ -2,7 +2,8 @@
 //! private dialog and, with `save_to_history=1`, are stored before they are delivered; markers,
 //! edits and deletes change the stored message.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use confab_core::chat::DialogType;
@@ -13,7 +14,63 @@ use confab_xmpp::{ChatHistory, ChatMessage, MessageEvent};
 use serde_json::Value;
 
 pub struct ServiceHistory {
-    pub chat: Arc<Chat>,
+    chat: Arc<Chat>,
+    /// Private dialog ids by (app, lower user id, higher user id). Every 1:1 message needs its
+    /// dialog id, and a pair's private dialog never changes (it cannot be deleted for everyone),
+    /// so the lookup is made once per pair instead of once per message.
+    dialogs: Mutex<HashMap<(i64, i64, i64), ObjectId>>,
+}
+
+/// Beyond this many pairs the cache starts over; it refills on demand.
+const MAX_CACHED_PAIRS: usize = 100_000;
+
+impl ServiceHistory {
+    pub fn new(chat: Arc<Chat>) -> Self {
+        Self {
+            chat,
+            dialogs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The pair's private dialog, created on first use; `None` for an unknown recipient.
+    async fn private_dialog(
+        &self,
+        app: i64,
+        sender: i64,
+        recipient: i64,
+    ) -> Result<Option<ObjectId>> {
+        let key = (app, sender.min(recipient), sender.max(recipient));
+        if let Some(id) = self.dialogs.lock().expect("dialog cache").get(&key) {
+            return Ok(Some(*id));
+        }
+        let created = self
+            .chat
+            .create_dialog(
+                app,
+                sender,
+                NewDialog {
+                    kind: Some(DialogType::Private),
+                    occupants_ids: vec![recipient],
+                    ..Default::default()
+                },
+                Actor::User(sender),
+            )
+            .await;
+        let id = match created {
+            Ok(view) => view.dialog.id,
+            // An unknown recipient: routing answers it like any missing user (503).
+            Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("occupants_ids") => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let mut cache = self.dialogs.lock().expect("dialog cache");
+        if cache.len() >= MAX_CACHED_PAIRS {
+            cache.clear();
+        }
+        cache.insert(key, id);
+        Ok(Some(id))
+    }
 }
 
 /// `extraParams` keys that describe the message rather than being custom parameters.
@@ -37,26 +94,8 @@ impl ChatHistory for ServiceHistory {
     async fn record_chat_message(&self, m: &ChatMessage) -> Result<Option<String>> {
         let app = m.app.get();
         let sender = m.sender.get();
-        let created = self
-            .chat
-            .create_dialog(
-                app,
-                sender,
-                NewDialog {
-                    kind: Some(DialogType::Private),
-                    occupants_ids: vec![m.recipient.get()],
-                    ..Default::default()
-                },
-                Actor::User(sender),
-            )
-            .await;
-        let dialog = match created {
-            Ok(view) => view.dialog.id,
-            // An unknown recipient: routing answers it like any missing user (503).
-            Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("occupants_ids") => {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
+        let Some(dialog) = self.private_dialog(app, sender, m.recipient.get()).await? else {
+            return Ok(None);
         };
         if !m.save_to_history {
             return Ok(Some(dialog.to_string()));

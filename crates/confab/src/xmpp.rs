@@ -46,9 +46,9 @@ pub(crate) async fn start(
         },
         domain.accounts.clone(),
         Arc::new(domain.store.clone()),
-        Some(Arc::new(crate::history::ServiceHistory {
-            chat: domain.chat.clone(),
-        })),
+        Some(Arc::new(crate::history::ServiceHistory::new(
+            domain.chat.clone(),
+        ))),
         Some(tls),
         stop,
         // Privacy lists and contact lists.
