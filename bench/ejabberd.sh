@@ -33,55 +33,8 @@ CONFAB="$target/release/confab"
 
 # ---------- ejabberd ----------
 # ejabberdctl starts the node through `su`, whose pam_limits would give it 1024 descriptors.
-echo "ejabberd - nofile $(ulimit -Hn)" > /etc/security/limits.d/90-ejabberd-bench.conf
-ejabberdctl stop >/dev/null 2>&1 || true
-ejabberdctl stopped >/dev/null 2>&1 || true
-mkdir -p "$work/ejabberd/logs" "$work/ejabberd/spool"
-cat > "$work/ejabberd/ejabberd.yml" <<YML
-hosts:
-  - bench.localhost
-loglevel: warning
-registration_timeout: infinity
-shaper:
-  normal: 100000000
-shaper_rules:
-  c2s_shaper: none
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  local:
-    allow: local
-  register:
-    allow: all
-listen:
-  -
-    port: 5322
-    ip: "127.0.0.1"
-    module: ejabberd_c2s
-    max_stanza_size: 262144
-    shaper: c2s_shaper
-    access: all
-    starttls: false
-auth_method: internal
-modules:
-  mod_carboncopy: {}
-  mod_disco: {}
-  mod_last: {}
-  mod_offline: {}
-  mod_ping: {}
-  mod_privacy: {}
-  mod_register:
-    ip_access: all
-    access: register
-    welcome_message: {subject: "", body: ""}
-  mod_roster: {}
-  mod_stream_mgmt: {}
-YML
-# Debian's ejabberdctl.cfg pins the config path, so point a copy of it at ours.
-sed "s|^EJABBERD_CONFIG_PATH=.*|EJABBERD_CONFIG_PATH=$work/ejabberd/ejabberd.yml|" \
-  /etc/ejabberd/ejabberdctl.cfg > "$work/ejabberd/ejabberdctl.cfg"
-chown -R ejabberd:ejabberd "$work/ejabberd"
+. "$repo/bench/lib/ejabberd.sh"
+ejabberd_prepare "$work"
 ej() { ejabberdctl --ctl-config "$work/ejabberd/ejabberdctl.cfg" "$@"; }
 ej --logs "$work/ejabberd/logs" --spool "$work/ejabberd/spool" start
 ej started
