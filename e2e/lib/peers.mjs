@@ -4,6 +4,9 @@ import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { sdkConfig } from './server.mjs';
+import { uniq } from './util.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const EVENT_TIMEOUT_MS = 10_000;
 
@@ -82,3 +85,16 @@ export async function startPeer(env = {}) {
   };
   return peer;
 }
+
+/**
+ * One SDK user, signed up and connected to chat: `{ peer, id, token }`.
+ * `config` is merged into the SDK config; `env` goes to the peer process (e.g. CUBE_TCP_ENABLE).
+ */
+export async function startChatUser(server, name, password, { config = {}, env = {} } = {}) {
+  const peer = await startPeer(env);
+  await peer.call('init', { appId: server.app.id, authKey: server.app.auth_key }, sdkConfig(server, config));
+  const { userId, token } = await peer.call('signupAndLogin', uniq(name), password);
+  if ((await peer.call('connect', userId, token)) !== true) throw new Error(`${name} could not connect`);
+  return { peer, id: userId, token };
+}
+

@@ -5,9 +5,9 @@
 import { before, after, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer, sdkConfig } from '../lib/server.mjs';
-import { startPeer } from '../lib/peers.mjs';
-import { uniq, sleep } from '../lib/util.mjs';
+import { startServer } from '../lib/server.mjs';
+import { startChatUser } from '../lib/peers.mjs';
+import { sleep } from '../lib/util.mjs';
 
 const PASSWORD = 'privacy-pass-123';
 let server;
@@ -18,17 +18,8 @@ let bobId;
 
 before(async () => {
   server = await startServer();
-  const creds = { appId: server.app.id, authKey: server.app.auth_key };
-  alice = await startPeer();
-  bob = await startPeer();
-  await alice.call('init', creds, sdkConfig(server));
-  await bob.call('init', creds, sdkConfig(server));
-  const a = await alice.call('signupAndLogin', uniq('alice'), PASSWORD);
-  const b = await bob.call('signupAndLogin', uniq('bob'), PASSWORD);
-  aliceId = a.userId;
-  bobId = b.userId;
-  assert.equal(await alice.call('connect', aliceId, a.token), true);
-  assert.equal(await bob.call('connect', bobId, b.token), true);
+  ({ peer: alice, id: aliceId } = await startChatUser(server, 'alice', PASSWORD));
+  ({ peer: bob, id: bobId } = await startChatUser(server, 'bob', PASSWORD));
 });
 
 after(async () => {
