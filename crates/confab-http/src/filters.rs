@@ -165,3 +165,9 @@ pub fn object_ids(raw: &[String], max: usize) -> Result<Vec<ObjectId>> {
     }
     raw.iter().map(|s| s.trim().parse::<ObjectId>()).collect()
 }
+
+/// The ids of a `/{id1},{id2}` path segment.
+pub fn path_ids(segment: &str) -> Result<Vec<ObjectId>> {
+    let raw: Vec<String> = segment.split(',').map(str::to_string).collect();
+    object_ids(&raw, 100)
+}

@@ -12,7 +12,7 @@ use super::render;
 use super::render_chat;
 use crate::error::ApiResult;
 use crate::extract::{Auth, Body};
-use crate::filters::{object_ids, parse_query, spec, FieldSpec, Kind};
+use crate::filters::{object_ids, parse_query, path_ids, spec, FieldSpec, Kind};
 use crate::params::{ParamExt, Params};
 use crate::AppState;
 
@@ -276,8 +276,7 @@ pub async fn delete_dialogs(
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
     let user = auth.ctx.user()?.get();
-    let raw: Vec<String> = ids.split(',').map(str::to_string).collect();
-    let ids = object_ids(&raw, 100)?;
+    let ids = path_ids(&ids)?;
     let out = s
         .chat
         .delete_dialogs(auth.ctx.app().get(), user, &ids, p.flag("force"))
