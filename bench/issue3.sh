@@ -3,6 +3,7 @@
 # machine with crates/confab-xmpp-load. Prints every report; figures are copied into docs/benchmarks.md.
 #
 #   bench/issue3.sh            (env: N=1000 IDLE=19000 MSGS=20 INTERVAL=100 RATE=5000 RATE_MSGS=50 CONCURRENCY=50)
+#   SERVERS=confab RUNS="I H" bench/issue3.sh   (a subset while iterating; the docs quote full runs only)
 #
 # Per server, in this order, each run on a freshly (re)started server process (a first version ran I, P, R
 # on one process: ejabberd was then still busy with the 19,000 closed idle sessions during R):
@@ -19,13 +20,15 @@
 set -euo pipefail
 N="${N:-1000}"; IDLE="${IDLE:-19000}"; MSGS="${MSGS:-20}"; INTERVAL="${INTERVAL:-100}"
 RATE="${RATE:-5000}"; RATE_MSGS="${RATE_MSGS:-50}"; CONC="${CONCURRENCY:-50}"
+SERVERS="${SERVERS:-ejabberd confab}"; RUNS="${RUNS:-I P R H}"
+want() { [[ " $SERVERS " == *" $1 "* && " $RUNS " == *" $2 "* ]]; }
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 work="$(mktemp -d /tmp/confab-issue3.XXXXXX)"
 chmod 755 "$work"
 ulimit -n "$(ulimit -Hn)"
 PASS=benchpass1
-if ! command -v ejabberdctl >/dev/null; then
+if [[ " $SERVERS " == *" ejabberd "* ]] && ! command -v ejabberdctl >/dev/null; then
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y ejabberd
 fi
@@ -35,6 +38,7 @@ CONFAB="$target/release/confab"
 log() { echo "[$(date -u +%T)] $*" >&2; }
 
 # ---------- ejabberd ----------
+if [[ " $SERVERS " == *" ejabberd "* ]]; then
 . "$repo/bench/lib/ejabberd.sh"
 ejabberd_prepare "$work"
 EJCFG="$work/ejabberd/ejabberdctl.cfg"
@@ -52,22 +56,32 @@ log "ejabberd: registering $IDLE users (XEP-0077)"
 cat "$work/ejabberd-reg.txt" >&2
 ej_stop; ej_start
 EJ="--port 5322 --domain bench.localhost --users-file $work/ejabberd-users.txt --concurrency $CONC"
+if want ejabberd I; then
 log "ejabberd I"
 "$LOAD" $EJ --clients "$IDLE" --messages 0 --settle-ms 3000 --pid "$EJ_PID" --label "$EJ_VER I: $IDLE idle" > "$work/ej-I.txt"
+fi
 ej_stop; ej_start
+if want ejabberd P; then
 log "ejabberd P"
 "$LOAD" $EJ --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --pid "$EJ_PID" --label "$EJ_VER P: password, no history" > "$work/ej-P.txt"
+fi
 ej_stop; ej_start
+if want ejabberd R; then
 log "ejabberd R"
 "$LOAD" $EJ --clients "$N" --messages "$RATE_MSGS" --rate "$RATE" --pid "$EJ_PID" --label "$EJ_VER R: steady $RATE msg/s" > "$work/ej-R.txt"
+fi
 ej_stop
 EJCFG="$work/ejabberd/ejabberdctl-mam.cfg"
 ej_start
+if want ejabberd H; then
 log "ejabberd H"
 "$LOAD" $EJ --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --history --pid "$EJ_PID" --label "$EJ_VER H: password, save_to_history (mod_mam)" > "$work/ej-H.txt"
+fi
 ej_stop
+fi
 
 # ---------- confab ----------
+if [[ " $SERVERS " == *" confab "* ]]; then
 export CONFAB_DATA_DIR="$work/confab" CONFAB_HTTP_ADDR=127.0.0.1:0 CONFAB_XMPP_ADDR=127.0.0.1:0 NO_COLOR=1
 APP_JSON="$("$CONFAB" app create --name bench)"
 CF_PID=
@@ -130,19 +144,28 @@ c.commit()
 PY
 CF="--domain localhost --concurrency $CONC"
 cf_start
+if want confab I; then
 log "confab I"
 "$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-idle.txt" --clients "$IDLE" --messages 0 --settle-ms 3000 --pid "$CF_PID" --label "confab $(git -C "$repo" rev-parse --short HEAD) I: $IDLE idle (token)" > "$work/cf-I.txt"
+fi
 cf_stop; cf_start
+if want confab P; then
 log "confab P"
 "$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-pass.txt" --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --pid "$CF_PID" --label "confab P: password, no history" > "$work/cf-P.txt"
+fi
 cf_stop; cf_start
+if want confab R; then
 log "confab R"
 "$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-token.txt" --clients "$N" --messages "$RATE_MSGS" --rate "$RATE" --pid "$CF_PID" --label "confab R: token, steady $RATE msg/s" > "$work/cf-R.txt"
+fi
 cf_stop; cf_start
+if want confab H; then
 log "confab H"
 "$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-token.txt" --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --history --pid "$CF_PID" --label "confab H: token, save_to_history=1" > "$work/cf-H.txt"
+fi
 cf_stop
+fi
 
 echo "N=$N idle=$IDLE messages/client=$MSGS interval=${INTERVAL}ms rate=$RATE x $RATE_MSGS/client concurrency=$CONC cpus=$(nproc) clk_tck=$(getconf CLK_TCK)"
-for r in I P R H; do cat "$work/ej-$r.txt" "$work/cf-$r.txt"; echo; done
+for r in $RUNS; do cat "$work/ej-$r.txt" "$work/cf-$r.txt" 2>/dev/null; echo; done
 echo "(raw reports in $work)"

@@ -56,18 +56,34 @@ async fn accept_tcp(srv: Arc<XmppServer>, sock: TcpStream, peer: SocketAddr, dir
         host_names,
         peer: peer.to_string(),
     };
-    if direct_tls {
-        let Some(acceptor) = srv.tls.clone() else {
-            return;
-        };
-        let handshake = tokio::time::timeout(srv.config.ping_timeout, acceptor.accept(sock)).await;
-        match handshake {
-            Ok(Ok(tls)) => session::run(srv, TcpTransport::tls(tls), info).await,
-            Ok(Err(e)) => tracing::info!(peer = %peer, error = %e, "TLS handshake failed"),
-            Err(_) => tracing::info!(peer = %peer, "TLS handshake timed out"),
+    let transport = if direct_tls {
+        // Boxed: the handshake state is large and would otherwise stay in every connection's task.
+        match Box::pin(tls_handshake(&srv, sock, peer)).await {
+            Some(t) => t,
+            None => return,
         }
     } else {
-        session::run(srv, TcpTransport::plain(sock), info).await;
+        TcpTransport::plain(sock)
+    };
+    session::run(srv, transport, info).await;
+}
+
+async fn tls_handshake(
+    srv: &XmppServer,
+    sock: TcpStream,
+    peer: SocketAddr,
+) -> Option<TcpTransport> {
+    let acceptor = srv.tls.clone()?;
+    match tokio::time::timeout(srv.config.ping_timeout, acceptor.accept(sock)).await {
+        Ok(Ok(tls)) => Some(TcpTransport::tls(tls)),
+        Ok(Err(e)) => {
+            tracing::info!(peer = %peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::info!(peer = %peer, "TLS handshake timed out");
+            None
+        }
     }
 }
 
@@ -116,4 +132,18 @@ async fn ws_upgrade(
             };
             session::run(srv, WsTransport { socket, secure }, info).await
         })
+}
+
+#[cfg(test)]
+mod tests {
+    fn size_of_future<A, B, C, D, F: std::future::Future>(_: fn(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// The task of every TCP connection holds this future for the connection's whole life.
+    #[test]
+    fn a_tcp_connection_task_is_small() {
+        let size = size_of_future(super::accept_tcp);
+        assert!(size <= 1536, "accept_tcp future is {size} bytes");
+    }
 }

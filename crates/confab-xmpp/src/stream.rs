@@ -103,6 +103,11 @@ impl StreamReader {
         }
     }
 
+    /// The input buffer, for a transport to append received bytes to directly (no copy).
+    pub fn input(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
     /// The next complete event, `Ok(None)` when more input is needed.
     pub fn next_event(&mut self) -> Result<Option<StreamEvent>, StreamError> {
         if let Some(e) = self.failed {
@@ -125,7 +130,13 @@ impl StreamReader {
     }
 
     fn consume(&mut self, n: usize) {
-        self.buf.drain(..n);
+        if n == self.buf.len() {
+            // Everything parsed: give the memory back, so an idle connection holds no buffer.
+            self.buf = Vec::new();
+            self.open = Vec::new();
+        } else {
+            self.buf.drain(..n);
+        }
         self.pos = 0;
     }
 

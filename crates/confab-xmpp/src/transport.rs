@@ -5,6 +5,7 @@ use std::io;
 
 use async_trait::async_trait;
 use axum::extract::ws::{Message, WebSocket};
+use tokio::io::Interest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -55,7 +56,39 @@ impl TcpTransport {
     }
 }
 
+/// Bytes read per wake-up.
 const READ_CHUNK: usize = 16 * 1024;
+const TLS_READ_CHUNK: usize = 4 * 1024;
+
+thread_local! {
+    /// Plain TCP reads land here first and only the bytes received are copied to the session, so an
+    /// idle connection holds no read buffer and a small stanza costs a small allocation.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+/// One read from a readable socket. A short read drained the socket, so readiness is cleared right
+/// away (inside `try_io`): the next wait goes to epoll without first paying for a read that would
+/// only say `WouldBlock`.
+fn try_read_plain(s: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let mut got = None;
+        let r = s.try_io(Interest::READABLE, || {
+            let n = s.try_read(scratch)?;
+            buf.extend_from_slice(&scratch[..n]);
+            got = Some(n);
+            if n > 0 && n < scratch.len() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match (r, got) {
+            (_, Some(n)) => Ok(n),
+            (Err(e), None) => Err(e),
+            (Ok(n), None) => Ok(n),
+        }
+    })
+}
 
 #[async_trait]
 impl Transport for TcpTransport {
@@ -64,14 +97,23 @@ impl Transport for TcpTransport {
     }
 
     async fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        let mut chunk = [0u8; READ_CHUNK];
-        let n = match &mut self.io {
-            Io::Plain(s) => s.read(&mut chunk).await?,
-            Io::Tls(s) => s.read(&mut chunk).await?,
-            Io::Gone => 0,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        Ok(n > 0)
+        match &mut self.io {
+            Io::Plain(s) => loop {
+                s.readable().await?;
+                match try_read_plain(s, buf) {
+                    Ok(n) => return Ok(n > 0),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            },
+            // rustls may hold decrypted bytes the socket no longer signals, so read through it.
+            // A smaller reserve: an idle TLS session waits holding it.
+            Io::Tls(s) => {
+                buf.reserve(TLS_READ_CHUNK);
+                Ok(s.read_buf(buf).await? > 0)
+            }
+            Io::Gone => Ok(false),
+        }
     }
 
     async fn send(&mut self, xml: &str) -> io::Result<()> {
