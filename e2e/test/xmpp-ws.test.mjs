@@ -12,6 +12,7 @@ let server;
 let alice;
 let bob;
 let aliceId;
+let aliceToken;
 let bobId;
 let bobToken;
 
@@ -26,6 +27,7 @@ before(async () => {
   const a = await alice.call('signupAndLogin', uniq('alice'), PASSWORD);
   const b = await bob.call('signupAndLogin', uniq('bob'), PASSWORD);
   aliceId = a.userId;
+  aliceToken = a.token;
   bobId = b.userId;
   bobToken = b.token;
   assert.equal(await alice.call('connect', aliceId, a.token), true);
@@ -126,6 +128,24 @@ it('keeps messages for an offline user and hands them over at the next login', a
   assert.equal(from, aliceId);
   assert.equal(msg.body, 'while you were away');
   assert.ok(msg.delay?.attrs?.stamp, 'XEP-0203 delay with a stamp');
+});
+
+it('hands offline messages to an acking (XEP-0198) client until it acknowledged them', async () => {
+  await alice.call('disconnect');
+  await sleep(300);
+  const id = await bob.call('send', aliceId, { type: 'chat', body: 'kept until acked', extension: { dialog_id: 'DLG1' } });
+  assert.equal(await bob.call('ping'), true);
+  assert.equal(await alice.call('connect', aliceId, aliceToken), true);
+  const [, msg] = await alice.waitFor('message', (_, m) => m.id === id);
+  assert.ok(msg.delay?.attrs?.stamp, 'XEP-0203 delay with a stamp');
+  // The SDK answers the server's <r/> before this round trip ends: the message is confirmed.
+  assert.equal(await alice.call('ping'), true);
+  await alice.call('disconnect');
+  await sleep(300);
+  assert.equal(await alice.call('connect', aliceId, aliceToken), true);
+  assert.equal(await alice.call('ping'), true);
+  const again = alice.unconsumed('message').filter((e) => e.args[1]?.id === id);
+  assert.equal(again.length, 0, 'not handed out again after the ack');
 });
 
 it('reports a message error for an unknown recipient', async () => {

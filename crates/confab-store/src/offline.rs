@@ -1,8 +1,14 @@
-//! The offline message queue: stanzas kept for users who are not online, handed out once.
+//! The offline message queue: stanzas kept for users who are not online.
+//!
+//! Delivery is at least once: a session *claims* the queued rows (they stay stored, invisible to other
+//! sessions) and deletes them only when the client acknowledged them. Claims of a session that ended
+//! early are released at its end, and every claim at server start (a killed server leaves some).
 
 use async_trait::async_trait;
 use confab_core::clock::Millis;
 use confab_core::{AppId, Error, Result, UserId};
+
+use sqlx::{QueryBuilder, Sqlite};
 
 use crate::sqlite::SqliteStore;
 
@@ -27,9 +33,30 @@ pub trait OfflineStore: Send + Sync + 'static {
         max_per_user: u32,
     ) -> Result<bool>;
 
-    /// Removes and returns everything queued for `user`, oldest first, in one atomic step, so two
-    /// sessions logging in at once never both receive a message.
-    async fn take_offline(&self, app: AppId, user: UserId) -> Result<Vec<OfflineMessage>>;
+    /// Marks every unclaimed stanza of `user` as claimed by `claim` (a session's unique token) and
+    /// returns them, oldest first, in one atomic step, so two sessions logging in at once never both
+    /// receive a message.
+    async fn claim_offline(
+        &self,
+        app: AppId,
+        user: UserId,
+        claim: &str,
+    ) -> Result<Vec<OfflineMessage>>;
+
+    /// Deletes the rows `ids` that `claim` holds (delivered and acknowledged). Returns how many.
+    async fn delete_offline(
+        &self,
+        app: AppId,
+        user: UserId,
+        claim: &str,
+        ids: &[i64],
+    ) -> Result<u64>;
+
+    /// Makes the rows `claim` still holds deliverable again (the session ended unacknowledged).
+    async fn release_offline(&self, app: AppId, user: UserId, claim: &str) -> Result<u64>;
+
+    /// Releases every claim; called at server start, when no session can hold one.
+    async fn release_all_offline(&self) -> Result<u64>;
 }
 
 #[async_trait]
@@ -59,14 +86,21 @@ impl OfflineStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn take_offline(&self, app: AppId, user: UserId) -> Result<Vec<OfflineMessage>> {
+    async fn claim_offline(
+        &self,
+        app: AppId,
+        user: UserId,
+        claim: &str,
+    ) -> Result<Vec<OfflineMessage>> {
         let _write = self.write.lock().await;
         let mut rows: Vec<(i64, String, i64)> = sqlx::query_as(
-            "DELETE FROM offline_messages WHERE app_id = ? AND user_id = ?
+            "UPDATE offline_messages SET claimed_by = ?3
+             WHERE app_id = ?1 AND user_id = ?2 AND claimed_by IS NULL
              RETURNING id, stanza, created_at",
         )
         .bind(app.get())
         .bind(user.get())
+        .bind(claim)
         .fetch_all(self.pool())
         .await
         .map_err(Error::internal)?;
@@ -79,5 +113,128 @@ impl OfflineStore for SqliteStore {
                 created_at,
             })
             .collect())
+    }
+
+    async fn delete_offline(
+        &self,
+        app: AppId,
+        user: UserId,
+        claim: &str,
+        ids: &[i64],
+    ) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM offline_messages WHERE app_id = ");
+        q.push_bind(app.get())
+            .push(" AND user_id = ")
+            .push_bind(user.get())
+            .push(" AND claimed_by = ")
+            .push_bind(claim)
+            .push(" AND id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        let _write = self.write.lock().await;
+        let done = q
+            .build()
+            .execute(self.pool())
+            .await
+            .map_err(Error::internal)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn release_offline(&self, app: AppId, user: UserId, claim: &str) -> Result<u64> {
+        let _write = self.write.lock().await;
+        let done = sqlx::query(
+            "UPDATE offline_messages SET claimed_by = NULL
+             WHERE app_id = ? AND user_id = ? AND claimed_by = ?",
+        )
+        .bind(app.get())
+        .bind(user.get())
+        .bind(claim)
+        .execute(self.pool())
+        .await
+        .map_err(Error::internal)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn release_all_offline(&self) -> Result<u64> {
+        let _write = self.write.lock().await;
+        let done = sqlx::query(
+            "UPDATE offline_messages SET claimed_by = NULL WHERE claimed_by IS NOT NULL",
+        )
+        .execute(self.pool())
+        .await
+        .map_err(Error::internal)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::privacy::tests::account;
+
+    async fn queue(s: &SqliteStore, app: AppId, user: UserId, n: usize) {
+        for i in 0..n {
+            let stanza = format!("<message id='m{i}'/>");
+            assert!(s.push_offline(app, user, &stanza, 1, 100).await.unwrap());
+        }
+    }
+
+    fn ids(rows: &[OfflineMessage]) -> Vec<i64> {
+        rows.iter().map(|m| m.id).collect()
+    }
+
+    #[tokio::test]
+    async fn claimed_rows_are_hidden_until_released_and_gone_once_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        let (app, user) = account(&s, 1).await;
+        queue(&s, app, user, 3).await;
+
+        let a = s.claim_offline(app, user, "a").await.unwrap();
+        assert_eq!(a.len(), 3);
+        assert!(a.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+        assert!(s.claim_offline(app, user, "b").await.unwrap().is_empty());
+
+        // Another claim cannot delete a's rows; a deletes one of them.
+        assert_eq!(s.delete_offline(app, user, "b", &ids(&a)).await.unwrap(), 0);
+        assert_eq!(
+            s.delete_offline(app, user, "a", &[a[0].id]).await.unwrap(),
+            1
+        );
+        assert_eq!(s.release_offline(app, user, "a").await.unwrap(), 2);
+        let b = s.claim_offline(app, user, "b").await.unwrap();
+        assert_eq!(ids(&b), ids(&a[1..]));
+
+        // A restart releases every claim.
+        assert_eq!(s.release_all_offline().await.unwrap(), 2);
+        assert_eq!(s.claim_offline(app, user, "c").await.unwrap().len(), 2);
+        // Claimed rows still count against the per-user limit.
+        assert!(!s.push_offline(app, user, "<x/>", 1, 2).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn concurrent_claims_never_share_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        let (app, user) = account(&s, 1).await;
+        queue(&s, app, user, 20).await;
+        let claims = (0..8).map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.claim_offline(app, user, &format!("s{i}")).await })
+        });
+        let mut seen = Vec::new();
+        for c in claims {
+            seen.extend(ids(&c.await.unwrap().unwrap()));
+        }
+        seen.sort_unstable();
+        let before = seen.len();
+        seen.dedup();
+        assert_eq!((before, seen.len()), (20, 20));
     }
 }

@@ -86,8 +86,17 @@ pub fn error_reply(
 
 /// `<stream:error>` with its own namespace declarations (spec §3.2).
 pub fn stream_error(condition: &str) -> String {
+    stream_error_element(condition).to_xml()
+}
+
+/// A stream error with an application-specific condition after the defined one (RFC 6120 §4.9.4).
+pub fn stream_error_with(condition: &str, detail: Element) -> String {
+    stream_error_element(condition).with_child(detail).to_xml()
+}
+
+fn stream_error_element(condition: &str) -> Element {
     let mut e = Element::bare("stream:error");
     e.set_attr("xmlns:stream", NS_STREAM);
     e.push(Element::new(condition, NS_STREAMS));
-    e.to_xml()
+    e
 }

@@ -4,8 +4,8 @@
 //! - [`xml`]: a lenient element tree (keeps odd SDK names such as `<0>`), rendering.
 //! - [`stream`]: the sans-I/O stream reader (bytes → open / element / close), size-bounded.
 //! - [`transport`]: TCP and WebSocket pipes behind one trait.
-//! - [`session`]: the c2s state machine (STARTTLS, SASL PLAIN, bind, stream management, idle pings),
-//!   generic over the transport.
+//! - [`session`]: the c2s state machine (STARTTLS, SASL PLAIN, bind, stream management, idle pings,
+//!   offline delivery confirmed by acks), generic over the transport; `sm`: its XEP-0198 counters.
 //! - [`hub`]: who is online where; bounded per-session queues; presence facts other features need.
 //! - feature modules, each with its disco features: [`message`] (1:1 routing, carbons, offline),
 //!   [`iq`] (ping, last activity, disco, carbons enable, Tigase mobile v2, status streaming).
@@ -31,6 +31,7 @@ pub mod privacy;
 pub mod realtime;
 pub mod roster;
 pub mod session;
+mod sm;
 pub mod stream;
 pub mod tls;
 pub mod transport;

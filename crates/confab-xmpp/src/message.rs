@@ -1,5 +1,6 @@
 //! 1:1 message routing: `from` stamping, history hook, fan-out to every resource, *sent* carbons
-//! (XEP-0280), offline storage with XEP-0203 `<delay/>`, and message errors back to the sender.
+//! (XEP-0280), offline storage with XEP-0203 `<delay/>` (the session confirms delivery, see
+//! [`crate::session`]), and message errors back to the sender.
 //!
 //! Typing (XEP-0085), chat markers, corrections (XEP-0308) and ConnectyCube deletes are forwarded as
 //! they are. Headline messages (system notifications, WebRTC call signalling) are delivered live only.
@@ -248,26 +249,35 @@ fn set_extra(msg: &mut Element, key: &str, value: &str, overwrite: bool) {
     extra.push(Element::bare(key).with_text(value));
 }
 
-/// Hands the session its offline messages, each with `<delay/>` (XEP-0203), oldest first.
-pub async fn deliver_offline(srv: &Arc<XmppServer>, to: &Arc<SessionHandle>) {
-    let stored = match srv.offline.take_offline(to.app, to.user).await {
+/// Claims the session's offline messages for `claim` and renders them with `<delay/>` (XEP-0203),
+/// oldest first, as `(row id, stanza)`. The session writes them and deletes each row once the client
+/// has it; unreadable rows are deleted here, as they can never be delivered.
+pub async fn claim_offline(
+    srv: &Arc<XmppServer>,
+    to: &SessionHandle,
+    claim: &str,
+) -> Vec<(i64, String)> {
+    let stored = match srv.offline.claim_offline(to.app, to.user, claim).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = ?e, "reading offline messages failed");
-            return;
+            return Vec::new();
         }
     };
     if stored.is_empty() {
-        return;
+        return Vec::new();
     }
     tracing::debug!(
         session = to.id,
         count = stored.len(),
         "delivering offline messages"
     );
+    let mut unreadable = Vec::new();
+    let mut out = Vec::with_capacity(stored.len());
     for m in stored {
         let Ok(mut el) = parse_element(m.stanza.as_bytes(), &Scope::client()) else {
             tracing::warn!(id = m.id, "dropping unreadable offline message");
+            unreadable.push(m.id);
             continue;
         };
         el.push(
@@ -275,12 +285,14 @@ pub async fn deliver_offline(srv: &Arc<XmppServer>, to: &Arc<SessionHandle>) {
                 .with_attr("from", srv.config.domain.as_str())
                 .with_attr("stamp", to_iso(m.created_at)),
         );
-        if !to.send(el.to_xml().into()) {
-            // The session went away: keep the rest for next time.
-            let _ = srv
-                .offline
-                .push_offline(to.app, to.user, &m.stanza, m.created_at, u32::MAX)
-                .await;
-        }
+        out.push((m.id, el.to_xml()));
     }
+    if let Err(e) = srv
+        .offline
+        .delete_offline(to.app, to.user, claim, &unreadable)
+        .await
+    {
+        tracing::error!(error = ?e, "deleting unreadable offline messages failed");
+    }
+    out
 }

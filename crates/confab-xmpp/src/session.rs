@@ -3,7 +3,10 @@
 //! States: connected → (STARTTLS) → authenticated (SASL PLAIN) → bound (resource binding). Once bound,
 //! the session is in the [`Hub`](crate::hub::Hub) and takes stanzas both from the socket and from its
 //! outbound queue. Stream management (XEP-0198) counts handled stanzas; a stanza counts only after its
-//! handler returned, i.e. after it was stored or handed to the recipients' queues.
+//! handler returned, i.e. after it was stored or handed to the recipients' queues. It also counts the
+//! stanzas written to the client, so offline messages are deleted only once the client's `<a h/>`
+//! confirms them (without stream management: once written). Claims on offline messages that were not
+//! confirmed are released when the session ends, so they are delivered at the next login.
 
 use std::sync::Arc;
 
@@ -13,9 +16,10 @@ use rand::RngCore;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::error::{stream_error, StanzaError};
+use crate::error::{stream_error, stream_error_with, StanzaError};
 use crate::hub::SessionHandle;
 use crate::jid::{bare_jid, parse_username};
+use crate::sm::{Ack, StreamMgmt};
 use crate::stream::{Framing, StreamError, StreamEvent, StreamReader};
 use crate::transport::Transport;
 use crate::xml::{Element, NS_CLIENT, NS_FRAMING, NS_STREAM};
@@ -49,6 +53,10 @@ pub(crate) struct Bound {
     pub handle: Arc<SessionHandle>,
     /// Initial presence seen (offline messages are delivered then).
     pub available: bool,
+    /// This session's token on the offline messages it claims.
+    claim: String,
+    /// Some claimed offline messages may still be unconfirmed.
+    claimed: bool,
 }
 
 pub(crate) struct Session {
@@ -60,8 +68,8 @@ pub(crate) struct Session {
     header_sent: bool,
     pub account: Option<(AppId, UserId)>,
     pub bound: Option<Bound>,
-    /// XEP-0198: `Some(h)` once enabled; `h` counts handled inbound stanzas.
-    sm_h: Option<u32>,
+    /// XEP-0198 counters, once enabled.
+    sm: Option<StreamMgmt>,
     /// PLAIN without an initial response: the next `<response/>` carries it.
     awaiting_response: bool,
     ping_seq: u64,
@@ -80,7 +88,7 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
         header_sent: false,
         account: None,
         bound: None,
-        sm_h: None,
+        sm: None,
         awaiting_response: false,
         ping_seq: 0,
     };
@@ -128,7 +136,8 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                 Ok(false) | Err(_) => break 'outer None,
             },
             Some(xml) = next_out(&mut rx) => {
-                if t.send(&coalesce(framing, xml, &mut rx)).await.is_err() {
+                let (xml, n) = coalesce(framing, xml, &mut rx);
+                if !s.send_stanzas(&mut t, &xml, n).await {
                     break 'outer None;
                 }
             }
@@ -149,7 +158,7 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                     .with_attr("from", &srv.config.domain)
                     .with_attr("to", &s.bound.as_ref().expect("bound").handle.full_jid)
                     .with_child(Element::new("ping", iq::NS_PING));
-                if t.send(&ping.to_xml()).await.is_err() {
+                if !s.send_stanzas(&mut t, &ping.to_xml(), 1).await {
                     break 'outer None;
                 }
                 let now = Instant::now();
@@ -169,6 +178,7 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
         let _ = t.send(&stream_error(cond)).await;
     }
     if let Some(b) = s.bound.take() {
+        Box::pin(release_offline(&s.srv, &b)).await;
         Box::pin(crate::presence::session_ended(&s.srv, &b.handle)).await;
         s.srv.unbind(&b.handle);
     }
@@ -187,25 +197,41 @@ async fn next_out(rx: &mut Option<mpsc::Receiver<Arc<str>>>) -> Option<Arc<str>>
 
 /// Over TCP, appends whatever else is already queued (up to 64 KiB) so a burst (e.g. a busy group)
 /// costs one write instead of one per stanza. WebSocket needs one frame per stanza (RFC 7395).
+/// Returns the XML and how many stanzas it holds (each queued item is one).
 fn coalesce(
     framing: Framing,
     first: Arc<str>,
     rx: &mut Option<mpsc::Receiver<Arc<str>>>,
-) -> Arc<str> {
+) -> (Arc<str>, usize) {
     const MAX_BATCH: usize = 64 * 1024;
     let Some(rx) = rx.as_mut().filter(|_| matches!(framing, Framing::Tcp)) else {
-        return first;
+        return (first, 1);
     };
     let mut batch: Option<String> = None;
+    let mut n = 1;
     while batch.as_ref().map_or(first.len(), String::len) < MAX_BATCH {
         let Ok(more) = rx.try_recv() else { break };
         batch
             .get_or_insert_with(|| String::from(&*first))
             .push_str(&more);
+        n += 1;
     }
     match batch {
-        Some(b) => b.into(),
-        None => first,
+        Some(b) => (b.into(), n),
+        None => (first, 1),
+    }
+}
+
+/// Makes the offline messages a session claimed but never confirmed deliverable again.
+async fn release_offline(srv: &XmppServer, b: &Bound) {
+    if !b.claimed {
+        return;
+    }
+    let h = &b.handle;
+    match srv.offline.release_offline(h.app, h.user, &b.claim).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(session = h.id, count = n, "offline messages kept for later"),
+        Err(e) => tracing::error!(error = ?e, "releasing offline messages failed"),
     }
 }
 
@@ -273,6 +299,15 @@ impl Session {
 
     async fn send<T: Transport>(&mut self, t: &mut T, xml: &str) -> bool {
         t.send(xml).await.is_ok()
+    }
+
+    /// Writes `n` stanzas and counts them for XEP-0198 (nonzas such as `<a/>` go through `send`).
+    async fn send_stanzas<T: Transport>(&mut self, t: &mut T, xml: &str, n: usize) -> bool {
+        let ok = t.send(xml).await.is_ok();
+        if let (true, Some(sm)) = (ok, self.sm.as_mut()) {
+            sm.sent(n);
+        }
+        ok
     }
 
     async fn on_event<T: Transport>(
@@ -479,6 +514,8 @@ impl Session {
                 self.bound = Some(Bound {
                     handle,
                     available: false,
+                    claim: random_hex(16),
+                    claimed: false,
                 });
                 if first {
                     self.srv.hub.notify_watchers((app, user), iq::status_push);
@@ -528,6 +565,7 @@ impl Session {
             return Flow::Close(Some("unsupported-stanza-type"));
         }
         let handle = self.bound.as_ref().expect("bound").handle.clone();
+        let mut initial_presence = false;
         let replies: Vec<Element> = match el.name.as_str() {
             // Markers about group messages go to the author's user JID: 1:1 routing records them.
             "message" => match self.srv.muc.get() {
@@ -550,54 +588,119 @@ impl Session {
                     iq::handle(&self.srv, &handle, el).await
                 }
             }
-            "presence" => self.on_presence(&handle, &el).await,
+            "presence" => {
+                let (replies, initial) = self.on_presence(&handle, &el).await;
+                initial_presence = initial;
+                replies
+            }
             _ => return Flow::Close(Some("unsupported-stanza-type")),
         };
         for r in replies {
-            if !self.send(t, &r.to_xml()).await {
+            if !self.send_stanzas(t, &r.to_xml(), 1).await {
                 return Flow::Close(None);
             }
         }
         // Handled (stored or queued): now it counts for XEP-0198.
-        if let Some(h) = self.sm_h.as_mut() {
-            *h = h.wrapping_add(1);
+        if let Some(sm) = self.sm.as_mut() {
+            sm.handled = sm.handled.wrapping_add(1);
+        }
+        if initial_presence && !self.deliver_offline(t).await {
+            return Flow::Close(None);
         }
         Flow::Continue
     }
 
-    async fn on_presence(&mut self, handle: &Arc<SessionHandle>, el: &Element) -> Vec<Element> {
+    /// Handles a presence; `true` with it when it is the initial presence.
+    async fn on_presence(
+        &mut self,
+        handle: &Arc<SessionHandle>,
+        el: &Element,
+    ) -> (Vec<Element>, bool) {
         if let Some(rooms) = self.srv.muc.get().filter(|r| r.is_for_rooms(el)) {
-            return rooms.presence(handle, el).await;
+            return (rooms.presence(handle, el).await, false);
         }
         // Directed presence to users and subscriptions.
         if el.attr("to").is_some() {
-            return crate::presence::directed(&self.srv, handle, el.clone()).await;
+            return (
+                crate::presence::directed(&self.srv, handle, el.clone()).await,
+                false,
+            );
         }
         // Broadcast to contacts; at initial presence, contacts' presence and pending requests.
         crate::presence::undirected(&self.srv, handle, el).await;
         let bound = self.bound.as_mut().expect("bound");
-        if el.attr("type").is_none() && !bound.available {
-            bound.available = true;
-            message::deliver_offline(&self.srv, handle).await;
+        let initial = el.attr("type").is_none() && !bound.available;
+        bound.available |= initial;
+        (Vec::new(), initial)
+    }
+
+    /// Writes the offline messages straight to the socket, so each gets a known XEP-0198 count.
+    /// Without stream management they are deleted once written; with it, once acknowledged, and an
+    /// `<r/>` asks for that acknowledgement at once.
+    async fn deliver_offline<T: Transport>(&mut self, t: &mut T) -> bool {
+        let bound = self.bound.as_mut().expect("bound");
+        let handle = bound.handle.clone();
+        let claim = bound.claim.clone();
+        let stored = message::claim_offline(&self.srv, &handle, &claim).await;
+        if stored.is_empty() {
+            return true;
         }
-        Vec::new()
+        bound.claimed = true;
+        let mut written = Vec::with_capacity(stored.len());
+        for (id, xml) in stored {
+            // On failure the session ends, and its end releases what is still claimed.
+            if !self.send_stanzas(t, &xml, 1).await {
+                self.confirm_offline(&written).await;
+                return false;
+            }
+            match self.sm.as_mut() {
+                Some(sm) => sm.track(id),
+                None => written.push(id),
+            }
+        }
+        if self.sm.is_some() {
+            return self.send(t, &Element::new("r", NS_SM).to_xml()).await;
+        }
+        if self.confirm_offline(&written).await {
+            self.bound.as_mut().expect("bound").claimed = false;
+        }
+        true
+    }
+
+    /// Deletes offline rows the client has. On failure they stay claimed and the session's end
+    /// releases them (delivered again later).
+    async fn confirm_offline(&self, ids: &[i64]) -> bool {
+        let bound = self.bound.as_ref().expect("bound");
+        let h = &bound.handle;
+        let done = self
+            .srv
+            .offline
+            .delete_offline(h.app, h.user, &bound.claim, ids)
+            .await;
+        if let Err(e) = &done {
+            tracing::error!(error = ?e, "deleting delivered offline messages failed");
+        }
+        done.is_ok()
     }
 
     async fn on_sm<T: Transport>(&mut self, t: &mut T, el: &Element) -> Flow {
+        let unexpected = || {
+            Element::new("failed", NS_SM)
+                .with_child(Element::new("unexpected-request", crate::xml::NS_STANZAS))
+        };
         let reply = match el.local_name() {
+            // Enabling twice would restart the counters under the pending offline messages.
+            "enable" if self.sm.is_some() => Some(unexpected()),
             "enable" => {
-                self.sm_h = Some(0);
+                self.sm = Some(StreamMgmt::default());
                 Some(Element::new("enabled", NS_SM))
             }
-            "r" => match self.sm_h {
-                Some(h) => Some(Element::new("a", NS_SM).with_attr("h", h.to_string())),
-                None => Some(
-                    Element::new("failed", NS_SM)
-                        .with_child(Element::new("unexpected-request", crate::xml::NS_STANZAS)),
-                ),
+            "r" => match &self.sm {
+                Some(sm) => Some(Element::new("a", NS_SM).with_attr("h", sm.handled.to_string())),
+                None => Some(unexpected()),
             },
-            // Client acks of what we sent: accepted; nothing is resent (no resumption).
-            "a" => None,
+            // Client acks of what we sent confirm offline messages; nothing is resent (no resumption).
+            "a" => return self.on_ack(t, el).await,
             _ => return Flow::Close(Some("unsupported-stanza-type")),
         };
         if let Some(r) = reply {
@@ -606,6 +709,40 @@ impl Session {
             }
         }
         Flow::Continue
+    }
+
+    /// A client `<a h/>`. An `h` that is not a number is ignored (XEP-0198 names no error for it),
+    /// which leaves the offline messages claimed until the next valid ack or the session's end. An `h`
+    /// above what was sent (or below the previous one, which modulo 2^32 is the same) ends the stream
+    /// as XEP-0198 §4 says, deleting nothing.
+    async fn on_ack<T: Transport>(&mut self, t: &mut T, el: &Element) -> Flow {
+        let Some(sm) = self.sm.as_mut() else {
+            return Flow::Continue;
+        };
+        let Some(h) = el.attr("h").and_then(|h| h.parse::<u32>().ok()) else {
+            tracing::debug!(peer = %self.info.peer, "ignoring <a/> without a valid h");
+            return Flow::Continue;
+        };
+        match sm.ack(h) {
+            Ack::Confirmed(ids) if ids.is_empty() => Flow::Continue,
+            Ack::Confirmed(ids) => {
+                let all = !sm.has_pending();
+                if self.confirm_offline(&ids).await && all {
+                    self.bound.as_mut().expect("bound").claimed = false;
+                }
+                Flow::Continue
+            }
+            Ack::TooHigh { h, sent } => {
+                tracing::info!(peer = %self.info.peer, h, sent, "client acked more stanzas than sent");
+                let detail = Element::new("handled-count-too-high", NS_SM)
+                    .with_attr("h", h.to_string())
+                    .with_attr("send-count", sent.to_string());
+                let _ = t
+                    .send(&stream_error_with("undefined-condition", detail))
+                    .await;
+                Flow::Close(None)
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_core::{Error, Result};
+use confab_store::OfflineStore;
 use confab_xmpp::{XmppConfig, XmppServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -33,6 +34,14 @@ pub(crate) async fn start(
         config.tls_key_path.as_deref(),
         &names,
     )?;
+    // No session runs yet: claims on offline messages are left over from a killed process.
+    let released = domain.store.release_all_offline().await?;
+    if released > 0 {
+        tracing::info!(
+            count = released,
+            "offline messages claimed before a restart are deliverable again"
+        );
+    }
     let server = XmppServer::new(
         XmppConfig {
             domain: config.domain.clone(),
