@@ -92,6 +92,19 @@ impl OfflineStore for SqliteStore {
         user: UserId,
         claim: &str,
     ) -> Result<Vec<OfflineMessage>> {
+        // Most logins find nothing queued: a read answers that without a write transaction.
+        let waiting: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM offline_messages
+             WHERE app_id = ? AND user_id = ? AND claimed_by IS NULL LIMIT 1",
+        )
+        .bind(app.get())
+        .bind(user.get())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(Error::internal)?;
+        if waiting.is_none() {
+            return Ok(Vec::new());
+        }
         let _write = self.write.lock().await;
         let mut rows: Vec<(i64, String, i64)> = sqlx::query_as(
             "UPDATE offline_messages SET claimed_by = ?3

@@ -103,6 +103,30 @@ async fn starttls_then_plain_with_token_and_password() {
 }
 
 #[tokio::test]
+async fn a_deleted_user_cannot_log_in_with_token_or_password() {
+    let ts = TestServer::start().await;
+    let (alice, token) = ts.user("alice").await;
+    let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+    c.login(alice, ts.app_id, &token).await;
+    let (s, _) = ts
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/users/{alice}.json"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK);
+    for secret in [token.as_str(), "password1"] {
+        let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+        c.open("localhost").await;
+        let r = c.auth(&format!("{alice}-{}", ts.app_id), secret).await;
+        assert_eq!(r, Err("not-authorized".to_string()), "secret {secret}");
+    }
+    ts.stop().await;
+}
+
+#[tokio::test]
 async fn sasl_attempts_are_rate_limited_per_account() {
     let ts = TestServer::start_with(|c| c.login_attempts_per_minute = 3).await;
     let (alice, token) = ts.user("alice").await;
