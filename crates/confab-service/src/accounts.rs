@@ -12,6 +12,7 @@ use confab_store::{AccountStore, NewUser, UserKey};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::secrets::{hash_password, random_hex, token_hash, verify_password};
+use crate::touches::Touches;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 128;
@@ -75,16 +76,23 @@ pub struct Accounts {
     store: Arc<dyn AccountStore>,
     config: AccountsConfig,
     login_limiter: DefaultKeyedRateLimiter<(i64, String)>,
+    touches: Touches,
 }
 
 impl Accounts {
     pub fn new(store: Arc<dyn AccountStore>, config: AccountsConfig) -> Self {
         let per_minute = NonZeroU32::new(config.login_attempts_per_minute.max(1)).expect("max(1)");
         Self {
+            touches: Touches::new(store.clone()),
             store,
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             config,
         }
+    }
+
+    /// Writes session extensions that are still waiting (at shutdown).
+    pub async fn flush_session_extensions(&self) -> Result<()> {
+        self.touches.flush().await
     }
 
     fn ttl_ms(&self) -> Millis {
@@ -196,7 +204,7 @@ impl Accounts {
         let slack = (self.ttl_ms() / 10).min(30_000);
         let expires_at = now + self.ttl_ms();
         if expires_at - session.expires_at > slack {
-            self.store.touch_session(&session, now, expires_at).await?;
+            self.touches.touch(&session, now, expires_at).await?;
             session.expires_at = expires_at;
         }
         Ok(AuthContext { session })

@@ -11,6 +11,7 @@ pub mod chat;
 pub mod realtime;
 pub mod rooms;
 pub mod secrets;
+pub mod touches;
 
 pub use accounts::{Accounts, AccountsConfig, AuthContext, Credentials};
 pub use chat::Chat;

@@ -87,6 +87,14 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Extends a session and records the user's last request.
     async fn touch_session(&self, session: &Session, now: Millis, expires_at: Millis)
         -> Result<()>;
+    /// Several [`touch_session`](Self::touch_session)s at once (one transaction where the store
+    /// can): `(session, now, expires_at)` each.
+    async fn touch_sessions(&self, touches: &[(Session, Millis, Millis)]) -> Result<()> {
+        for (session, now, expires_at) in touches {
+            self.touch_session(session, *now, *expires_at).await?;
+        }
+        Ok(())
+    }
     async fn set_session_user(&self, id: i64, user: Option<UserId>, now: Millis) -> Result<()>;
     async fn delete_session(&self, id: i64) -> Result<()>;
     /// Removes sessions that expired before `now`; returns how many.

@@ -553,21 +553,29 @@ impl AccountStore for SqliteStore {
         now: Millis,
         expires_at: Millis,
     ) -> Result<()> {
+        self.touch_sessions(&[(session.clone(), now, expires_at)])
+            .await
+    }
+
+    async fn touch_sessions(&self, touches: &[(Session, Millis, Millis)]) -> Result<()> {
         let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("UPDATE sessions SET expires_at = ? WHERE id = ?")
-            .bind(expires_at)
-            .bind(session.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        if let Some(user) = session.user_id {
-            sqlx::query("UPDATE users SET last_request_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(user.get())
+        for (session, now, expires_at) in touches {
+            // MAX: a late batch never shortens a session another node extended further.
+            sqlx::query("UPDATE sessions SET expires_at = MAX(expires_at, ?) WHERE id = ?")
+                .bind(expires_at)
+                .bind(session.id)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
+            if let Some(user) = session.user_id {
+                sqlx::query("UPDATE users SET last_request_at = MAX(COALESCE(last_request_at, 0), ?) WHERE id = ?")
+                    .bind(now)
+                    .bind(user.get())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
         }
         tx.commit().await.map_err(db)
     }

@@ -130,6 +130,9 @@ impl Server {
             xmpp_server
                 .wait_sessions_closed(Duration::from_secs(5))
                 .await;
+            if let Err(e) = domain.accounts.flush_session_extensions().await {
+                tracing::warn!(error = ?e, "writing session extensions at shutdown failed");
+            }
             domain.store.close().await;
             tracing::info!("stopped");
         });
