@@ -3,21 +3,23 @@
 //! Every statement on the SQLite driver is a hand-off to its worker thread and back, and every
 //! commit flushes a new full-text index segment, so one transaction per message made each stored
 //! message cost several thread switches plus a segment. One writer task takes whatever inserts are
-//! queued, runs them in one transaction (one statement each: the triggers of migration 0300 update
-//! the dialog and the unread counts) and answers each caller only after the commit.
+//! queued, inserts them with one statement in one transaction (the triggers of migration 0300
+//! update the dialog and the unread counts) and answers each caller only after the commit.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use confab_core::chat::Message;
 use confab_core::{Error, Result};
 use serde_json::Value;
-use sqlx::SqlitePool;
+use sqlx::{QueryBuilder, SqlitePool};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::sqlite::db;
 use crate::sqlite_chat::encode_ids;
 
-/// Bounds how long one transaction holds the write lock.
+/// Bounds how long one transaction holds the write lock (and, at 15 values a row, stays far
+/// below SQLite's limit of 32,766 bound values per statement).
 const MAX_BATCH: usize = 256;
 
 /// A message encoded for its row, so the writer only binds.
@@ -145,16 +147,23 @@ async fn try_insert_batch(
     batch: &[Pending],
 ) -> std::result::Result<Vec<Result<()>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for p in batch {
-        results.push(match insert_row(&mut tx, &p.row).await {
-            Ok(true) => Ok(()),
-            // The same id again (a client retry): storing it once is enough.
-            Ok(false) => Err(Error::invalid("_id", "has already been taken")),
-            Err(e) if is_constraint(&e) => Err(db(e)),
-            Err(e) => return Err(e),
-        });
-    }
+    let results = match insert_rows(&mut tx, batch).await {
+        Ok(results) => results,
+        // The statement failed as a whole and left nothing behind: row by row, the bad row
+        // fails alone.
+        Err(e) if is_constraint(&e) => {
+            let mut results = Vec::with_capacity(batch.len());
+            for p in batch {
+                results.push(match insert_rows(&mut tx, std::slice::from_ref(p)).await {
+                    Ok(mut one) => one.pop().expect("one result per row"),
+                    Err(e) if is_constraint(&e) => Err(db(e)),
+                    Err(e) => return Err(e),
+                });
+            }
+            results
+        }
+        Err(e) => return Err(e),
+    };
     tx.commit().await?;
     Ok(results)
 }
@@ -165,34 +174,53 @@ fn is_constraint(e: &sqlx::Error) -> bool {
         if matches!(d.kind(), UniqueViolation | ForeignKeyViolation | NotNullViolation | CheckViolation))
 }
 
-/// Whether the row was inserted (false: the id exists).
-async fn insert_row(
+/// Inserts the rows with one statement (one trip to the driver's thread); rows keep their order.
+/// Per row: stored, or the id was taken already (also by an earlier row of the same batch).
+async fn insert_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    m: &MessageRow,
-) -> std::result::Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
+    batch: &[Pending],
+) -> std::result::Result<Vec<Result<()>>, sqlx::Error> {
+    let mut q = QueryBuilder::<sqlx::Sqlite>::new(
         "INSERT INTO messages (id, dialog_id, app_id, sender_id, recipient_id, body, date_sent, \
-         attachments, attachment_types, custom, read_ids, delivered_ids, markable, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&m.id)
-    .bind(&m.dialog_id)
-    .bind(m.app_id)
-    .bind(m.sender_id)
-    .bind(m.recipient_id)
-    .bind(&m.body)
-    .bind(m.date_sent)
-    .bind(&m.attachments)
-    .bind(&m.attachment_types)
-    .bind(&m.custom)
-    .bind(&m.read_ids)
-    .bind(&m.delivered_ids)
-    .bind(m.markable)
-    .bind(m.created_at)
-    .bind(m.updated_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+         attachments, attachment_types, custom, read_ids, delivered_ids, markable, created_at, updated_at) ",
+    );
+    q.push_values(batch, |mut b, p| {
+        let m = &p.row;
+        b.push_bind(&m.id)
+            .push_bind(&m.dialog_id)
+            .push_bind(m.app_id)
+            .push_bind(m.sender_id)
+            .push_bind(m.recipient_id)
+            .push_bind(&m.body)
+            .push_bind(m.date_sent)
+            .push_bind(&m.attachments)
+            .push_bind(&m.attachment_types)
+            .push_bind(&m.custom)
+            .push_bind(&m.read_ids)
+            .push_bind(&m.delivered_ids)
+            .push_bind(m.markable)
+            .push_bind(m.created_at)
+            .push_bind(m.updated_at);
+    });
+    q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    // Not kept prepared: the text differs with every batch size.
+    let inserted: Vec<String> = q
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut inserted: HashSet<String> = inserted.into_iter().collect();
+    Ok(batch
+        .iter()
+        .map(|p| {
+            if inserted.remove(&p.row.id) {
+                Ok(())
+            } else {
+                // A client retry: storing the message once is enough.
+                Err(Error::invalid("_id", "has already been taken"))
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -391,5 +419,26 @@ mod tests {
         assert_eq!(unread(&s, app, 1, ab).await, 0);
         let d = s.dialog(app, ab).await.unwrap().unwrap();
         assert_eq!(d.last_message.as_deref(), Some("m19"));
+    }
+
+    #[tokio::test]
+    async fn retried_ids_are_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        let (app, _) = account(&s, 1).await;
+        let app = app.get();
+        let ab = private_dialog(&s, app, 1, 2).await;
+        let old = message(app, ab, 1, "old");
+        s.insert_message(&old).await.unwrap();
+        let new = message(app, ab, 1, "new");
+        // An earlier message again, and a new one twice in the same batch.
+        let batch = [old.clone(), new.clone(), message(app, ab, 1, "other"), new];
+        let results = insert_concurrently(&s, &batch).await;
+        let taken = |r: &confab_core::Result<()>| matches!(r, Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("_id"));
+        assert!(taken(&results[0]));
+        assert!(results[1].is_ok() && results[2].is_ok());
+        assert!(taken(&results[3]));
+        assert_eq!(bodies(&s, ab).await, ["old", "new", "other"]);
+        assert_eq!(unread(&s, app, 2, ab).await, 3);
     }
 }
