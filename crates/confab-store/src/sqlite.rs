@@ -44,10 +44,6 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            // An embedded connection cannot drop like a network one; the ping before every
-            // checkout was a round trip to the connection's worker thread per query. (A connection
-            // is still pinged when it goes back to the pool.)
-            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(Error::internal)?;
