@@ -120,14 +120,15 @@ async fn run(
             insert_batch(&pool, &batch).await
         };
         for (p, result) in batch.drain(..).zip(results) {
-            // The caller may have gone away; the message is stored all the same.
+            // The caller may have gone away: nobody left to tell.
             let _ = p.done.send(result);
         }
     }
 }
 
-/// One result per row. A row that breaks a constraint fails alone (SQLite undoes just that
-/// statement, triggers included); any other failure fails the whole batch, which is rolled back.
+/// One result per row. A row that breaks a constraint fails alone (see `try_insert_batch`); any
+/// other failure fails the whole batch, which is rolled back, so no caller hears "stored" for a
+/// message that is not.
 async fn insert_batch(pool: &SqlitePool, batch: &[Pending]) -> Vec<Result<()>> {
     match try_insert_batch(pool, batch).await {
         Ok(results) => results,
