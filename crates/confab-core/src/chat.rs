@@ -123,23 +123,29 @@ pub enum Action {
 impl Dialog {
     /// `member` says whether the user is an occupant (or a public dialog's subscriber).
     pub fn role_of(&self, user: i64, member: bool) -> Role {
-        if user == self.owner_id {
-            Role::Owner
-        } else if self.admins_ids.contains(&user) {
-            Role::Admin
-        } else if member || self.occupants_ids.contains(&user) {
-            Role::Member
-        } else if self.kind == DialogType::Broadcast {
-            Role::Reader
-        } else {
-            Role::Outsider
-        }
+        let member = member || self.occupants_ids.contains(&user);
+        role(self.kind, self.owner_id, &self.admins_ids, user, member)
     }
 
     pub fn room_jid(&self, domain: &str) -> Option<String> {
         self.kind
             .has_room()
             .then(|| format!("{}_{}@muc.{}", self.app_id, self.id, domain))
+    }
+}
+
+/// A user's role from the few dialog fields it depends on; `member` = occupant or subscriber.
+pub fn role(kind: DialogType, owner_id: i64, admins_ids: &[i64], user: i64, member: bool) -> Role {
+    if user == owner_id {
+        Role::Owner
+    } else if admins_ids.contains(&user) {
+        Role::Admin
+    } else if member {
+        Role::Member
+    } else if kind == DialogType::Broadcast {
+        Role::Reader
+    } else {
+        Role::Outsider
     }
 }
 

@@ -1,7 +1,7 @@
 //! The storage capability behind dialogs and messages.
 
 use async_trait::async_trait;
-use confab_core::chat::{Dialog, MemberState, Message};
+use confab_core::chat::{role, Dialog, DialogType, MemberState, Message, Role};
 use confab_core::clock::Millis;
 use confab_core::query::Query;
 use confab_core::{ObjectId, Result};
@@ -15,6 +15,32 @@ pub struct Membership {
     pub state: MemberState,
     /// clearHistory mark: messages up to this id are gone for the user.
     pub cleared_before: Option<ObjectId>,
+}
+
+/// What posting to a dialog depends on, without the dialog's lists and receipts: every message
+/// needs it, so it is one light query.
+#[derive(Debug, Clone)]
+pub struct PostTarget {
+    pub kind: DialogType,
+    pub owner_id: i64,
+    pub admins_ids: Vec<i64>,
+    /// The poster is an occupant (or a public dialog's subscriber).
+    pub member: bool,
+    /// A private dialog's other occupant; 0 otherwise.
+    pub recipient_id: i64,
+}
+
+impl PostTarget {
+    /// The same role [`Dialog::role_of`] gives.
+    pub fn role(&self, user: i64) -> Role {
+        role(
+            self.kind,
+            self.owner_id,
+            &self.admins_ids,
+            user,
+            self.member,
+        )
+    }
 }
 
 /// A change to one user's per-dialog state.
@@ -70,6 +96,13 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>>;
     async fn dialog(&self, app_id: i64, id: ObjectId) -> Result<Option<Dialog>>;
     async fn membership(&self, dialog: ObjectId, user: i64) -> Result<Option<Membership>>;
+    /// What deciding whether `user` may post to the dialog needs; `None` for an unknown dialog.
+    async fn post_target(
+        &self,
+        app_id: i64,
+        dialog: ObjectId,
+        user: i64,
+    ) -> Result<Option<PostTarget>>;
     /// Dialogs visible to `viewer`, with the viewer's state; and the total matching.
     async fn list_dialogs(
         &self,
@@ -95,7 +128,7 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn members(&self, dialog: ObjectId, limit: u32, skip: u32) -> Result<(Vec<i64>, u64)>;
 
     /// Stores a message and, in the same transaction, the dialog's `last_message*` and every
-    /// other member's unread count.
+    /// other member's unread count. Returns once that transaction is committed.
     async fn insert_message(&self, message: &Message) -> Result<()>;
     async fn message(&self, app_id: i64, id: ObjectId) -> Result<Option<Message>>;
     /// A dialog's messages as `viewer` sees them (without those they deleted or cleared).

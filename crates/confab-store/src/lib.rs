@@ -18,8 +18,9 @@ pub mod privacy;
 pub mod roster;
 pub mod sqlite;
 mod sqlite_chat;
+mod sqlite_messages;
 
-pub use chat::{ChatStore, MemberChange, Membership, MessageSearch, Viewer};
+pub use chat::{ChatStore, MemberChange, Membership, MessageSearch, PostTarget, Viewer};
 
 pub use offline::{OfflineMessage, OfflineStore};
 pub use privacy::{PrivacyItem, PrivacyNames, PrivacyStore};

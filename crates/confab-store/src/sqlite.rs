@@ -12,6 +12,7 @@ use confab_core::{AppId, Error, Result, UserId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
+use crate::sqlite_messages::MessageWriter;
 use crate::{AccountStore, NewUser, UserKey};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -23,10 +24,13 @@ pub struct SqliteStore {
     /// transaction that reads before it writes fails with BUSY instead of waiting when
     /// another writer got in first; taking this lock first makes writers queue instead.
     pub(crate) write: Arc<tokio::sync::Mutex<()>>,
+    /// Stored messages go through one writer task that commits them in batches.
+    pub(crate) messages: MessageWriter,
 }
 
 impl SqliteStore {
-    /// Opens (creating and migrating if needed) `confab.db` in `data_dir`.
+    /// Opens (creating and migrating if needed) `confab.db` in `data_dir` and starts the task that
+    /// writes stored messages.
     pub async fn open(data_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(Error::internal)?;
         let url = format!("sqlite://{}", data_dir.join("confab.db").display());
@@ -44,9 +48,11 @@ impl SqliteStore {
             .await
             .map_err(Error::internal)?;
         MIGRATOR.run(&pool).await.map_err(Error::internal)?;
+        let write = Arc::new(tokio::sync::Mutex::new(()));
         Ok(Self {
+            messages: MessageWriter::start(pool.clone(), Arc::clone(&write)),
             pool,
-            write: Arc::new(tokio::sync::Mutex::new(())),
+            write,
         })
     }
 

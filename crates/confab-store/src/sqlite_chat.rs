@@ -9,11 +9,14 @@ use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::chat::{AdminDialogInfo, ChatStore, MemberChange, Membership, MessageSearch, Viewer};
+use crate::chat::{
+    AdminDialogInfo, ChatStore, MemberChange, Membership, MessageSearch, PostTarget, Viewer,
+};
 use crate::sqlite::{db, SqliteStore};
+use crate::sqlite_messages::MessageRow;
 
 /// `[1, 2]` ↔ `",1,2,"`: membership tests become `instr(col, ',1,')`.
-fn encode_ids<T: ToString>(ids: &[T]) -> String {
+pub(crate) fn encode_ids<T: ToString>(ids: &[T]) -> String {
     if ids.is_empty() {
         String::new()
     } else {
@@ -395,6 +398,40 @@ impl ChatStore for SqliteStore {
         row.as_ref().map(dialog_from_row).transpose()
     }
 
+    async fn post_target(
+        &self,
+        app_id: i64,
+        dialog: ObjectId,
+        user: i64,
+    ) -> Result<Option<PostTarget>> {
+        let row = sqlx::query(
+            "SELECT d.type, d.owner_id, d.admins_ids, \
+             EXISTS (SELECT 1 FROM dialog_members WHERE dialog_id = d.id AND user_id = ?1 AND occupant = 1) AS member, \
+             CASE WHEN d.type = 3 THEN (SELECT user_id FROM dialog_members WHERE dialog_id = d.id \
+                 AND occupant = 1 AND user_id != ?1 ORDER BY user_id LIMIT 1) END AS other \
+             FROM dialogs d WHERE d.id = ?2 AND d.app_id = ?3",
+        )
+        .bind(user)
+        .bind(dialog.to_string())
+        .bind(app_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|r| -> Result<PostTarget> {
+            Ok(PostTarget {
+                kind: DialogType::from_i64(r.try_get("type").map_err(db)?)?,
+                owner_id: r.try_get("owner_id").map_err(db)?,
+                admins_ids: decode_ints(&r.try_get::<String, _>("admins_ids").map_err(db)?),
+                member: r.try_get("member").map_err(db)?,
+                recipient_id: r
+                    .try_get::<Option<i64>, _>("other")
+                    .map_err(db)?
+                    .unwrap_or(0),
+            })
+        })
+        .transpose()
+    }
+
     async fn membership(&self, dialog: ObjectId, user: i64) -> Result<Option<Membership>> {
         let row = sqlx::query(
             "SELECT occupant, hidden, unread_count, notifications, muted, cleared_before \
@@ -656,63 +693,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn insert_message(&self, m: &Message) -> Result<()> {
-        let types: Vec<String> = m
-            .attachments
-            .iter()
-            .filter_map(|a| a.get("type").and_then(Value::as_str).map(str::to_string))
-            .collect();
-        let dialog = m.dialog_id.to_string();
-        let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let inserted = sqlx::query(
-            "INSERT INTO messages (id, dialog_id, app_id, sender_id, recipient_id, body, date_sent, \
-             attachments, attachment_types, custom, read_ids, delivered_ids, markable, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(m.id.to_string())
-        .bind(&dialog)
-        .bind(m.app_id)
-        .bind(m.sender_id)
-        .bind(m.recipient_id)
-        .bind(&m.body)
-        .bind(m.date_sent)
-        .bind(Value::Array(m.attachments.clone()).to_string())
-        .bind(encode_ids(&types))
-        .bind((!m.custom.is_empty()).then(|| Value::Object(m.custom.clone()).to_string()))
-        .bind(encode_ids(&m.read_ids))
-        .bind(encode_ids(&m.delivered_ids))
-        .bind(m.markable)
-        .bind(m.created_at)
-        .bind(m.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if inserted.rows_affected() == 0 {
-            // The same id again (a client retry): storing it once is enough.
-            return Err(Error::invalid("_id", "has already been taken"));
-        }
-        sqlx::query(
-            "UPDATE dialogs SET last_message = ?, last_message_date_sent = ?, last_message_id = ?, \
-             last_message_user_id = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(&m.body)
-        .bind(m.date_sent)
-        .bind(m.id.to_string())
-        .bind(m.sender_id)
-        .bind(m.created_at)
-        .bind(&dialog)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query(
-            "UPDATE dialog_members SET unread_count = unread_count + (user_id != ?2), hidden = 0 WHERE dialog_id = ?1",
-        )
-        .bind(&dialog)
-        .bind(m.sender_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)
+        self.messages.insert(MessageRow::new(m)).await
     }
 
     async fn message(&self, app_id: i64, id: ObjectId) -> Result<Option<Message>> {

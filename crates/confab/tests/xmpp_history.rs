@@ -413,3 +413,156 @@ async fn rest_group_messages_reach_room_members_live() {
     }
     ts.stop().await;
 }
+
+/// Stored message `i` of sender `s`: ObjectId-shaped so it is kept as the message id.
+fn sid(s: usize, i: usize) -> String {
+    format!("6b02b1f7b5a07d{s:02x}{i:02x}000000")
+}
+
+async fn unread_of(ts: &TestServer, token: &str, dialog: &str) -> serde_json::Value {
+    let (_, u) = ts
+        .call(
+            Method::GET,
+            &format!("/chat/Message/unread.json?chat_dialog_ids={dialog}"),
+            Some(token),
+            None,
+        )
+        .await;
+    u[dialog].clone()
+}
+
+#[tokio::test]
+async fn stored_messages_sent_at_once_by_many_senders_all_land_in_order() {
+    let ts = TestServer::start().await;
+    let (bob, bt) = ts.user("bob").await;
+    let mut b = online(&ts, bob, &bt).await;
+    let bob_jid = format!("{bob}-{}@localhost", ts.app_id);
+    const SENDERS: usize = 4;
+    const EACH: usize = 25;
+    let mut senders = Vec::new();
+    for s in 0..SENDERS {
+        let (id, token) = ts.user(&format!("sender{s}")).await;
+        senders.push(online(&ts, id, &token).await);
+    }
+    // Every sender writes its whole burst without waiting, so the stores overlap.
+    for (s, c) in senders.iter_mut().enumerate() {
+        let burst: String = (0..EACH)
+            .map(|i| {
+                format!(
+                    "<message to='{bob_jid}' type='chat' id='{}'><body>s{s} m{i}</body>\
+                     <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>",
+                    sid(s, i)
+                )
+            })
+            .collect();
+        c.send(&burst).await;
+    }
+    let mut dialogs = vec![String::new(); SENDERS];
+    for _ in 0..SENDERS * EACH {
+        let m = b.until(|e| e.name == "message").await;
+        assert_ne!(m.attr("type"), Some("error"));
+        let body = m.child_named("body").unwrap().text();
+        let s: usize = body[1..body.find(' ').unwrap()].parse().unwrap();
+        dialogs[s] = m
+            .child_named("extraParams")
+            .unwrap()
+            .child_named("dialog_id")
+            .unwrap()
+            .text();
+    }
+    for (s, dialog) in dialogs.iter().enumerate() {
+        let h = history(&ts, &bt, dialog).await;
+        let ids: Vec<&str> = h["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["_id"].as_str().unwrap())
+            .collect();
+        let sent: Vec<String> = (0..EACH).map(|i| sid(s, i)).collect();
+        assert_eq!(ids, sent);
+        assert_eq!(unread_of(&ts, &bt, dialog).await, json!(EACH));
+        let (_, d) = ts
+            .call(
+                Method::GET,
+                &format!("/chat/Dialog.json?_id={dialog}"),
+                Some(&bt),
+                None,
+            )
+            .await;
+        assert_eq!(d["items"][0]["last_message_id"], json!(sid(s, EACH - 1)));
+        assert_eq!(d["items"][0]["unread_messages_count"], json!(EACH));
+    }
+    let (_, u) = ts
+        .call(Method::GET, "/chat/Message/unread.json", Some(&bt), None)
+        .await;
+    assert_eq!(u["total"], json!(SENDERS * EACH));
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn a_sender_no_longer_in_the_dialog_gets_an_error_and_nothing_is_stored() {
+    let ts = TestServer::start().await;
+    let (alice, at) = ts.user("alice").await;
+    let (bob, bt) = ts.user("bob").await;
+    let mut a = online(&ts, alice, &at).await;
+    let mut b = online(&ts, bob, &bt).await;
+    let stored = |to: i64, id: &str, body: &str| {
+        format!(
+            "<message to='{to}-{}@localhost' type='chat' id='{id}'><body>{body}</body>\
+             <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>",
+            ts.app_id
+        )
+    };
+    // Alice's first message creates the pair's dialog (she owns it); Bob answers.
+    a.send(&stored(bob, &oid(1), "first")).await;
+    let got = b
+        .until(|e| e.name == "message" && e.attr("id") == Some(oid(1).as_str()))
+        .await;
+    let dialog = got
+        .child_named("extraParams")
+        .unwrap()
+        .child_named("dialog_id")
+        .unwrap()
+        .text();
+    b.send(&stored(alice, &oid(2), "reply")).await;
+    a.until(|e| e.name == "message" && e.attr("id") == Some(oid(2).as_str()))
+        .await;
+
+    // Bob is taken out of the dialog behind the server's back: the dialog id the server
+    // remembers for the pair must not let him post.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        ts.config.data_dir.join("confab.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM dialog_members WHERE dialog_id = ? AND user_id = ?")
+        .bind(&dialog)
+        .bind(bob)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+
+    b.send(&stored(alice, &oid(3), "refused")).await;
+    let err = b
+        .until(|e| e.name == "message" && e.attr("id") == Some(oid(3).as_str()))
+        .await;
+    assert_eq!(err.attr("type"), Some("error"));
+    // Not delivered: the next thing Alice gets is a later, unsaved message.
+    b.send(&format!(
+        "<message to='{alice}-{}@localhost' type='chat' id='after'><body>after</body></message>",
+        ts.app_id
+    ))
+    .await;
+    let next = a
+        .until(|e| {
+            e.name == "message" && matches!(e.attr("id"), Some(id) if id == oid(3) || id == "after")
+        })
+        .await;
+    assert_eq!(next.attr("id"), Some("after"));
+    let h = history(&ts, &at, &dialog).await;
+    assert_eq!(h["items"].as_array().unwrap().len(), 2);
+    assert_eq!(unread_of(&ts, &at, &dialog).await, json!(1));
+    ts.stop().await;
+}
