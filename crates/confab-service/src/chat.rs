@@ -107,6 +107,33 @@ fn forbidden() -> Error {
     Error::forbidden("You don't have appropriate permissions to perform this operation")
 }
 
+/// A new dialog with nothing set beyond its type and owner.
+fn blank_dialog(app: i64, kind: DialogType, owner: i64, now: i64) -> Dialog {
+    Dialog {
+        id: ObjectId::generate(),
+        app_id: app,
+        kind,
+        owner_id: owner,
+        name: None,
+        description: None,
+        photo: None,
+        occupants_ids: Vec::new(),
+        occupants_count: 0,
+        admins_ids: Vec::new(),
+        pinned_messages_ids: Vec::new(),
+        data: None,
+        extensions: None,
+        last_message_delivered_ids: Vec::new(),
+        last_message_read_ids: Vec::new(),
+        last_message: None,
+        last_message_date_sent: None,
+        last_message_id: None,
+        last_message_user_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 fn dialog_not_found() -> Error {
     Error::not_found("Dialog not found")
 }
@@ -267,42 +294,50 @@ impl Chat {
             }
             self.require_users(app, &admins).await?;
         }
+        let private = kind == DialogType::Private;
         let dialog = Dialog {
-            id: ObjectId::generate(),
-            app_id: app,
-            kind,
-            owner_id: owner,
-            name: if kind == DialogType::Private {
-                None
-            } else {
-                new.name
-            },
+            name: if private { None } else { new.name },
             description: new.description,
-            photo: if kind == DialogType::Private {
-                None
-            } else {
-                new.photo
-            },
-            occupants_ids: Vec::new(),
-            occupants_count: 0,
+            photo: if private { None } else { new.photo },
             admins_ids: admins,
-            pinned_messages_ids: Vec::new(),
             data: new.data,
             extensions: new.extensions,
-            last_message_delivered_ids: Vec::new(),
-            last_message_read_ids: Vec::new(),
-            last_message: None,
-            last_message_date_sent: None,
-            last_message_id: None,
-            last_message_user_id: None,
-            created_at: now,
-            updated_at: now,
+            ..blank_dialog(app, kind, owner, now)
         };
         let id = self
             .store
             .insert_dialog(&dialog, private_key.as_deref(), &members)
             .await?;
         self.view(app, owner, id).await
+    }
+
+    /// The id of the private dialog of `sender` and `recipient`, created when missing (as
+    /// `create_dialog` would, owned by `sender`); `None` when a user does not exist or both are
+    /// the same. For 1:1 XMPP messages, which need only the id: no view is loaded.
+    pub async fn private_dialog_id(
+        &self,
+        app: i64,
+        sender: i64,
+        recipient: i64,
+    ) -> Result<Option<ObjectId>> {
+        if sender == recipient {
+            return Ok(None);
+        }
+        let (low, high) = (sender.min(recipient), sender.max(recipient));
+        let key = format!("{low}:{high}");
+        if let Some(id) = self.store.find_private_dialog(app, &key).await? {
+            return Ok(Some(id));
+        }
+        match self.require_users(app, &[low, high]).await {
+            Err(e) if e.kind == confab_core::ErrorKind::Invalid => return Ok(None),
+            r => r?,
+        }
+        let dialog = blank_dialog(app, DialogType::Private, sender, now_millis());
+        let id = self
+            .store
+            .insert_dialog(&dialog, Some(&key), &[low, high])
+            .await?;
+        Ok(Some(id))
     }
 
     async fn view(&self, app: i64, user: i64, id: ObjectId) -> Result<DialogView> {

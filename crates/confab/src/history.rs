@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use confab_core::chat::DialogType;
 use confab_core::{AppId, Error, ErrorKind, ObjectId, Result, UserId};
-use confab_service::chat::{Actor, NewDialog, NewMessage};
+use confab_service::chat::NewMessage;
 use confab_service::Chat;
 use confab_xmpp::{ChatHistory, ChatMessage, MessageEvent};
 use serde_json::Value;
@@ -43,26 +42,9 @@ impl ServiceHistory {
         if let Some(id) = self.dialogs.lock().expect("dialog cache").get(&key) {
             return Ok(Some(*id));
         }
-        let created = self
-            .chat
-            .create_dialog(
-                app,
-                sender,
-                NewDialog {
-                    kind: Some(DialogType::Private),
-                    occupants_ids: vec![recipient],
-                    ..Default::default()
-                },
-                Actor::User(sender),
-            )
-            .await;
-        let id = match created {
-            Ok(view) => view.dialog.id,
+        let Some(id) = self.chat.private_dialog_id(app, sender, recipient).await? else {
             // An unknown recipient: routing answers it like any missing user (503).
-            Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("occupants_ids") => {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
+            return Ok(None);
         };
         let mut cache = self.dialogs.lock().expect("dialog cache");
         if cache.len() >= MAX_CACHED_PAIRS {
