@@ -142,6 +142,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_records_each_users_latest_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let touches = Touches::new(store.clone());
+        let app = store
+            .create_app("t", "ak", "as", b"api", NOW)
+            .await
+            .unwrap();
+        let user = store
+            .create_user(confab_store::NewUser {
+                app_id: app.id.get(),
+                fields: Default::default(),
+                password_hash: None,
+                is_guest: true,
+                now: NOW,
+            })
+            .await
+            .unwrap();
+        // Two sessions of one user in one batch: the later request wins.
+        for (token, at) in [(&b"one"[..], NOW + 5), (&b"two"[..], NOW + 9)] {
+            let s = store
+                .create_session(app.id, Some(user.user_id()), token, NOW, NOW + 3_600_000)
+                .await
+                .unwrap();
+            touches.touch(&s, at, NOW + 7_200_000).await.unwrap();
+        }
+        touches.flush().await.unwrap();
+        let stored = store
+            .user(app.id, confab_store::UserKey::Id(user.user_id().get()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.last_request_at, Some(NOW + 9));
+        assert_eq!(stored_expiry(&store, b"one").await, NOW + 7_200_000);
+        assert_eq!(stored_expiry(&store, b"two").await, NOW + 7_200_000);
+    }
+
+    #[tokio::test]
     async fn the_flusher_writes_on_its_own() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());

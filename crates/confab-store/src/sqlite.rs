@@ -1,5 +1,6 @@
 //! The embedded backend: one SQLite database in WAL mode.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -564,24 +565,38 @@ impl AccountStore for SqliteStore {
     }
 
     async fn touch_sessions(&self, touches: &[(Session, Millis, Millis)]) -> Result<()> {
+        // One statement per table and chunk (each statement is a trip to the driver's thread).
+        let sessions: Vec<(i64, Millis)> = touches.iter().map(|(s, _, e)| (s.id, *e)).collect();
+        let mut users: HashMap<i64, Millis> = HashMap::new();
+        for (s, now, _) in touches {
+            if let Some(u) = s.user_id {
+                let t = users.entry(u.get()).or_insert(*now);
+                *t = (*t).max(*now);
+            }
+        }
+        let users: Vec<(i64, Millis)> = users.into_iter().collect();
         let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
-        for (session, now, expires_at) in touches {
-            // MAX: a late batch never shortens a session another node extended further.
-            sqlx::query("UPDATE sessions SET expires_at = MAX(expires_at, ?) WHERE id = ?")
-                .bind(expires_at)
-                .bind(session.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            if let Some(user) = session.user_id {
-                sqlx::query("UPDATE users SET last_request_at = MAX(COALESCE(last_request_at, 0), ?) WHERE id = ?")
-                    .bind(now)
-                    .bind(user.get())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
+        // MAX: a late batch never shortens a session another node extended further.
+        for chunk in sessions.chunks(TOUCH_CHUNK) {
+            update_from_values(
+                chunk,
+                "UPDATE sessions SET expires_at = MAX(sessions.expires_at, v.x) FROM v WHERE sessions.id = v.id",
+            )
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        for chunk in users.chunks(TOUCH_CHUNK) {
+            update_from_values(
+                chunk,
+                "UPDATE users SET last_request_at = MAX(COALESCE(users.last_request_at, 0), v.x) FROM v WHERE users.id = v.id",
+            )
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         }
         tx.commit().await.map_err(db)
     }
@@ -620,4 +635,23 @@ impl AccountStore for SqliteStore {
             .map(|r| r.rows_affected())
             .map_err(db)
     }
+}
+
+/// Rows per batched `UPDATE … FROM (VALUES …)`: two bound values each, far below SQLite's limit.
+const TOUCH_CHUNK: usize = 500;
+
+/// `WITH v(id, x) AS (VALUES (?, ?), …) <update>`: `update` joins `v` by id.
+fn update_from_values<'a>(rows: &[(i64, Millis)], update: &str) -> QueryBuilder<'a, Sqlite> {
+    let mut q = QueryBuilder::<Sqlite>::new("WITH v(id, x) AS (VALUES ");
+    let mut sep = q.separated(", ");
+    for (id, x) in rows {
+        sep.push("(");
+        sep.push_bind_unseparated(*id);
+        sep.push_unseparated(", ");
+        sep.push_bind_unseparated(*x);
+        sep.push_unseparated(")");
+    }
+    q.push(") ");
+    q.push(update);
+    q
 }
