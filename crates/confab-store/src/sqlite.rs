@@ -45,6 +45,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // An in-process database connection cannot go stale like a network one, and the
+            // ping is one more hand-off to the driver's thread per query.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(Error::internal)?;
