@@ -324,20 +324,10 @@ impl Chat {
             return Ok(None);
         }
         let (low, high) = (sender.min(recipient), sender.max(recipient));
-        let key = format!("{low}:{high}");
-        if let Some(id) = self.store.find_private_dialog(app, &key).await? {
-            return Ok(Some(id));
-        }
-        match self.require_users(app, &[low, high]).await {
-            Err(e) if e.kind == confab_core::ErrorKind::Invalid => return Ok(None),
-            r => r?,
-        }
+        // One statement for a new pair: the store checks both users, inserts the dialog and its
+        // members, and falls back to a lookup only when nothing was inserted.
         let dialog = blank_dialog(app, DialogType::Private, sender, now_millis());
-        let id = self
-            .store
-            .insert_dialog(&dialog, Some(&key), &[low, high])
-            .await?;
-        Ok(Some(id))
+        self.store.create_private_dialog(&dialog, low, high).await
     }
 
     async fn view(&self, app: i64, user: i64, id: ObjectId) -> Result<DialogView> {

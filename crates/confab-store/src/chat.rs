@@ -86,13 +86,24 @@ pub struct MessageSearch {
 #[async_trait]
 pub trait ChatStore: Send + Sync + 'static {
     /// Inserts a dialog with its first members. For a private dialog `private_key` is unique per
-    /// app; when it is taken the existing dialog's id is returned instead.
+    /// app; when it is taken the existing dialog's id is returned instead. A private
+    /// dialog's `private_key` is `"{low}:{high}"` and its `members` are `[low, high]`.
     async fn insert_dialog(
         &self,
         dialog: &Dialog,
         private_key: Option<&str>,
         members: &[i64],
     ) -> Result<ObjectId>;
+    /// Creates the private dialog of users `low < high` (keyed `"{low}:{high}"`, both occupants
+    /// joined at `dialog.created_at`) when both are users of `dialog.app_id`, in as few round
+    /// trips as the store allows. The pair's existing dialog (one created concurrently included)
+    /// is returned instead of a new one; `None` when there is none and a user is unknown.
+    async fn create_private_dialog(
+        &self,
+        dialog: &Dialog,
+        low: i64,
+        high: i64,
+    ) -> Result<Option<ObjectId>>;
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>>;
     async fn dialog(&self, app_id: i64, id: ObjectId) -> Result<Option<Dialog>>;
     async fn membership(&self, dialog: ObjectId, user: i64) -> Result<Option<Membership>>;

@@ -301,6 +301,61 @@ fn unread_without_row(user: i64) -> String {
 }
 
 impl SqliteStore {
+    /// Inserts the dialog row, `ON CONFLICT DO NOTHING`; whether it was inserted. A private
+    /// dialog's two members are added by the `dialogs_private_members` trigger in the same
+    /// statement. With `users`, the row is inserted only when both are users of the app.
+    async fn insert_dialog_row<'e, E>(
+        executor: E,
+        d: &Dialog,
+        private_key: Option<&str>,
+        users: Option<(i64, i64)>,
+    ) -> Result<bool>
+    where
+        E: sqlx::Executor<'e, Database = Sqlite>,
+    {
+        let mut sql = String::from(
+            "INSERT INTO dialogs (id, app_id, type, owner_id, name, description, photo, admins_ids, \
+             pinned_messages_ids, data, private_key, created_at, updated_at, extensions) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14",
+        );
+        // The WHERE also keeps the SELECT from being read as part of the upsert clause.
+        sql.push_str(match users {
+            Some(_) => {
+                " WHERE (SELECT COUNT(*) FROM users WHERE app_id = ?2 AND id IN (?15, ?16)) = 2"
+            }
+            None => " WHERE true",
+        });
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        let mut q = sqlx::query(&sql)
+            .bind(d.id.to_string())
+            .bind(d.app_id)
+            .bind(d.kind as i64)
+            .bind(d.owner_id)
+            .bind(&d.name)
+            .bind(&d.description)
+            .bind(&d.photo)
+            .bind(encode_ids(&d.admins_ids))
+            .bind(encode_ids(&d.pinned_messages_ids))
+            .bind(
+                d.data
+                    .as_ref()
+                    .map(|m| Value::Object(m.clone()).to_string()),
+            )
+            .bind(private_key)
+            .bind(d.created_at)
+            .bind(d.updated_at)
+            .bind(
+                d.extensions
+                    .as_ref()
+                    .map(|m| Value::Object(m.clone()).to_string()),
+            );
+        if let Some((a, b)) = users {
+            q = q.bind(a).bind(b);
+        }
+        let done = q.execute(executor).await.map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Keeps `last_message*` pointing at the newest remaining message.
     async fn refresh_last_message(
         tx: &mut sqlx::Transaction<'_, Sqlite>,
@@ -327,38 +382,30 @@ impl ChatStore for SqliteStore {
         private_key: Option<&str>,
         members: &[i64],
     ) -> Result<ObjectId> {
-        let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let inserted = sqlx::query(
-            "INSERT INTO dialogs (id, app_id, type, owner_id, name, description, photo, admins_ids, \
-             pinned_messages_ids, data, private_key, created_at, updated_at, extensions) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(d.id.to_string())
-        .bind(d.app_id)
-        .bind(d.kind as i64)
-        .bind(d.owner_id)
-        .bind(&d.name)
-        .bind(&d.description)
-        .bind(&d.photo)
-        .bind(encode_ids(&d.admins_ids))
-        .bind(encode_ids(&d.pinned_messages_ids))
-        .bind(d.data.as_ref().map(|m| Value::Object(m.clone()).to_string()))
-        .bind(private_key)
-        .bind(d.created_at)
-        .bind(d.updated_at)
-        .bind(d.extensions.as_ref().map(|m| Value::Object(m.clone()).to_string()))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if inserted.rows_affected() == 0 {
+        if let Some(key) = private_key {
+            // The members come from the key (see `insert_dialog_row`), one statement in all.
+            debug_assert!(
+                matches!(members, [a, b] if key == format!("{a}:{b}")),
+                "a private dialog's members are its key's pair"
+            );
+            let inserted = {
+                let _write = self.write.lock().await;
+                Self::insert_dialog_row(&self.pool, d, Some(key), None).await?
+            };
+            if inserted {
+                return Ok(d.id);
+            }
             // Another request created the same private dialog first.
-            tx.rollback().await.map_err(db)?;
-            let key = private_key.ok_or_else(|| Error::bad_request("duplicate dialog id"))?;
             return self
                 .find_private_dialog(d.app_id, key)
                 .await?
                 .ok_or_else(|| Error::bad_request("duplicate dialog"));
+        }
+        let _write = self.write.lock().await;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        if !Self::insert_dialog_row(&mut *tx, d, None, None).await? {
+            tx.rollback().await.map_err(db)?;
+            return Err(Error::bad_request("duplicate dialog id"));
         }
         for user in members {
             sqlx::query(
@@ -373,6 +420,28 @@ impl ChatStore for SqliteStore {
         }
         tx.commit().await.map_err(db)?;
         Ok(d.id)
+    }
+
+    async fn create_private_dialog(
+        &self,
+        d: &Dialog,
+        low: i64,
+        high: i64,
+    ) -> Result<Option<ObjectId>> {
+        debug_assert!(
+            low < high,
+            "a private dialog's pair is ordered and distinct"
+        );
+        let key = format!("{low}:{high}");
+        let inserted = {
+            let _write = self.write.lock().await;
+            Self::insert_dialog_row(&self.pool, d, Some(&key), Some((low, high))).await?
+        };
+        if inserted {
+            return Ok(Some(d.id));
+        }
+        // Nothing inserted: the pair already has its dialog, or a user is unknown.
+        self.find_private_dialog(d.app_id, &key).await
     }
 
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>> {
@@ -1027,5 +1096,161 @@ impl ChatStore for SqliteStore {
             .push_bind(i64::from(s.limit));
         let rows = q.build().fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(message_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use confab_core::chat::{Dialog, DialogType};
+    use confab_core::ObjectId;
+
+    use crate::chat::ChatStore;
+    use crate::privacy::tests::account;
+    use crate::sqlite::SqliteStore;
+    use crate::AccountStore;
+
+    /// user_id, occupant, hidden, unread_count, notifications, muted, cleared_before, joined_at.
+    type MemberRow = (i64, i64, i64, i64, i64, i64, Option<String>, i64);
+
+    fn private(app: i64, owner: i64, now: i64) -> Dialog {
+        Dialog {
+            id: ObjectId::generate(),
+            app_id: app,
+            kind: DialogType::Private,
+            owner_id: owner,
+            name: None,
+            description: None,
+            photo: None,
+            occupants_ids: Vec::new(),
+            occupants_count: 0,
+            admins_ids: Vec::new(),
+            pinned_messages_ids: Vec::new(),
+            data: None,
+            extensions: None,
+            last_message: None,
+            last_message_date_sent: None,
+            last_message_id: None,
+            last_message_user_id: None,
+            last_message_delivered_ids: Vec::new(),
+            last_message_read_ids: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    async fn counts(s: &SqliteStore) -> (i64, i64) {
+        let dialogs = sqlx::query_scalar("SELECT COUNT(*) FROM dialogs")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        let members = sqlx::query_scalar("SELECT COUNT(*) FROM dialog_members")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        (dialogs, members)
+    }
+
+    #[tokio::test]
+    async fn private_dialog_is_created_once_with_both_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        let (app, a) = account(&s, 1).await;
+        let (_, b) = account(&s, 2).await;
+        let (app, low, high) = (app.get(), a.get().min(b.get()), a.get().max(b.get()));
+
+        // Many first messages of the same pair at once, from either side.
+        let tasks: Vec<_> = (0..16)
+            .map(|n| {
+                let s = s.clone();
+                let owner = if n % 2 == 0 { low } else { high };
+                tokio::spawn(async move {
+                    let d = private(app, owner, 1000 + n);
+                    let id = s.create_private_dialog(&d, low, high).await.unwrap();
+                    let id = id.expect("both users exist");
+                    (id, (id == d.id).then_some((d.id, d.created_at, d.owner_id)))
+                })
+            })
+            .collect();
+        let mut created = Vec::new();
+        let mut ids = Vec::new();
+        for t in tasks {
+            let (id, fresh) = t.await.unwrap();
+            ids.push(id);
+            created.extend(fresh);
+        }
+        assert_eq!(created.len(), 1, "exactly one creation wins");
+        let (winner, created_at, owner) = created[0];
+        assert!(ids.iter().all(|id| *id == winner));
+        assert_eq!(counts(&s).await, (1, 2));
+
+        let row: (String, i64, i64, Option<String>, String, String, i64, i64) = sqlx::query_as(
+            "SELECT id, type, owner_id, private_key, admins_ids, pinned_messages_ids, created_at, \
+             updated_at FROM dialogs",
+        )
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            row,
+            (
+                winner.to_string(),
+                DialogType::Private as i64,
+                owner,
+                Some(format!("{low}:{high}")),
+                String::new(),
+                String::new(),
+                created_at,
+                created_at,
+            )
+        );
+        let members: Vec<MemberRow> = sqlx::query_as(
+            "SELECT user_id, occupant, hidden, unread_count, notifications, muted, cleared_before, \
+             joined_at FROM dialog_members WHERE dialog_id = ? ORDER BY user_id",
+        )
+        .bind(winner.to_string())
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            members,
+            vec![
+                (low, 1, 0, 0, 1, 0, None, created_at),
+                (high, 1, 0, 0, 1, 0, None, created_at),
+            ]
+        );
+        assert_eq!(
+            s.find_private_dialog(app, &format!("{low}:{high}"))
+                .await
+                .unwrap(),
+            Some(winner)
+        );
+
+        // The REST path (`insert_dialog` with the key) finds the same dialog.
+        let d = private(app, low, 5000);
+        assert_eq!(
+            s.insert_dialog(&d, Some(&format!("{low}:{high}")), &[low, high])
+                .await
+                .unwrap(),
+            winner
+        );
+        assert_eq!(counts(&s).await, (1, 2));
+    }
+
+    #[tokio::test]
+    async fn private_dialog_with_an_unknown_user_is_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        let (app, a) = account(&s, 1).await;
+        let (_, b) = account(&s, 2).await;
+        let (app, a, b) = (app.get(), a.get(), b.get());
+        let unknown = a.max(b) + 1000;
+        let d = private(app, a, 1);
+        assert_eq!(s.create_private_dialog(&d, a, unknown).await.unwrap(), None);
+        // Users of another app do not count either.
+        let other = s.create_app("o", "k2", "s2", b"h2", 1).await.unwrap();
+        let d = private(other.id.get(), a, 1);
+        let (low, high) = (a.min(b), a.max(b));
+        assert_eq!(s.create_private_dialog(&d, low, high).await.unwrap(), None);
+        assert_eq!(counts(&s).await, (0, 0));
     }
 }
