@@ -324,7 +324,15 @@ impl Chat {
             return Ok(None);
         }
         let (low, high) = (sender.min(recipient), sender.max(recipient));
-        // One statement for a new pair: the store checks both users, inserts the dialog and its
+        // Most pairs already have their dialog (e.g. after a restart): a read, without the write lock.
+        if let Some(id) = self
+            .store
+            .find_private_dialog(app, &format!("{low}:{high}"))
+            .await?
+        {
+            return Ok(Some(id));
+        }
+        // A new pair, one statement: the store checks both users, inserts the dialog and its
         // members, and falls back to a lookup only when nothing was inserted.
         let dialog = blank_dialog(app, DialogType::Private, sender, now_millis());
         self.store.create_private_dialog(&dialog, low, high).await
