@@ -304,6 +304,24 @@ impl SqliteStore {
     /// Inserts the dialog row, `ON CONFLICT DO NOTHING`; whether it was inserted. A private
     /// dialog's two members are added by the `dialogs_private_members` trigger in the same
     /// statement. With `users`, the row is inserted only when both are users of the app.
+    /// Inserts private dialog `d` (one statement; `users`, when given, must both exist). When
+    /// nothing was inserted, the pair's existing dialog, or `None` for an unknown user.
+    async fn insert_private(
+        &self,
+        d: &Dialog,
+        key: &str,
+        users: Option<(i64, i64)>,
+    ) -> Result<Option<ObjectId>> {
+        let inserted = {
+            let _write = self.write.lock().await;
+            Self::insert_dialog_row(&self.pool, d, Some(key), users).await?
+        };
+        if inserted {
+            return Ok(Some(d.id));
+        }
+        self.find_private_dialog(d.app_id, key).await
+    }
+
     async fn insert_dialog_row<'e, E>(
         executor: E,
         d: &Dialog,
@@ -388,16 +406,9 @@ impl ChatStore for SqliteStore {
                 matches!(members, [a, b] if key == format!("{a}:{b}")),
                 "a private dialog's members are its key's pair"
             );
-            let inserted = {
-                let _write = self.write.lock().await;
-                Self::insert_dialog_row(&self.pool, d, Some(key), None).await?
-            };
-            if inserted {
-                return Ok(d.id);
-            }
-            // Another request created the same private dialog first.
+            // Users were checked by the caller; `None` only if the dialog vanished meanwhile.
             return self
-                .find_private_dialog(d.app_id, key)
+                .insert_private(d, key, None)
                 .await?
                 .ok_or_else(|| Error::bad_request("duplicate dialog"));
         }
@@ -432,16 +443,8 @@ impl ChatStore for SqliteStore {
             low < high,
             "a private dialog's pair is ordered and distinct"
         );
-        let key = format!("{low}:{high}");
-        let inserted = {
-            let _write = self.write.lock().await;
-            Self::insert_dialog_row(&self.pool, d, Some(&key), Some((low, high))).await?
-        };
-        if inserted {
-            return Ok(Some(d.id));
-        }
-        // Nothing inserted: the pair already has its dialog, or a user is unknown.
-        self.find_private_dialog(d.app_id, &key).await
+        self.insert_private(d, &format!("{low}:{high}"), Some((low, high)))
+            .await
     }
 
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>> {
