@@ -13,12 +13,14 @@ use confab_core::model::{App, Session, User, UserFields, UserQuery};
 use confab_core::{AppId, Result, UserId};
 
 pub mod chat;
+mod group_commit;
 pub mod offline;
 pub mod privacy;
 pub mod roster;
 pub mod sqlite;
 mod sqlite_chat;
 mod sqlite_messages;
+mod sqlite_private_dialogs;
 
 pub use chat::{ChatStore, MemberChange, Membership, MessageSearch, PostTarget, Viewer};
 

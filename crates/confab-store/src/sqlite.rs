@@ -13,7 +13,9 @@ use confab_core::{AppId, Error, Result, UserId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use crate::sqlite_messages::MessageWriter;
+use crate::group_commit::GroupCommit;
+use crate::sqlite_messages::{MessageBatch, MessageWriter};
+use crate::sqlite_private_dialogs::{PrivateDialogBatch, PrivateDialogWriter};
 use crate::{AccountStore, NewUser, UserKey};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -27,6 +29,8 @@ pub struct SqliteStore {
     pub(crate) write: Arc<tokio::sync::Mutex<()>>,
     /// Stored messages go through one writer task that commits them in batches.
     pub(crate) messages: MessageWriter,
+    /// New private dialogs likewise (the first messages of many new pairs come in bursts).
+    pub(crate) private_dialogs: PrivateDialogWriter,
 }
 
 impl SqliteStore {
@@ -54,7 +58,12 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await.map_err(Error::internal)?;
         let write = Arc::new(tokio::sync::Mutex::new(()));
         Ok(Self {
-            messages: MessageWriter::start(pool.clone(), Arc::clone(&write)),
+            messages: GroupCommit::start(MessageBatch, pool.clone(), Arc::clone(&write)),
+            private_dialogs: GroupCommit::start(
+                PrivateDialogBatch,
+                pool.clone(),
+                Arc::clone(&write),
+            ),
             pool,
             write,
         })

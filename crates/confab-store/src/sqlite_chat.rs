@@ -14,6 +14,7 @@ use crate::chat::{
 };
 use crate::sqlite::{db, SqliteStore};
 use crate::sqlite_messages::MessageRow;
+use crate::sqlite_private_dialogs::{pair_key, PrivateDialogRow};
 
 /// `[1, 2]` ↔ `",1,2,"`: membership tests become `instr(col, ',1,')`.
 pub(crate) fn encode_ids<T: ToString>(ids: &[T]) -> String {
@@ -301,76 +302,52 @@ fn unread_without_row(user: i64) -> String {
 }
 
 impl SqliteStore {
-    /// Inserts the dialog row, `ON CONFLICT DO NOTHING`; whether it was inserted. A private
-    /// dialog's two members are added by the `dialogs_private_members` trigger in the same
-    /// statement. With `users`, the row is inserted only when both are users of the app.
-    /// Inserts private dialog `d` (one statement; `users`, when given, must both exist). When
-    /// nothing was inserted, the pair's existing dialog, or `None` for an unknown user.
-    async fn insert_private(
-        &self,
-        d: &Dialog,
-        key: &str,
-        users: Option<(i64, i64)>,
-    ) -> Result<Option<ObjectId>> {
-        let inserted = {
-            let _write = self.write.lock().await;
-            Self::insert_dialog_row(&self.pool, d, Some(key), users).await?
-        };
-        if inserted {
+    /// Inserts private dialog `d` of users `low` and `high` (batched with concurrent ones) when
+    /// both exist. When nothing was inserted, the pair's existing dialog, or `None` for an
+    /// unknown user.
+    async fn insert_private(&self, d: &Dialog, low: i64, high: i64) -> Result<Option<ObjectId>> {
+        if self
+            .private_dialogs
+            .write(PrivateDialogRow::new(d, low, high))
+            .await?
+        {
             return Ok(Some(d.id));
         }
-        self.find_private_dialog(d.app_id, key).await
+        self.find_private_dialog(d.app_id, &pair_key(low, high))
+            .await
     }
 
-    async fn insert_dialog_row<'e, E>(
-        executor: E,
-        d: &Dialog,
-        private_key: Option<&str>,
-        users: Option<(i64, i64)>,
-    ) -> Result<bool>
-    where
-        E: sqlx::Executor<'e, Database = Sqlite>,
-    {
-        let mut sql = String::from(
+    /// Inserts a group dialog's row; whether it was inserted (its id was not taken).
+    async fn insert_group_row(tx: &mut sqlx::Transaction<'_, Sqlite>, d: &Dialog) -> Result<bool> {
+        let done = sqlx::query(
             "INSERT INTO dialogs (id, app_id, type, owner_id, name, description, photo, admins_ids, \
-             pinned_messages_ids, data, private_key, created_at, updated_at, extensions) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14",
-        );
-        // The WHERE also keeps the SELECT from being read as part of the upsert clause.
-        sql.push_str(match users {
-            Some(_) => {
-                " WHERE (SELECT COUNT(*) FROM users WHERE app_id = ?2 AND id IN (?15, ?16)) = 2"
-            }
-            None => " WHERE true",
-        });
-        sql.push_str(" ON CONFLICT DO NOTHING");
-        let mut q = sqlx::query(&sql)
-            .bind(d.id.to_string())
-            .bind(d.app_id)
-            .bind(d.kind as i64)
-            .bind(d.owner_id)
-            .bind(&d.name)
-            .bind(&d.description)
-            .bind(&d.photo)
-            .bind(encode_ids(&d.admins_ids))
-            .bind(encode_ids(&d.pinned_messages_ids))
-            .bind(
-                d.data
-                    .as_ref()
-                    .map(|m| Value::Object(m.clone()).to_string()),
-            )
-            .bind(private_key)
-            .bind(d.created_at)
-            .bind(d.updated_at)
-            .bind(
-                d.extensions
-                    .as_ref()
-                    .map(|m| Value::Object(m.clone()).to_string()),
-            );
-        if let Some((a, b)) = users {
-            q = q.bind(a).bind(b);
-        }
-        let done = q.execute(executor).await.map_err(db)?;
+             pinned_messages_ids, data, created_at, updated_at, extensions) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(d.id.to_string())
+        .bind(d.app_id)
+        .bind(d.kind as i64)
+        .bind(d.owner_id)
+        .bind(&d.name)
+        .bind(&d.description)
+        .bind(&d.photo)
+        .bind(encode_ids(&d.admins_ids))
+        .bind(encode_ids(&d.pinned_messages_ids))
+        .bind(
+            d.data
+                .as_ref()
+                .map(|m| Value::Object(m.clone()).to_string()),
+        )
+        .bind(d.created_at)
+        .bind(d.updated_at)
+        .bind(
+            d.extensions
+                .as_ref()
+                .map(|m| Value::Object(m.clone()).to_string()),
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -401,20 +378,20 @@ impl ChatStore for SqliteStore {
         members: &[i64],
     ) -> Result<ObjectId> {
         if let Some(key) = private_key {
-            // The members come from the key (see `insert_dialog_row`), one statement in all.
-            debug_assert!(
-                matches!(members, [a, b] if key == format!("{a}:{b}")),
-                "a private dialog's members are its key's pair"
-            );
-            // Users were checked by the caller; `None` only if the dialog vanished meanwhile.
+            // The members come from the key (see `sqlite_private_dialogs`).
+            let &[low, high] = members else {
+                return Err(Error::bad_request("a private dialog has two occupants"));
+            };
+            debug_assert_eq!(key, pair_key(low, high), "members are the key's pair");
+            // Users were checked by the caller; `None` only if one was deleted meanwhile.
             return self
-                .insert_private(d, key, None)
+                .insert_private(d, low, high)
                 .await?
-                .ok_or_else(|| Error::bad_request("duplicate dialog"));
+                .ok_or_else(|| Error::not_found("User not found"));
         }
         let _write = self.write.lock().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
-        if !Self::insert_dialog_row(&mut *tx, d, None, None).await? {
+        if !Self::insert_group_row(&mut tx, d).await? {
             tx.rollback().await.map_err(db)?;
             return Err(Error::bad_request("duplicate dialog id"));
         }
@@ -443,8 +420,7 @@ impl ChatStore for SqliteStore {
             low < high,
             "a private dialog's pair is ordered and distinct"
         );
-        self.insert_private(d, &format!("{low}:{high}"), Some((low, high)))
-            .await
+        self.insert_private(d, low, high).await
     }
 
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>> {
@@ -765,7 +741,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn insert_message(&self, m: &Message) -> Result<()> {
-        self.messages.insert(MessageRow::new(m)).await
+        self.messages.write(MessageRow::new(m)).await
     }
 
     async fn message(&self, app_id: i64, id: ObjectId) -> Result<Option<Message>> {
@@ -1237,6 +1213,73 @@ mod tests {
             winner
         );
         assert_eq!(counts(&s).await, (1, 2));
+    }
+
+    #[tokio::test]
+    async fn new_pairs_queued_together_are_created_in_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        let mut users = Vec::new();
+        for n in 0..10 {
+            users.push(account(&s, n).await.1.get());
+        }
+        let app = account(&s, 99).await.0.get();
+        let unknown = users[9] + 1000;
+        // Five pairs (each asked for three times) and two pairs with an unknown user, all queued
+        // while the write lock is held, so the writer takes them as one batch.
+        let mut asks = Vec::new();
+        for round in 0..3 {
+            for p in 0..5 {
+                asks.push((users[2 * p], users[2 * p + 1], round));
+            }
+            asks.push((users[0], unknown, round));
+        }
+        let write = s.write.lock().await;
+        let tasks: Vec<_> = asks
+            .iter()
+            .map(|&(low, high, round)| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let d = private(app, low, round);
+                    (
+                        low,
+                        high,
+                        s.create_private_dialog(&d, low, high).await.unwrap(),
+                    )
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        drop(write);
+        let mut by_pair = std::collections::HashMap::new();
+        for t in tasks {
+            let (low, high, id) = t.await.unwrap();
+            if high == unknown {
+                assert_eq!(id, None, "a pair with an unknown user gets no dialog");
+                continue;
+            }
+            let id = id.expect("both users exist");
+            // Every ask of a pair gets the same dialog.
+            assert_eq!(*by_pair.entry((low, high)).or_insert(id), id);
+        }
+        assert_eq!(by_pair.len(), 5);
+        assert_eq!(counts(&s).await, (5, 10));
+        for ((low, high), id) in by_pair {
+            let members: Vec<i64> = sqlx::query_scalar(
+                "SELECT user_id FROM dialog_members WHERE dialog_id = ? ORDER BY user_id",
+            )
+            .bind(id.to_string())
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+            assert_eq!(members, vec![low, high]);
+            assert_eq!(
+                s.find_private_dialog(app, &format!("{low}:{high}"))
+                    .await
+                    .unwrap(),
+                Some(id)
+            );
+        }
     }
 
     #[tokio::test]

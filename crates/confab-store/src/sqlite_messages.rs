@@ -1,26 +1,18 @@
-//! Group commit for stored messages: concurrent inserts share one transaction.
-//!
-//! Every statement on the SQLite driver is a hand-off to its worker thread and back, and every
-//! commit flushes a new full-text index segment, so one transaction per message made each stored
-//! message cost several thread switches plus a segment. One writer task takes whatever inserts are
-//! queued, inserts them with one statement in one transaction (the triggers of migration 0300
-//! update the dialog and the unread counts) and answers each caller only after the commit.
+//! Stored messages, written in batches (see `group_commit`): concurrent inserts share one
+//! statement in one transaction, and the triggers of migration 0300 update the dialog and the
+//! unread counts.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
+use async_trait::async_trait;
 use confab_core::chat::Message;
 use confab_core::{Error, Result};
 use serde_json::Value;
-use sqlx::{QueryBuilder, SqlitePool};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 
+use crate::group_commit::{is_constraint, BatchWrite, GroupCommit};
 use crate::sqlite::db;
 use crate::sqlite_chat::encode_ids;
-
-/// Bounds how long one transaction holds the write lock (and, at 15 values a row, stays far
-/// below SQLite's limit of 32,766 bound values per statement).
-const MAX_BATCH: usize = 256;
 
 /// A message encoded for its row, so the writer only binds.
 pub(crate) struct MessageRow {
@@ -68,125 +60,54 @@ impl MessageRow {
     }
 }
 
-struct Pending {
-    row: MessageRow,
-    done: oneshot::Sender<Result<()>>,
-}
+/// Stored messages: rows inserted with one statement per batch.
+pub(crate) struct MessageBatch;
 
-/// The queue in front of the writer task; the task ends when the last store clone is dropped.
-#[derive(Clone)]
-pub(crate) struct MessageWriter {
-    queue: mpsc::UnboundedSender<Pending>,
-}
+pub(crate) type MessageWriter = GroupCommit<MessageBatch>;
 
-impl MessageWriter {
-    /// Starts the writer task; `write` is the store's lock for writing transactions.
-    pub(crate) fn start(pool: SqlitePool, write: Arc<Mutex<()>>) -> Self {
-        let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, write, pending));
-        Self { queue }
-    }
+#[async_trait]
+impl BatchWrite for MessageBatch {
+    type Row = MessageRow;
+    type Out = ();
+    const NAME: &'static str = "message";
 
-    /// Stores one message; returns once its transaction is committed.
-    pub(crate) async fn insert(&self, row: MessageRow) -> Result<()> {
-        let (done, result) = oneshot::channel();
-        self.queue
-            .send(Pending { row, done })
-            .map_err(|_| stopped())?;
-        result.await.map_err(|_| stopped())?
-    }
-}
-
-fn stopped() -> Error {
-    Error::internal(std::io::Error::other("message writer stopped"))
-}
-
-async fn run(
-    pool: SqlitePool,
-    write: Arc<Mutex<()>>,
-    mut pending: mpsc::UnboundedReceiver<Pending>,
-) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let results = {
-            let _write = write.lock().await;
-            // What queued while this waited for the lock joins the same transaction.
-            while batch.len() < MAX_BATCH {
-                match pending.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
+    /// A row that breaks a constraint fails alone.
+    async fn write(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        rows: &[MessageRow],
+    ) -> std::result::Result<Vec<Result<()>>, sqlx::Error> {
+        match insert_rows(tx, rows).await {
+            Ok(results) => Ok(results),
+            // The statement failed as a whole and left nothing behind: row by row, the bad row
+            // fails alone.
+            Err(e) if is_constraint(&e) => {
+                let mut results = Vec::with_capacity(rows.len());
+                for row in rows {
+                    results.push(match insert_rows(tx, std::slice::from_ref(row)).await {
+                        Ok(mut one) => one.pop().expect("one result per row"),
+                        Err(e) if is_constraint(&e) => Err(db(e)),
+                        Err(e) => return Err(e),
+                    });
                 }
+                Ok(results)
             }
-            insert_batch(&pool, &batch).await
-        };
-        for (p, result) in batch.drain(..).zip(results) {
-            // The caller may have gone away: nobody left to tell.
-            let _ = p.done.send(result);
+            Err(e) => Err(e),
         }
     }
-}
-
-/// One result per row. A row that breaks a constraint fails alone (see `try_insert_batch`); any
-/// other failure fails the whole batch, which is rolled back, so no caller hears "stored" for a
-/// message that is not.
-async fn insert_batch(pool: &SqlitePool, batch: &[Pending]) -> Vec<Result<()>> {
-    match try_insert_batch(pool, batch).await {
-        Ok(results) => results,
-        Err(e) => {
-            tracing::error!(error = %e, rows = batch.len(), "message batch failed");
-            let e = Arc::new(e);
-            batch
-                .iter()
-                .map(|_| Err(Error::internal(Arc::clone(&e))))
-                .collect()
-        }
-    }
-}
-
-async fn try_insert_batch(
-    pool: &SqlitePool,
-    batch: &[Pending],
-) -> std::result::Result<Vec<Result<()>>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let results = match insert_rows(&mut tx, batch).await {
-        Ok(results) => results,
-        // The statement failed as a whole and left nothing behind: row by row, the bad row
-        // fails alone.
-        Err(e) if is_constraint(&e) => {
-            let mut results = Vec::with_capacity(batch.len());
-            for p in batch {
-                results.push(match insert_rows(&mut tx, std::slice::from_ref(p)).await {
-                    Ok(mut one) => one.pop().expect("one result per row"),
-                    Err(e) if is_constraint(&e) => Err(db(e)),
-                    Err(e) => return Err(e),
-                });
-            }
-            results
-        }
-        Err(e) => return Err(e),
-    };
-    tx.commit().await?;
-    Ok(results)
-}
-
-fn is_constraint(e: &sqlx::Error) -> bool {
-    use sqlx::error::ErrorKind::*;
-    matches!(e, sqlx::Error::Database(d)
-        if matches!(d.kind(), UniqueViolation | ForeignKeyViolation | NotNullViolation | CheckViolation))
 }
 
 /// Inserts the rows with one statement (one trip to the driver's thread); rows keep their order.
 /// Per row: stored, or the id was taken already (also by an earlier row of the same batch).
 async fn insert_rows(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    batch: &[Pending],
+    tx: &mut Transaction<'_, Sqlite>,
+    batch: &[MessageRow],
 ) -> std::result::Result<Vec<Result<()>>, sqlx::Error> {
     let mut q = QueryBuilder::<sqlx::Sqlite>::new(
         "INSERT INTO messages (id, dialog_id, app_id, sender_id, recipient_id, body, date_sent, \
          attachments, attachment_types, custom, read_ids, delivered_ids, markable, created_at, updated_at) ",
     );
-    q.push_values(batch, |mut b, p| {
-        let m = &p.row;
+    q.push_values(batch, |mut b, m| {
         b.push_bind(&m.id)
             .push_bind(&m.dialog_id)
             .push_bind(m.app_id)
@@ -213,8 +134,8 @@ async fn insert_rows(
     let mut inserted: HashSet<String> = inserted.into_iter().collect();
     Ok(batch
         .iter()
-        .map(|p| {
-            if inserted.remove(&p.row.id) {
+        .map(|m| {
+            if inserted.remove(&m.id) {
                 Ok(())
             } else {
                 // A client retry: storing the message once is enough.
@@ -330,6 +251,10 @@ mod tests {
         let s = SqliteStore::open(dir.path()).await.unwrap();
         let (app, _) = account(&s, 1).await;
         let app = app.get();
+        // Users 2 to 4: private dialogs are only created between existing users.
+        for n in 2..=4 {
+            account(&s, n).await;
+        }
         let (ab, cd) = (
             private_dialog(&s, app, 1, 2).await,
             private_dialog(&s, app, 3, 4).await,
@@ -393,6 +318,10 @@ mod tests {
         let s = SqliteStore::open(dir.path()).await.unwrap();
         let (app, _) = account(&s, 1).await;
         let app = app.get();
+        // Users 2 to 4: private dialogs are only created between existing users.
+        for n in 2..=4 {
+            account(&s, n).await;
+        }
         let ab = private_dialog(&s, app, 1, 2).await;
         let first = message(app, ab, 1, "first");
         s.insert_message(&first).await.unwrap();
@@ -428,6 +357,10 @@ mod tests {
         let s = SqliteStore::open(dir.path()).await.unwrap();
         let (app, _) = account(&s, 1).await;
         let app = app.get();
+        // Users 2 to 4: private dialogs are only created between existing users.
+        for n in 2..=4 {
+            account(&s, n).await;
+        }
         let ab = private_dialog(&s, app, 1, 2).await;
         let old = message(app, ab, 1, "old");
         s.insert_message(&old).await.unwrap();

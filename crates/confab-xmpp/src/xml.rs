@@ -194,16 +194,23 @@ pub fn escape(s: &str) -> String {
 }
 
 fn escape_into(s: &str, out: &mut String, attr: bool) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if attr => out.push_str("&quot;"),
-            '\'' if attr => out.push_str("&apos;"),
-            c => out.push(c),
-        }
+    // Copies the runs between special characters whole; those are ASCII, so every cut is a
+    // character boundary.
+    let mut copied = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' if attr => "&quot;",
+            b'\'' if attr => "&apos;",
+            _ => continue,
+        };
+        out.push_str(&s[copied..i]);
+        out.push_str(entity);
+        copied = i + 1;
     }
+    out.push_str(&s[copied..]);
 }
 
 /// Namespace bindings in scope: the default namespace and prefixed ones.
