@@ -31,7 +31,22 @@ pub trait OfflineStore: Send + Sync + 'static {
         stanza: &str,
         now: Millis,
         max_per_user: u32,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        let stored = self
+            .push_offline_many(app, user, &[(stanza, now)], max_per_user)
+            .await?;
+        Ok(stored == 1)
+    }
+
+    /// Queues stanzas for `user`, each with its time, in one transaction; only as many as fit
+    /// below `max_per_user`, in order. Returns how many were stored.
+    async fn push_offline_many(
+        &self,
+        app: AppId,
+        user: UserId,
+        stanzas: &[(&str, Millis)],
+        max_per_user: u32,
+    ) -> Result<usize>;
 
     /// Marks every unclaimed stanza of `user` as claimed by `claim` (a session's unique token) and
     /// returns them, oldest first, in one atomic step, so two sessions logging in at once never both
@@ -61,29 +76,45 @@ pub trait OfflineStore: Send + Sync + 'static {
 
 #[async_trait]
 impl OfflineStore for SqliteStore {
-    async fn push_offline(
+    async fn push_offline_many(
         &self,
         app: AppId,
         user: UserId,
-        stanza: &str,
-        now: Millis,
+        stanzas: &[(&str, Millis)],
         max_per_user: u32,
-    ) -> Result<bool> {
+    ) -> Result<usize> {
         let _write = self.write.lock().await;
-        let done = sqlx::query(
-            "INSERT INTO offline_messages (app_id, user_id, stanza, created_at)
-             SELECT ?1, ?2, ?3, ?4
-             WHERE (SELECT COUNT(*) FROM offline_messages WHERE app_id = ?1 AND user_id = ?2) < ?5",
+        let mut tx = self.pool().begin().await.map_err(Error::internal)?;
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM offline_messages WHERE app_id = ? AND user_id = ?",
         )
         .bind(app.get())
         .bind(user.get())
-        .bind(stanza)
-        .bind(now)
-        .bind(i64::from(max_per_user))
-        .execute(self.pool())
+        .fetch_one(&mut *tx)
         .await
         .map_err(Error::internal)?;
-        Ok(done.rows_affected() == 1)
+        let room = (i64::from(max_per_user) - waiting).max(0) as usize;
+        let fitting = &stanzas[..stanzas.len().min(room)];
+        // 4 values a row: 1,000 rows stay far below SQLite's limit of bound values.
+        for chunk in fitting.chunks(1000) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO offline_messages (app_id, user_id, stanza, created_at) ",
+            );
+            q.push_values(chunk, |mut b, (stanza, at)| {
+                b.push_bind(app.get())
+                    .push_bind(user.get())
+                    .push_bind(*stanza)
+                    .push_bind(*at);
+            });
+            // Kept prepared only in the common one-row form: the text differs with every size.
+            q.build()
+                .persistent(chunk.len() == 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::internal)?;
+        }
+        tx.commit().await.map_err(Error::internal)?;
+        Ok(fitting.len())
     }
 
     async fn claim_offline(
@@ -117,7 +148,9 @@ impl OfflineStore for SqliteStore {
         .fetch_all(self.pool())
         .await
         .map_err(Error::internal)?;
-        rows.sort_by_key(|r| r.0);
+        // In the order the messages were sent: a session that ended stores what it could not
+        // deliver with the time it was queued, after newer messages may have been stored.
+        rows.sort_by_key(|r| (r.2, r.0));
         Ok(rows
             .into_iter()
             .map(|(id, stanza, created_at)| OfflineMessage {

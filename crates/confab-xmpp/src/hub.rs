@@ -1,7 +1,10 @@
 //! The hub: who is online where, and fan-out to their sessions.
 //!
 //! Every bound session has a bounded queue. Delivery uses `try_send`: a session whose queue is full is
-//! too slow, so it is removed and told to close, and never blocks the sender or other recipients.
+//! too slow, so it is told to close, and never blocks the sender or other recipients. Durable
+//! stanzas (1:1 chat messages, which would be stored if the user were offline) that a closing
+//! session can no longer queue are kept aside in order, and the session's end stores them offline
+//! with whatever it queued but never confirmed (see [`crate::session`]).
 //! The hub also keeps what other features need about presence: last-seen times (XEP-0012), the
 //! Tigase mobile-v2 active flag per session, carbons enablement and status-streaming watchers.
 
@@ -16,6 +19,19 @@ use tokio::sync::{mpsc, Notify};
 /// One user of one app.
 pub type Account = (AppId, UserId);
 
+/// One queued stanza.
+pub struct Outbound {
+    pub xml: Arc<str>,
+    /// Stored offline if the client never confirms it.
+    pub durable: bool,
+    /// When it was queued: its offline timestamp if it comes to that.
+    pub queued_at: Millis,
+}
+
+/// At most this many durable stanzas are kept aside for a closing session; beyond, the caller
+/// stores them offline itself.
+const MAX_SPILL: usize = 4096;
+
 /// A bound session as the rest of the server sees it.
 pub struct SessionHandle {
     pub id: u64,
@@ -23,7 +39,9 @@ pub struct SessionHandle {
     pub user: UserId,
     pub resource: String,
     pub full_jid: String,
-    tx: mpsc::Sender<Arc<str>>,
+    tx: mpsc::Sender<Outbound>,
+    /// Durable stanzas that came while the session was closing; `None` once its end took them.
+    spill: Mutex<Option<Vec<Outbound>>>,
     carbons: AtomicBool,
     inactive: AtomicBool,
     killed: AtomicBool,
@@ -37,18 +55,56 @@ impl SessionHandle {
 
     /// Queues rendered XML for the session. `false` when the session is gone or too slow.
     pub fn send(&self, xml: Arc<str>) -> bool {
-        match self.tx.try_send(xml) {
+        self.queue(xml, false)
+    }
+
+    /// Queues a stanza that must not be lost: once taken (`true`), the session delivers it or, if
+    /// the client never confirms it, stores it offline when it ends. `false`: the session is gone
+    /// and the caller must store it.
+    pub fn send_durable(&self, xml: Arc<str>) -> bool {
+        self.queue(xml, true)
+    }
+
+    fn queue(&self, xml: Arc<str>, durable: bool) -> bool {
+        let item = Outbound {
+            xml,
+            durable,
+            queued_at: now_millis(),
+        };
+        if self.is_killed() {
+            return durable && self.spill(item);
+        }
+        match self.tx.try_send(item) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(item)) => {
                 tracing::warn!(
                     session = self.id,
                     "session queue full; disconnecting slow client"
                 );
                 self.kill();
-                false
+                durable && self.spill(item)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+    }
+
+    fn spill(&self, item: Outbound) -> bool {
+        match self.spill.lock().expect("spill lock").as_mut() {
+            Some(kept) if kept.len() < MAX_SPILL => {
+                kept.push(item);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// At the session's end: the durable stanzas kept aside, in order. Later ones are refused.
+    pub fn take_spilled(&self) -> Vec<Outbound> {
+        self.spill
+            .lock()
+            .expect("spill lock")
+            .take()
+            .unwrap_or_default()
     }
 
     /// Asks the session task to close its stream.
@@ -87,9 +143,15 @@ impl SessionHandle {
 /// Sends status-streaming pushes; implemented by the face that renders them.
 pub type WatchRender = fn(target: Account, seconds: u64, watcher: &SessionHandle) -> String;
 
+/// A user's online sessions. Replaced whole when one comes or goes (rare), so that every message
+/// takes the list with one reference count instead of a copy.
+pub type SessionList = Arc<[Arc<SessionHandle>]>;
+
 #[derive(Default)]
 pub struct Hub {
-    sessions: RwLock<HashMap<Account, Vec<Arc<SessionHandle>>>>,
+    sessions: RwLock<HashMap<Account, SessionList>>,
+    /// What [`Hub::sessions`] answers for a user who is offline.
+    no_sessions: SessionList,
     /// Every session of an app by session id, for broadcast dialogs (no scan over other apps).
     by_app: RwLock<HashMap<AppId, HashMap<u64, Arc<SessionHandle>>>>,
     last_seen: Mutex<HashMap<Account, Millis>>,
@@ -110,7 +172,7 @@ impl Hub {
         resource: String,
         full_jid: String,
         queue_len: usize,
-    ) -> (Arc<SessionHandle>, mpsc::Receiver<Arc<str>>, bool) {
+    ) -> (Arc<SessionHandle>, mpsc::Receiver<Outbound>, bool) {
         let (tx, rx) = mpsc::channel(queue_len.max(1));
         let handle = Arc::new(SessionHandle {
             id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
@@ -119,6 +181,7 @@ impl Hub {
             resource,
             full_jid,
             tx,
+            spill: Mutex::new(Some(Vec::new())),
             carbons: AtomicBool::new(false),
             inactive: AtomicBool::new(false),
             killed: AtomicBool::new(false),
@@ -127,7 +190,7 @@ impl Hub {
         let mut map = self.sessions.write().expect("hub lock");
         let list = map.entry((app, user)).or_default();
         let first = list.is_empty();
-        list.push(handle.clone());
+        *list = list.iter().cloned().chain([handle.clone()]).collect();
         drop(map);
         self.by_app
             .write()
@@ -146,7 +209,7 @@ impl Hub {
             return false;
         };
         let before = list.len();
-        list.retain(|s| s.id != handle.id);
+        *list = list.iter().filter(|s| s.id != handle.id).cloned().collect();
         let removed = list.len() != before;
         let last = list.is_empty();
         if last {
@@ -172,19 +235,20 @@ impl Hub {
     }
 
     /// Every online session of a user.
-    pub fn sessions(&self, account: Account) -> Vec<Arc<SessionHandle>> {
+    pub fn sessions(&self, account: Account) -> SessionList {
         self.sessions
             .read()
             .expect("hub lock")
             .get(&account)
-            .cloned()
-            .unwrap_or_default()
+            .unwrap_or(&self.no_sessions)
+            .clone()
     }
 
     pub fn session(&self, account: Account, resource: &str) -> Option<Arc<SessionHandle>> {
         self.sessions(account)
-            .into_iter()
+            .iter()
             .find(|s| s.resource == resource)
+            .cloned()
     }
 
     pub fn is_online(&self, account: Account) -> bool {
@@ -224,7 +288,7 @@ impl Hub {
         let map = self.sessions.read().expect("hub lock");
         let mut n = 0;
         for user in users {
-            for s in map.get(&(app, user)).into_iter().flatten() {
+            for s in map.get(&(app, user)).into_iter().flat_map(|l| l.iter()) {
                 if Some(s.id) != skip && s.send(xml.clone()) {
                     n += 1;
                 }
@@ -251,14 +315,14 @@ impl Hub {
             .read()
             .expect("hub lock")
             .values()
-            .map(Vec::len)
+            .map(|l| l.len())
             .sum()
     }
 
     /// Asks every session to close (server shutdown).
     pub fn kill_all(&self) {
         for list in self.sessions.read().expect("hub lock").values() {
-            for s in list {
+            for s in list.iter() {
                 s.kill();
             }
         }
@@ -305,6 +369,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn durable_stanzas_for_a_closing_session_are_kept_in_order() {
+        let hub = Hub::new();
+        let (a, u) = ids(1, 2);
+        let (s, mut rx, _) = hub.register(a, u, "r".into(), "j".into(), 1);
+        assert!(s.send_durable("<m1/>".into()));
+        // The queue is full: the session is told to close, and the message kept aside.
+        assert!(s.send_durable("<m2/>".into()));
+        assert!(s.is_killed());
+        assert!(!s.send("<p/>".into()), "a presence is not kept");
+        assert!(s.send_durable("<m3/>".into()));
+        let queued = rx.recv().await.unwrap();
+        assert_eq!((&*queued.xml, queued.durable), ("<m1/>", true));
+        let kept: Vec<String> = s.take_spilled().iter().map(|o| o.xml.to_string()).collect();
+        assert_eq!(kept, ["<m2/>", "<m3/>"]);
+        // Once the session's end took them, the caller stores later ones itself.
+        assert!(!s.send_durable("<m4/>".into()));
+    }
+
+    #[tokio::test]
     async fn full_queue_kills_only_that_session() {
         let hub = Hub::new();
         let (a, u) = ids(1, 2);
@@ -316,7 +399,7 @@ mod tests {
         assert!(!slow.send("<b/>".into()));
         assert!(slow.is_killed());
         assert!(fast.send("<b/>".into()));
-        assert_eq!(&*rx_fast.recv().await.unwrap(), "<b/>");
+        assert_eq!(&*rx_fast.recv().await.unwrap().xml, "<b/>");
         assert!(!hub.unregister(&slow));
         assert_eq!(hub.last_activity((a, u)), Some(0));
         assert!(hub.unregister(&fast));

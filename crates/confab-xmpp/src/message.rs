@@ -161,47 +161,53 @@ pub async fn route(
 
     let xml: Arc<str> = msg.to_xml().into();
     let sessions = srv.hub.sessions(target);
-    let targets: Vec<_> = match resource.as_deref() {
-        Some(r) if sessions.iter().any(|s| s.resource == r) => {
-            sessions.into_iter().filter(|s| s.resource == r).collect()
-        }
-        _ => sessions,
-    };
+    // To a full JID: that resource when it is online, else every resource.
+    let only = resource
+        .as_deref()
+        .filter(|r| sessions.iter().any(|s| s.resource == *r));
+
+    // Chat messages would be stored for an offline user, so they must not be lost on the way to an
+    // online one either (see `SessionHandle::send_durable`).
+    let durable = typ == "chat" && !kind.typing_only && !kind.marker;
+    let mut taken = false;
+    for s in sessions
+        .iter()
+        .filter(|s| only.is_none_or(|r| s.resource == r))
+    {
+        taken |= if durable {
+            s.send_durable(xml.clone())
+        } else {
+            s.send(xml.clone())
+        };
+    }
 
     let mut replies = Vec::new();
-    if targets.is_empty() {
-        let storable = typ == "chat" && !kind.typing_only && !kind.marker;
-        if storable {
-            match srv
-                .accounts
-                .user(target.0, confab_service::UserKey::Id(target.1.get()))
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.kind == ErrorKind::NotFound => {
-                    return bounce(&msg, StanzaError::SERVICE_UNAVAILABLE)
-                }
-                Err(e) => return bounce(&msg, StanzaError::from_domain(&e)),
+    if !taken && durable {
+        match srv
+            .accounts
+            .user(target.0, confab_service::UserKey::Id(target.1.get()))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                return bounce(&msg, StanzaError::SERVICE_UNAVAILABLE)
             }
-            match srv
-                .offline
-                .push_offline(
-                    target.0,
-                    target.1,
-                    &xml,
-                    now_millis(),
-                    srv.config.offline_max_per_user,
-                )
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => replies = bounce(&msg, StanzaError::RESOURCE_CONSTRAINT),
-                Err(e) => return bounce(&msg, StanzaError::from_domain(&e)),
-            }
+            Err(e) => return bounce(&msg, StanzaError::from_domain(&e)),
         }
-    } else {
-        for s in &targets {
-            s.send(xml.clone());
+        match srv
+            .offline
+            .push_offline(
+                target.0,
+                target.1,
+                &xml,
+                now_millis(),
+                srv.config.offline_max_per_user,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => replies = bounce(&msg, StanzaError::RESOURCE_CONSTRAINT),
+            Err(e) => return bounce(&msg, StanzaError::from_domain(&e)),
         }
     }
 
@@ -209,16 +215,15 @@ pub async fn route(
     // so bare-JID fan-out replaces them.
     // COMPAT: connectycube JS SDK 6.1.2 treats any <received> child as a chat marker.
     let private = msg.has_child("private", NS_CARBONS) || msg.has_child("no-copy", NS_HINTS);
-    if typ == "chat" && !kind.typing_only && !private {
-        let own_bare = bare_jid(from.app, from.user, domain);
-        for s in srv.hub.sessions(from.account()) {
-            if s.id == from.id || !s.carbons() {
-                continue;
-            }
-            // A message to one's own bare JID already reached every resource.
-            if target == from.account() {
-                continue;
-            }
+    // A message to one's own bare JID already reached every resource.
+    if typ == "chat" && !kind.typing_only && !private && target != from.account() {
+        let own = srv.hub.sessions(from.account());
+        let carbon_targets = || own.iter().filter(|s| s.id != from.id && s.carbons());
+        let own_bare = match carbon_targets().next() {
+            Some(_) => bare_jid(from.app, from.user, domain),
+            None => String::new(),
+        };
+        for s in carbon_targets() {
             let carbon = Element::new("message", NS_CLIENT)
                 .with_attr("from", own_bare.as_str())
                 .with_attr("to", s.full_jid.as_str())

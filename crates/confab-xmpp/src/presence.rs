@@ -239,7 +239,7 @@ pub async fn directed(
                 p.set_attr("xmlns", NS_CLIENT);
                 p.set_attr("from", from.full_jid.as_str());
                 let xml: Arc<str> = p.to_xml().into();
-                for s in srv.hub.sessions(target) {
+                for s in srv.hub.sessions(target).iter() {
                     if resource.as_deref().is_none_or(|r| r == s.resource) {
                         s.send(xml.clone());
                     }

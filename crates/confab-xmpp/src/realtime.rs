@@ -61,31 +61,34 @@ pub(crate) fn extra_params(m: &Message) -> Element {
 }
 
 impl XmppRealtime {
-    /// Sends to every session of the recipient, or queues it when none is online.
+    /// Sends to every session of the recipient, or queues it when none is online (or none could
+    /// take it).
     async fn deliver(&self, app: AppId, user: UserId, stanza: Element, queue_offline: bool) {
         let xml: Arc<str> = stanza.to_xml().into();
-        let sessions = self.server.hub.sessions((app, user));
-        if sessions.is_empty() {
-            if queue_offline {
-                if let Err(e) = self
-                    .server
-                    .offline
-                    .push_offline(
-                        app,
-                        user,
-                        &xml,
-                        now_millis(),
-                        self.server.config.offline_max_per_user,
-                    )
-                    .await
-                {
-                    tracing::warn!(error = ?e, "queueing a REST message offline failed");
-                }
-            }
+        let mut taken = false;
+        for s in self.server.hub.sessions((app, user)).iter() {
+            taken |= if queue_offline {
+                s.send_durable(xml.clone())
+            } else {
+                s.send(xml.clone())
+            };
+        }
+        if taken || !queue_offline {
             return;
         }
-        for s in sessions {
-            s.send(xml.clone());
+        if let Err(e) = self
+            .server
+            .offline
+            .push_offline(
+                app,
+                user,
+                &xml,
+                now_millis(),
+                self.server.config.offline_max_per_user,
+            )
+            .await
+        {
+            tracing::warn!(error = ?e, "queueing a REST message offline failed");
         }
     }
 

@@ -91,8 +91,9 @@ pub fn push(srv: &XmppServer, owner: Account, item: &RosterItem, remove: bool) {
         let set = srv.contacts.interested.lock().expect("contacts lock");
         srv.hub
             .sessions(owner)
-            .into_iter()
+            .iter()
             .filter(|s| set.contains(&s.id))
+            .cloned()
             .collect()
     };
     if interested.is_empty() {

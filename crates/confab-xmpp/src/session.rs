@@ -7,17 +7,23 @@
 //! stanzas written to the client, so offline messages are deleted only once the client's `<a h/>`
 //! confirms them (without stream management: once written). Claims on offline messages that were not
 //! confirmed are released when the session ends, so they are delivered at the next login.
+//!
+//! Live 1:1 chat messages are durable too: what the session had queued but not written, what a
+//! failed write took, what the client never acknowledged (with stream management) and what came
+//! while it was closing are stored offline when it ends, unless another session of the user is
+//! online (it got its own copy).
 
 use std::sync::Arc;
 
 use base64::Engine as _;
+use confab_core::clock::Millis;
 use confab_core::{AppId, ErrorKind, UserId};
 use rand::RngCore;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::{stream_error, stream_error_with, StanzaError};
-use crate::hub::SessionHandle;
+use crate::hub::{Outbound, SessionHandle};
 use crate::jid::{bare_jid, parse_username};
 use crate::sm::{Ack, StreamMgmt};
 use crate::stream::{Framing, StreamError, StreamEvent, StreamReader};
@@ -33,6 +39,10 @@ pub const NS_SM: &str = "urn:xmpp:sm:3";
 
 /// Prefix of the ids of server-initiated pings.
 const PING_ID: &str = "confab-ping-";
+
+/// A client with stream management that leaves this many stanzas unacknowledged is not reading
+/// them: its stream is closed (and the durable ones stored offline).
+const MAX_UNACKED: usize = 5000;
 
 /// What a handler wants the loop to do next.
 enum Flow {
@@ -73,6 +83,10 @@ pub(crate) struct Session {
     /// PLAIN without an initial response: the next `<response/>` carries it.
     awaiting_response: bool,
     ping_seq: u64,
+    /// Durable stanzas of a failed write, stored offline at the end.
+    undelivered: Vec<(Arc<str>, Millis)>,
+    /// A write failed or timed out: nothing more is written.
+    broken: bool,
 }
 
 /// Runs one client connection to its end.
@@ -91,9 +105,11 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
         sm: None,
         awaiting_response: false,
         ping_seq: 0,
+        undelivered: Vec::new(),
+        broken: false,
     };
     let mut shutdown = srv.shutdown_signal();
-    let mut rx: Option<mpsc::Receiver<Arc<str>>> = None;
+    let mut rx: Option<mpsc::Receiver<Outbound>> = None;
     let mut last_rx = Instant::now();
     let mut ping_sent: Option<Instant> = None;
     // One timer for the connection's life. Traffic does not move it (a timer per stanza costs a
@@ -135,10 +151,10 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                 }
                 Ok(false) | Err(_) => break 'outer None,
             },
-            Some(xml) = next_out(&mut rx) => {
-                let (xml, n) = coalesce(framing, xml, &mut rx);
-                if !s.send_stanzas(&mut t, &xml, n).await {
-                    break 'outer None;
+            Some(first) = next_out(&mut rx) => {
+                let batch = coalesce(framing, first, &mut rx);
+                if let Flow::Close(e) = s.write_queued(&mut t, batch).await {
+                    break 'outer e;
                 }
             }
             _ = killed(handle.as_deref()) => break 'outer Some("policy-violation"),
@@ -161,6 +177,12 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                 if !s.send_stanzas(&mut t, &ping.to_xml(), 1).await {
                     break 'outer None;
                 }
+                // An idle client is asked for what it still owes, too.
+                if s.sm.as_ref().is_some_and(|sm| sm.unacked() > 0)
+                    && !s.send(&mut t, &Element::new("r", NS_SM).to_xml()).await
+                {
+                    break 'outer None;
+                }
                 let now = Instant::now();
                 ping_sent = Some(now);
                 keepalive.as_mut().reset(now + srv.config.ping_timeout);
@@ -168,57 +190,156 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
         }
     };
 
+    Box::pin(finish(&mut s, &mut t, end, rx)).await;
+}
+
+/// Ends the stream (with the stream error `end`, if any), takes the session out of the hub, and
+/// stores what it could not deliver. Writes are skipped on a broken connection.
+async fn finish<T: Transport>(
+    s: &mut Session,
+    t: &mut T,
+    end: Option<&'static str>,
+    rx: Option<mpsc::Receiver<Outbound>>,
+) {
     if let Some(cond) = end {
         if cond != "system-shutdown" && cond != "connection-timeout" {
             tracing::info!(peer = %s.info.peer, condition = cond, "xmpp stream error");
         }
         if !s.header_sent {
-            let _ = t.send(&s.header()).await;
+            let header = s.header();
+            s.send(t, &header).await;
         }
-        let _ = t.send(&stream_error(cond)).await;
+        s.send(t, &stream_error(cond)).await;
     }
     if let Some(b) = s.bound.take() {
-        Box::pin(release_offline(&s.srv, &b)).await;
-        Box::pin(crate::presence::session_ended(&s.srv, &b.handle)).await;
+        release_offline(&s.srv, &b).await;
+        // What was not delivered, oldest first. With the queue closed and the spill taken, what
+        // still comes is stored by its sender; storing this before leaving the hub means that
+        // whoever sees the user go offline finds these messages stored.
+        let mut left =
+            s.sm.take()
+                .map(|mut sm| sm.take_unacked_live())
+                .unwrap_or_default();
+        left.append(&mut s.undelivered);
+        if let Some(mut queue) = rx {
+            queue.close();
+            while let Ok(o) = queue.try_recv() {
+                left.extend(o.durable.then_some((o.xml, o.queued_at)));
+            }
+        }
+        let spilled = b.handle.take_spilled().into_iter();
+        left.extend(spilled.map(|o| (o.xml, o.queued_at)));
+        store_undelivered(&s.srv, &b.handle, left).await;
+        crate::presence::session_ended(&s.srv, &b.handle).await;
         s.srv.unbind(&b.handle);
     }
     if s.header_sent || end.is_some() {
-        let _ = t.send(&closing(framing)).await;
+        s.send(t, &closing(s.framing)).await;
     }
-    t.close().await;
+    if !s.broken {
+        let _ = tokio::time::timeout(s.srv.config.ping_timeout, t.close()).await;
+    }
 }
 
-async fn next_out(rx: &mut Option<mpsc::Receiver<Arc<str>>>) -> Option<Arc<str>> {
+async fn next_out(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
 }
 
+/// Queued stanzas joined for one write.
+struct Batch {
+    xml: Arc<str>,
+    /// How many stanzas `xml` holds.
+    n: usize,
+    /// The durable ones: position in the batch (from 1), the stanza and when it was queued.
+    durable: Vec<(u32, Arc<str>, Millis)>,
+}
+
 /// Over TCP, appends whatever else is already queued (up to 64 KiB) so a burst (e.g. a busy group)
 /// costs one write instead of one per stanza. WebSocket needs one frame per stanza (RFC 7395).
-/// Returns the XML and how many stanzas it holds (each queued item is one).
-fn coalesce(
-    framing: Framing,
-    first: Arc<str>,
-    rx: &mut Option<mpsc::Receiver<Arc<str>>>,
-) -> (Arc<str>, usize) {
+fn coalesce(framing: Framing, first: Outbound, rx: &mut Option<mpsc::Receiver<Outbound>>) -> Batch {
     const MAX_BATCH: usize = 64 * 1024;
-    let Some(rx) = rx.as_mut().filter(|_| matches!(framing, Framing::Tcp)) else {
-        return (first, 1);
+    let mut batch = Batch {
+        xml: first.xml.clone(),
+        n: 1,
+        durable: Vec::new(),
     };
-    let mut batch: Option<String> = None;
-    let mut n = 1;
-    while batch.as_ref().map_or(first.len(), String::len) < MAX_BATCH {
+    let keep = |n: usize, o: Outbound| o.durable.then_some((n as u32, o.xml, o.queued_at));
+    batch.durable.extend(keep(1, first));
+    let Some(rx) = rx.as_mut().filter(|_| matches!(framing, Framing::Tcp)) else {
+        return batch;
+    };
+    let mut joined: Option<String> = None;
+    while joined.as_ref().map_or(batch.xml.len(), String::len) < MAX_BATCH {
         let Ok(more) = rx.try_recv() else { break };
-        batch
-            .get_or_insert_with(|| String::from(&*first))
-            .push_str(&more);
-        n += 1;
+        joined
+            .get_or_insert_with(|| String::from(&*batch.xml))
+            .push_str(&more.xml);
+        batch.n += 1;
+        batch.durable.extend(keep(batch.n, more));
     }
-    match batch {
-        Some(b) => (b.into(), n),
-        None => (first, 1),
+    if let Some(joined) = joined {
+        batch.xml = joined.into();
+    }
+    batch
+}
+
+/// Writes `xml`. A write the client does not take within `limit` fails: a client that stopped
+/// reading would otherwise hold its session, and all that is queued for it, forever. Only a write
+/// that does not complete at once gets a timer.
+async fn write_within<T: Transport>(t: &mut T, xml: &str, limit: std::time::Duration) -> bool {
+    let mut write = std::pin::pin!(t.send(xml));
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(write.as_mut(), cx))
+    })
+    .await;
+    match first {
+        std::task::Poll::Ready(r) => r.is_ok(),
+        // Boxed: the timer is large, and every session's task would carry it.
+        std::task::Poll::Pending => matches!(
+            Box::pin(tokio::time::timeout(limit, write)).await,
+            Ok(Ok(()))
+        ),
+    }
+}
+
+/// Stores offline the durable stanzas a session could not deliver (see the module comment).
+async fn store_undelivered(srv: &XmppServer, h: &SessionHandle, left: Vec<(Arc<str>, Millis)>) {
+    if left.is_empty() {
+        return;
+    }
+    if srv.hub.sessions(h.account()).iter().any(|s| s.id != h.id) {
+        tracing::debug!(
+            session = h.id,
+            count = left.len(),
+            "undelivered messages reached other sessions"
+        );
+        return;
+    }
+    let rows: Vec<(&str, Millis)> = left.iter().map(|(xml, at)| (&**xml, *at)).collect();
+    let max = srv.config.offline_max_per_user;
+    match srv
+        .offline
+        .push_offline_many(h.app, h.user, &rows, max)
+        .await
+    {
+        Ok(stored) if stored == rows.len() => {
+            tracing::debug!(
+                session = h.id,
+                stored,
+                "undelivered messages stored offline"
+            );
+        }
+        Ok(stored) => tracing::warn!(
+            session = h.id,
+            dropped = rows.len() - stored,
+            "offline queue full: undelivered messages dropped"
+        ),
+        Err(e) => {
+            tracing::error!(error = ?e, count = rows.len(), "storing undelivered messages failed")
+        }
     }
 }
 
@@ -298,12 +419,41 @@ impl Session {
     }
 
     async fn send<T: Transport>(&mut self, t: &mut T, xml: &str) -> bool {
-        t.send(xml).await.is_ok()
+        self.broken = self.broken || !write_within(t, xml, self.srv.config.ping_timeout).await;
+        !self.broken
+    }
+
+    /// Writes stanzas taken from the queue. With stream management, the durable ones wait for the
+    /// client's ack, which an `<r/>` asks for at once; a failed write keeps them for the end.
+    async fn write_queued<T: Transport>(&mut self, t: &mut T, b: Batch) -> Flow {
+        let base = self.sm.as_ref().map_or(0, StreamMgmt::sent_count);
+        if !self.send_stanzas(t, &b.xml, b.n).await {
+            let lost = b.durable.into_iter().map(|(_, xml, at)| (xml, at));
+            self.undelivered.extend(lost);
+            return Flow::Close(None);
+        }
+        let Some(sm) = self.sm.as_mut() else {
+            return Flow::Continue;
+        };
+        if b.durable.is_empty() {
+            return Flow::Continue;
+        }
+        for (n, xml, at) in b.durable {
+            sm.track_live(base.wrapping_add(n), xml, at);
+        }
+        if sm.unacked() > MAX_UNACKED {
+            tracing::info!(peer = %self.info.peer, "client leaves too many stanzas unacknowledged");
+            return Flow::Close(Some("policy-violation"));
+        }
+        if !self.send(t, &Element::new("r", NS_SM).to_xml()).await {
+            return Flow::Close(None);
+        }
+        Flow::Continue
     }
 
     /// Writes `n` stanzas and counts them for XEP-0198 (nonzas such as `<a/>` go through `send`).
     async fn send_stanzas<T: Transport>(&mut self, t: &mut T, xml: &str, n: usize) -> bool {
-        let ok = t.send(xml).await.is_ok();
+        let ok = self.send(t, xml).await;
         if let (true, Some(sm)) = (ok, self.sm.as_mut()) {
             sm.sent(n);
         }
@@ -314,7 +464,7 @@ impl Session {
         &mut self,
         t: &mut T,
         ev: StreamEvent,
-        rx: &mut Option<mpsc::Receiver<Arc<str>>>,
+        rx: &mut Option<mpsc::Receiver<Outbound>>,
     ) -> Flow {
         match ev {
             StreamEvent::Open(attrs) => self.on_open(t, &attrs).await,
@@ -364,7 +514,8 @@ impl Session {
     async fn pre_auth<T: Transport>(&mut self, t: &mut T, el: Element) -> Flow {
         if el.is("starttls", NS_TLS) {
             let Some(acceptor) = self.srv.tls.clone().filter(|_| t.can_starttls()) else {
-                let _ = t.send(&Element::new("failure", NS_TLS).to_xml()).await;
+                self.send(t, &Element::new("failure", NS_TLS).to_xml())
+                    .await;
                 return Flow::Close(None);
             };
             if !self
@@ -417,7 +568,7 @@ impl Session {
 
     async fn sasl_failure<T: Transport>(&mut self, t: &mut T, condition: &str) -> Flow {
         let f = Element::new("failure", NS_SASL).with_child(Element::bare(condition));
-        let _ = t.send(&f.to_xml()).await;
+        self.send(t, &f.to_xml()).await;
         // The SDK stays stuck in "connecting" if the stream stays open after a failure (spec §3.4).
         Flow::Close(None)
     }
@@ -492,7 +643,7 @@ impl Session {
         &mut self,
         t: &mut T,
         el: Element,
-        rx: &mut Option<mpsc::Receiver<Arc<str>>>,
+        rx: &mut Option<mpsc::Receiver<Outbound>>,
     ) -> Flow {
         if el.name == "iq" && el.ns == NS_CLIENT {
             let id = el.attr("id").unwrap_or("").to_string();
@@ -737,8 +888,7 @@ impl Session {
                 let detail = Element::new("handled-count-too-high", NS_SM)
                     .with_attr("h", h.to_string())
                     .with_attr("send-count", sent.to_string());
-                let _ = t
-                    .send(&stream_error_with("undefined-condition", detail))
+                self.send(t, &stream_error_with("undefined-condition", detail))
                     .await;
                 Flow::Close(None)
             }

@@ -1,10 +1,14 @@
-//! XEP-0198 stream management counters of one session, and the offline rows waiting for an ack.
+//! XEP-0198 stream management counters of one session, and what waits for the client's ack.
 //!
 //! Both directions count stanzas (`<message/>`, `<presence/>`, `<iq/>`) modulo 2^32 from the moment
-//! `<enabled/>` is sent. An offline row handed to the client is remembered with the outbound count it
-//! got, and is confirmed once the client's `<a h/>` reaches that count.
+//! `<enabled/>` is sent. An offline row or a live durable stanza handed to the client is remembered
+//! with the outbound count it got, and is confirmed once the client's `<a h/>` reaches that count.
+//! What is still unconfirmed when the session ends is stored offline again.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+
+use confab_core::clock::Millis;
 
 /// What an `<a h='N'/>` from the client means.
 #[derive(Debug, PartialEq, Eq)]
@@ -15,6 +19,15 @@ pub(crate) enum Ack {
     TooHigh { h: u32, sent: u32 },
 }
 
+/// A stanza written to the client that it has not acknowledged yet.
+#[derive(Debug)]
+enum Unacked {
+    /// An offline row, deleted once acknowledged.
+    Offline(i64),
+    /// A live durable stanza (a 1:1 chat message) and when it was queued.
+    Live(Arc<str>, Millis),
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct StreamMgmt {
     /// Inbound stanzas handled.
@@ -23,8 +36,10 @@ pub(crate) struct StreamMgmt {
     sent: u32,
     /// The client's last `h`.
     acked: u32,
-    /// Offline row ids with the outbound count their stanza got, in sending order.
-    pending: VecDeque<(u32, i64)>,
+    /// What waits for an ack, with the outbound count its stanza got, in sending order.
+    pending: VecDeque<(u32, Unacked)>,
+    /// How many of `pending` are offline rows.
+    offline_pending: usize,
 }
 
 impl StreamMgmt {
@@ -34,13 +49,43 @@ impl StreamMgmt {
         self.sent = self.sent.wrapping_add(n as u32);
     }
 
-    /// Remembers that the stanza counted last carried offline row `id`.
-    pub fn track(&mut self, id: i64) {
-        self.pending.push_back((self.sent, id));
+    /// The outbound count so far.
+    pub fn sent_count(&self) -> u32 {
+        self.sent
     }
 
+    /// Remembers that the stanza counted last carried offline row `id`.
+    pub fn track(&mut self, id: i64) {
+        self.pending.push_back((self.sent, Unacked::Offline(id)));
+        self.offline_pending += 1;
+    }
+
+    /// Remembers the live durable stanza that got outbound count `count`.
+    pub fn track_live(&mut self, count: u32, xml: Arc<str>, queued_at: Millis) {
+        self.pending
+            .push_back((count, Unacked::Live(xml, queued_at)));
+    }
+
+    /// Whether offline rows wait for an ack.
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+        self.offline_pending > 0
+    }
+
+    /// How many stanzas wait for an ack.
+    pub fn unacked(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// At the session's end: the live durable stanzas never acknowledged, in sending order.
+    pub fn take_unacked_live(&mut self) -> Vec<(Arc<str>, Millis)> {
+        self.offline_pending = 0;
+        self.pending
+            .drain(..)
+            .filter_map(|(_, u)| match u {
+                Unacked::Live(xml, at) => Some((xml, at)),
+                Unacked::Offline(_) => None,
+            })
+            .collect()
     }
 
     /// Applies the client's `<a h/>`. Counts are compared as distances from the previous ack, so they
@@ -52,12 +97,14 @@ impl StreamMgmt {
             return Ack::TooHigh { h, sent: self.sent };
         }
         let mut confirmed = Vec::new();
-        while let Some(&(at, id)) = self.pending.front() {
+        while let Some((at, _)) = self.pending.front() {
             if at.wrapping_sub(self.acked) > advance {
                 break;
             }
-            confirmed.push(id);
-            self.pending.pop_front();
+            if let Some((_, Unacked::Offline(id))) = self.pending.pop_front() {
+                confirmed.push(id);
+                self.offline_pending -= 1;
+            }
         }
         self.acked = h;
         Ack::Confirmed(confirmed)
@@ -82,6 +129,25 @@ mod tests {
         assert!(sm.has_pending());
         assert_eq!(sm.ack(6), Ack::Confirmed(vec![11]));
         assert!(!sm.has_pending());
+    }
+
+    #[test]
+    fn live_stanzas_wait_with_offline_rows_until_acked() {
+        let mut sm = StreamMgmt::default();
+        sm.sent(1);
+        sm.track(5);
+        let base = sm.sent_count();
+        sm.sent(3);
+        sm.track_live(base + 1, "<m1/>".into(), 10);
+        sm.track_live(base + 3, "<m3/>".into(), 11);
+        assert_eq!(sm.unacked(), 3);
+        assert_eq!(sm.ack(2), Ack::Confirmed(vec![5]));
+        assert!(!sm.has_pending(), "no offline row waits");
+        assert_eq!(sm.unacked(), 1);
+        let left = sm.take_unacked_live();
+        assert_eq!(left.len(), 1);
+        assert_eq!((&*left[0].0, left[0].1), ("<m3/>", 11));
+        assert_eq!(sm.unacked(), 0);
     }
 
     #[test]

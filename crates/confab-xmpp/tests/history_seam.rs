@@ -108,7 +108,7 @@ async fn history_is_asked_before_delivery() {
         assert_eq!(c.extra_params["custom"], "v");
     }
     let got = brx.try_recv().expect("delivered");
-    let el = parse_element(got.as_bytes(), &Scope::client()).unwrap();
+    let el = parse_element(got.xml.as_bytes(), &Scope::client()).unwrap();
     let extra = el.child("extraParams", NS_CLIENT).unwrap();
     // extraParams are kept as sent: the service's dialog id only fills a missing one.
     assert_eq!(

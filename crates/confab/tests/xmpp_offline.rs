@@ -380,3 +380,113 @@ async fn bad_acks_delete_nothing() {
     drop(b);
     p.ts.stop().await;
 }
+
+/// Reads live chat messages (and the `<r/>` after each write) until `n` arrived; returns their ids.
+async fn live_messages(c: &mut XmppClient, n: usize, h: &mut u32) -> Vec<String> {
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        let e = c.element().await;
+        *h += u32::from(is_stanza(&e));
+        if e.name == "message" {
+            assert!(e.child("delay", "urn:xmpp:delay").is_none(), "live");
+            ids.push(e.attr("id").unwrap_or("").to_string());
+        }
+    }
+    ids
+}
+
+async fn sm_unacked_live_messages_are_stored_at_the_end(ws: bool) {
+    let mut p = pair(TestServer::start().await).await;
+    let (mut b, mut h, ids) = p.bob_sm(ws).await;
+    assert!(ids.is_empty());
+    let to = p.bob_bare.clone();
+
+    // Received live, acknowledged: gone.
+    send_chat(&mut p.alice, &to, &["a1"]).await;
+    assert_eq!(live_messages(&mut b, 1, &mut h).await, ["a1"]);
+    b.until(|e| e.is("r", NS_SM)).await;
+    b.send(&format!("<a xmlns='{NS_SM}' h='{h}'/>")).await;
+    // Received live, never acknowledged, connection lost: stored, and delivered at the next login.
+    send_chat(&mut p.alice, &to, &["l1", "l2"]).await;
+    assert_eq!(live_messages(&mut b, 2, &mut h).await, ["l1", "l2"]);
+    p.drop_bob(b).await;
+    let (mut b, h, ids) = p.bob_sm(ws).await;
+    assert_eq!(ids, ["l1", "l2"]);
+    b.send(&format!("<a xmlns='{NS_SM}' h='{h}'/>")).await;
+    p.close_bob(b).await;
+    let (b, _, ids) = p.bob_sm(ws).await;
+    assert!(ids.is_empty(), "{ids:?}");
+    p.close_bob(b).await;
+    p.ts.stop().await;
+}
+
+#[tokio::test]
+async fn sm_unacked_live_messages_are_stored_at_the_end_tcp() {
+    sm_unacked_live_messages_are_stored_at_the_end(false).await;
+}
+
+#[tokio::test]
+async fn sm_unacked_live_messages_are_stored_at_the_end_ws() {
+    sm_unacked_live_messages_are_stored_at_the_end(true).await;
+}
+
+#[tokio::test]
+async fn live_messages_reaching_another_session_are_not_stored() {
+    let mut p = pair(TestServer::start().await).await;
+    let (mut b1, mut h1, _) = p.bob_sm(false).await;
+    let mut b2 = p.bob(false).await;
+    b2.send("<presence/>").await;
+    sync(&mut b2).await;
+    let to = p.bob_bare.clone();
+    send_chat(&mut p.alice, &to, &["l1"]).await;
+    assert_eq!(live_messages(&mut b1, 1, &mut h1).await, ["l1"]);
+    assert_eq!(live_messages(&mut b2, 1, &mut 0).await, ["l1"]);
+    // b1 never acks and vanishes; b2 has the message.
+    drop(b1);
+    p.close_bob(b2).await;
+    let (b, _, ids) = p.bob_sm(false).await;
+    assert!(ids.is_empty(), "{ids:?}");
+    p.close_bob(b).await;
+    p.ts.stop().await;
+}
+
+/// A client that stops reading fills its socket and then its queue: the server closes it (the
+/// blocked write times out) and stores every message it never confirmed, in order, for the next
+/// login. Nothing the sender sent is lost.
+#[tokio::test]
+async fn a_client_that_stops_reading_loses_no_message() {
+    let ts = TestServer::start_with(|c| {
+        c.xmpp_session_queue_len = 4;
+        c.xmpp_ping_timeout_secs = 1;
+    })
+    .await;
+    let mut p = pair(ts).await;
+    let (b, _, _) = p.bob_sm(false).await;
+    let to = p.bob_bare.clone();
+    let filler = "x".repeat(32 * 1024);
+    let ids: Vec<String> = (0..400).map(|i| format!("s{i}")).collect();
+    for id in &ids {
+        p.alice
+            .send(&format!(
+                "<message to='{to}' type='chat' id='{id}'><body>{filler}</body></message>"
+            ))
+            .await;
+    }
+    // Every message was taken: no error comes back to the sender.
+    let back = sync(&mut p.alice).await;
+    assert!(
+        back.iter().all(|e| e.attr("type") != Some("error")),
+        "{}",
+        back[0].to_xml()
+    );
+    // bob's session ends although his socket stays open.
+    status_push(&mut p.alice, &p.bob_bare).await;
+    drop(b);
+    let mut b = p.bob(false).await;
+    status_push(&mut p.alice, &p.bob_bare).await;
+    b.send("<presence/>").await;
+    let got = sync(&mut b).await;
+    assert_eq!(offline_ids(&got), ids, "every message, once, in order");
+    p.close_bob(b).await;
+    p.ts.stop().await;
+}
