@@ -19,11 +19,20 @@ use tokio::sync::{mpsc, Notify};
 /// One user of one app.
 pub type Account = (AppId, UserId);
 
-/// One queued stanza.
+/// What a queued item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutKind {
+    Plain,
+    /// Stored offline if the client never confirms it.
+    Durable,
+    /// No stanza: offline messages were stored for the user since the session last looked.
+    ClaimOffline,
+}
+
+/// One queued item.
 pub struct Outbound {
     pub xml: Arc<str>,
-    /// Stored offline if the client never confirms it.
-    pub durable: bool,
+    pub kind: OutKind,
     /// When it was queued: its offline timestamp if it comes to that.
     pub queued_at: Millis,
 }
@@ -55,20 +64,28 @@ impl SessionHandle {
 
     /// Queues rendered XML for the session. `false` when the session is gone or too slow.
     pub fn send(&self, xml: Arc<str>) -> bool {
-        self.queue(xml, false)
+        self.queue(xml, OutKind::Plain)
     }
 
     /// Queues a stanza that must not be lost: once taken (`true`), the session delivers it or, if
     /// the client never confirms it, stores it offline when it ends. `false`: the session is gone
     /// and the caller must store it.
     pub fn send_durable(&self, xml: Arc<str>) -> bool {
-        self.queue(xml, true)
+        self.queue(xml, OutKind::Durable)
     }
 
-    fn queue(&self, xml: Arc<str>, durable: bool) -> bool {
+    /// Tells the session that offline messages were stored for its user, so an available session
+    /// hands them out now (one that claimed before they were stored would not see them otherwise
+    /// until the next login).
+    pub fn offline_stored(&self) {
+        self.queue(Arc::from(""), OutKind::ClaimOffline);
+    }
+
+    fn queue(&self, xml: Arc<str>, kind: OutKind) -> bool {
+        let durable = kind == OutKind::Durable;
         let item = Outbound {
             xml,
-            durable,
+            kind,
             queued_at: now_millis(),
         };
         if self.is_killed() {
@@ -380,7 +397,7 @@ mod tests {
         assert!(!s.send("<p/>".into()), "a presence is not kept");
         assert!(s.send_durable("<m3/>".into()));
         let queued = rx.recv().await.unwrap();
-        assert_eq!((&*queued.xml, queued.durable), ("<m1/>", true));
+        assert_eq!((&*queued.xml, queued.kind), ("<m1/>", OutKind::Durable));
         let kept: Vec<String> = s.take_spilled().iter().map(|o| o.xml.to_string()).collect();
         assert_eq!(kept, ["<m2/>", "<m3/>"]);
         // Once the session's end took them, the caller stores later ones itself.

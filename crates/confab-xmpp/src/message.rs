@@ -7,12 +7,12 @@
 
 use std::sync::Arc;
 
-use confab_core::clock::{now_millis, to_iso};
+use confab_core::clock::{now_millis, to_iso, Millis};
 use confab_core::ErrorKind;
 
 use crate::error::{error_reply, StanzaError};
 use crate::history::{extra_params_to_json, message_event, ChatMessage, MessageEvent};
-use crate::hub::SessionHandle;
+use crate::hub::{Account, SessionHandle};
 use crate::jid::{bare_jid, Jid};
 use crate::xml::{parse_element, Element, Scope, NS_CLIENT};
 use crate::XmppServer;
@@ -194,19 +194,9 @@ pub async fn route(
             }
             Err(e) => return bounce(&msg, StanzaError::from_domain(&e)),
         }
-        match srv
-            .offline
-            .push_offline(
-                target.0,
-                target.1,
-                &xml,
-                now_millis(),
-                srv.config.offline_max_per_user,
-            )
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => replies = bounce(&msg, StanzaError::RESOURCE_CONSTRAINT),
+        match store_offline(srv, target, &[(&xml, now_millis())]).await {
+            Ok(1) => {}
+            Ok(_) => replies = bounce(&msg, StanzaError::RESOURCE_CONSTRAINT),
             Err(e) => return bounce(&msg, StanzaError::from_domain(&e)),
         }
     }
@@ -236,6 +226,27 @@ pub async fn route(
         }
     }
     replies
+}
+
+/// Stores stanzas offline for `user`, each with its time (only as many as fit below the limit, in
+/// order), and tells the user's sessions: one that is online already (it logged in while these
+/// were on their way to storage) hands them out now instead of at its next login.
+pub async fn store_offline(
+    srv: &XmppServer,
+    user: Account,
+    stanzas: &[(&str, Millis)],
+) -> confab_core::Result<usize> {
+    let max = srv.config.offline_max_per_user;
+    let stored = srv
+        .offline
+        .push_offline_many(user.0, user.1, stanzas, max)
+        .await?;
+    if stored > 0 {
+        for s in srv.hub.sessions(user).iter() {
+            s.offline_stored();
+        }
+    }
+    Ok(stored)
 }
 
 /// Sets `extraParams/<key>` (creating `<extraParams>` when needed); keeps an existing value unless

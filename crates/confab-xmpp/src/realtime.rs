@@ -76,19 +76,12 @@ impl XmppRealtime {
         if taken || !queue_offline {
             return;
         }
-        if let Err(e) = self
-            .server
-            .offline
-            .push_offline(
-                app,
-                user,
-                &xml,
-                now_millis(),
-                self.server.config.offline_max_per_user,
-            )
+        match crate::message::store_offline(&self.server, (app, user), &[(&xml, now_millis())])
             .await
         {
-            tracing::warn!(error = ?e, "queueing a REST message offline failed");
+            Ok(1) => {}
+            Ok(_) => tracing::warn!("offline queue full: a REST message was not queued"),
+            Err(e) => tracing::warn!(error = ?e, "queueing a REST message offline failed"),
         }
     }
 

@@ -11,7 +11,8 @@
 //! Live 1:1 chat messages are durable too: what the session had queued but not written, what a
 //! failed write took, what the client never acknowledged (with stream management) and what came
 //! while it was closing are stored offline when it ends, unless another session of the user is
-//! online (it got its own copy).
+//! online (it got its own copy). Offline messages stored (or released) while a session is available
+//! reach it through its queue as a `ClaimOffline` item, and it hands them out then.
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::{stream_error, stream_error_with, StanzaError};
-use crate::hub::{Outbound, SessionHandle};
+use crate::hub::{OutKind, Outbound, SessionHandle};
 use crate::jid::{bare_jid, parse_username};
 use crate::sm::{Ack, StreamMgmt};
 use crate::stream::{Framing, StreamError, StreamEvent, StreamReader};
@@ -224,7 +225,7 @@ async fn finish<T: Transport>(
         if let Some(mut queue) = rx {
             queue.close();
             while let Ok(o) = queue.try_recv() {
-                left.extend(o.durable.then_some((o.xml, o.queued_at)));
+                left.extend((o.kind == OutKind::Durable).then_some((o.xml, o.queued_at)));
             }
         }
         let spilled = b.handle.take_spilled().into_iter();
@@ -249,39 +250,67 @@ async fn next_out(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound>
 }
 
 /// Queued stanzas joined for one write.
+#[derive(Default)]
 struct Batch {
-    xml: Arc<str>,
-    /// How many stanzas `xml` holds.
+    /// The first stanza, and all of them once there are more.
+    first: Option<Arc<str>>,
+    joined: Option<String>,
+    /// How many stanzas it holds.
     n: usize,
     /// The durable ones: position in the batch (from 1), the stanza and when it was queued.
     durable: Vec<(u32, Arc<str>, Millis)>,
+    /// Offline messages were stored for the user meanwhile.
+    claim_offline: bool,
+}
+
+impl Batch {
+    fn add(&mut self, o: Outbound) {
+        if o.kind == OutKind::ClaimOffline {
+            self.claim_offline = true;
+            return;
+        }
+        match &self.first {
+            None => self.first = Some(o.xml.clone()),
+            Some(first) => self
+                .joined
+                .get_or_insert_with(|| String::from(&**first))
+                .push_str(&o.xml),
+        }
+        self.n += 1;
+        if o.kind == OutKind::Durable {
+            self.durable.push((self.n as u32, o.xml, o.queued_at));
+        }
+    }
+
+    fn len(&self) -> usize {
+        match (&self.joined, &self.first) {
+            (Some(j), _) => j.len(),
+            (None, Some(f)) => f.len(),
+            (None, None) => 0,
+        }
+    }
+
+    /// The XML of every stanza in the batch.
+    fn xml(&mut self) -> Arc<str> {
+        match self.joined.take() {
+            Some(j) => j.into(),
+            None => self.first.take().unwrap_or_else(|| Arc::from("")),
+        }
+    }
 }
 
 /// Over TCP, appends whatever else is already queued (up to 64 KiB) so a burst (e.g. a busy group)
 /// costs one write instead of one per stanza. WebSocket needs one frame per stanza (RFC 7395).
 fn coalesce(framing: Framing, first: Outbound, rx: &mut Option<mpsc::Receiver<Outbound>>) -> Batch {
     const MAX_BATCH: usize = 64 * 1024;
-    let mut batch = Batch {
-        xml: first.xml.clone(),
-        n: 1,
-        durable: Vec::new(),
-    };
-    let keep = |n: usize, o: Outbound| o.durable.then_some((n as u32, o.xml, o.queued_at));
-    batch.durable.extend(keep(1, first));
+    let mut batch = Batch::default();
+    batch.add(first);
     let Some(rx) = rx.as_mut().filter(|_| matches!(framing, Framing::Tcp)) else {
         return batch;
     };
-    let mut joined: Option<String> = None;
-    while joined.as_ref().map_or(batch.xml.len(), String::len) < MAX_BATCH {
+    while batch.len() < MAX_BATCH {
         let Ok(more) = rx.try_recv() else { break };
-        joined
-            .get_or_insert_with(|| String::from(&*batch.xml))
-            .push_str(&more.xml);
-        batch.n += 1;
-        batch.durable.extend(keep(batch.n, more));
-    }
-    if let Some(joined) = joined {
-        batch.xml = joined.into();
+        batch.add(more);
     }
     batch
 }
@@ -319,12 +348,7 @@ async fn store_undelivered(srv: &XmppServer, h: &SessionHandle, left: Vec<(Arc<s
         return;
     }
     let rows: Vec<(&str, Millis)> = left.iter().map(|(xml, at)| (&**xml, *at)).collect();
-    let max = srv.config.offline_max_per_user;
-    match srv
-        .offline
-        .push_offline_many(h.app, h.user, &rows, max)
-        .await
-    {
+    match message::store_offline(srv, h.account(), &rows).await {
         Ok(stored) if stored == rows.len() => {
             tracing::debug!(
                 session = h.id,
@@ -351,7 +375,15 @@ async fn release_offline(srv: &XmppServer, b: &Bound) {
     let h = &b.handle;
     match srv.offline.release_offline(h.app, h.user, &b.claim).await {
         Ok(0) => {}
-        Ok(n) => tracing::debug!(session = h.id, count = n, "offline messages kept for later"),
+        Ok(n) => {
+            tracing::debug!(session = h.id, count = n, "offline messages kept for later");
+            // Another session of the user that is online takes them now.
+            for s in srv.hub.sessions(h.account()).iter() {
+                if s.id != h.id {
+                    s.offline_stored();
+                }
+            }
+        }
         Err(e) => tracing::error!(error = ?e, "releasing offline messages failed"),
     }
 }
@@ -425,9 +457,19 @@ impl Session {
 
     /// Writes stanzas taken from the queue. With stream management, the durable ones wait for the
     /// client's ack, which an `<r/>` asks for at once; a failed write keeps them for the end.
-    async fn write_queued<T: Transport>(&mut self, t: &mut T, b: Batch) -> Flow {
+    async fn write_queued<T: Transport>(&mut self, t: &mut T, mut b: Batch) -> Flow {
+        // Boxed: rare, and its future would make every session's task larger.
+        if b.claim_offline
+            && self.bound.as_ref().is_some_and(|b| b.available)
+            && !Box::pin(self.deliver_offline(t)).await
+        {
+            return Flow::Close(None);
+        }
+        if b.n == 0 {
+            return Flow::Continue;
+        }
         let base = self.sm.as_ref().map_or(0, StreamMgmt::sent_count);
-        if !self.send_stanzas(t, &b.xml, b.n).await {
+        if !self.send_stanzas(t, &b.xml(), b.n).await {
             let lost = b.durable.into_iter().map(|(_, xml, at)| (xml, at));
             self.undelivered.extend(lost);
             return Flow::Close(None);

@@ -67,6 +67,8 @@ pub struct Server {
     pub xmpp_addr: SocketAddr,
     /// XMPP over direct TLS, when configured.
     pub xmpp_tls_addr: Option<SocketAddr>,
+    /// The XMPP face, for embedding code (and tests) that act on sessions directly.
+    pub xmpp: Arc<confab_xmpp::XmppServer>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -140,6 +142,7 @@ impl Server {
             http_addr,
             xmpp_addr: xmpp.addr,
             xmpp_tls_addr: xmpp.tls_addr,
+            xmpp: xmpp.server.clone(),
             shutdown,
             task,
         })

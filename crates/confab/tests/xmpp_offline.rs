@@ -490,3 +490,80 @@ async fn a_client_that_stops_reading_loses_no_message() {
     p.close_bob(b).await;
     p.ts.stop().await;
 }
+
+/// A message stored offline after an online session already looked (it was on its way to storage
+/// while the session logged in) is handed to that session at once, not at its next login. The
+/// store call is the one routing uses, made directly to pin down that interleaving.
+#[tokio::test]
+async fn offline_messages_stored_after_login_reach_the_online_session() {
+    let mut p = pair(TestServer::start().await).await;
+    let (mut b, ids) = p.bob_plain().await;
+    assert!(ids.is_empty());
+    // A second session of bob without initial presence: it takes offline messages only then.
+    let mut quiet = p.bob(false).await;
+    sync(&mut quiet).await;
+
+    let srv = p.ts.server.as_ref().unwrap().xmpp.clone();
+    let bob = (
+        AppId::new(p.ts.app_id).unwrap(),
+        UserId::new(p.bob).unwrap(),
+    );
+    let from = format!("{}-{}@localhost/x", p.alice_id, p.ts.app_id);
+    let xml = format!(
+        "<message xmlns='jabber:client' from='{from}' to='{}' type='chat' id='late'><body>late</body></message>",
+        p.bob_bare
+    );
+    let stored = confab_xmpp::message::store_offline(&srv, bob, &[(&xml, 1_700_000_000_000)])
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+    let got = b.until(|e| e.name == "message").await;
+    assert_eq!(got.attr("id"), Some("late"));
+    let delay = got.child("delay", "urn:xmpp:delay").expect("<delay/>");
+    assert_eq!(delay.attr("stamp"), Some("2023-11-14T22:13:20Z"));
+    assert!(
+        sync(&mut quiet).await.is_empty(),
+        "not before initial presence"
+    );
+
+    // Delivered (written, no stream management): gone for the next logins.
+    sync(&mut b).await;
+    quiet.send("<presence/>").await;
+    assert!(offline_ids(&sync(&mut quiet).await).is_empty());
+    quiet.close().await;
+    p.close_bob(b).await;
+    let (b, ids) = p.bob_plain().await;
+    assert!(ids.is_empty(), "{ids:?}");
+    p.close_bob(b).await;
+    p.ts.stop().await;
+}
+
+/// Offline messages a session took but never acknowledged go to another session of the user that
+/// is online when it ends, not only to the next login.
+#[tokio::test]
+async fn released_offline_messages_reach_another_online_session() {
+    let mut p = pair(TestServer::start().await).await;
+    let to = p.bob_bare.clone();
+    send_chat(&mut p.alice, &to, &["o1", "o2"]).await;
+    let (b1, _, ids) = p.bob_sm(false).await;
+    assert_eq!(ids, ["o1", "o2"]);
+    let mut b2 = p.bob(false).await;
+    b2.send("<presence/>").await;
+    assert!(
+        offline_ids(&sync(&mut b2).await).is_empty(),
+        "claimed by b1"
+    );
+    drop(b1);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let e = b2.until(|e| e.name == "message").await;
+        assert!(e.child("delay", "urn:xmpp:delay").is_some());
+        got.push(e.attr("id").unwrap().to_string());
+    }
+    assert_eq!(got, ["o1", "o2"]);
+    p.close_bob(b2).await;
+    let (b, ids) = p.bob_plain().await;
+    assert!(ids.is_empty(), "{ids:?}");
+    p.close_bob(b).await;
+    p.ts.stop().await;
+}
