@@ -19,6 +19,7 @@ pub mod privacy;
 pub mod roster;
 pub mod sqlite;
 mod sqlite_chat;
+mod sqlite_inline;
 mod sqlite_messages;
 mod sqlite_private_dialogs;
 

@@ -124,16 +124,15 @@ impl OfflineStore for SqliteStore {
         claim: &str,
     ) -> Result<Vec<OfflineMessage>> {
         // Most logins find nothing queued: a read answers that without a write transaction.
-        let waiting: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM offline_messages
-             WHERE app_id = ? AND user_id = ? AND claimed_by IS NULL LIMIT 1",
-        )
-        .bind(app.get())
-        .bind(user.get())
-        .fetch_optional(self.pool())
-        .await
-        .map_err(Error::internal)?;
-        if waiting.is_none() {
+        // Read in place (see `sqlite_inline`): it runs at every initial presence.
+        let waiting = self.reads.run(|c| {
+            c.prepare_cached(
+                "SELECT 1 FROM offline_messages
+                 WHERE app_id = ?1 AND user_id = ?2 AND claimed_by IS NULL LIMIT 1",
+            )?
+            .exists([app.get(), user.get()])
+        })?;
+        if !waiting {
             return Ok(Vec::new());
         }
         let _write = self.write.lock().await;

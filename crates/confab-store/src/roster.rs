@@ -132,14 +132,16 @@ const COLUMNS: &str = "contact_id, name, groups, subscription, ask, pending_in, 
 #[async_trait]
 impl RosterStore for SqliteStore {
     async fn roster(&self, app: AppId, user: UserId) -> Result<Vec<RosterItem>> {
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM roster_items WHERE app_id = ? AND user_id = ? ORDER BY contact_id"
-        ))
-        .bind(app.get())
-        .bind(user.get())
-        .fetch_all(self.pool())
-        .await
-        .map_err(Error::internal)?;
+        // Read at every initial presence and session end: in place (see `sqlite_inline`).
+        let rows: Vec<Row> = self.reads.run(|c| {
+            let mut q = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM roster_items WHERE app_id = ?1 AND user_id = ?2 ORDER BY contact_id"
+            ))?;
+            let rows = q.query_map([app.get(), user.get()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })?;
+            rows.collect()
+        })?;
         rows.into_iter().map(from_row).collect()
     }
 

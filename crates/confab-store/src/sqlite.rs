@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use crate::group_commit::GroupCommit;
+use crate::sqlite_inline::InlineReads;
 use crate::sqlite_messages::{MessageBatch, MessageWriter};
 use crate::sqlite_private_dialogs::{PrivateDialogBatch, PrivateDialogWriter};
 use crate::{AccountStore, NewUser, UserKey};
@@ -31,6 +32,8 @@ pub struct SqliteStore {
     pub(crate) messages: MessageWriter,
     /// New private dialogs likewise (the first messages of many new pairs come in bursts).
     pub(crate) private_dialogs: PrivateDialogWriter,
+    /// The hottest reads, run on the calling thread.
+    pub(crate) reads: Arc<InlineReads>,
 }
 
 impl SqliteStore {
@@ -38,7 +41,8 @@ impl SqliteStore {
     /// writes stored messages.
     pub async fn open(data_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(Error::internal)?;
-        let url = format!("sqlite://{}", data_dir.join("confab.db").display());
+        let file = data_dir.join("confab.db");
+        let url = format!("sqlite://{}", file.display());
         let options = SqliteConnectOptions::from_str(&url)
             .map_err(Error::internal)?
             .create_if_missing(true)
@@ -64,6 +68,7 @@ impl SqliteStore {
                 pool.clone(),
                 Arc::clone(&write),
             ),
+            reads: Arc::new(InlineReads::new(file)),
             pool,
             write,
         })
@@ -554,16 +559,25 @@ impl AccountStore for SqliteStore {
     }
 
     async fn session_by_token(&self, token_hash: &[u8], now: Millis) -> Result<Option<Session>> {
-        sqlx::query_as::<_, SessionRow>(
-            "SELECT id, app_id, user_id, created_at, updated_at, expires_at FROM sessions \
-             WHERE token_hash = ? AND expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map(|r| r.map(Session::from))
-        .map_err(db)
+        // Every chat login with a token: read in place (see `sqlite_inline`).
+        self.reads.run(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT id, app_id, user_id, created_at, updated_at, expires_at FROM sessions \
+                 WHERE token_hash = ?1 AND expires_at > ?2",
+            )?;
+            let mut rows = q.query(rusqlite::params![token_hash, now])?;
+            let Some(r) = rows.next()? else {
+                return Ok(None);
+            };
+            Ok(Some(Session::from(SessionRow {
+                id: r.get(0)?,
+                app_id: r.get(1)?,
+                user_id: r.get(2)?,
+                created_at: r.get(3)?,
+                updated_at: r.get(4)?,
+                expires_at: r.get(5)?,
+            })))
+        })
     }
 
     async fn touch_session(
