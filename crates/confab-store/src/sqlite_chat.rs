@@ -424,13 +424,13 @@ impl ChatStore for SqliteStore {
     }
 
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>> {
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT id FROM dialogs WHERE app_id = ? AND private_key = ?")
-                .bind(app_id)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
+        // The first message of every pair after a start asks this: read in place.
+        let id: Option<String> = self.reads.run(|c| {
+            let mut q =
+                c.prepare_cached("SELECT id FROM dialogs WHERE app_id = ?1 AND private_key = ?2")?;
+            let mut rows = q.query(rusqlite::params![app_id, key])?;
+            rows.next()?.map(|r| r.get(0)).transpose()
+        })?;
         Ok(id.map(|s| oid(&s)))
     }
 
@@ -452,31 +452,34 @@ impl ChatStore for SqliteStore {
         dialog: ObjectId,
         user: i64,
     ) -> Result<Option<PostTarget>> {
-        let row = sqlx::query(
-            "SELECT d.type, d.owner_id, d.admins_ids, \
-             EXISTS (SELECT 1 FROM dialog_members WHERE dialog_id = d.id AND user_id = ?1 AND occupant = 1) AS member, \
-             CASE WHEN d.type = 3 THEN (SELECT user_id FROM dialog_members WHERE dialog_id = d.id \
-                 AND occupant = 1 AND user_id != ?1 ORDER BY user_id LIMIT 1) END AS other \
-             FROM dialogs d WHERE d.id = ?2 AND d.app_id = ?3",
+        // Every stored message asks this: read in place (see `sqlite_inline`).
+        let row = self.reads.run(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT d.type, d.owner_id, d.admins_ids, \
+                 EXISTS (SELECT 1 FROM dialog_members WHERE dialog_id = d.id AND user_id = ?1 AND occupant = 1), \
+                 CASE WHEN d.type = 3 THEN (SELECT user_id FROM dialog_members WHERE dialog_id = d.id \
+                     AND occupant = 1 AND user_id != ?1 ORDER BY user_id LIMIT 1) END \
+                 FROM dialogs d WHERE d.id = ?2 AND d.app_id = ?3",
+            )?;
+            let mut rows = q.query(rusqlite::params![user, dialog.to_string(), app_id])?;
+            let Some(r) = rows.next()? else {
+                return Ok(None);
+            };
+            let row: (i64, i64, String, bool, Option<i64>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            Ok(Some(row))
+        })?;
+        row.map(
+            |(kind, owner_id, admins, member, other)| -> Result<PostTarget> {
+                Ok(PostTarget {
+                    kind: DialogType::from_i64(kind)?,
+                    owner_id,
+                    admins_ids: decode_ints(&admins),
+                    member,
+                    recipient_id: other.unwrap_or(0),
+                })
+            },
         )
-        .bind(user)
-        .bind(dialog.to_string())
-        .bind(app_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        row.map(|r| -> Result<PostTarget> {
-            Ok(PostTarget {
-                kind: DialogType::from_i64(r.try_get("type").map_err(db)?)?,
-                owner_id: r.try_get("owner_id").map_err(db)?,
-                admins_ids: decode_ints(&r.try_get::<String, _>("admins_ids").map_err(db)?),
-                member: r.try_get("member").map_err(db)?,
-                recipient_id: r
-                    .try_get::<Option<i64>, _>("other")
-                    .map_err(db)?
-                    .unwrap_or(0),
-            })
-        })
         .transpose()
     }
 
