@@ -16,6 +16,11 @@ use crate::sqlite::{db, SqliteStore};
 use crate::sqlite_messages::MessageRow;
 use crate::sqlite_private_dialogs::{pair_key, PrivateDialogRow};
 
+/// A JSON object column (`data`, `extensions`): its text, or NULL.
+pub(crate) fn encode_object(m: &Option<Map<String, Value>>) -> Option<String> {
+    m.as_ref().map(|m| Value::Object(m.clone()).to_string())
+}
+
 /// `[1, 2]` ↔ `",1,2,"`: membership tests become `instr(col, ',1,')`.
 pub(crate) fn encode_ids<T: ToString>(ids: &[T]) -> String {
     if ids.is_empty() {
@@ -333,18 +338,10 @@ impl SqliteStore {
         .bind(&d.photo)
         .bind(encode_ids(&d.admins_ids))
         .bind(encode_ids(&d.pinned_messages_ids))
-        .bind(
-            d.data
-                .as_ref()
-                .map(|m| Value::Object(m.clone()).to_string()),
-        )
+        .bind(encode_object(&d.data))
         .bind(d.created_at)
         .bind(d.updated_at)
-        .bind(
-            d.extensions
-                .as_ref()
-                .map(|m| Value::Object(m.clone()).to_string()),
-        )
+        .bind(encode_object(&d.extensions))
         .execute(&mut **tx)
         .await
         .map_err(db)?;
@@ -611,17 +608,9 @@ impl ChatStore for SqliteStore {
         .bind(&d.photo)
         .bind(encode_ids(&d.admins_ids))
         .bind(encode_ids(&d.pinned_messages_ids))
-        .bind(
-            d.data
-                .as_ref()
-                .map(|m| Value::Object(m.clone()).to_string()),
-        )
+        .bind(encode_object(&d.data))
         .bind(d.updated_at)
-        .bind(
-            d.extensions
-                .as_ref()
-                .map(|m| Value::Object(m.clone()).to_string()),
-        )
+        .bind(encode_object(&d.extensions))
         .bind(d.id.to_string())
         .execute(&self.pool)
         .await

@@ -11,11 +11,10 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use confab_core::chat::Dialog;
 use confab_core::Result;
-use serde_json::Value;
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use crate::group_commit::{BatchWrite, GroupCommit};
-use crate::sqlite_chat::encode_ids;
+use crate::sqlite_chat::{encode_ids, encode_object};
 
 /// A private dialog encoded for its row, with the pair of users its key names.
 pub(crate) struct PrivateDialogRow {
@@ -39,9 +38,6 @@ pub(crate) struct PrivateDialogRow {
 
 impl PrivateDialogRow {
     pub(crate) fn new(d: &Dialog, low: i64, high: i64) -> Self {
-        let object = |m: &Option<serde_json::Map<String, Value>>| {
-            m.as_ref().map(|m| Value::Object(m.clone()).to_string())
-        };
         Self {
             id: d.id.to_string(),
             app_id: d.app_id,
@@ -52,11 +48,11 @@ impl PrivateDialogRow {
             photo: d.photo.clone(),
             admins_ids: encode_ids(&d.admins_ids),
             pinned_messages_ids: encode_ids(&d.pinned_messages_ids),
-            data: object(&d.data),
+            data: encode_object(&d.data),
             key: pair_key(low, high),
             created_at: d.created_at,
             updated_at: d.updated_at,
-            extensions: object(&d.extensions),
+            extensions: encode_object(&d.extensions),
             low,
             high,
         }
