@@ -4,7 +4,7 @@ import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { sdkConfig } from './server.mjs';
+import { sdkConfig, XMPP_TRANSPORT } from './server.mjs';
 import { uniq } from './util.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -12,11 +12,12 @@ const EVENT_TIMEOUT_MS = 10_000;
 
 /**
  * Starts one SDK user process. `env` is added to its environment before the SDK loads
- * (e.g. CUBE_TCP_ENABLE=1 for XMPP over TCP).
+ * (e.g. CUBE_TCP_ENABLE=1 for XMPP over TCP, which XMPP_TRANSPORT=tcp sets for every peer).
  */
 export async function startPeer(env = {}) {
+  const transportEnv = XMPP_TRANSPORT === 'tcp' ? { CUBE_TCP_ENABLE: '1' } : {};
   const child = fork(path.join(here, 'sdk-peer.mjs'), [], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...transportEnv, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const pending = new Map();

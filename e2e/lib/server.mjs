@@ -240,10 +240,17 @@ async function waitForHealth(url) {
   throw new Error(`GET ${url}/health never answered 200 (last: ${last})`);
 }
 
-/** SDK init options for a started server. */
+/**
+ * The chat transport SDK peers use: `XMPP_TRANSPORT=tcp` runs the chat tests over XMPP on TCP (the SDK's
+ * `CUBE_TCP_ENABLE`, see lib/peers.mjs), anything else over WebSocket.
+ */
+export const XMPP_TRANSPORT = process.env.XMPP_TRANSPORT === 'tcp' ? 'tcp' : 'ws';
+
+/** SDK init options for a started server; `chat_url` follows XMPP_TRANSPORT. */
 export function sdkConfig(server, extra = {}) {
+  const chatUrl = XMPP_TRANSPORT === 'tcp' ? server.xmppUrl : server.chatUrl;
   return {
-    endpoints: { api_url: server.url, chat: 'localhost', chat_url: server.chatUrl },
+    endpoints: { api_url: server.url, chat: 'localhost', chat_url: chatUrl },
     debug: { mode: 0 },
     ...extra,
   };

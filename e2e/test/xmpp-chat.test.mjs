@@ -1,4 +1,5 @@
-// Real-time chat over XMPP-over-WebSocket with the real SDK on both ends (two processes).
+// Real-time 1:1 chat with the real SDK on both ends (two processes), over WebSocket, or over TCP with
+// XMPP_TRANSPORT=tcp (npm test runs the chat files both ways).
 
 import { before, after, it } from 'node:test';
 import assert from 'node:assert/strict';
