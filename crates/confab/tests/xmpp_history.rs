@@ -4,15 +4,15 @@
 
 mod common;
 
-use common::xmpp::XmppClient;
+use common::xmpp::{Transport, XmppClient};
 use common::TestServer;
 use reqwest::Method;
 use serde_json::json;
 
 const NS_MARKERS: &str = "urn:xmpp:chat-markers:0";
 
-async fn online(ts: &TestServer, id: i64, token: &str) -> XmppClient {
-    let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+async fn online(ts: &TestServer, t: Transport, id: i64, token: &str) -> XmppClient {
+    let mut c = XmppClient::over(ts, t).await;
     c.login(id, ts.app_id, token).await;
     c.send("<presence/>").await;
     c
@@ -35,13 +35,12 @@ async fn history(ts: &TestServer, token: &str, dialog: &str) -> serde_json::Valu
     v
 }
 
-#[tokio::test]
-async fn saved_messages_markers_edits_and_deletes() {
+async fn saved_messages_markers_edits_and_deletes(t: Transport) {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
     let (bob, bt) = ts.user("bob").await;
-    let mut a = online(&ts, alice, &at).await;
-    let mut b = online(&ts, bob, &bt).await;
+    let mut a = online(&ts, t, alice, &at).await;
+    let mut b = online(&ts, t, bob, &bt).await;
     let bob_jid = format!("{bob}-{}@localhost", ts.app_id);
     let alice_jid = format!("{alice}-{}@localhost", ts.app_id);
 
@@ -193,12 +192,11 @@ async fn saved_messages_markers_edits_and_deletes() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn rest_messages_reach_xmpp_sessions() {
+async fn rest_messages_reach_xmpp_sessions(t: Transport) {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
     let (bob, bt) = ts.user("bob").await;
-    let mut b = online(&ts, bob, &bt).await;
+    let mut b = online(&ts, t, bob, &bt).await;
     let (s, m) = ts
         .call(Method::POST, "/chat/Message.json", Some(&at),
             Some(json!({"recipient_id": bob, "message": "via rest", "send_to_chat": 1, "attachments": [{"type": "image", "uid": "u9"}], "mood": "happy"})))
@@ -275,7 +273,7 @@ async fn rest_messages_reach_xmpp_sessions() {
         )
         .await;
     let later_id = later["_id"].as_str().unwrap().to_string();
-    let mut b2 = online(&ts, bob, &bt).await;
+    let mut b2 = online(&ts, t, bob, &bt).await;
     let got = b2
         .until(|e| e.name == "message" && e.attr("id") == Some(later_id.as_str()))
         .await;
@@ -283,12 +281,11 @@ async fn rest_messages_reach_xmpp_sessions() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn rest_system_messages_are_delivered_as_headlines() {
+async fn rest_system_messages_are_delivered_as_headlines(t: Transport) {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
     let (bob, bt) = ts.user("bob").await;
-    let mut b = online(&ts, bob, &bt).await;
+    let mut b = online(&ts, t, bob, &bt).await;
     let (s, v) = ts
         .call(
             Method::POST,
@@ -351,8 +348,7 @@ async fn rest_system_messages_are_delivered_as_headlines() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn rest_group_messages_reach_room_members_live() {
+async fn rest_group_messages_reach_room_members_live(t: Transport) {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
     let (bob, bt) = ts.user("bob").await;
@@ -368,8 +364,8 @@ async fn rest_group_messages_reach_room_members_live() {
     assert!(s.is_success(), "{g}");
     let gid = g["_id"].as_str().unwrap().to_string();
     // Bob never joins the room; Carol is not a member.
-    let mut b = online(&ts, bob, &bt).await;
-    let mut c = online(&ts, carol, &ct).await;
+    let mut b = online(&ts, t, bob, &bt).await;
+    let mut c = online(&ts, t, carol, &ct).await;
     let (s, m) = ts
         .call(
             Method::POST,
@@ -431,18 +427,17 @@ async fn unread_of(ts: &TestServer, token: &str, dialog: &str) -> serde_json::Va
     u[dialog].clone()
 }
 
-#[tokio::test]
-async fn stored_messages_sent_at_once_by_many_senders_all_land_in_order() {
+async fn stored_messages_sent_at_once_by_many_senders_all_land_in_order(t: Transport) {
     let ts = TestServer::start().await;
     let (bob, bt) = ts.user("bob").await;
-    let mut b = online(&ts, bob, &bt).await;
+    let mut b = online(&ts, t, bob, &bt).await;
     let bob_jid = format!("{bob}-{}@localhost", ts.app_id);
     const SENDERS: usize = 4;
     const EACH: usize = 25;
     let mut senders = Vec::new();
     for s in 0..SENDERS {
         let (id, token) = ts.user(&format!("sender{s}")).await;
-        senders.push(online(&ts, id, &token).await);
+        senders.push(online(&ts, t, id, &token).await);
     }
     // Every sender writes its whole burst without waiting, so the stores overlap.
     for (s, c) in senders.iter_mut().enumerate() {
@@ -499,13 +494,12 @@ async fn stored_messages_sent_at_once_by_many_senders_all_land_in_order() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn a_sender_no_longer_in_the_dialog_gets_an_error_and_nothing_is_stored() {
+async fn a_sender_no_longer_in_the_dialog_gets_an_error_and_nothing_is_stored(t: Transport) {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
     let (bob, bt) = ts.user("bob").await;
-    let mut a = online(&ts, alice, &at).await;
-    let mut b = online(&ts, bob, &bt).await;
+    let mut a = online(&ts, t, alice, &at).await;
+    let mut b = online(&ts, t, bob, &bt).await;
     let stored = |to: i64, id: &str, body: &str| {
         format!(
             "<message to='{to}-{}@localhost' type='chat' id='{id}'><body>{body}</body>\
@@ -566,3 +560,12 @@ async fn a_sender_no_longer_in_the_dialog_gets_an_error_and_nothing_is_stored() 
     assert_eq!(unread_of(&ts, &at, &dialog).await, json!(1));
     ts.stop().await;
 }
+
+crate::on_both_transports!(
+    saved_messages_markers_edits_and_deletes,
+    rest_messages_reach_xmpp_sessions,
+    rest_system_messages_are_delivered_as_headlines,
+    rest_group_messages_reach_room_members_live,
+    stored_messages_sent_at_once_by_many_senders_all_land_in_order,
+    a_sender_no_longer_in_the_dialog_gets_an_error_and_nothing_is_stored,
+);

@@ -6,12 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::xmpp::XmppClient;
+use common::xmpp::{Transport, XmppClient};
 use common::TestServer;
 use confab_xmpp::xml::Element;
 
-async fn online(ts: &TestServer, id: i64) -> XmppClient {
-    let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+async fn online(ts: &TestServer, t: Transport, id: i64) -> XmppClient {
+    let mut c = XmppClient::over(ts, t).await;
     c.login(id, ts.app_id, "password1").await;
     c.send("<presence/>").await;
     c
@@ -97,13 +97,12 @@ async fn no_message(c: &mut XmppClient) {
     }
 }
 
-#[tokio::test]
-async fn lists_are_created_read_defaulted_and_deleted() {
+async fn lists_are_created_read_defaulted_and_deleted(t: Transport) {
     let ts = TestServer::start().await;
     let alice = ts.signup("alice").await;
     let bob = ts.signup("bob").await;
     let carol = ts.signup("carol").await;
-    let mut a = online(&ts, alice).await;
+    let mut a = online(&ts, t, alice).await;
 
     let r = iq(
         &mut a,
@@ -197,13 +196,12 @@ async fn lists_are_created_read_defaulted_and_deleted() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn one_way_block_refuses_the_blocked_sender_only() {
+async fn one_way_block_refuses_the_blocked_sender_only(t: Transport) {
     let ts = TestServer::start().await;
     let alice = ts.signup("alice").await;
     let bob = ts.signup("bob").await;
-    let mut a = online(&ts, alice).await;
-    let mut b = online(&ts, bob).await;
+    let mut a = online(&ts, t, alice).await;
+    let mut b = online(&ts, t, bob).await;
 
     iq(&mut a, "c1", &create_xml(&ts, "c1", "bl", &[(bob, false)])).await;
     // Created but not the default: not enforced yet.
@@ -228,7 +226,7 @@ async fn one_way_block_refuses_the_blocked_sender_only() {
     chat(&mut b, &ts, alice, "m4").await;
     let e = got_message(&mut b, "m4").await;
     assert_eq!(error_code(&e).as_deref(), Some("503"));
-    let mut a = online(&ts, alice).await;
+    let mut a = online(&ts, t, alice).await;
     no_message(&mut a).await;
 
     // Declining the default lifts the block at once (cache invalidated).
@@ -238,15 +236,14 @@ async fn one_way_block_refuses_the_blocked_sender_only() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn two_way_block_stops_both_directions() {
+async fn two_way_block_stops_both_directions(t: Transport) {
     let ts = TestServer::start().await;
     let alice = ts.signup("alice").await;
     let bob = ts.signup("bob").await;
     let carol = ts.signup("carol").await;
-    let mut a = online(&ts, alice).await;
-    let mut b = online(&ts, bob).await;
-    let mut c = online(&ts, carol).await;
+    let mut a = online(&ts, t, alice).await;
+    let mut b = online(&ts, t, bob).await;
+    let mut c = online(&ts, t, carol).await;
 
     iq(&mut a, "c1", &create_xml(&ts, "c1", "bl", &[(bob, true)])).await;
     iq(&mut a, "d1", &set_default_xml("d1", Some("bl"))).await;
@@ -282,15 +279,14 @@ async fn two_way_block_stops_both_directions() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn allow_items_and_fall_through_are_evaluated_in_order() {
+async fn allow_items_and_fall_through_are_evaluated_in_order(t: Transport) {
     let ts = TestServer::start().await;
     let alice = ts.signup("alice").await;
     let bob = ts.signup("bob").await;
     let carol = ts.signup("carol").await;
-    let mut a = online(&ts, alice).await;
-    let mut b = online(&ts, bob).await;
-    let mut c = online(&ts, carol).await;
+    let mut a = online(&ts, t, alice).await;
+    let mut b = online(&ts, t, bob).await;
+    let mut c = online(&ts, t, carol).await;
     // Allow bob (order 1), deny everyone else's messages (order 2), sent in reverse order.
     let xml = format!(
         "<iq type='set' id='c1'><query xmlns='jabber:iq:privacy'><list name='only-bob'>\
@@ -309,3 +305,10 @@ async fn allow_items_and_fall_through_are_evaluated_in_order() {
     assert_eq!(error_code(&e).as_deref(), Some("503"));
     ts.stop().await;
 }
+
+crate::on_both_transports!(
+    lists_are_created_read_defaulted_and_deleted,
+    one_way_block_refuses_the_blocked_sender_only,
+    two_way_block_stops_both_directions,
+    allow_items_and_fall_through_are_evaluated_in_order,
+);

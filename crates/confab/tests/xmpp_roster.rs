@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::xmpp::XmppClient;
+use common::xmpp::{Transport, XmppClient};
 use common::TestServer;
 use confab_xmpp::xml::Element;
 
@@ -11,8 +11,8 @@ fn jid(ts: &TestServer, id: i64) -> String {
     format!("{id}-{}@localhost", ts.app_id)
 }
 
-async fn login(ts: &TestServer, id: i64) -> XmppClient {
-    let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+async fn login(ts: &TestServer, t: Transport, id: i64) -> XmppClient {
+    let mut c = XmppClient::over(ts, t).await;
     c.login(id, ts.app_id, "password1").await;
     c
 }
@@ -67,14 +67,13 @@ async fn push_for(c: &mut XmppClient, contact: &str, subscription: &str) -> Elem
     .await
 }
 
-#[tokio::test]
-async fn subscriptions_both_ways_then_presence_flows() {
+async fn subscriptions_both_ways_then_presence_flows(t: Transport) {
     let ts = TestServer::start().await;
     let alice = ts.signup("alice").await;
     let bob = ts.signup("bob").await;
     let (aj, bj) = (jid(&ts, alice), jid(&ts, bob));
-    let mut a = login(&ts, alice).await;
-    let mut b = login(&ts, bob).await;
+    let mut a = login(&ts, t, alice).await;
+    let mut b = login(&ts, t, bob).await;
     assert!(roster(&mut a, "r0").await.is_empty());
     roster(&mut b, "r0").await;
     a.send("<presence/>").await;
@@ -139,7 +138,7 @@ async fn subscriptions_both_ways_then_presence_flows() {
     presence_from(&mut b, &format!("{aj}/"), Some("unavailable")).await;
 
     // At alice's next initial presence she gets bob's presence (probe result), and bob hers.
-    let mut a = login(&ts, alice).await;
+    let mut a = login(&ts, t, alice).await;
     a.send("<presence/>").await;
     let p = presence_from(&mut a, &format!("{bj}/"), None).await;
     assert_eq!(p.attr("to"), Some(a.jid.as_str()));
@@ -147,13 +146,12 @@ async fn subscriptions_both_ways_then_presence_flows() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn offline_request_arrives_at_login_and_can_be_rejected() {
+async fn offline_request_arrives_at_login_and_can_be_rejected(t: Transport) {
     let ts = TestServer::start().await;
     let alice = ts.signup("alice").await;
     let bob = ts.signup("bob").await;
     let (aj, bj) = (jid(&ts, alice), jid(&ts, bob));
-    let mut a = login(&ts, alice).await;
+    let mut a = login(&ts, t, alice).await;
     roster(&mut a, "r0").await;
     a.send("<presence/>").await;
     a.send(&format!("<presence to='{bj}' type='subscribe'/>"))
@@ -161,7 +159,7 @@ async fn offline_request_arrives_at_login_and_can_be_rejected() {
     push_for(&mut a, &bj, "none").await;
 
     // bob was offline; the request waits for his initial presence (and is not in his roster).
-    let mut b = login(&ts, bob).await;
+    let mut b = login(&ts, t, bob).await;
     assert!(roster(&mut b, "r0").await.is_empty());
     b.send("<presence/>").await;
     presence_from(&mut b, &aj, Some("subscribe")).await;
@@ -177,7 +175,7 @@ async fn offline_request_arrives_at_login_and_can_be_rejected() {
 
     // The rejected request is gone: not delivered again at bob's next login.
     b.close().await;
-    let mut b = login(&ts, bob).await;
+    let mut b = login(&ts, t, bob).await;
     b.send("<presence/>").await;
     b.send("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
         .await;
@@ -193,14 +191,13 @@ async fn offline_request_arrives_at_login_and_can_be_rejected() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn roster_remove_cancels_both_subscriptions() {
+async fn roster_remove_cancels_both_subscriptions(t: Transport) {
     let ts = TestServer::start().await;
     let alice = ts.signup("alice").await;
     let bob = ts.signup("bob").await;
     let (aj, bj) = (jid(&ts, alice), jid(&ts, bob));
-    let mut a = login(&ts, alice).await;
-    let mut b = login(&ts, bob).await;
+    let mut a = login(&ts, t, alice).await;
+    let mut b = login(&ts, t, bob).await;
     roster(&mut a, "r0").await;
     roster(&mut b, "r0").await;
     a.send("<presence/>").await;
@@ -241,8 +238,7 @@ async fn roster_remove_cancels_both_subscriptions() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn contact_limit_is_enforced() {
+async fn contact_limit_is_enforced(t: Transport) {
     let ts = TestServer::start_with(|c| c.xmpp_max_contacts = 2).await;
     let alice = ts.signup("alice").await;
     let others = [
@@ -250,7 +246,7 @@ async fn contact_limit_is_enforced() {
         ts.signup("u2").await,
         ts.signup("u3").await,
     ];
-    let mut a = login(&ts, alice).await;
+    let mut a = login(&ts, t, alice).await;
     for (n, u) in others.iter().enumerate() {
         let id = format!("s{n}");
         let r = iq(&mut a, &id, &format!("<iq type='set' id='{id}'><query xmlns='jabber:iq:roster'><item jid='{}'/></query></iq>", jid(&ts, *u))).await;
@@ -286,3 +282,10 @@ async fn contact_limit_is_enforced() {
     assert_eq!(r.attr("type"), Some("error"));
     ts.stop().await;
 }
+
+crate::on_both_transports!(
+    subscriptions_both_ways_then_presence_flows,
+    offline_request_arrives_at_login_and_can_be_rejected,
+    roster_remove_cancels_both_subscriptions,
+    contact_limit_is_enforced,
+);

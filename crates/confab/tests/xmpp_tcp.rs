@@ -1,18 +1,18 @@
-//! XMPP over TCP against the real server: STARTTLS, SASL PLAIN, bind, 1:1 routing, carbons, offline
-//! storage, ping, last activity, stream management and stream errors.
-
+//! XMPP against the real server: STARTTLS, direct TLS, SASL PLAIN, stream errors and keep-alive over
+//! TCP; 1:1 routing, carbons, offline storage, ping, last activity and stream management over TCP
+//! and over WebSocket (`on_both_transports!`).
 mod common;
 
 use std::time::Duration;
 
-use common::xmpp::XmppClient;
+use common::xmpp::{Transport, XmppClient};
 use common::TestServer;
 use confab_xmpp::stream::StreamEvent;
 
 const NS_CLIENT: &str = "jabber:client";
 
-async fn connect(ts: &TestServer, id: i64, secret: &str) -> XmppClient {
-    let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+async fn connect(ts: &TestServer, t: Transport, id: i64, secret: &str) -> XmppClient {
+    let mut c = XmppClient::over(ts, t).await;
     c.login(id, ts.app_id, secret).await;
     c
 }
@@ -155,15 +155,14 @@ async fn direct_tls_port() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn one_to_one_fans_out_to_every_resource_with_sent_carbons() {
+async fn one_to_one_fans_out_to_every_resource_with_sent_carbons(t: Transport) {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
     let (bob, bt) = ts.user("bob").await;
-    let mut a1 = connect(&ts, alice, &at).await;
-    let mut a2 = connect(&ts, alice, &at).await;
-    let mut b1 = connect(&ts, bob, &bt).await;
-    let mut b2 = connect(&ts, bob, &bt).await;
+    let mut a1 = connect(&ts, t, alice, &at).await;
+    let mut a2 = connect(&ts, t, alice, &at).await;
+    let mut b1 = connect(&ts, t, bob, &bt).await;
+    let mut b2 = connect(&ts, t, bob, &bt).await;
     for c in [&mut a1, &mut a2, &mut b1, &mut b2] {
         enable_carbons(c).await;
         presence(c).await;
@@ -266,11 +265,10 @@ async fn one_to_one_fans_out_to_every_resource_with_sent_carbons() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn errors_reach_the_sender_with_a_legacy_code() {
+async fn errors_reach_the_sender_with_a_legacy_code(t: Transport) {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
-    let mut a = connect(&ts, alice, &at).await;
+    let mut a = connect(&ts, t, alice, &at).await;
     a.send(&format!(
         "<message to='999999-{}@localhost' type='chat' id='x1'><body>hi</body></message>",
         ts.app_id
@@ -304,13 +302,12 @@ async fn errors_reach_the_sender_with_a_legacy_code() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn offline_messages_arrive_with_delay_also_after_restart() {
+async fn offline_messages_arrive_with_delay_also_after_restart(t: Transport) {
     let mut ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
     let (bob, bt) = ts.user("bob").await;
     let bob_bare = format!("{bob}-{}@localhost", ts.app_id);
-    let mut a = connect(&ts, alice, &at).await;
+    let mut a = connect(&ts, t, alice, &at).await;
     a.send(&format!(
         "<message to='{bob_bare}' type='chat' id='o1'><body>first</body></message>"
     ))
@@ -325,7 +322,7 @@ async fn offline_messages_arrive_with_delay_also_after_restart() {
         "no errors for offline recipients"
     );
 
-    let mut b = connect(&ts, bob, &bt).await;
+    let mut b = connect(&ts, t, bob, &bt).await;
     presence(&mut b).await;
     let got = sync(&mut b).await;
     let ids: Vec<_> = got
@@ -340,7 +337,7 @@ async fn offline_messages_arrive_with_delay_also_after_restart() {
     }
     b.close().await;
     // Delivered once only.
-    let mut b = connect(&ts, bob, &bt).await;
+    let mut b = connect(&ts, t, bob, &bt).await;
     presence(&mut b).await;
     assert!(sync(&mut b).await.is_empty());
     b.close().await;
@@ -353,7 +350,7 @@ async fn offline_messages_arrive_with_delay_also_after_restart() {
     sync(&mut a).await;
     ts.restart().await;
     let bt = ts.login("bob").await;
-    let mut b = connect(&ts, bob, &bt).await;
+    let mut b = connect(&ts, t, bob, &bt).await;
     presence(&mut b).await;
     let got = sync(&mut b).await;
     assert_eq!(got.len(), 1);
@@ -362,12 +359,11 @@ async fn offline_messages_arrive_with_delay_also_after_restart() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn ping_last_activity_disco_and_client_state() {
+async fn ping_last_activity_disco_and_client_state(t: Transport) {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
     let (bob, bt) = ts.user("bob").await;
-    let mut a = connect(&ts, alice, &at).await;
+    let mut a = connect(&ts, t, alice, &at).await;
     a.send("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
         .await;
     let r = a.until(|e| e.attr("id") == Some("p1")).await;
@@ -378,7 +374,7 @@ async fn ping_last_activity_disco_and_client_state() {
         format!("<iq type='get' id='{id}' to='{bob_bare}'><query xmlns='jabber:iq:last'/></iq>")
     };
     // Online: 0 seconds; the reply comes from the user's JID (the SDK reads the user id from it).
-    let mut b = connect(&ts, bob, &bt).await;
+    let mut b = connect(&ts, t, bob, &bt).await;
     a.send(&ask("l1")).await;
     let r = a.until(|e| e.attr("id") == Some("l1")).await;
     assert_eq!(r.attr("type"), Some("result"));
@@ -441,7 +437,7 @@ async fn ping_last_activity_disco_and_client_state() {
         Some("result")
     );
     // Bob comes online: a last-activity push reaches alice.
-    let _b = connect(&ts, bob, &bt).await;
+    let _b = connect(&ts, t, bob, &bt).await;
     let push = a
         .until(|e| e.name == "iq" && e.attr("from") == Some(bob_bare.as_str()))
         .await;
@@ -475,12 +471,11 @@ async fn ping_last_activity_disco_and_client_state() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn stream_management_acks_handled_stanzas() {
+async fn stream_management_acks_handled_stanzas(t: Transport) {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
     let (bob, _) = ts.user("bob").await;
-    let mut a = connect(&ts, alice, &at).await;
+    let mut a = connect(&ts, t, alice, &at).await;
     a.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
     let e = a.element().await;
     assert!(e.is("enabled", "urn:xmpp:sm:3"), "{}", e.to_xml());
@@ -509,15 +504,15 @@ async fn stream_management_acks_handled_stanzas() {
 async fn malformed_xml_ends_only_that_stream() {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
-    let mut good = connect(&ts, alice, &at).await;
-    let mut bad = connect(&ts, alice, &at).await;
+    let mut good = connect(&ts, Transport::Tcp, alice, &at).await;
+    let mut bad = connect(&ts, Transport::Tcp, alice, &at).await;
     bad.send_bytes(b"<message><body>oops</message>").await;
     bad.expect_stream_error("not-well-formed").await;
     // Whitespace keep-alives are fine, and the other client is still served.
     good.send(" \n ").await;
     assert!(sync(&mut good).await.is_empty());
     // A fresh client can still connect.
-    let mut again = connect(&ts, alice, &at).await;
+    let mut again = connect(&ts, Transport::Tcp, alice, &at).await;
     sync(&mut again).await;
     ts.stop().await;
 }
@@ -527,7 +522,7 @@ async fn oversize_stanza_is_a_policy_violation() {
     let ts = TestServer::start_with(|c| c.xmpp_max_stanza_bytes = 4096).await;
     let (alice, at) = ts.user("alice").await;
     let (bob, _) = ts.user("bob").await;
-    let mut a = connect(&ts, alice, &at).await;
+    let mut a = connect(&ts, Transport::Tcp, alice, &at).await;
     let big = "x".repeat(8000);
     a.send(&format!(
         "<message to='{bob}-{}@localhost' type='chat'><body>{big}</body></message>",
@@ -555,15 +550,14 @@ async fn unknown_host_and_early_stanzas_are_stream_errors() {
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn idle_clients_are_pinged_then_dropped() {
+async fn idle_clients_are_pinged_then_dropped(t: Transport) {
     let ts = TestServer::start_with(|c| {
         c.xmpp_ping_interval_secs = 1;
         c.xmpp_ping_timeout_secs = 1;
     })
     .await;
     let (alice, at) = ts.user("alice").await;
-    let mut c = connect(&ts, alice, &at).await;
+    let mut c = connect(&ts, t, alice, &at).await;
     let ping = c.until(|e| e.name == "iq").await;
     assert!(ping.child("ping", "urn:xmpp:ping").is_some());
     assert_eq!(ping.attr("type"), Some("get"));
@@ -579,3 +573,12 @@ async fn idle_clients_are_pinged_then_dropped() {
     c.expect_stream_error("connection-timeout").await;
     ts.stop().await;
 }
+
+crate::on_both_transports!(
+    one_to_one_fans_out_to_every_resource_with_sent_carbons,
+    errors_reach_the_sender_with_a_legacy_code,
+    offline_messages_arrive_with_delay_also_after_restart,
+    ping_last_activity_disco_and_client_state,
+    stream_management_acks_handled_stanzas,
+    idle_clients_are_pinged_then_dropped,
+);

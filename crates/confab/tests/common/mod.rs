@@ -3,6 +3,26 @@
 
 pub mod xmpp;
 
+/// Runs each named `async fn(Transport)` test twice, as `over_tcp::<name>` and
+/// `over_websocket::<name>`: one session state machine serves both transports, and the tests prove it.
+#[macro_export]
+macro_rules! on_both_transports {
+    ($($name:ident),+ $(,)?) => {
+        mod over_tcp {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::common::xmpp::Transport::Tcp).await
+            })+
+        }
+        mod over_websocket {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::common::xmpp::Transport::WebSocket).await
+            })+
+        }
+    };
+}
+
 use confab::{Config, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -26,6 +26,13 @@ enum Conn {
     Gone,
 }
 
+/// Which of the server's two XMPP transports a test client uses (see `on_both_transports!`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    WebSocket,
+}
+
 pub struct XmppClient {
     conn: Conn,
     reader: StreamReader,
@@ -88,6 +95,14 @@ pub fn plain_b64(user: &str, secret: &str) -> String {
 }
 
 impl XmppClient {
+    /// A client connected to `ts` over `transport`, not yet logged in.
+    pub async fn over(ts: &super::TestServer, transport: Transport) -> Self {
+        match transport {
+            Transport::Tcp => Self::tcp(ts.xmpp_addr()).await,
+            Transport::WebSocket => Self::ws(ts.http_addr()).await,
+        }
+    }
+
     pub async fn tcp(addr: std::net::SocketAddr) -> Self {
         let s = TcpStream::connect(addr).await.unwrap();
         Self::new(Conn::Tcp(s), Framing::Tcp)
