@@ -436,17 +436,28 @@ async fn ping_last_activity_disco_and_client_state(t: Transport) {
         a.until(|e| e.attr("id") == Some("ss1")).await.attr("type"),
         Some("result")
     );
-    // Bob comes online: a last-activity push reaches alice.
-    let _b = connect(&ts, t, bob, &bt).await;
-    let push = a
-        .until(|e| e.name == "iq" && e.attr("from") == Some(bob_bare.as_str()))
-        .await;
-    assert_eq!(push.attr("type"), Some("result"));
-    assert_eq!(
-        push.child("query", "jabber:iq:last")
-            .unwrap()
-            .attr("seconds"),
-        Some("0")
+    // Bob comes online: a last-activity push reaches alice; and another when he leaves.
+    let mut b = connect(&ts, t, bob, &bt).await;
+    for _ in ["online", "left"] {
+        let push = a
+            .until(|e| e.name == "iq" && e.attr("from") == Some(bob_bare.as_str()))
+            .await;
+        assert_eq!(push.attr("type"), Some("result"));
+        assert_eq!(
+            push.child("query", "jabber:iq:last")
+                .unwrap()
+                .attr("seconds"),
+            Some("0")
+        );
+        b.close().await;
+    }
+    // After unsubscribing, bob's comings and goings are not pushed.
+    a.send(&format!("<iq type='set' id='ss2'><subscribe xmlns='https://connectycube.com/protocol/status_streaming' user_jid='{bob_bare}' enable='false'/></iq>")).await;
+    a.until(|e| e.attr("id") == Some("ss2")).await;
+    connect(&ts, t, bob, &bt).await.close().await;
+    assert!(
+        sync(&mut a).await.iter().all(|e| e.name != "iq"),
+        "no push after unsubscribing"
     );
 
     // No contact list yet: an empty roster.
