@@ -265,6 +265,67 @@ async fn one_to_one_fans_out_to_every_resource_with_sent_carbons(t: Transport) {
     ts.stop().await;
 }
 
+/// WebRTC call signalling (a `headline` without `from`, spec §3.6) and system messages are stamped and
+/// delivered live; neither is stored for an offline recipient, so nothing arrives late.
+async fn call_signalling_and_system_messages_are_live_only(t: Transport) {
+    let ts = TestServer::start().await;
+    let (alice, at) = ts.user("alice").await;
+    let (bob, bt) = ts.user("bob").await;
+    let bob_bare = format!("{bob}-{}@localhost", ts.app_id);
+    let call = |id: &str| {
+        format!("<message to='{bob_bare}' type='headline' id='{id}'><extraParams xmlns='jabber:client'><moduleIdentifier>WebRTCVideoChat</moduleIdentifier><signalType>call</signalType><sessionID>S1</sessionID><callType>1</callType><callerID>{alice}</callerID><opponentsIDs><opponentID>{bob}</opponentID></opponentsIDs><sdp>v=0</sdp><platform>web</platform><iceCandidates><iceCandidate><candidate>c</candidate><sdpMid>0</sdpMid><sdpMLineIndex></sdpMLineIndex></iceCandidate></iceCandidates></extraParams></message>")
+    };
+    let system = |id: &str| {
+        format!("<message to='{bob_bare}' type='headline' id='{id}'><body>sys</body><extraParams xmlns='jabber:client'><moduleIdentifier>SystemNotifications</moduleIdentifier></extraParams></message>")
+    };
+    let mut a = connect(&ts, t, alice, &at).await;
+    presence(&mut a).await;
+    let mut b = connect(&ts, t, bob, &bt).await;
+    presence(&mut b).await;
+
+    a.send(&call("c1")).await;
+    let m = b.until(|e| e.attr("id") == Some("c1")).await;
+    assert_eq!(m.attr("from"), Some(a.jid.as_str()));
+    assert_eq!(m.attr("type"), Some("headline"));
+    let extra = m.child("extraParams", NS_CLIENT).unwrap();
+    assert_eq!(extra.child_named("signalType").unwrap().text(), "call");
+    assert_eq!(extra.child_named("sdp").unwrap().text(), "v=0");
+    let candidate = extra
+        .child_named("iceCandidates")
+        .and_then(|c| c.child_named("iceCandidate"))
+        .unwrap();
+    assert_eq!(candidate.child_named("sdpMLineIndex").unwrap().text(), "");
+
+    // Bob goes offline; a call, a system message and then a chat message are sent to him.
+    b.close().await;
+    a.send(&call("c2")).await;
+    a.send(&system("s2")).await;
+    a.send(&format!(
+        "<message to='{bob_bare}' type='chat' id='m2'><body>after the call</body></message>"
+    ))
+    .await;
+    assert!(
+        sync(&mut a)
+            .await
+            .iter()
+            .all(|e| e.attr("type") != Some("error")),
+        "live-only messages to an offline user are dropped without an error"
+    );
+    // At his next login only the chat message is waiting.
+    let mut b = connect(&ts, t, bob, &bt).await;
+    presence(&mut b).await;
+    let got = b.until(|e| e.name == "message").await;
+    assert_eq!(got.attr("id"), Some("m2"));
+    assert!(got.child("delay", "urn:xmpp:delay").is_some());
+    let rest = sync(&mut b).await;
+    assert!(
+        rest.iter().all(|e| e.name != "message"),
+        "nothing else arrives late: {:?}",
+        rest.iter().map(|e| e.to_xml()).collect::<Vec<_>>()
+    );
+    ts.stop().await;
+}
+
 async fn errors_reach_the_sender_with_a_legacy_code(t: Transport) {
     let ts = TestServer::start().await;
     let (alice, at) = ts.user("alice").await;
@@ -553,6 +614,13 @@ async fn unknown_host_and_early_stanzas_are_stream_errors() {
     assert!(matches!(c.next().await, StreamEvent::Open(_)));
     c.expect_stream_error("host-unknown").await;
 
+    // The socket's own address is as good as the domain.
+    let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+    let features = c.open("127.0.0.1").await;
+    assert!(
+        features.child_named("mechanisms").is_some() || features.child_named("starttls").is_some()
+    );
+
     let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
     c.open("localhost").await;
     c.send("<message to='1-1@localhost' type='chat'><body>x</body></message>")
@@ -588,6 +656,7 @@ async fn idle_clients_are_pinged_then_dropped(t: Transport) {
 crate::on_both_transports!(
     one_to_one_fans_out_to_every_resource_with_sent_carbons,
     errors_reach_the_sender_with_a_legacy_code,
+    call_signalling_and_system_messages_are_live_only,
     offline_messages_arrive_with_delay_also_after_restart,
     ping_last_activity_disco_and_client_state,
     stream_management_acks_handled_stanzas,
