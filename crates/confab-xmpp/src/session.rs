@@ -238,7 +238,9 @@ async fn finish<T: Transport>(
         s.send(t, &closing(s.framing)).await;
     }
     if !s.broken {
-        let _ = tokio::time::timeout(s.srv.config.ping_timeout, t.close()).await;
+        // A client that gets a stream error may still be sending; see `Transport::close`.
+        let linger = end.is_some_and(|c| c != "system-shutdown" && c != "connection-timeout");
+        t.close(linger).await;
     }
 }
 

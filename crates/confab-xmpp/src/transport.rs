@@ -30,7 +30,28 @@ pub trait Transport: Send + 'static {
             "no STARTTLS here",
         ))
     }
-    async fn close(&mut self);
+    /// Ends the connection. With `linger`, it first reads and discards what the client still sends
+    /// until the client closes too, for at most [`LINGER`] and [`LINGER_BYTES`]: closing a socket
+    /// with unread input sends a TCP reset, and a reset makes the client's kernel drop a stream
+    /// error the client has not read yet.
+    async fn close(&mut self, linger: bool);
+}
+
+/// How long a connection that ended with a stream error waits for the client to close.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+/// How much input it discards meanwhile.
+pub const LINGER_BYTES: usize = 256 * 1024;
+
+/// Reads and discards until end of stream, an error, or `LINGER_BYTES`; the caller bounds the time.
+async fn discard_input(r: &mut (impl tokio::io::AsyncRead + Unpin)) {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    while total < LINGER_BYTES {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n,
+        }
+    }
 }
 
 enum Io {
@@ -149,16 +170,25 @@ impl Transport for TcpTransport {
         }
     }
 
-    async fn close(&mut self) {
-        match &mut self.io {
-            Io::Plain(s) => {
-                let _ = s.shutdown().await;
+    async fn close(&mut self, linger: bool) {
+        let drain = async {
+            match &mut self.io {
+                Io::Plain(s) => {
+                    let _ = s.shutdown().await;
+                    if linger {
+                        discard_input(s).await;
+                    }
+                }
+                Io::Tls(s) => {
+                    let _ = s.shutdown().await;
+                    if linger {
+                        discard_input(s).await;
+                    }
+                }
+                Io::Gone => {}
             }
-            Io::Tls(s) => {
-                let _ = s.shutdown().await;
-            }
-            Io::Gone => {}
-        }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
     }
 }
 
@@ -203,7 +233,18 @@ impl Transport for WsTransport {
         self.secure
     }
 
-    async fn close(&mut self) {
-        let _ = self.socket.send(Message::Close(None)).await;
+    async fn close(&mut self, linger: bool) {
+        let close = async {
+            let _ = self.socket.send(Message::Close(None)).await;
+            // Until the client's own Close frame (the WebSocket closing handshake).
+            let mut total = 0;
+            while linger && total < LINGER_BYTES {
+                match self.socket.recv().await {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(m)) => total += m.into_data().len(),
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, close).await;
     }
 }

@@ -589,6 +589,39 @@ async fn malformed_xml_ends_only_that_stream() {
     ts.stop().await;
 }
 
+/// A client still sending when its stream fails gets everything the server wrote, the stream error
+/// last: the server reads on until the client closes instead of closing with unread input, which
+/// would reset the connection and drop what still waits in the server's send queue.
+#[tokio::test]
+async fn a_client_sending_past_a_stream_error_still_reads_it() {
+    let ts = TestServer::start().await;
+    let (alice, at) = ts.user("alice").await;
+    let mut c = XmppClient::tcp_small_receive_buffer(ts.xmpp_addr()).await;
+    c.login(alice, ts.app_id, &at).await;
+    // Replies this client does not read yet pile up on the server's side...
+    let pings: String = (0..300)
+        .map(|i| {
+            format!("<iq type='get' id='p{i}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        })
+        .collect();
+    c.send(&pings).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // ...then SASL after binding (not allowed: a stream error), and more input right behind it.
+    let flood: String = (0..2000)
+        .map(|i| {
+            format!("<message to='localhost' id='f{i}'><body>after the error</body></message>")
+        })
+        .collect();
+    c.try_send(&format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>{flood}"
+    ))
+    .await;
+    let last = c.until(|e| e.attr("id") == Some("p299")).await;
+    assert_eq!(last.attr("type"), Some("result"));
+    c.expect_stream_error("unsupported-stanza-type").await;
+    ts.stop().await;
+}
+
 #[tokio::test]
 async fn oversize_stanza_is_a_policy_violation() {
     let ts = TestServer::start_with(|c| c.xmpp_max_stanza_bytes = 4096).await;

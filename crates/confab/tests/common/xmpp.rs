@@ -108,6 +108,15 @@ impl XmppClient {
         Self::new(Conn::Tcp(s), Framing::Tcp)
     }
 
+    /// A TCP client whose socket receive buffer is tiny, so what the server writes waits in the
+    /// server's send queue until this client reads.
+    pub async fn tcp_small_receive_buffer(addr: std::net::SocketAddr) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(2048).unwrap();
+        let s = socket.connect(addr).await.unwrap();
+        Self::new(Conn::Tcp(s), Framing::Tcp)
+    }
+
     pub async fn tls_direct(addr: std::net::SocketAddr) -> Self {
         let s = TcpStream::connect(addr).await.unwrap();
         let tls = tls_connector()
@@ -154,6 +163,16 @@ impl XmppClient {
             }
             Conn::Ws(ws) => ws.send(Message::text(xml)).await.unwrap(),
             Conn::Gone => panic!("connection gone"),
+        }
+    }
+
+    /// Like `send`, but reports a connection the server has closed instead of panicking.
+    pub async fn try_send(&mut self, xml: &str) -> bool {
+        match &mut self.conn {
+            Conn::Tcp(s) => s.write_all(xml.as_bytes()).await.is_ok(),
+            Conn::Tls(s) => s.write_all(xml.as_bytes()).await.is_ok() && s.flush().await.is_ok(),
+            Conn::Ws(ws) => ws.send(Message::text(xml)).await.is_ok(),
+            Conn::Gone => false,
         }
     }
 
