@@ -88,6 +88,9 @@ pub(crate) struct Session {
     undelivered: Vec<(Arc<str>, Millis)>,
     /// A write failed or timed out: nothing more is written.
     broken: bool,
+    /// An application-specific child for the stream error the session ends with (XEP-0198's
+    /// `<handled-count-too-high/>`); boxed, since it is rare and the session lives in every task.
+    error_detail: Option<Box<Element>>,
 }
 
 /// Runs one client connection to its end.
@@ -108,6 +111,7 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
         ping_seq: 0,
         undelivered: Vec::new(),
         broken: false,
+        error_detail: None,
     };
     let mut shutdown = srv.shutdown_signal();
     let mut rx: Option<mpsc::Receiver<Outbound>> = None;
@@ -126,10 +130,19 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                 Ok(None) => break,
                 // Boxed: the handlers' futures are large and needed only while an event is handled,
                 // so an idle session's task stays small.
-                Ok(Some(ev)) => match Box::pin(s.on_event(&mut t, ev, &mut rx)).await {
-                    Flow::Continue => {}
-                    Flow::Close(e) => break 'outer e,
-                },
+                Ok(Some(ev)) => {
+                    if let Flow::Close(e) = Box::pin(s.on_event(&mut t, ev, &mut rx)).await {
+                        break 'outer e;
+                    }
+                    // What handling it queued for this very session (a room's reflection of the
+                    // client's own message) goes out before the reply to the next stanza.
+                    if let Some(first) = rx.as_mut().and_then(|q| q.try_recv().ok()) {
+                        let batch = coalesce(framing, first, &mut rx);
+                        if let Flow::Close(e) = Box::pin(s.write_queued(&mut t, batch)).await {
+                            break 'outer e;
+                        }
+                    }
+                }
                 Err(e) => {
                     break 'outer Some(match e {
                         StreamError::NotWellFormed => "not-well-formed",
@@ -210,7 +223,11 @@ async fn finish<T: Transport>(
             let header = s.header();
             s.send(t, &header).await;
         }
-        s.send(t, &stream_error(cond)).await;
+        let error = match s.error_detail.take() {
+            Some(detail) => stream_error_with(cond, *detail),
+            None => stream_error(cond),
+        };
+        s.send(t, &error).await;
     }
     if let Some(b) = s.bound.take() {
         release_offline(&s.srv, &b).await;
@@ -895,7 +912,7 @@ impl Session {
                 None => Some(unexpected()),
             },
             // Client acks of what we sent confirm offline messages; nothing is resent (no resumption).
-            "a" => return self.on_ack(t, el).await,
+            "a" => return self.on_ack(el).await,
             _ => return Flow::Close(Some("unsupported-stanza-type")),
         };
         if let Some(r) = reply {
@@ -910,7 +927,7 @@ impl Session {
     /// which leaves the offline messages claimed until the next valid ack or the session's end. An `h`
     /// above what was sent (or below the previous one, which modulo 2^32 is the same) ends the stream
     /// as XEP-0198 §4 says, deleting nothing.
-    async fn on_ack<T: Transport>(&mut self, t: &mut T, el: &Element) -> Flow {
+    async fn on_ack(&mut self, el: &Element) -> Flow {
         let Some(sm) = self.sm.as_mut() else {
             return Flow::Continue;
         };
@@ -932,9 +949,8 @@ impl Session {
                 let detail = Element::new("handled-count-too-high", NS_SM)
                     .with_attr("h", h.to_string())
                     .with_attr("send-count", sent.to_string());
-                self.send(t, &stream_error_with("undefined-condition", detail))
-                    .await;
-                Flow::Close(None)
+                self.error_detail = Some(Box::new(detail));
+                Flow::Close(Some("undefined-condition"))
             }
         }
     }
