@@ -313,11 +313,11 @@ fn render(names: &Names, (to, xml): &Stanza) -> String {
         .jid(to)
         .map(|j| format!(" to='{}'", escape(&j)))
         .unwrap_or_default();
-    let app = names.app;
+    let jid = |t| names.jid(&t).expect("a user");
     xml.replace("{TO}", &to)
-        .replace("{PEER}", &format!("{}-{app}@localhost", names.peer))
-        .replace("{ME}", &format!("{}-{app}@localhost", names.me))
-        .replace("{NOBODY}", &format!("999999-{app}@localhost"))
+        .replace("{PEER}", &jid(Target::Peer))
+        .replace("{ME}", &jid(Target::OwnBare))
+        .replace("{NOBODY}", &jid(Target::Nobody))
 }
 
 /// What the session did after a sequence: answered the closing ping, or ended with a stream error.
