@@ -42,12 +42,33 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The SDK appends `.json` to every path; routes are declared without it.
+/// Seed 000 spells some chat paths in lower case (`/chat/dialog/{id}/subscribe`); the SDK uses the
+/// capitalised ones the routes declare.
+const LOWER_CASE_ALIASES: [(&str, &str); 2] = [
+    ("/chat/dialog", "/chat/Dialog"),
+    ("/chat/message", "/chat/Message"),
+];
+
+/// The route path for a request path: without the `.json` suffix the SDK appends to every path, and
+/// with the seed's lower-case spellings capitalised.
+fn route_path(path: &str) -> Option<String> {
+    let stripped = path.strip_suffix(".json");
+    let path = stripped.unwrap_or(path);
+    for (alias, route) in LOWER_CASE_ALIASES {
+        if let Some(rest) = path.strip_prefix(alias) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return Some(format!("{route}{rest}"));
+            }
+        }
+    }
+    stripped.map(str::to_string)
+}
+
 fn strip_json_suffix(mut req: Request) -> Request {
-    if let Some(path) = req.uri().path().strip_suffix(".json") {
+    if let Some(path) = route_path(req.uri().path()) {
         let rebuilt = match req.uri().query() {
             Some(q) => format!("{path}?{q}"),
-            None => path.to_string(),
+            None => path,
         };
         if let Ok(uri) = rebuilt.parse::<Uri>() {
             *req.uri_mut() = uri;

@@ -1034,6 +1034,10 @@ impl ChatStore for SqliteStore {
     }
 
     async fn search_messages(&self, s: &MessageSearch) -> Result<Vec<Message>> {
+        if s.terms.is_empty() {
+            // An empty FTS5 query is a syntax error, and matches nothing anyway.
+            return Ok(Vec::new());
+        }
         // FTS5 query: every term quoted (phrases stay phrases), joined with OR.
         let fts = s
             .terms

@@ -58,6 +58,8 @@ pub struct XmppConfig {
     pub domain: String,
     /// Largest accepted top-level element; larger ones end the stream with `<policy-violation/>`.
     pub max_stanza_bytes: usize,
+    /// Depth and attribute bounds of every element a client sends; over them, `<policy-violation/>`.
+    pub xml_limits: xml::XmlLimits,
     /// A client silent this long is pinged (XEP-0199).
     pub ping_interval: Duration,
     /// ... and disconnected if still silent this long after the ping.
@@ -82,6 +84,7 @@ impl Default for XmppConfig {
         Self {
             domain: "localhost".into(),
             max_stanza_bytes: 256 * 1024,
+            xml_limits: xml::XmlLimits::default(),
             ping_interval: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
             session_queue_len: 1024,

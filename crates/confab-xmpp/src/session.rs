@@ -98,7 +98,11 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
     let _guard = srv.session_guard();
     let framing = t.framing();
     let mut s = Session {
-        reader: StreamReader::new(framing, srv.config.max_stanza_bytes),
+        reader: StreamReader::with_limits(
+            framing,
+            srv.config.max_stanza_bytes,
+            srv.config.xml_limits,
+        ),
         srv: srv.clone(),
         framing,
         info,
@@ -146,7 +150,7 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                 Err(e) => {
                     break 'outer Some(match e {
                         StreamError::NotWellFormed => "not-well-formed",
-                        StreamError::TooBig => "policy-violation",
+                        StreamError::TooBig | StreamError::OverLimit => "policy-violation",
                         StreamError::InvalidNamespace => "invalid-namespace",
                     })
                 }

@@ -7,7 +7,7 @@
 //! Over TCP (RFC 6120) the stanzas live inside `<stream:stream>`; over WebSocket (RFC 7395) every frame
 //! holds complete elements, and `<open/>` / `<close/>` stand in for the stream header and footer.
 
-use crate::xml::{self, Element, Scope, NS_FRAMING, NS_STREAM};
+use crate::xml::{self, Element, ParseError, Scope, XmlLimits, NS_FRAMING, NS_STREAM};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -33,6 +33,8 @@ pub enum StreamError {
     NotWellFormed,
     /// An element over the size limit: `<policy-violation/>`.
     TooBig,
+    /// An element nested too deep, or with too many or too long attributes: `<policy-violation/>`.
+    OverLimit,
     /// The header was not a `<stream:stream>` in the streams namespace: `<invalid-namespace/>`.
     InvalidNamespace,
 }
@@ -57,12 +59,14 @@ enum Tag {
 
 pub struct StreamReader {
     framing: Framing,
-    max: usize,
+    /// Largest top-level element (u32 keeps every idle connection's reader small).
+    max: u32,
+    limits: XmlLimits,
     buf: Vec<u8>,
     /// Scanned up to here.
     pos: usize,
     /// Nesting depth inside the current top-level element (0 = between elements).
-    depth: usize,
+    depth: u32,
     /// Names of the open elements inside the current top-level element, to catch a mismatched end
     /// tag as soon as it arrives rather than when the element would have ended.
     open: Vec<Vec<u8>>,
@@ -71,10 +75,16 @@ pub struct StreamReader {
 }
 
 impl StreamReader {
+    /// A reader with the default [`XmlLimits`].
     pub fn new(framing: Framing, max_stanza_bytes: usize) -> Self {
+        Self::with_limits(framing, max_stanza_bytes, XmlLimits::default())
+    }
+
+    pub fn with_limits(framing: Framing, max_stanza_bytes: usize, limits: XmlLimits) -> Self {
         Self {
             framing,
-            max: max_stanza_bytes.max(1024),
+            max: u32::try_from(max_stanza_bytes.max(1024)).unwrap_or(u32::MAX),
+            limits: limits.capped(),
             buf: Vec::new(),
             pos: 0,
             depth: 0,
@@ -89,7 +99,7 @@ impl StreamReader {
 
     /// Forgets everything buffered: after STARTTLS and SASL success the stream restarts.
     pub fn reset(&mut self) {
-        *self = Self::new(self.framing, self.max);
+        *self = Self::with_limits(self.framing, self.max as usize, self.limits);
     }
 
     /// Bytes held right now (for tests of the memory bound).
@@ -120,7 +130,7 @@ impl StreamReader {
                 self.buf = Vec::new();
                 Err(e)
             }
-            Ok(None) if self.buf.len() > self.max => {
+            Ok(None) if self.buf.len() > self.max as usize => {
                 self.failed = Some(StreamError::TooBig);
                 self.buf = Vec::new();
                 Err(StreamError::TooBig)
@@ -206,6 +216,10 @@ impl StreamReader {
                 };
                 match tag {
                     Tag::Start => {
+                        // Refused as soon as the tag arrives, before the rest is buffered.
+                        if self.depth >= self.limits.max_depth {
+                            return Err(StreamError::OverLimit);
+                        }
                         self.depth += 1;
                         let name = tag_name(&self.buf[self.pos..end]).to_vec();
                         self.open.push(name);
@@ -235,7 +249,12 @@ impl StreamReader {
         let mut tag = self.buf[..end - 1].to_vec();
         tag.extend_from_slice(b"/>");
         let el =
-            xml::parse_element(&tag, &Scope::default()).map_err(|_| StreamError::NotWellFormed)?;
+            xml::parse_element_within(&tag, &Scope::default(), &self.limits).map_err(
+                |e| match e {
+                    ParseError::Malformed => StreamError::NotWellFormed,
+                    ParseError::OverLimit => StreamError::OverLimit,
+                },
+            )?;
         if el.local_name() != "stream" || el.ns != NS_STREAM {
             return Err(StreamError::InvalidNamespace);
         }
@@ -243,11 +262,14 @@ impl StreamReader {
     }
 
     fn element(&self, end: usize) -> Result<StreamEvent, StreamError> {
-        if end > self.max {
+        if end > self.max as usize {
             return Err(StreamError::TooBig);
         }
-        let el = xml::parse_element(&self.buf[..end], &Scope::client())
-            .map_err(|_| StreamError::NotWellFormed)?;
+        let el = xml::parse_element_within(&self.buf[..end], &Scope::client(), &self.limits)
+            .map_err(|e| match e {
+                ParseError::Malformed => StreamError::NotWellFormed,
+                ParseError::OverLimit => StreamError::OverLimit,
+            })?;
         if self.framing == Framing::WebSocket && el.ns == NS_FRAMING {
             match el.local_name() {
                 "open" => return Ok(StreamEvent::Open(el.attrs)),
@@ -378,6 +400,37 @@ mod tests {
         let evs = all(&mut r).unwrap();
         assert!(matches!(evs[0], StreamEvent::Open(_)));
         assert_eq!(evs[1], StreamEvent::Close);
+    }
+
+    #[test]
+    fn depth_and_attributes_are_bounded() {
+        let limits = XmlLimits {
+            max_depth: 4,
+            max_attrs: 3,
+            max_attr_bytes: 8,
+        };
+        let reader = || StreamReader::with_limits(Framing::WebSocket, 1 << 20, limits);
+        // At the limit: accepted.
+        let mut r = reader();
+        r.feed(b"<a><b><c><d x='12345678' y='1' z='2'/></c></b></a>");
+        assert!(matches!(all(&mut r).unwrap()[0], StreamEvent::Element(_)));
+        // One deeper, as a start tag or an empty one: refused.
+        for deep in [&b"<a><b><c><d><e>"[..], b"<a><b><c><d><e/></d></c></b></a>"] {
+            let mut r = reader();
+            r.feed(deep);
+            assert_eq!(r.next_event(), Err(StreamError::OverLimit));
+        }
+        // Refused while the element is still arriving: 20,000 levels never get buffered whole.
+        let mut r = reader();
+        r.feed(&b"<a>".repeat(20_000));
+        assert_eq!(r.next_event(), Err(StreamError::OverLimit));
+        assert_eq!(r.buffered(), 0);
+        let mut r = reader();
+        r.feed(b"<a w='1' x='2' y='3' z='4'/>");
+        assert_eq!(r.next_event(), Err(StreamError::OverLimit));
+        let mut r = reader();
+        r.feed(b"<a x='123456789'/>");
+        assert_eq!(r.next_event(), Err(StreamError::OverLimit));
     }
 
     #[test]

@@ -256,34 +256,97 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not well-formed XML.
+    Malformed,
+    /// Well-formed, but over one of the [`XmlLimits`].
+    OverLimit,
+}
+
+/// Bounds on what one element may contain, so that no input makes the server recurse or allocate
+/// without limit (rendering, namespace inheritance and dropping a tree all walk its depth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XmlLimits {
+    /// Elements nested inside each other, counting the top-level one.
+    pub max_depth: u32,
+    /// Attributes on one element, `xmlns` declarations included.
+    pub max_attrs: u32,
+    /// Bytes of one attribute value, after unescaping.
+    pub max_attr_bytes: u32,
+}
+
+impl XmlLimits {
+    /// The most any configuration may allow: deep enough for anything a client was let send, shallow
+    /// enough that walking a tree recursively stays far from the stack's end.
+    pub const STORED: XmlLimits = XmlLimits {
+        max_depth: 256,
+        max_attrs: 1024,
+        max_attr_bytes: u32::MAX,
+    };
+
+    /// `self`, with the depth capped at what [`XmlLimits::STORED`] allows.
+    pub fn capped(self) -> Self {
+        Self {
+            max_depth: self.max_depth.clamp(1, Self::STORED.max_depth),
+            max_attrs: self.max_attrs.clamp(1, Self::STORED.max_attrs),
+            ..self
+        }
+    }
+}
+
+impl Default for XmlLimits {
+    fn default() -> Self {
+        // The SDK's deepest stanza (a message with attachments in extraParams) nests 5 levels.
+        Self {
+            max_depth: 32,
+            max_attrs: 64,
+            max_attr_bytes: 16 * 1024,
+        }
+    }
+}
 
 /// Reads the attributes of a start tag, unescaped.
-pub fn start_attrs(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, ParseError> {
+pub fn start_attrs(
+    start: &BytesStart<'_>,
+    limits: &XmlLimits,
+) -> Result<Vec<(String, String)>, ParseError> {
     let mut attrs = Vec::new();
     for a in start.attributes() {
-        let a = a.map_err(|_| ParseError)?;
+        if attrs.len() >= limits.max_attrs as usize {
+            return Err(ParseError::OverLimit);
+        }
+        let a = a.map_err(|_| ParseError::Malformed)?;
         let key = std::str::from_utf8(a.key.as_ref())
-            .map_err(|_| ParseError)?
+            .map_err(|_| ParseError::Malformed)?
             .to_string();
-        let value = a.unescape_value().map_err(|_| ParseError)?.into_owned();
+        let value = a
+            .unescape_value()
+            .map_err(|_| ParseError::Malformed)?
+            .into_owned();
+        if value.len() > limits.max_attr_bytes as usize {
+            return Err(ParseError::OverLimit);
+        }
         if attrs.iter().any(|(k, _)| *k == key) {
-            return Err(ParseError);
+            return Err(ParseError::Malformed);
         }
         attrs.push((key, value));
     }
     Ok(attrs)
 }
 
-fn start_element(start: &BytesStart<'_>, scope: &Scope) -> Result<(Element, Scope), ParseError> {
+fn start_element(
+    start: &BytesStart<'_>,
+    scope: &Scope,
+    limits: &XmlLimits,
+) -> Result<(Element, Scope), ParseError> {
     let name = std::str::from_utf8(start.name().as_ref())
-        .map_err(|_| ParseError)?
+        .map_err(|_| ParseError::Malformed)?
         .to_string();
     if name.is_empty() {
-        return Err(ParseError);
+        return Err(ParseError::Malformed);
     }
-    let attrs = start_attrs(start)?;
+    let attrs = start_attrs(start, limits)?;
     let inner = scope.child_scope(&attrs);
     let ns = inner.resolve(&name);
     Ok((
@@ -297,8 +360,20 @@ fn start_element(start: &BytesStart<'_>, scope: &Scope) -> Result<(Element, Scop
     ))
 }
 
-/// Parses exactly one element (with optional surrounding whitespace) in `scope`.
+/// Parses exactly one element (with optional surrounding whitespace) in `scope`. For XML the server
+/// produced or already accepted (stored stanzas), so within [`XmlLimits::STORED`]; what a client sends
+/// goes through the stream reader and its configured limits.
 pub fn parse_element(bytes: &[u8], scope: &Scope) -> Result<Element, ParseError> {
+    parse_element_within(bytes, scope, &XmlLimits::STORED)
+}
+
+/// Parses exactly one element (with optional surrounding whitespace) in `scope`, refusing anything
+/// over `limits` before building it.
+pub fn parse_element_within(
+    bytes: &[u8],
+    scope: &Scope,
+    limits: &XmlLimits,
+) -> Result<Element, ParseError> {
     let mut reader = Reader::from_reader(bytes);
     let cfg = reader.config_mut();
     cfg.check_end_names = true;
@@ -307,63 +382,69 @@ pub fn parse_element(bytes: &[u8], scope: &Scope) -> Result<Element, ParseError>
     let mut stack: Vec<(Element, Scope)> = Vec::new();
     let mut root: Option<Element> = None;
     loop {
-        let ev = reader.read_event().map_err(|_| ParseError)?;
+        let ev = reader.read_event().map_err(|_| ParseError::Malformed)?;
         match ev {
             Event::Start(s) => {
                 if root.is_some() {
-                    return Err(ParseError);
+                    return Err(ParseError::Malformed);
+                }
+                if stack.len() >= limits.max_depth as usize {
+                    return Err(ParseError::OverLimit);
                 }
                 let parent = stack.last().map(|(_, s)| s).unwrap_or(scope);
-                let (el, inner) = start_element(&s, parent)?;
+                let (el, inner) = start_element(&s, parent, limits)?;
                 stack.push((el, inner));
             }
             Event::Empty(s) => {
                 if root.is_some() {
-                    return Err(ParseError);
+                    return Err(ParseError::Malformed);
+                }
+                if stack.len() >= limits.max_depth as usize {
+                    return Err(ParseError::OverLimit);
                 }
                 let parent = stack.last().map(|(_, s)| s).unwrap_or(scope);
-                let (el, _) = start_element(&s, parent)?;
+                let (el, _) = start_element(&s, parent, limits)?;
                 match stack.last_mut() {
                     Some((p, _)) => p.children.push(Node::Element(el)),
                     None => root = Some(el),
                 }
             }
             Event::End(_) => {
-                let (el, _) = stack.pop().ok_or(ParseError)?;
+                let (el, _) = stack.pop().ok_or(ParseError::Malformed)?;
                 match stack.last_mut() {
                     Some((p, _)) => p.children.push(Node::Element(el)),
                     None => root = Some(el),
                 }
             }
             Event::Text(t) => {
-                let text = t.unescape().map_err(|_| ParseError)?;
+                let text = t.unescape().map_err(|_| ParseError::Malformed)?;
                 match stack.last_mut() {
                     Some((p, _)) => push_text(p, &text),
                     None => {
                         if !text.trim().is_empty() {
-                            return Err(ParseError);
+                            return Err(ParseError::Malformed);
                         }
                     }
                 }
             }
             Event::CData(c) => {
-                let text = std::str::from_utf8(&c).map_err(|_| ParseError)?;
+                let text = std::str::from_utf8(&c).map_err(|_| ParseError::Malformed)?;
                 match stack.last_mut() {
                     Some((p, _)) => push_text(p, text),
-                    None => return Err(ParseError),
+                    None => return Err(ParseError::Malformed),
                 }
             }
             // RFC 6120 §11.1: comments, processing instructions and DTDs are not allowed in stanzas.
             Event::Comment(_) | Event::PI(_) | Event::DocType(_) | Event::Decl(_) => {
-                return Err(ParseError)
+                return Err(ParseError::Malformed)
             }
             Event::Eof => break,
         }
     }
     if !stack.is_empty() {
-        return Err(ParseError);
+        return Err(ParseError::Malformed);
     }
-    root.ok_or(ParseError)
+    root.ok_or(ParseError::Malformed)
 }
 
 fn push_text(p: &mut Element, text: &str) {

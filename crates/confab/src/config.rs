@@ -32,6 +32,13 @@ pub struct Config {
     pub tls_key_path: Option<PathBuf>,
     /// Largest XMPP top-level element; larger ones end the stream with `policy-violation`.
     pub xmpp_max_stanza_bytes: usize,
+    /// Deepest nesting of elements in one XMPP stanza (at most 256); deeper ends the stream with
+    /// `policy-violation`.
+    pub xmpp_max_depth: u32,
+    /// Most attributes on one XMPP element.
+    pub xmpp_max_attributes: u32,
+    /// Longest XMPP attribute value, in bytes.
+    pub xmpp_max_attribute_bytes: u32,
     /// Ping an XMPP client silent for this many seconds...
     pub xmpp_ping_interval_secs: u64,
     /// ...and disconnect it if it stays silent this many seconds more.
@@ -58,6 +65,9 @@ impl Default for Config {
             tls_cert_path: None,
             tls_key_path: None,
             xmpp_max_stanza_bytes: 256 * 1024,
+            xmpp_max_depth: 32,
+            xmpp_max_attributes: 64,
+            xmpp_max_attribute_bytes: 16 * 1024,
             xmpp_ping_interval_secs: 60,
             xmpp_ping_timeout_secs: 30,
             xmpp_session_queue_len: 1024,

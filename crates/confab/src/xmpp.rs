@@ -46,6 +46,12 @@ pub(crate) async fn start(
         XmppConfig {
             domain: config.domain.clone(),
             max_stanza_bytes: config.xmpp_max_stanza_bytes,
+            xml_limits: confab_xmpp::xml::XmlLimits {
+                max_depth: config.xmpp_max_depth,
+                max_attrs: config.xmpp_max_attributes,
+                max_attr_bytes: config.xmpp_max_attribute_bytes,
+            }
+            .capped(),
             ping_interval: Duration::from_secs(config.xmpp_ping_interval_secs.max(1)),
             ping_timeout: Duration::from_secs(config.xmpp_ping_timeout_secs.max(1)),
             session_queue_len: config.xmpp_session_queue_len,

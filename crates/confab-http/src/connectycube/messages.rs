@@ -337,8 +337,13 @@ pub async fn update_reactions(
 const MAX_SEARCH_DIALOGS: usize = 10;
 const MAX_SEARCH_SPAN_SECS: i64 = 92 * 24 * 60 * 60;
 
-/// Words, or quoted phrases kept whole.
+/// Words, or quoted phrases kept whole. Control characters (a NUL the full-text index cannot take)
+/// separate words like spaces do.
 fn search_terms(text: &str) -> Vec<String> {
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let mut terms = Vec::new();
     for (i, part) in text.split('"').enumerate() {
         if i % 2 == 1 {
@@ -376,7 +381,8 @@ pub async fn search(
     let user = auth.ctx.user()?.get();
     let app = auth.ctx.app().get();
     let text = p.text("search_text").unwrap_or_default();
-    if text.trim().chars().count() <= 4 {
+    let terms = search_terms(&text);
+    if terms.iter().map(|t| t.chars().count()).sum::<usize>() <= 4 {
         return Err(Error::invalid("search_text", "should be longer than 4 characters").into());
     }
     let dialog_ids = match p.get("chat_dialog_ids") {
@@ -412,7 +418,6 @@ pub async fn search(
         (a, None) => (a, None),
     };
     let limit = p.bounded("limit", 100, 100)?;
-    let terms = search_terms(&text);
     let search = MessageSearch {
         app_id: app,
         user_id: user,
