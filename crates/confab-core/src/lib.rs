@@ -5,12 +5,15 @@
 //! - [`model`]: apps, users and sessions as the domain sees them.
 //! - [`chat`]: dialogs, messages and the roles-and-privileges table.
 //! - [`query`]: filter operators, sorting and paging of the chat API.
+//! - [`jid`]: ConnectyCube JIDs (`<userId>-<appId>@<domain>`), how users are named in privacy lists
+//!   and on the XMPP face.
 //! - [`clock`]: timestamps, so every layer agrees on units and formatting.
 
 pub mod chat;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod jid;
 pub mod model;
 pub mod query;
 

@@ -18,7 +18,7 @@ pub mod router;
 
 use std::sync::Arc;
 
-use confab_service::{Accounts, Chat, Realtime};
+use confab_service::{Accounts, Chat};
 
 /// Limits of the HTTP face.
 #[derive(Debug, Clone)]
@@ -40,8 +40,6 @@ impl Default for HttpConfig {
 pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub chat: Arc<Chat>,
-    /// Live delivery of REST-side changes, once a real-time face is running.
-    pub realtime: Option<Arc<dyn Realtime>>,
     /// The chat domain, for room JIDs.
     pub domain: Arc<str>,
     pub config: Arc<HttpConfig>,

@@ -88,9 +88,13 @@ const MAX_OCCUPANTS: usize = 1000;
 
 pub struct Chat {
     pub(crate) store: Arc<dyn ChatStore>,
-    accounts: Arc<dyn AccountStore>,
+    pub(crate) accounts: Arc<dyn AccountStore>,
     /// Membership changes for live rooms (see [`crate::rooms`]).
     pub(crate) events: crate::rooms::EventSink,
+    /// Who may send to whom (see [`crate::send`]).
+    pub(crate) privacy: Arc<crate::Privacy>,
+    /// Live delivery, once a real-time face has plugged in (see [`crate::send`]).
+    pub(crate) live: std::sync::OnceLock<Arc<dyn crate::Realtime>>,
 }
 
 fn check_len(field: &str, v: &Option<String>, max: usize) -> Result<()> {
@@ -139,11 +143,17 @@ fn dialog_not_found() -> Error {
 }
 
 impl Chat {
-    pub fn new(store: Arc<dyn ChatStore>, accounts: Arc<dyn AccountStore>) -> Self {
+    pub fn new(
+        store: Arc<dyn ChatStore>,
+        accounts: Arc<dyn AccountStore>,
+        privacy: Arc<crate::Privacy>,
+    ) -> Self {
         Self {
             store,
             accounts,
             events: Default::default(),
+            privacy,
+            live: std::sync::OnceLock::new(),
         }
     }
 

@@ -10,8 +10,8 @@
 //! - feature modules, each with its disco features: [`message`] (1:1 routing, carbons, offline),
 //!   [`iq`] (ping, last activity, disco, carbons enable, Tigase mobile v2, status streaming).
 //! - [`privacy`] (XEP-0016 lists and the checks routing asks), [`roster`] (RFC 6121 contact lists,
-//!   roster pushes) and [`presence`] (broadcast, probes, subscriptions); their state is
-//!   [`privacy::Privacy`] and [`roster::Contacts`] over the [`ContactStores`].
+//!   roster pushes) and [`presence`] (broadcast, probes, subscriptions); the rules and the lists
+//!   are the domain's [`confab_service::Privacy`], contact-list state is [`roster::Contacts`].
 //! - [`history`]: the [`ChatHistory`] seam the messages service plugs into.
 //! - [`muc`]: group, public and broadcast dialogs as rooms (XEP-0045 subset), plugged in with
 //!   [`muc::Rooms::install`].
@@ -22,7 +22,8 @@ pub mod error;
 pub mod history;
 pub mod hub;
 pub mod iq;
-pub mod jid;
+/// JIDs are domain vocabulary (privacy lists name users by JID); re-exported for the face's modules.
+pub use confab_core::jid;
 pub mod listen;
 pub mod message;
 pub mod muc;
@@ -43,7 +44,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_service::Accounts;
-use confab_store::{OfflineStore, PrivacyStore, RosterStore};
+use confab_service::Privacy;
+use confab_store::OfflineStore;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
@@ -75,9 +77,7 @@ pub struct XmppConfig {
     pub max_contacts: u32,
 }
 
-/// The stores behind privacy lists and contact lists.
-pub trait ContactStores: PrivacyStore + RosterStore {}
-impl<T: PrivacyStore + RosterStore> ContactStores for T {}
+pub use confab_service::ContactStores;
 
 impl Default for XmppConfig {
     fn default() -> Self {
@@ -106,8 +106,10 @@ pub struct XmppServer {
     pub tls: Option<TlsAcceptor>,
     /// The MUC service, once installed ([`muc::Rooms::install`]); without it rooms are unavailable.
     pub muc: std::sync::OnceLock<Arc<muc::Rooms>>,
-    /// XEP-0016 privacy lists (default-list cache).
-    pub privacy: privacy::Privacy,
+    /// XEP-0016 privacy lists: the domain's rules and lists.
+    pub privacy: Arc<Privacy>,
+    /// Lists activated per session (reported, not enforced).
+    pub active_privacy_lists: privacy::ActiveLists,
     /// RFC 6121 contact lists and presence state.
     pub contacts: roster::Contacts,
     shutdown: watch::Receiver<bool>,
@@ -124,7 +126,7 @@ impl XmppServer {
         history: Option<Arc<dyn ChatHistory>>,
         tls: Option<TlsAcceptor>,
         shutdown: watch::Receiver<bool>,
-        contacts: Arc<dyn ContactStores>,
+        privacy: Arc<Privacy>,
     ) -> Arc<Self> {
         let per_minute = NonZeroU32::new(config.auth_attempts_per_minute.max(1)).expect("max(1)");
         Arc::new(Self {
@@ -136,8 +138,9 @@ impl XmppServer {
             history,
             tls,
             muc: std::sync::OnceLock::new(),
-            privacy: privacy::Privacy::new(contacts.clone()),
-            contacts: roster::Contacts::new(contacts),
+            contacts: roster::Contacts::new(privacy.stores().clone()),
+            privacy,
+            active_privacy_lists: Default::default(),
             shutdown,
             active: AtomicUsize::new(0),
             idle: Notify::new(),

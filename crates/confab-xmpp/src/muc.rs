@@ -358,39 +358,17 @@ impl Rooms {
         Vec::new()
     }
 
-    /// Online members who must not get this sender's group messages: those whose default
-    /// privacy list blocks the sender, and those the sender's list blocks (seed 002: a blocked
-    /// user receives nothing from the blocker in a group).
+    /// Online members who must not get this sender's group messages (the domain's rule).
     async fn blocked_recipients(&self, room: &Room, app: AppId, sender: UserId) -> HashSet<UserId> {
-        use crate::privacy::{denies, Check};
-        let mut out = HashSet::new();
         let Some(srv) = self.srv.upgrade() else {
-            return out;
+            return HashSet::new();
         };
         if room.kind == DialogType::Broadcast {
-            return out;
+            return HashSet::new();
         }
-        // Lists are cached, so after the first message this is two map lookups per member; the
-        // per-pair rule walk runs only where a list exists.
-        let sender_has_list = matches!(srv.privacy.default_list((app, sender)).await, Ok(Some(_)));
-        for &member in &room.members {
-            if member == sender {
-                continue;
-            }
-            let mine = sender_has_list
-                && denies(&srv, (app, sender), (app, member), None, Check::MessageIn)
-                    .await
-                    .unwrap_or(false);
-            let theirs = !mine
-                && matches!(srv.privacy.default_list((app, member)).await, Ok(Some(_)))
-                && denies(&srv, (app, member), (app, sender), None, Check::MessageIn)
-                    .await
-                    .unwrap_or(false);
-            if mine || theirs {
-                out.insert(member);
-            }
-        }
-        out
+        srv.privacy
+            .blocked_in_group(app, sender, room.members.iter().copied())
+            .await
     }
 
     /// Hands `xml` to every online session of the room's audience (and the sender's other sessions).
@@ -452,10 +430,16 @@ impl Rooms {
                 self.hub.send_to_app(room.app, &xml, None);
             }
             _ => {
+                // The same privacy rule as a groupchat message sent over XMPP.
+                let blocked = self.blocked_recipients(&room, app, sender).await;
                 let sender_extra = (!room.member_set.contains(&sender.get())).then_some(sender);
                 self.hub.send_to_users(
                     room.app,
-                    room.members.iter().copied().chain(sender_extra),
+                    room.members
+                        .iter()
+                        .copied()
+                        .filter(|u| !blocked.contains(u))
+                        .chain(sender_extra),
                     &xml,
                     None,
                 );

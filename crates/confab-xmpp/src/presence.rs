@@ -13,10 +13,11 @@ use confab_store::{RosterItem, Subscription};
 use crate::error::{error_reply, StanzaError};
 use crate::hub::{Account, SessionHandle};
 use crate::jid::{bare_jid, Jid};
-use crate::privacy::{denies, presence_allowed, Check};
+use crate::privacy::presence_allowed;
 use crate::roster::{push, roster_full, row, save, NOT_ALLOWED_FULL};
 use crate::xml::{Element, NS_CLIENT};
 use crate::XmppServer;
+use confab_service::privacy::Check;
 
 fn send_to(s: &SessionHandle, mut p: Element) {
     p.set_attr("to", s.full_jid.as_str());
@@ -115,7 +116,7 @@ async fn broadcast(srv: &XmppServer, from: &SessionHandle, roster: &[RosterItem]
 
 /// A session closed: its resources leave, and contacts see it go unavailable if it was available.
 pub async fn session_ended(srv: &Arc<XmppServer>, handle: &Arc<SessionHandle>) {
-    srv.privacy.session_ended(handle.id);
+    srv.active_privacy_lists.session_ended(handle.id);
     srv.contacts.forget_interest(handle.id);
     let available = srv
         .contacts
@@ -315,7 +316,11 @@ async fn subscribe(srv: &XmppServer, user: Account, contact: Account) -> Result<
         return Ok(());
     }
     // A contact who blocks our presence-in never hears of the request.
-    if denies(srv, contact, user, None, Check::PresenceIn).await? {
+    if srv
+        .privacy
+        .denies(contact, user, None, Check::PresenceIn)
+        .await?
+    {
         return Ok(());
     }
     c.pending_in = true;

@@ -67,7 +67,7 @@ async fn history_is_asked_before_delivery() {
         Some(fake.clone()),
         None,
         stop,
-        Arc::new(store),
+        Arc::new(confab_service::Privacy::new(Arc::new(store), "localhost")),
     );
     let (alice, _arx, _) = srv.hub.register(
         app,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use confab_core::model::AppCredentials;
 use confab_core::{Error, Result};
 use confab_http::{AppState, HttpConfig};
-use confab_service::{Accounts, AccountsConfig, Chat};
+use confab_service::{Accounts, AccountsConfig, Chat, Privacy};
 use confab_store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -43,7 +43,12 @@ impl Domain {
                 login_attempts_per_minute: config.login_attempts_per_minute,
             },
         ));
-        let chat = Arc::new(Chat::new(Arc::new(store.clone()), Arc::new(store.clone())));
+        let privacy = Arc::new(Privacy::new(Arc::new(store.clone()), config.domain.clone()));
+        let chat = Arc::new(Chat::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            privacy,
+        ));
         Ok(Self {
             store,
             accounts,
@@ -79,13 +84,14 @@ impl Server {
         let domain = Domain::open(&config).await?;
         let (shutdown, mut stop) = watch::channel(false);
         let xmpp = xmpp::start(&config, &domain, stop.clone()).await?;
-        let realtime = confab_xmpp::realtime::XmppRealtime {
-            server: xmpp.server.clone(),
-        };
+        domain
+            .chat
+            .set_live(Arc::new(confab_xmpp::realtime::XmppRealtime {
+                server: xmpp.server.clone(),
+            }));
         let state = AppState {
             accounts: domain.accounts.clone(),
             chat: domain.chat.clone(),
-            realtime: Some(Arc::new(realtime)),
             domain: config.domain.as_str().into(),
             config: Arc::new(HttpConfig {
                 max_body_bytes: config.max_body_bytes,

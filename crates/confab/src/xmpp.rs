@@ -66,8 +66,7 @@ pub(crate) async fn start(
         ))),
         Some(tls),
         stop,
-        // Privacy lists and contact lists.
-        Arc::new(domain.store.clone()),
+        domain.chat.privacy().clone(),
     );
     confab_xmpp::muc::Rooms::install(&server, domain.chat.clone());
 

@@ -3,8 +3,9 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use confab_core::query::{Condition, Field, Op, Query, Scalar};
-use confab_core::{Error, ObjectId, Result};
+use confab_core::{Error, ObjectId, Result, UserId};
 use confab_service::chat::NewMessage;
+use confab_service::send::{SendMessage, SendSystemMessage};
 use confab_service::MessageSearch;
 use serde_json::{json, Map, Value};
 
@@ -111,17 +112,17 @@ pub async fn create_message(
     auth: Auth,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let message = s
         .chat
-        .create_message(auth.ctx.app().get(), user, new_message(&p)?)
+        .send_message(SendMessage {
+            app: auth.ctx.app(),
+            sender: user,
+            message: new_message(&p)?,
+            live: p.flag("send_to_chat"),
+        })
         .await?;
-    if p.flag("send_to_chat") {
-        if let Some(rt) = &s.realtime {
-            rt.deliver_rest_message(&message).await;
-        }
-    }
-    Ok(Json(render_chat::message(&message, Some(user))))
+    Ok(Json(render_chat::message(&message, Some(user.get()))))
 }
 
 /// POST /chat/Message/system — a system notification to one user of the app.
@@ -130,7 +131,7 @@ pub async fn create_system_message(
     auth: Auth,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let recipient = p
         .int("recipientId")?
         .filter(|r| *r > 0)
@@ -147,15 +148,15 @@ pub async fn create_system_message(
     if params.len() > MAX_CUSTOM || params.keys().any(|k| k.is_empty() || k.len() > 64) {
         return Err(Error::bad_request("too many or too long parameters").into());
     }
-    let id = ObjectId::generate();
-    let rt = s.realtime.as_ref().ok_or_else(|| {
-        Error::new(
-            confab_core::ErrorKind::Internal,
-            "real-time delivery is not running",
-        )
-    })?;
-    rt.deliver_system_message(auth.ctx.app().get(), user, recipient, id, &params)
-        .await;
+    let id = s
+        .chat
+        .send_system_message(SendSystemMessage {
+            app: auth.ctx.app(),
+            sender: user,
+            recipient: UserId::new(recipient)?,
+            params: params.clone(),
+        })
+        .await?;
     Ok(Json(json!({
         "messageId": id.to_string(),
         "recipientId": recipient,
@@ -258,19 +259,10 @@ pub async fn delete_messages(
     Path(ids): Path<String>,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
     let ids = path_ids(&ids)?;
-    let deleted = s
-        .chat
-        .delete_messages(auth.ctx.app().get(), user, &ids, p.flag("force"))
+    s.chat
+        .delete_messages_and_notify(auth.ctx.app(), auth.ctx.user()?, &ids, p.flag("force"))
         .await?;
-    if p.flag("force") {
-        if let Some(rt) = &s.realtime {
-            for m in &deleted {
-                rt.message_deleted(m).await;
-            }
-        }
-    }
     Ok(Json(json!({})))
 }
 

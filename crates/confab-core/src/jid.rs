@@ -1,6 +1,6 @@
 //! JIDs as ConnectyCube uses them: `<userId>-<appId>@<domain>[/<resource>]`.
 
-use confab_core::{AppId, UserId};
+use crate::{AppId, UserId};
 
 /// A parsed JID (no stringprep: ConnectyCube JIDs are ASCII digits, `-` and a DNS name).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,133 @@
+//! Sending over REST: `POST /chat/Message` (with or without `send_to_chat`), system messages and
+//! deletions for everyone. The rule and the order are the same as on the XMPP face: the privacy
+//! check first, then storage, then live delivery through the [`Realtime`] seam. No HTTP handler
+//! delivers anything itself.
+//!
+//! Stored-history rule, on both faces: a 1:1 message that the recipient's privacy list blocks (or
+//! that the sender's own two-way block covers) is refused and nothing is stored; a group message is
+//! stored, and members whose lists block the sender (or whom the sender blocks) do not get it live.
+
+use std::sync::Arc;
+
+use confab_core::chat::{DialogType, Message};
+use confab_core::{AppId, Error, ObjectId, Result, UserId};
+use serde_json::{Map, Value};
+
+use crate::chat::NewMessage;
+use crate::{Chat, Realtime};
+
+/// `POST /chat/Message`.
+#[derive(Debug, Clone)]
+pub struct SendMessage {
+    pub app: AppId,
+    pub sender: UserId,
+    pub message: NewMessage,
+    /// `send_to_chat=1`: also deliver it live to the dialog's online users.
+    pub live: bool,
+}
+
+/// `POST /chat/Message/system`: a notification for one user, live or at their next login; never
+/// stored in a dialog.
+#[derive(Debug, Clone)]
+pub struct SendSystemMessage {
+    pub app: AppId,
+    pub sender: UserId,
+    pub recipient: UserId,
+    pub params: Map<String, Value>,
+}
+
+impl Chat {
+    /// Plugs in live delivery (the real-time face); the first one stays.
+    pub fn set_live(&self, live: Arc<dyn Realtime>) {
+        let _ = self.live.set(live);
+    }
+
+    /// The privacy rules every face applies.
+    pub fn privacy(&self) -> &Arc<crate::Privacy> {
+        &self.privacy
+    }
+
+    /// Checks the privacy rule, stores the message, then delivers it live when asked.
+    pub async fn send_message(&self, cmd: SendMessage) -> Result<Message> {
+        let (app, sender) = (cmd.app, cmd.sender);
+        if let Some(recipient) = self.private_recipient(app, sender, &cmd.message).await? {
+            self.privacy
+                .message_verdict((app, sender), None, (app, recipient))
+                .await?
+                .into_result()?;
+        }
+        let message = self
+            .create_message(app.get(), sender.get(), cmd.message)
+            .await?;
+        if cmd.live {
+            if let Some(live) = self.live.get() {
+                live.deliver_rest_message(&message).await;
+            }
+        }
+        Ok(message)
+    }
+
+    /// The other user of a 1:1 message; `None` for group, public and broadcast dialogs (and for
+    /// dialogs the sender cannot see: storing reports those).
+    async fn private_recipient(
+        &self,
+        app: AppId,
+        sender: UserId,
+        new: &NewMessage,
+    ) -> Result<Option<UserId>> {
+        let recipient = match (new.dialog_id, new.recipient_id) {
+            (Some(dialog), _) => match self
+                .store
+                .post_target(app.get(), dialog, sender.get())
+                .await?
+            {
+                Some(t) if t.kind == DialogType::Private => Some(t.recipient_id),
+                _ => None,
+            },
+            (None, Some(r)) => Some(r),
+            (None, None) => None,
+        };
+        Ok(recipient.and_then(|r| UserId::new(r).ok()))
+    }
+
+    /// Delivers a system message live, or queues it for the recipient's next login.
+    pub async fn send_system_message(&self, cmd: SendSystemMessage) -> Result<ObjectId> {
+        let live = self.live.get().ok_or_else(|| {
+            Error::new(
+                confab_core::ErrorKind::Internal,
+                "real-time delivery is not running",
+            )
+        })?;
+        let id = ObjectId::generate();
+        live.deliver_system_message(
+            cmd.app.get(),
+            cmd.sender.get(),
+            cmd.recipient.get(),
+            id,
+            &cmd.params,
+        )
+        .await;
+        Ok(id)
+    }
+
+    /// `DELETE /chat/Message/{ids}`: deletes, and with `force` tells the other side live.
+    pub async fn delete_messages_and_notify(
+        &self,
+        app: AppId,
+        user: UserId,
+        ids: &[ObjectId],
+        force: bool,
+    ) -> Result<Vec<Message>> {
+        let deleted = self
+            .delete_messages(app.get(), user.get(), ids, force)
+            .await?;
+        if force {
+            if let Some(live) = self.live.get() {
+                for m in &deleted {
+                    live.message_deleted(m).await;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
