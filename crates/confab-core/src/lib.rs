@@ -7,10 +7,12 @@
 //! - [`query`]: filter operators, sorting and paging of the chat API.
 //! - [`jid`]: ConnectyCube JIDs (`<userId>-<appId>@<domain>`), how users are named in privacy lists
 //!   and on the XMPP face.
+//! - [`contacts`]: contact-list rows, privacy-list items and offline-queue entries.
 //! - [`clock`]: timestamps, so every layer agrees on units and formatting.
 
 pub mod chat;
 pub mod clock;
+pub mod contacts;
 pub mod error;
 pub mod ids;
 pub mod jid;

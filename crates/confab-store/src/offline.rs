@@ -12,13 +12,7 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use crate::sqlite::SqliteStore;
 
-/// A stored stanza waiting for its recipient.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OfflineMessage {
-    pub id: i64,
-    pub stanza: String,
-    pub created_at: Millis,
-}
+pub use confab_core::contacts::OfflineMessage;
 
 #[async_trait]
 pub trait OfflineStore: Send + Sync + 'static {

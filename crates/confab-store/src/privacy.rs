@@ -8,33 +8,7 @@ use serde_json::{json, Value};
 
 use crate::sqlite::SqliteStore;
 
-/// Stanza kinds an item applies to (bit flags); an item with none applies to everything.
-pub mod stanzas {
-    pub const MESSAGE: u8 = 1;
-    pub const IQ: u8 = 2;
-    pub const PRESENCE_IN: u8 = 4;
-    pub const PRESENCE_OUT: u8 = 8;
-    pub const ALL: u8 = MESSAGE | IQ | PRESENCE_IN | PRESENCE_OUT;
-}
-
-/// One rule of a list, as the client sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrivacyItem {
-    /// `jid`, `group` or `subscription`; `None` is the fall-through item that matches everyone.
-    pub kind: Option<String>,
-    pub value: Option<String>,
-    pub allow: bool,
-    pub order: u32,
-    /// [`stanzas`] flags; 0 means every kind (no child elements).
-    pub stanzas: u8,
-}
-
-/// The names of a user's lists and which one is the default.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PrivacyNames {
-    pub names: Vec<String>,
-    pub default: Option<String>,
-}
+pub use confab_core::contacts::{stanzas, PrivacyItem, PrivacyNames};
 
 #[async_trait]
 pub trait PrivacyStore: Send + Sync + 'static {

@@ -44,8 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_service::Accounts;
-use confab_service::Privacy;
-use confab_store::OfflineStore;
+use confab_service::{Offline, Privacy, Roster};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
@@ -68,16 +67,20 @@ pub struct XmppConfig {
     pub ping_timeout: Duration,
     /// Outbound queue length per session; a session whose queue fills up is disconnected.
     pub session_queue_len: usize,
-    /// Offline messages kept per user; more are bounced with `resource-constraint`.
-    pub offline_max_per_user: u32,
     /// SASL attempts per minute for one account (passwords are guessable; REST logins have the same
     /// limit, and the XMPP face must not be a way around it).
     pub auth_attempts_per_minute: u32,
-    /// Visible contacts per user (ConnectyCube: 300); more are refused with `not-allowed`.
-    pub max_contacts: u32,
 }
 
-pub use confab_service::ContactStores;
+/// The domain services the XMPP face calls: every rule and every stored state lives behind them.
+pub struct Services {
+    pub accounts: Arc<Accounts>,
+    pub offline: Arc<Offline>,
+    pub privacy: Arc<Privacy>,
+    pub roster: Arc<Roster>,
+    /// The messages service; `None` delivers without recording history.
+    pub history: Option<Arc<dyn ChatHistory>>,
+}
 
 impl Default for XmppConfig {
     fn default() -> Self {
@@ -88,9 +91,7 @@ impl Default for XmppConfig {
             ping_interval: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
             session_queue_len: 1024,
-            offline_max_per_user: 1000,
             auth_attempts_per_minute: 30,
-            max_contacts: 300,
         }
     }
 }
@@ -100,8 +101,9 @@ pub struct XmppServer {
     pub config: XmppConfig,
     pub accounts: Arc<Accounts>,
     pub hub: Arc<Hub>,
-    pub offline: Arc<dyn OfflineStore>,
-    /// The messages service, once it exists; `None` delivers without recording history.
+    /// The offline queue (store, claim, confirm, release).
+    pub offline: Arc<Offline>,
+    /// The messages service; `None` delivers without recording history.
     pub history: Option<Arc<dyn ChatHistory>>,
     pub tls: Option<TlsAcceptor>,
     /// The MUC service, once installed ([`muc::Rooms::install`]); without it rooms are unavailable.
@@ -110,7 +112,9 @@ pub struct XmppServer {
     pub privacy: Arc<Privacy>,
     /// Lists activated per session (reported, not enforced).
     pub active_privacy_lists: privacy::ActiveLists,
-    /// RFC 6121 contact lists and presence state.
+    /// RFC 6121 contact lists: the domain's rows and rules.
+    pub roster: Arc<Roster>,
+    /// Roster-push interest and presence state of this face's sessions.
     pub contacts: roster::Contacts,
     shutdown: watch::Receiver<bool>,
     pub(crate) auth_limiter: DefaultKeyedRateLimiter<(i64, i64)>,
@@ -121,13 +125,17 @@ pub struct XmppServer {
 impl XmppServer {
     pub fn new(
         config: XmppConfig,
-        accounts: Arc<Accounts>,
-        offline: Arc<dyn OfflineStore>,
-        history: Option<Arc<dyn ChatHistory>>,
+        services: Services,
         tls: Option<TlsAcceptor>,
         shutdown: watch::Receiver<bool>,
-        privacy: Arc<Privacy>,
     ) -> Arc<Self> {
+        let Services {
+            accounts,
+            offline,
+            privacy,
+            roster,
+            history,
+        } = services;
         let per_minute = NonZeroU32::new(config.auth_attempts_per_minute.max(1)).expect("max(1)");
         Arc::new(Self {
             auth_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
@@ -138,7 +146,8 @@ impl XmppServer {
             history,
             tls,
             muc: std::sync::OnceLock::new(),
-            contacts: roster::Contacts::new(privacy.stores().clone()),
+            contacts: roster::Contacts::default(),
+            roster,
             privacy,
             active_privacy_lists: Default::default(),
             shutdown,

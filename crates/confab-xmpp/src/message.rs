@@ -236,11 +236,7 @@ pub async fn store_offline(
     user: Account,
     stanzas: &[(&str, Millis)],
 ) -> confab_core::Result<usize> {
-    let max = srv.config.offline_max_per_user;
-    let stored = srv
-        .offline
-        .push_offline_many(user.0, user.1, stanzas, max)
-        .await?;
+    let stored = srv.offline.queue(user.0, user.1, stanzas).await?;
     if stored > 0 {
         for s in srv.hub.sessions(user).iter() {
             s.offline_stored();
@@ -273,7 +269,7 @@ pub async fn claim_offline(
     to: &SessionHandle,
     claim: &str,
 ) -> Vec<(i64, String)> {
-    let stored = match srv.offline.claim_offline(to.app, to.user, claim).await {
+    let stored = match srv.offline.claim(to.app, to.user, claim).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = ?e, "reading offline messages failed");
@@ -305,7 +301,7 @@ pub async fn claim_offline(
     }
     if let Err(e) = srv
         .offline
-        .delete_offline(to.app, to.user, claim, &unreadable)
+        .confirm(to.app, to.user, claim, &unreadable)
         .await
     {
         tracing::error!(error = ?e, "deleting unreadable offline messages failed");

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
+use confab_core::contacts::{RosterItem, Subscription};
 use confab_core::{ErrorKind, Result};
-use confab_store::{RosterItem, Subscription};
 
 use crate::error::{error_reply, StanzaError};
 use crate::hub::{Account, SessionHandle};
@@ -57,7 +57,7 @@ pub async fn undirected(srv: &Arc<XmppServer>, from: &Arc<SessionHandle>, el: &E
     if typ.is_some() && !was_available {
         return false;
     }
-    let roster = match srv.contacts.store.roster(account.0, account.1).await {
+    let roster = match srv.roster.rows(account).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = ?e, "reading roster for presence failed");

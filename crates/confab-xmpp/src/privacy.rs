@@ -10,9 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use confab_core::contacts::{stanzas, PrivacyItem};
 use confab_service::privacy::{validate_items, ListDeletion, MessageVerdict};
-use confab_store::privacy::stanzas;
-use confab_store::PrivacyItem;
 
 use crate::error::{error_reply, StanzaError};
 use crate::hub::{Account, SessionHandle};

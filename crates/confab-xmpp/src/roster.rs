@@ -1,8 +1,8 @@
 //! RFC 6121 contact lists: roster get/set/remove, roster pushes, and the presence subscription
 //! handshake (`subscribe`, `subscribed`, `unsubscribe`, `unsubscribed`).
 //!
-//! Rows live in [`RosterStore`](confab_store::RosterStore); each user has at most
-//! `XmppConfig::max_contacts` visible contacts (ConnectyCube: 300). A pending inbound request is
+//! Rows and their size limit are the domain's [`confab_service::Roster`]; each user has at most
+//! `xmpp_max_contacts` visible contacts (ConnectyCube: 300). A pending inbound request is
 //! kept on the recipient's row (`pending_in`), so it is delivered again at each login until it is
 //! answered — that is how requests to offline users arrive. Roster versioning and pre-approval are
 //! not supported. The ConnectyCube SDK 6.1.2 has no contact list (spec §3.13); this is for standard
@@ -12,25 +12,25 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use confab_core::clock::now_millis;
-use confab_core::{Error, ErrorKind, Result, UserId};
-use confab_store::{RosterItem, Subscription};
+use confab_core::contacts::RosterItem;
+use confab_core::{ErrorKind, Result, UserId};
 
 use crate::error::{error_reply, StanzaError};
 use crate::hub::{Account, SessionHandle};
 use crate::iq::{result, NS_ROSTER};
 use crate::jid::{bare_jid, Jid};
 use crate::xml::{Element, NS_CLIENT};
-use crate::{ContactStores, XmppServer};
+use crate::XmppServer;
 
-pub const NOT_ALLOWED_FULL: &str = "Maximum number of contacts reached";
+pub use confab_service::roster::CONTACTS_FULL as NOT_ALLOWED_FULL;
 
 /// An available session with its last broadcast presence.
 pub type Available = (Arc<SessionHandle>, Element);
 
-/// Contact-list state of the XMPP face.
+/// Contact-list state of the XMPP face (the rows and their rules are the domain's
+/// [`confab_service::Roster`]).
+#[derive(Default)]
 pub struct Contacts {
-    pub store: Arc<dyn ContactStores>,
     /// Sessions that asked for their roster and so get roster pushes (RFC 6121 §2.1.6).
     interested: Mutex<HashSet<u64>>,
     /// Available sessions (initial presence sent) with their last broadcast presence.
@@ -39,15 +39,6 @@ pub struct Contacts {
 }
 
 impl Contacts {
-    pub fn new(store: Arc<dyn ContactStores>) -> Self {
-        Self {
-            store,
-            interested: Mutex::new(HashSet::new()),
-            available: Mutex::new(HashMap::new()),
-            push_seq: AtomicU64::new(0),
-        }
-    }
-
     /// The user's available sessions with their presence.
     pub fn available(&self, account: Account) -> Vec<Available> {
         self.available
@@ -118,29 +109,7 @@ pub fn push(srv: &XmppServer, owner: Account, item: &RosterItem, remove: bool) {
 
 /// Writes a row; a new visible contact beyond the limit is `Forbidden`.
 pub(crate) async fn save(srv: &XmppServer, owner: Account, item: &RosterItem) -> Result<()> {
-    if !item.in_roster && !item.pending_in && !item.ask && item.subscription == Subscription::None {
-        srv.contacts
-            .store
-            .delete_roster_item(owner.0, owner.1, item.contact)
-            .await?;
-        return Ok(());
-    }
-    let ok = srv
-        .contacts
-        .store
-        .put_roster_item(
-            owner.0,
-            owner.1,
-            item,
-            srv.config.max_contacts,
-            now_millis(),
-        )
-        .await?;
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::new(ErrorKind::Forbidden, NOT_ALLOWED_FULL))
-    }
+    srv.roster.save(owner, item).await
 }
 
 pub(crate) async fn row(
@@ -148,10 +117,7 @@ pub(crate) async fn row(
     owner: Account,
     contact: UserId,
 ) -> Result<Option<RosterItem>> {
-    srv.contacts
-        .store
-        .roster_item(owner.0, owner.1, contact)
-        .await
+    srv.roster.row(owner, contact).await
 }
 
 /// The error for a full roster: `not-allowed` (RFC 6121 §2.5.3? servers MAY limit roster size).
@@ -179,7 +145,7 @@ pub async fn handle_iq(
                 .lock()
                 .expect("contacts lock")
                 .insert(from.id);
-            match srv.contacts.store.roster(owner.0, owner.1).await {
+            match srv.roster.rows(owner).await {
                 Ok(items) => {
                     let mut q = Element::new("query", NS_ROSTER);
                     for i in items.iter().filter(|i| i.in_roster) {
@@ -225,21 +191,9 @@ pub async fn handle_iq(
     }
 }
 
-async fn user_exists(srv: &XmppServer, acc: Account) -> Result<bool> {
-    match srv
-        .accounts
-        .user(acc.0, confab_service::UserKey::Id(acc.1.get()))
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 /// Roster set: adds or updates name and groups (never the subscription).
 async fn update(srv: &XmppServer, owner: Account, contact: Account, el: &Element) -> Result<bool> {
-    if !user_exists(srv, contact).await? {
+    if !srv.roster.user_exists(contact).await? {
         return Ok(false);
     }
     let mut item = row(srv, owner, contact.1)
@@ -280,10 +234,7 @@ async fn remove(srv: &Arc<XmppServer>, from: &SessionHandle, contact: Account) -
         crate::presence::stop_seeing(srv, contact, owner).await?;
         crate::presence::deliver_subscription(srv, owner, contact, "unsubscribed");
     }
-    srv.contacts
-        .store
-        .delete_roster_item(owner.0, owner.1, contact.1)
-        .await?;
+    srv.roster.delete(owner, contact.1).await?;
     push(srv, owner, &item, true);
     Ok(true)
 }

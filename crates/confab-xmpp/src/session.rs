@@ -396,7 +396,7 @@ async fn release_offline(srv: &XmppServer, b: &Bound) {
         return;
     }
     let h = &b.handle;
-    match srv.offline.release_offline(h.app, h.user, &b.claim).await {
+    match srv.offline.release(h.app, h.user, &b.claim).await {
         Ok(0) => {}
         Ok(n) => {
             tracing::debug!(session = h.id, count = n, "offline messages kept for later");
@@ -891,7 +891,7 @@ impl Session {
         let done = self
             .srv
             .offline
-            .delete_offline(h.app, h.user, &bound.claim, ids)
+            .confirm(h.app, h.user, &bound.claim, ids)
             .await;
         if let Err(e) = &done {
             tracing::error!(error = ?e, "deleting delivered offline messages failed");

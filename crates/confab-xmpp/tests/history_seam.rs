@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use confab_core::model::UserFields;
 use confab_core::{Error, Result};
-use confab_service::{Accounts, AccountsConfig};
+use confab_service::{Accounts, AccountsConfig, Offline, Privacy, Roster};
 use confab_store::sqlite::SqliteStore;
 use confab_xmpp::xml::{parse_element, Scope, NS_CLIENT};
-use confab_xmpp::{message, ChatHistory, ChatMessage, XmppConfig, XmppServer};
+use confab_xmpp::{message, ChatHistory, ChatMessage, Services, XmppConfig, XmppServer};
 
 #[derive(Default)]
 struct Fake {
@@ -62,12 +62,15 @@ async fn history_is_asked_before_delivery() {
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let srv = XmppServer::new(
         XmppConfig::default(),
-        accounts,
-        Arc::new(store.clone()),
-        Some(fake.clone()),
+        Services {
+            accounts,
+            offline: Arc::new(Offline::new(Arc::new(store.clone()), 1000)),
+            privacy: Arc::new(Privacy::new(Arc::new(store.clone()), "localhost")),
+            roster: Arc::new(Roster::new(Arc::new(store.clone()), Arc::new(store), 300)),
+            history: Some(fake.clone()),
+        },
         None,
         stop,
-        Arc::new(confab_service::Privacy::new(Arc::new(store), "localhost")),
     );
     let (alice, _arx, _) = srv.hub.register(
         app,

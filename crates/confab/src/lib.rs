@@ -15,7 +15,7 @@ use std::time::Duration;
 use confab_core::model::AppCredentials;
 use confab_core::{Error, Result};
 use confab_http::{AppState, HttpConfig};
-use confab_service::{Accounts, AccountsConfig, Chat, Privacy};
+use confab_service::{Accounts, AccountsConfig, Chat, Offline, Privacy, Roster};
 use confab_store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -27,10 +27,13 @@ pub use config::Config;
 const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// The domain services over one opened store.
+/// The store and the domain services over it, shared by every face.
 struct Domain {
     store: SqliteStore,
     accounts: Arc<Accounts>,
     chat: Arc<Chat>,
+    offline: Arc<Offline>,
+    roster: Arc<Roster>,
 }
 
 impl Domain {
@@ -49,10 +52,21 @@ impl Domain {
             Arc::new(store.clone()),
             privacy,
         ));
+        let offline = Arc::new(Offline::new(
+            Arc::new(store.clone()),
+            config.xmpp_offline_max_per_user,
+        ));
+        let roster = Arc::new(Roster::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            config.xmpp_max_contacts,
+        ));
         Ok(Self {
             store,
             accounts,
             chat,
+            offline,
+            roster,
         })
     }
 }

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_core::{Error, Result};
-use confab_store::OfflineStore;
-use confab_xmpp::{XmppConfig, XmppServer};
+use confab_xmpp::{Services, XmppConfig, XmppServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -35,7 +34,7 @@ pub(crate) async fn start(
         &names,
     )?;
     // No session runs yet: claims on offline messages are left over from a killed process.
-    let released = domain.store.release_all_offline().await?;
+    let released = domain.offline.release_all().await?;
     if released > 0 {
         tracing::info!(
             count = released,
@@ -55,18 +54,19 @@ pub(crate) async fn start(
             ping_interval: Duration::from_secs(config.xmpp_ping_interval_secs.max(1)),
             ping_timeout: Duration::from_secs(config.xmpp_ping_timeout_secs.max(1)),
             session_queue_len: config.xmpp_session_queue_len,
-            offline_max_per_user: config.xmpp_offline_max_per_user,
             auth_attempts_per_minute: config.login_attempts_per_minute,
-            max_contacts: config.xmpp_max_contacts,
         },
-        domain.accounts.clone(),
-        Arc::new(domain.store.clone()),
-        Some(Arc::new(crate::history::ServiceHistory::new(
-            domain.chat.clone(),
-        ))),
+        Services {
+            accounts: domain.accounts.clone(),
+            offline: domain.offline.clone(),
+            privacy: domain.chat.privacy().clone(),
+            roster: domain.roster.clone(),
+            history: Some(Arc::new(crate::history::ServiceHistory::new(
+                domain.chat.clone(),
+            ))),
+        },
         Some(tls),
         stop,
-        domain.chat.privacy().clone(),
     );
     confab_xmpp::muc::Rooms::install(&server, domain.chat.clone());
 
