@@ -83,8 +83,13 @@ pub struct MessageSearch {
     pub limit: u32,
 }
 
+/// Dialogs and messages: what the chat service stores.
+pub trait ChatStore: DialogStore + MessageStore {}
+impl<T: DialogStore + MessageStore> ChatStore for T {}
+
+/// Dialogs, their members and each member's state.
 #[async_trait]
-pub trait ChatStore: Send + Sync + 'static {
+pub trait DialogStore: Send + Sync + 'static {
     /// Inserts a dialog with its first members. For a private dialog `private_key` is unique per
     /// app; when it is taken the existing dialog's id is returned instead. A private
     /// dialog's `private_key` is `"{low}:{high}"` and its `members` are `[low, high]`.
@@ -137,7 +142,11 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn delete_dialog(&self, dialog: ObjectId) -> Result<()>;
     /// Occupant/subscriber ids, paged, and their total.
     async fn members(&self, dialog: ObjectId, limit: u32, skip: u32) -> Result<(Vec<i64>, u64)>;
+}
 
+/// Messages, their receipts and reactions, unread counts and search.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
     /// Stores a message and, in the same transaction, the dialog's `last_message*` and every
     /// other member's unread count. Returns once that transaction is committed.
     async fn insert_message(&self, message: &Message) -> Result<()>;

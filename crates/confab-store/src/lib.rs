@@ -1,7 +1,8 @@
 //! Storage for confab, behind narrow traits so every backend passes one conformance suite.
 //!
 //! - [`AccountStore`]: apps, users, sessions.
-//! - [`ChatStore`] (in [`chat`]): dialogs, members, messages, search.
+//! - [`ChatStore`] (in [`chat`]): [`DialogStore`] (dialogs, members) and [`MessageStore`] (messages,
+//!   receipts, unread counts, search).
 //! - [`OfflineStore`]: the XMPP offline message queue.
 //! - [`PrivacyStore`] (in [`privacy`]): XEP-0016 privacy lists; [`RosterStore`] (in [`roster`]):
 //!   contact lists and presence subscriptions.
@@ -13,17 +14,15 @@ use confab_core::model::{App, Session, User, UserFields, UserQuery};
 use confab_core::{AppId, Result, UserId};
 
 pub mod chat;
-mod group_commit;
 pub mod offline;
 pub mod privacy;
 pub mod roster;
 pub mod sqlite;
-mod sqlite_chat;
-mod sqlite_inline;
-mod sqlite_messages;
-mod sqlite_private_dialogs;
 
-pub use chat::{ChatStore, MemberChange, Membership, MessageSearch, PostTarget, Viewer};
+pub use chat::{
+    ChatStore, DialogStore, MemberChange, Membership, MessageSearch, MessageStore, PostTarget,
+    Viewer,
+};
 
 pub use offline::{OfflineMessage, OfflineStore};
 pub use privacy::{PrivacyItem, PrivacyNames, PrivacyStore};

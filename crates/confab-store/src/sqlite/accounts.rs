@@ -1,103 +1,15 @@
-//! The embedded backend: one SQLite database in WAL mode.
+//! [`AccountStore`] on SQLite: apps, users and sessions.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use confab_core::clock::Millis;
 use confab_core::model::{App, Session, User, UserFields, UserQuery};
 use confab_core::{AppId, Error, Result, UserId};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite};
 
-use crate::group_commit::GroupCommit;
-use crate::sqlite_inline::InlineReads;
-use crate::sqlite_messages::{MessageBatch, MessageWriter};
-use crate::sqlite_private_dialogs::{PrivateDialogBatch, PrivateDialogWriter};
+use super::{db, SqliteStore};
 use crate::{AccountStore, NewUser, UserKey};
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-#[derive(Clone)]
-pub struct SqliteStore {
-    pub(crate) pool: SqlitePool,
-    /// One writing transaction at a time. SQLite allows one writer anyway, and a deferred
-    /// transaction that reads before it writes fails with BUSY instead of waiting when
-    /// another writer got in first; taking this lock first makes writers queue instead.
-    pub(crate) write: Arc<tokio::sync::Mutex<()>>,
-    /// Stored messages go through one writer task that commits them in batches.
-    pub(crate) messages: MessageWriter,
-    /// New private dialogs likewise (the first messages of many new pairs come in bursts).
-    pub(crate) private_dialogs: PrivateDialogWriter,
-    /// The hottest reads, run on the calling thread.
-    pub(crate) reads: Arc<InlineReads>,
-}
-
-impl SqliteStore {
-    /// Opens (creating and migrating if needed) `confab.db` in `data_dir` and starts the task that
-    /// writes stored messages.
-    pub async fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(Error::internal)?;
-        let file = data_dir.join("confab.db");
-        let url = format!("sqlite://{}", file.display());
-        let options = SqliteConnectOptions::from_str(&url)
-            .map_err(Error::internal)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL survives a killed process; only an OS crash can lose the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            // An in-process database connection cannot go stale like a network one, and the
-            // ping is one more hand-off to the driver's thread per query.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(Error::internal)?;
-        MIGRATOR.run(&pool).await.map_err(Error::internal)?;
-        let write = Arc::new(tokio::sync::Mutex::new(()));
-        Ok(Self {
-            messages: GroupCommit::start(MessageBatch, pool.clone(), Arc::clone(&write)),
-            private_dialogs: GroupCommit::start(
-                PrivateDialogBatch,
-                pool.clone(),
-                Arc::clone(&write),
-            ),
-            reads: Arc::new(InlineReads::new(file)),
-            pool,
-            write,
-        })
-    }
-
-    /// Callers hold the write lock.
-    async fn record_request(&self, user: UserId, now: Millis) -> Result<()> {
-        sqlx::query("UPDATE users SET last_request_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(user.get())
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(db)
-    }
-
-    /// The pool, for capability traits implemented in their own files.
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-pub(crate) fn db(e: sqlx::Error) -> Error {
-    Error::internal(e)
-}
 
 /// Maps a unique-constraint failure to the field error ConnectyCube clients expect.
 fn unique_violation(e: sqlx::Error) -> Error {

@@ -64,7 +64,7 @@ mod tests {
     use confab_core::UserId;
 
     use crate::offline::OfflineStore;
-    use crate::privacy::tests::account;
+    use crate::sqlite::privacy::tests::account;
     use crate::sqlite::SqliteStore;
     use crate::AccountStore;
 

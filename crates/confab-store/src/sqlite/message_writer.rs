@@ -10,9 +10,9 @@ use confab_core::{Error, Result};
 use serde_json::Value;
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use crate::group_commit::{is_constraint, BatchWrite, GroupCommit};
-use crate::sqlite::db;
-use crate::sqlite_chat::encode_ids;
+use super::db;
+use super::group_commit::{is_constraint, BatchWrite, GroupCommit};
+use super::rows::encode_ids;
 
 /// A message encoded for its row, so the writer only binds.
 pub(crate) struct MessageRow {
@@ -152,8 +152,8 @@ mod tests {
     use confab_core::{ErrorKind, ObjectId};
     use serde_json::Map;
 
-    use crate::chat::{ChatStore, MessageSearch};
-    use crate::privacy::tests::account;
+    use crate::chat::{DialogStore, MessageSearch, MessageStore};
+    use crate::sqlite::privacy::tests::account;
     use crate::sqlite::SqliteStore;
 
     async fn private_dialog(s: &SqliteStore, app: i64, a: i64, b: i64) -> ObjectId {

@@ -13,8 +13,8 @@ use confab_core::chat::Dialog;
 use confab_core::Result;
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use crate::group_commit::{BatchWrite, GroupCommit};
-use crate::sqlite_chat::{encode_ids, encode_object};
+use super::group_commit::{BatchWrite, GroupCommit};
+use super::rows::{encode_ids, encode_object};
 
 /// A private dialog encoded for its row, with the pair of users its key names.
 pub(crate) struct PrivateDialogRow {

@@ -1,0 +1,292 @@
+//! Messages: store, list (marking read), receipts, edits, deletions, unread counts and reactions.
+
+use super::*;
+
+impl Chat {
+    /// Stores a message: authorised by the roles table, `last_message*` and unread counts
+    /// updated in the same transaction. Private dialogs are created on first message.
+    pub async fn create_message(&self, app: i64, sender: i64, new: NewMessage) -> Result<Message> {
+        check_len("message", &new.body, MAX_BODY)?;
+        let dialog_id = match (new.dialog_id, new.recipient_id) {
+            (Some(d), _) => d,
+            (None, Some(r)) => {
+                let view = self
+                    .create_dialog(
+                        app,
+                        sender,
+                        NewDialog {
+                            kind: Some(DialogType::Private),
+                            occupants_ids: vec![r],
+                            ..Default::default()
+                        },
+                        Actor::User(sender),
+                    )
+                    .await?;
+                view.dialog.id
+            }
+            (None, None) => return Err(Error::invalid("chat_dialog_id", "can't be blank")),
+        };
+        // The same rules as `readable` and the roles table, from one light query: the dialog's
+        // occupant list and receipts are not needed to post.
+        let target = self
+            .store
+            .post_target(app, dialog_id, sender)
+            .await?
+            .ok_or_else(dialog_not_found)?;
+        let role = target.role(sender);
+        if !allowed(target.kind, role, Action::Read) {
+            return Err(dialog_not_found());
+        }
+        if !allowed(target.kind, role, Action::Post) {
+            return Err(forbidden());
+        }
+        let recipient_id = target.recipient_id;
+        if let Some(r) = new.recipient_id {
+            if target.kind == DialogType::Private && r != recipient_id {
+                return Err(Error::invalid(
+                    "recipient_id",
+                    "is not the other occupant of this dialog",
+                ));
+            }
+        }
+        let now = now_millis();
+        let message = Message {
+            id: new.id.unwrap_or_else(ObjectId::generate),
+            app_id: app,
+            dialog_id,
+            sender_id: sender,
+            recipient_id,
+            body: new.body,
+            date_sent: new.date_sent.unwrap_or(now / 1000),
+            attachments: new.attachments,
+            custom: new.custom,
+            read_ids: vec![sender],
+            delivered_ids: vec![sender],
+            deleted_for_ids: Vec::new(),
+            reactions: Map::new(),
+            markable: new.markable,
+            views_count: 0,
+            edited_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_message(&message).await?;
+        Ok(message)
+    }
+
+    /// `GET /chat/Message`: marks the returned page read unless told not to.
+    pub async fn list_messages(
+        &self,
+        app: i64,
+        user: i64,
+        dialog_id: ObjectId,
+        query: &Query,
+        mark_read: bool,
+    ) -> Result<(Vec<Message>, u64)> {
+        let (_, _, membership) = self.readable(app, user, dialog_id).await?;
+        let cleared = membership.and_then(|m| m.cleared_before);
+        let (mut items, total) = self
+            .store
+            .list_messages(dialog_id, Some(user), cleared, query, query.limit == 0)
+            .await?;
+        if mark_read && query.limit > 0 {
+            let unread: Vec<ObjectId> = items
+                .iter()
+                .filter(|m| !m.read_ids.contains(&user))
+                .map(|m| m.id)
+                .collect();
+            if !unread.is_empty() {
+                self.ensure_state(dialog_id, user).await?;
+                self.store
+                    .mark_messages(dialog_id, user, Some(&unread), true)
+                    .await?;
+                for m in items.iter_mut().filter(|m| unread.contains(&m.id)) {
+                    m.read_ids.push(user);
+                    if !m.delivered_ids.contains(&user) {
+                        m.delivered_ids.push(user);
+                    }
+                }
+            }
+        }
+        Ok((items, total))
+    }
+
+    /// Broadcast readers get a state row before their unread count changes.
+    async fn ensure_state(&self, dialog: ObjectId, user: i64) -> Result<()> {
+        if self.store.membership(dialog, user).await?.is_none() {
+            self.store
+                .set_member_state(dialog, user, MemberChange::Hidden(false), now_millis())
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn message_for(
+        &self,
+        app: i64,
+        user: i64,
+        id: ObjectId,
+    ) -> Result<(Message, Dialog, Role)> {
+        let message = self
+            .store
+            .message(app, id)
+            .await?
+            .ok_or_else(|| Error::not_found("Message not found"))?;
+        let (dialog, role, _) = self
+            .readable(app, user, message.dialog_id)
+            .await
+            .map_err(|_| Error::not_found("Message not found"))?;
+        if message.deleted_for_ids.contains(&user) {
+            return Err(Error::not_found("Message not found"));
+        }
+        Ok((message, dialog, role))
+    }
+
+    /// Marks one message (or, without an id, the whole dialog) read or delivered.
+    pub async fn mark(
+        &self,
+        app: i64,
+        user: i64,
+        dialog_id: Option<ObjectId>,
+        id: Option<ObjectId>,
+        read: bool,
+    ) -> Result<()> {
+        let dialog_id = match (id, dialog_id) {
+            (Some(mid), d) => {
+                let (m, _, _) = self.message_for(app, user, mid).await?;
+                if d.is_some_and(|d| d != m.dialog_id) {
+                    return Err(Error::invalid(
+                        "chat_dialog_id",
+                        "does not match the message",
+                    ));
+                }
+                m.dialog_id
+            }
+            (None, Some(d)) => {
+                self.readable(app, user, d).await?;
+                d
+            }
+            (None, None) => return Err(Error::invalid("chat_dialog_id", "can't be blank")),
+        };
+        self.ensure_state(dialog_id, user).await?;
+        let ids = id.map(|i| vec![i]);
+        self.store
+            .mark_messages(dialog_id, user, ids.as_deref(), read)
+            .await
+    }
+
+    /// Edits the body of one's own message.
+    pub async fn edit_message(
+        &self,
+        app: i64,
+        user: i64,
+        id: ObjectId,
+        body: Option<String>,
+    ) -> Result<Message> {
+        check_len("message", &body, MAX_BODY)?;
+        let (message, _, _) = self.message_for(app, user, id).await?;
+        if message.sender_id != user {
+            return Err(forbidden());
+        }
+        self.store
+            .edit_message(id, body.as_deref(), now_millis())
+            .await?;
+        self.store
+            .message(app, id)
+            .await?
+            .ok_or_else(|| Error::not_found("Message not found"))
+    }
+
+    /// `DELETE /chat/Message/{ids}`: for me, or with `force` for everyone when the roles allow.
+    /// All ids are checked before anything is deleted.
+    pub async fn delete_messages(
+        &self,
+        app: i64,
+        user: i64,
+        ids: &[ObjectId],
+        force: bool,
+    ) -> Result<Vec<Message>> {
+        let mut found = Vec::new();
+        for id in ids {
+            let (m, dialog, role) = self.message_for(app, user, *id).await?;
+            let ok = if force {
+                allowed(dialog.kind, role, Action::DeleteAnyMessageForAll)
+                    || (m.sender_id == user
+                        && allowed(dialog.kind, role, Action::DeleteOwnMessageForAll))
+            } else {
+                allowed(dialog.kind, role, Action::DeleteMessageForMe)
+            };
+            if !ok {
+                return Err(forbidden());
+            }
+            found.push(m);
+        }
+        for m in &found {
+            if force {
+                self.store.delete_messages(m.dialog_id, &[m.id]).await?;
+            } else {
+                self.store
+                    .delete_messages_for_user(m.dialog_id, user, &[m.id])
+                    .await?;
+            }
+        }
+        Ok(found)
+    }
+
+    /// `GET /chat/Message/unread`: per-dialog counts and their total.
+    pub async fn unread(
+        &self,
+        app: i64,
+        user: i64,
+        dialogs: Option<&[ObjectId]>,
+    ) -> Result<(i64, Vec<(ObjectId, i64)>)> {
+        // Without dialog ids only the total is asked for (the seed: "do not use this parameter").
+        let Some(ids) = dialogs else {
+            return Ok((self.store.unread_total(app, user).await?, Vec::new()));
+        };
+        let counts = self.store.unread_counts(app, user, Some(ids)).await?;
+        let total = counts.iter().map(|(_, n)| n).sum();
+        Ok((total, counts))
+    }
+
+    /// `PUT /chat/Message/{id}/reactions`.
+    pub async fn react(
+        &self,
+        app: i64,
+        user: i64,
+        id: ObjectId,
+        add: Option<String>,
+        remove: Option<String>,
+    ) -> Result<()> {
+        let (message, _, _) = self.message_for(app, user, id).await?;
+        let mut reactions = message.reactions;
+        for emoji in [&add, &remove].into_iter().flatten() {
+            if emoji.is_empty() || emoji.chars().count() > 16 {
+                return Err(Error::invalid("reaction", "must be 1 to 16 characters"));
+            }
+        }
+        if let Some(r) = remove {
+            if let Some(Value::Array(users)) = reactions.get_mut(&r) {
+                users.retain(|u| u.as_i64() != Some(user));
+                if users.is_empty() {
+                    reactions.remove(&r);
+                }
+            }
+        }
+        if let Some(a) = add {
+            let users = reactions
+                .entry(a)
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(list) = users {
+                if !list.iter().any(|u| u.as_i64() == Some(user)) {
+                    list.push(Value::from(user));
+                }
+            }
+        }
+        self.store.set_reactions(id, &reactions, now_millis()).await
+    }
+
+    pub async fn reactions(&self, app: i64, user: i64, id: ObjectId) -> Result<Map<String, Value>> {
+        Ok(self.message_for(app, user, id).await?.0.reactions)
+    }
+}
