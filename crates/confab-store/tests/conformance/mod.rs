@@ -1,0 +1,659 @@
+//! The store conformance suite: what every backend must do, written against the traits only.
+//!
+//! A backend's test file builds a fresh, empty store per test and runs each suite through
+//! `conformance_suite!`, so a second backend is held to exactly the same behaviour.
+
+use confab_core::chat::{Dialog, DialogType, Message};
+use confab_core::clock::Millis;
+use confab_core::contacts::{stanzas, PrivacyItem, RosterItem, Subscription};
+use confab_core::model::{UserFields, UserQuery};
+use confab_core::query::Query;
+use confab_core::{AppId, ErrorKind, ObjectId, UserId};
+use confab_store::{
+    AccountStore, ChatStore, MemberChange, MessageSearch, NewUser, OfflineStore, PrivacyStore,
+    RosterStore, UserKey, Viewer,
+};
+use serde_json::Map;
+
+/// Every capability a backend provides.
+pub trait Stores: AccountStore + ChatStore + OfflineStore + PrivacyStore + RosterStore {}
+impl<T: AccountStore + ChatStore + OfflineStore + PrivacyStore + RosterStore> Stores for T {}
+
+/// Runs every suite against `$make` (an async expression giving a fresh store and whatever keeps
+/// it alive, as `(store, guard)`).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            accounts_users_and_uniqueness,
+            accounts_sessions_expire_and_follow_their_user,
+            offline_queue_is_bounded_claimed_once_and_released,
+            privacy_lists_round_trip_with_one_default,
+            roster_rows_and_the_contact_limit,
+            private_dialogs_are_one_per_pair,
+            group_dialogs_members_and_roles,
+            messages_update_last_message_and_unread_counts,
+            messages_deleted_for_one_or_for_all,
+            search_finds_words_and_phrases_within_the_app,
+        );
+    };
+    (@tests $make:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $make.await;
+                conformance::$name(&store).await;
+            }
+        )+
+    };
+}
+
+const NOW: Millis = 1_700_000_000_000;
+
+async fn app(s: &impl Stores, name: &str) -> AppId {
+    s.create_app(name, &format!("key-{name}"), "secret", name.as_bytes(), NOW)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn user(s: &impl Stores, app: AppId, login: &str) -> UserId {
+    let u = s
+        .create_user(NewUser {
+            app_id: app.get(),
+            fields: UserFields {
+                login: Some(Some(login.into())),
+                email: Some(Some(format!("{login}@example.com"))),
+                ..Default::default()
+            },
+            password_hash: Some("hash".into()),
+            is_guest: false,
+            now: NOW,
+        })
+        .await
+        .unwrap();
+    UserId::new(u.id).unwrap()
+}
+
+fn dialog(app: AppId, kind: DialogType, owner: UserId) -> Dialog {
+    Dialog {
+        id: ObjectId::generate(),
+        app_id: app.get(),
+        kind,
+        owner_id: owner.get(),
+        name: Some("D".into()),
+        description: None,
+        photo: None,
+        occupants_ids: Vec::new(),
+        occupants_count: 0,
+        admins_ids: Vec::new(),
+        pinned_messages_ids: Vec::new(),
+        data: None,
+        extensions: None,
+        last_message: None,
+        last_message_date_sent: None,
+        last_message_id: None,
+        last_message_user_id: None,
+        last_message_delivered_ids: Vec::new(),
+        last_message_read_ids: Vec::new(),
+        created_at: NOW,
+        updated_at: NOW,
+    }
+}
+
+fn message(app: AppId, dialog: ObjectId, from: UserId, to: i64, body: &str, at: i64) -> Message {
+    Message {
+        id: ObjectId::generate(),
+        app_id: app.get(),
+        dialog_id: dialog,
+        sender_id: from.get(),
+        recipient_id: to,
+        body: Some(body.into()),
+        date_sent: at,
+        attachments: Vec::new(),
+        custom: Map::new(),
+        read_ids: vec![from.get()],
+        delivered_ids: vec![from.get()],
+        deleted_for_ids: Vec::new(),
+        reactions: Map::new(),
+        markable: false,
+        views_count: 0,
+        edited_at: None,
+        created_at: NOW + at,
+        updated_at: NOW + at,
+    }
+}
+
+fn page(limit: u32) -> Query {
+    Query {
+        limit,
+        ..Default::default()
+    }
+}
+
+async fn group(s: &impl Stores, app: AppId, owner: UserId, members: &[UserId]) -> ObjectId {
+    let ids: Vec<i64> = members.iter().map(|u| u.get()).collect();
+    s.insert_dialog(&dialog(app, DialogType::Group, owner), None, &ids)
+        .await
+        .unwrap()
+}
+
+pub async fn accounts_users_and_uniqueness(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let b = app(s, "b").await;
+    assert_eq!(s.app(a).await.unwrap().unwrap().name, "a");
+    assert_eq!(s.app_by_auth_key("key-b").await.unwrap().unwrap().id, b);
+    assert_eq!(s.app_by_api_key(b"a").await.unwrap().unwrap().id, a);
+    assert!(s.app_by_auth_key("nope").await.unwrap().is_none());
+
+    let alice = user(s, a, "alice").await;
+    // The same login in another app is another user; in the same app it is taken.
+    let other = user(s, b, "alice").await;
+    assert_ne!(alice, other);
+    let dup = s
+        .create_user(NewUser {
+            app_id: a.get(),
+            fields: UserFields {
+                login: Some(Some("alice".into())),
+                ..Default::default()
+            },
+            now: NOW,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(dup.kind, ErrorKind::Invalid);
+
+    let by_login = s.user(a, UserKey::Login("alice".into())).await.unwrap();
+    assert_eq!(by_login.unwrap().id, alice.get());
+    let by_email = s
+        .user(a, UserKey::Email("alice@example.com".into()))
+        .await
+        .unwrap();
+    assert_eq!(by_email.unwrap().id, alice.get());
+    // Another app's user is invisible by id.
+    assert!(s.user(a, UserKey::Id(other.get())).await.unwrap().is_none());
+    assert_eq!(
+        s.user_password_hash(a, alice).await.unwrap().as_deref(),
+        Some("hash")
+    );
+    user(s, a, "bob").await;
+    let query = UserQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let (users, total) = s.list_users(a, &query).await.unwrap();
+    assert_eq!((users.len(), total), (2, 2));
+
+    let changed = UserFields {
+        full_name: Some(Some("Alice A".into())),
+        ..Default::default()
+    };
+    let u = s
+        .update_user(a, alice, &changed, None, NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(u.full_name.as_deref(), Some("Alice A"));
+    assert!(s.delete_user(a, alice).await.unwrap());
+    assert!(!s.delete_user(a, alice).await.unwrap());
+    assert!(s.user(a, UserKey::Id(alice.get())).await.unwrap().is_none());
+}
+
+pub async fn accounts_sessions_expire_and_follow_their_user(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let alice = user(s, a, "alice").await;
+    let sess = s
+        .create_session(a, None, b"t1", NOW, NOW + 1000)
+        .await
+        .unwrap();
+    let found = s.session_by_token(b"t1", NOW + 10).await.unwrap().unwrap();
+    assert_eq!((found.id, found.user_id), (sess.id, None));
+    s.set_session_user(sess.id, Some(alice), NOW + 20)
+        .await
+        .unwrap();
+    let found = s.session_by_token(b"t1", NOW + 30).await.unwrap().unwrap();
+    assert_eq!(found.user_id, Some(alice));
+    // Expired at its time; extended by a touch.
+    assert!(s
+        .session_by_token(b"t1", NOW + 1000)
+        .await
+        .unwrap()
+        .is_none());
+    s.touch_session(&found, NOW + 40, NOW + 5000).await.unwrap();
+    assert!(s
+        .session_by_token(b"t1", NOW + 4000)
+        .await
+        .unwrap()
+        .is_some());
+    // Purging removes only the expired ones.
+    s.create_session(a, None, b"t2", NOW, NOW + 100)
+        .await
+        .unwrap();
+    assert_eq!(s.purge_expired_sessions(NOW + 200).await.unwrap(), 1);
+    assert!(s
+        .session_by_token(b"t1", NOW + 300)
+        .await
+        .unwrap()
+        .is_some());
+    // Deleting the user ends their sessions.
+    s.delete_user(a, alice).await.unwrap();
+    assert!(s
+        .session_by_token(b"t1", NOW + 300)
+        .await
+        .unwrap()
+        .is_none());
+    let other = s
+        .create_session(a, None, b"t3", NOW, NOW + 1000)
+        .await
+        .unwrap();
+    s.delete_session(other.id).await.unwrap();
+    assert!(s.session_by_token(b"t3", NOW).await.unwrap().is_none());
+}
+
+pub async fn offline_queue_is_bounded_claimed_once_and_released(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let bob = user(s, a, "bob").await;
+    let carol = user(s, a, "carol").await;
+    let entries = [("<m1/>", NOW), ("<m2/>", NOW + 1), ("<m3/>", NOW + 2)];
+    // Only as many as fit below the limit, in order.
+    assert_eq!(s.push_offline_many(a, bob, &entries, 2).await.unwrap(), 2);
+    assert!(!s.push_offline(a, bob, "<m3/>", NOW + 2, 2).await.unwrap());
+    assert!(s.push_offline(a, carol, "<c/>", NOW, 2).await.unwrap());
+
+    let first = s.claim_offline(a, bob, "s1").await.unwrap();
+    let stanzas: Vec<&str> = first.iter().map(|m| m.stanza.as_str()).collect();
+    assert_eq!(stanzas, ["<m1/>", "<m2/>"], "oldest first");
+    // Claimed rows are invisible to a second claim, and not another claim's to delete.
+    assert!(s.claim_offline(a, bob, "s2").await.unwrap().is_empty());
+    assert_eq!(
+        s.delete_offline(a, bob, "s2", &[first[0].id])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.delete_offline(a, bob, "s1", &[first[0].id])
+            .await
+            .unwrap(),
+        1
+    );
+    // Released rows come back; deleted ones do not.
+    assert_eq!(s.release_offline(a, bob, "s1").await.unwrap(), 1);
+    let again = s.claim_offline(a, bob, "s3").await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].stanza, "<m2/>");
+    // A restart releases every claim; other users' rows were never touched.
+    s.claim_offline(a, carol, "s4").await.unwrap();
+    assert_eq!(s.release_all_offline().await.unwrap(), 2);
+    assert_eq!(s.claim_offline(a, carol, "s5").await.unwrap().len(), 1);
+}
+
+pub async fn privacy_lists_round_trip_with_one_default(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let alice = user(s, a, "alice").await;
+    let items = vec![
+        PrivacyItem {
+            kind: Some("jid".into()),
+            value: Some("2-1@localhost".into()),
+            allow: false,
+            order: 2,
+            stanzas: stanzas::MESSAGE | stanzas::PRESENCE_IN,
+        },
+        PrivacyItem {
+            kind: None,
+            value: None,
+            allow: true,
+            order: 1,
+            stanzas: 0,
+        },
+    ];
+    s.put_privacy_list(a, alice, "bl", &items, NOW)
+        .await
+        .unwrap();
+    s.put_privacy_list(a, alice, "other", &items[..1], NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.privacy_list(a, alice, "bl").await.unwrap().unwrap(),
+        items,
+        "kept in the client's order"
+    );
+    assert!(s.privacy_list(a, alice, "nope").await.unwrap().is_none());
+    assert!(s.default_privacy_list(a, alice).await.unwrap().is_none());
+    assert!(s
+        .set_default_privacy_list(a, alice, Some("bl"))
+        .await
+        .unwrap());
+    assert!(!s
+        .set_default_privacy_list(a, alice, Some("nope"))
+        .await
+        .unwrap());
+    let names = s.privacy_names(a, alice).await.unwrap();
+    assert_eq!(names.default.as_deref(), Some("bl"));
+    let mut all = names.names.clone();
+    all.sort();
+    assert_eq!(all, ["bl", "other"]);
+    // Replacing a list keeps its default flag; only one list is the default.
+    s.put_privacy_list(a, alice, "bl", &items[..1], NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.default_privacy_list(a, alice).await.unwrap().unwrap(),
+        items[..1]
+    );
+    assert!(s
+        .set_default_privacy_list(a, alice, Some("other"))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.privacy_names(a, alice).await.unwrap().default.as_deref(),
+        Some("other")
+    );
+    assert!(s.set_default_privacy_list(a, alice, None).await.unwrap());
+    assert!(s.default_privacy_list(a, alice).await.unwrap().is_none());
+    assert!(s.delete_privacy_list(a, alice, "bl").await.unwrap());
+    assert!(!s.delete_privacy_list(a, alice, "bl").await.unwrap());
+}
+
+pub async fn roster_rows_and_the_contact_limit(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let alice = user(s, a, "alice").await;
+    let bob = user(s, a, "bob").await;
+    let carol = user(s, a, "carol").await;
+    let dave = user(s, a, "dave").await;
+    let mut item = RosterItem::new(bob);
+    item.name = Some("Bob".into());
+    item.groups = vec!["friends".into()];
+    item.subscription = Subscription::To;
+    assert!(s.put_roster_item(a, alice, &item, 2, NOW).await.unwrap());
+    assert!(s
+        .put_roster_item(a, alice, &RosterItem::new(carol), 2, NOW)
+        .await
+        .unwrap());
+    // The limit refuses a new visible contact, but not an update nor a hidden row.
+    assert!(!s
+        .put_roster_item(a, alice, &RosterItem::new(dave), 2, NOW)
+        .await
+        .unwrap());
+    item.subscription = Subscription::Both;
+    assert!(s.put_roster_item(a, alice, &item, 2, NOW).await.unwrap());
+    let mut pending = RosterItem::new(dave);
+    pending.in_roster = false;
+    pending.pending_in = true;
+    assert!(s.put_roster_item(a, alice, &pending, 2, NOW).await.unwrap());
+
+    let rows = s.roster(a, alice).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    let got = s.roster_item(a, alice, bob).await.unwrap().unwrap();
+    assert_eq!(got, item);
+    assert!(
+        s.roster(a, bob).await.unwrap().is_empty(),
+        "rows are one-sided"
+    );
+    assert!(s.delete_roster_item(a, alice, carol).await.unwrap());
+    assert!(!s.delete_roster_item(a, alice, carol).await.unwrap());
+    assert!(s.roster_item(a, alice, carol).await.unwrap().is_none());
+}
+
+pub async fn private_dialogs_are_one_per_pair(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let alice = user(s, a, "alice").await;
+    let bob = user(s, a, "bob").await;
+    let (low, high) = (alice.get().min(bob.get()), alice.get().max(bob.get()));
+    let first = dialog(a, DialogType::Private, alice);
+    let id = s
+        .create_private_dialog(&first, low, high)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(id, first.id);
+    // Asked again (from either side), the pair's dialog comes back, not a new one.
+    let again = s
+        .create_private_dialog(&dialog(a, DialogType::Private, bob), low, high)
+        .await
+        .unwrap();
+    assert_eq!(again, Some(id));
+    let key = format!("{low}:{high}");
+    assert_eq!(
+        s.find_private_dialog(a.get(), &key).await.unwrap(),
+        Some(id)
+    );
+    // An unknown user makes no dialog.
+    assert_eq!(
+        s.create_private_dialog(&dialog(a, DialogType::Private, alice), low, 999_999)
+            .await
+            .unwrap(),
+        None
+    );
+    let d = s.dialog(a.get(), id).await.unwrap().unwrap();
+    let mut occupants = d.occupants_ids.clone();
+    occupants.sort();
+    assert_eq!(occupants, [low, high]);
+    let target = s
+        .post_target(a.get(), id, alice.get())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(target.kind, DialogType::Private);
+    assert_eq!(target.recipient_id, bob.get());
+    assert!(target.member);
+    // Another app does not see it.
+    let b = app(s, "b").await;
+    assert!(s.dialog(b.get(), id).await.unwrap().is_none());
+}
+
+pub async fn group_dialogs_members_and_roles(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let owner = user(s, a, "owner").await;
+    let bob = user(s, a, "bob").await;
+    let carol = user(s, a, "carol").await;
+    let id = group(s, a, owner, &[owner, bob]).await;
+    assert!(s.membership(id, bob.get()).await.unwrap().unwrap().occupant);
+    assert!(s.membership(id, carol.get()).await.unwrap().is_none());
+    let t = s
+        .post_target(a.get(), id, carol.get())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!t.member);
+    assert_eq!(t.owner_id, owner.get());
+
+    s.add_members(id, &[carol.get()], NOW).await.unwrap();
+    let (members, total) = s.members(id, 10, 0).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(members.len(), 3);
+    s.remove_members(id, &[bob.get()]).await.unwrap();
+    assert!(!s
+        .membership(id, bob.get())
+        .await
+        .unwrap()
+        .is_some_and(|m| m.occupant));
+    let (listed, total) = s
+        .list_dialogs(a.get(), Viewer::User(carol.get()), &page(10))
+        .await
+        .unwrap();
+    assert_eq!((listed.len(), total), (1, 1));
+    assert!(s
+        .list_dialogs(a.get(), Viewer::User(bob.get()), &page(10))
+        .await
+        .unwrap()
+        .0
+        .is_empty());
+
+    s.set_member_state(id, carol.get(), MemberChange::Notifications(false), NOW)
+        .await
+        .unwrap();
+    let m = s.membership(id, carol.get()).await.unwrap().unwrap();
+    assert!(!m.state.notifications);
+
+    let mut d = s.dialog(a.get(), id).await.unwrap().unwrap();
+    d.name = Some("Renamed".into());
+    d.admins_ids = vec![carol.get()];
+    s.save_dialog(&d).await.unwrap();
+    let d = s.dialog(a.get(), id).await.unwrap().unwrap();
+    assert_eq!(d.name.as_deref(), Some("Renamed"));
+    assert_eq!(d.admins_ids, [carol.get()]);
+    s.delete_dialog(id).await.unwrap();
+    assert!(s.dialog(a.get(), id).await.unwrap().is_none());
+}
+
+pub async fn messages_update_last_message_and_unread_counts(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let alice = user(s, a, "alice").await;
+    let bob = user(s, a, "bob").await;
+    let carol = user(s, a, "carol").await;
+    let id = group(s, a, alice, &[alice, bob, carol]).await;
+    let m1 = message(a, id, alice, 0, "one", 100);
+    let m2 = message(a, id, alice, 0, "two", 200);
+    s.insert_message(&m1).await.unwrap();
+    s.insert_message(&m2).await.unwrap();
+    let d = s.dialog(a.get(), id).await.unwrap().unwrap();
+    assert_eq!(d.last_message.as_deref(), Some("two"));
+    assert_eq!(d.last_message_user_id, Some(alice.get()));
+    assert_eq!(s.unread_total(a.get(), bob.get()).await.unwrap(), 2);
+    assert_eq!(s.unread_total(a.get(), alice.get()).await.unwrap(), 0);
+    assert_eq!(
+        s.unread_counts(a.get(), carol.get(), Some(&[id]))
+            .await
+            .unwrap(),
+        [(id, 2)]
+    );
+    let (items, total) = s
+        .list_messages(id, Some(bob.get()), None, &page(10), true)
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        s.message(a.get(), m1.id).await.unwrap().unwrap().body,
+        m1.body
+    );
+
+    // Marks: one message read, then the whole dialog.
+    s.mark_messages(id, bob.get(), Some(&[m1.id]), true)
+        .await
+        .unwrap();
+    assert_eq!(s.unread_total(a.get(), bob.get()).await.unwrap(), 1);
+    let m = s.message(a.get(), m1.id).await.unwrap().unwrap();
+    assert!(m.read_ids.contains(&bob.get()) && m.delivered_ids.contains(&bob.get()));
+    s.mark_messages(id, bob.get(), None, true).await.unwrap();
+    assert_eq!(s.unread_total(a.get(), bob.get()).await.unwrap(), 0);
+    assert_eq!(s.unread_total(a.get(), carol.get()).await.unwrap(), 2);
+
+    s.edit_message(m2.id, Some("two, edited"), NOW + 500)
+        .await
+        .unwrap();
+    let m = s.message(a.get(), m2.id).await.unwrap().unwrap();
+    assert_eq!(m.body.as_deref(), Some("two, edited"));
+    let mut reactions = Map::new();
+    reactions.insert("👍".into(), serde_json::json!([bob.get()]));
+    s.set_reactions(m2.id, &reactions, NOW + 600).await.unwrap();
+    let m = s.message(a.get(), m2.id).await.unwrap().unwrap();
+    assert_eq!(m.reactions, reactions);
+    let (all, total) = s.list_app_messages(a.get(), &page(10)).await.unwrap();
+    assert_eq!((all.len(), total), (2, 2));
+}
+
+pub async fn messages_deleted_for_one_or_for_all(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let alice = user(s, a, "alice").await;
+    let bob = user(s, a, "bob").await;
+    let id = group(s, a, alice, &[alice, bob]).await;
+    let m1 = message(a, id, alice, 0, "one", 100);
+    let m2 = message(a, id, alice, 0, "two", 200);
+    s.insert_message(&m1).await.unwrap();
+    s.insert_message(&m2).await.unwrap();
+    // For one user: gone from their view only.
+    s.delete_messages_for_user(id, bob.get(), &[m1.id])
+        .await
+        .unwrap();
+    let (bobs, _) = s
+        .list_messages(id, Some(bob.get()), None, &page(10), true)
+        .await
+        .unwrap();
+    assert_eq!(bobs.len(), 1);
+    let (alices, _) = s
+        .list_messages(id, Some(alice.get()), None, &page(10), true)
+        .await
+        .unwrap();
+    assert_eq!(alices.len(), 2);
+    assert_eq!(s.unread_total(a.get(), bob.get()).await.unwrap(), 1);
+    // For everyone: last_message falls back to the newest remaining one, unread counts follow.
+    s.delete_messages(id, &[m2.id]).await.unwrap();
+    assert!(s.message(a.get(), m2.id).await.unwrap().is_none());
+    let d = s.dialog(a.get(), id).await.unwrap().unwrap();
+    assert_eq!(d.last_message.as_deref(), Some("one"));
+    assert_eq!(s.unread_total(a.get(), bob.get()).await.unwrap(), 0);
+    // Clearing history hides what came before the mark.
+    s.set_member_state(id, alice.get(), MemberChange::ClearedBefore(m1.id), NOW)
+        .await
+        .unwrap();
+    let (after, _) = s
+        .list_messages(id, Some(alice.get()), Some(m1.id), &page(10), true)
+        .await
+        .unwrap();
+    assert!(after.is_empty());
+}
+
+pub async fn search_finds_words_and_phrases_within_the_app(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let alice = user(s, a, "alice").await;
+    let bob = user(s, a, "bob").await;
+    let id = group(s, a, alice, &[alice, bob]).await;
+    for (i, body) in ["the quick brown fox", "lazy dogs sleep", "brown bread"]
+        .iter()
+        .enumerate()
+    {
+        s.insert_message(&message(a, id, alice, 0, body, 100 + i as i64))
+            .await
+            .unwrap();
+    }
+    let b = app(s, "b").await;
+    let eve = user(s, b, "eve").await;
+    let other = group(s, b, eve, &[eve]).await;
+    s.insert_message(&message(b, other, eve, 0, "brown fox elsewhere", 100))
+        .await
+        .unwrap();
+    let search = |terms: &[&str], user: UserId, app: AppId| MessageSearch {
+        app_id: app.get(),
+        user_id: user.get(),
+        terms: terms.iter().map(|t| t.to_string()).collect(),
+        dialog_ids: None,
+        date_from: None,
+        date_to: None,
+        limit: 10,
+    };
+    let mut found: Vec<String> = s
+        .search_messages(&search(&["brown"], bob, a))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.body)
+        .collect();
+    found.sort();
+    assert_eq!(found, ["brown bread", "the quick brown fox"]);
+    let phrase = s
+        .search_messages(&search(&["quick brown"], bob, a))
+        .await
+        .unwrap();
+    assert_eq!(phrase.len(), 1);
+    // Words are OR-ed; no terms match nothing; another app's messages never show.
+    assert_eq!(
+        s.search_messages(&search(&["lazy", "bread"], bob, a))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(s
+        .search_messages(&search(&[], bob, a))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .search_messages(&search(&["elsewhere"], bob, a))
+        .await
+        .unwrap()
+        .is_empty());
+}
