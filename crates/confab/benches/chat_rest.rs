@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use confab::{Config, Server};
+use confab::Server;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -41,12 +41,7 @@ async fn main() {
     const VOCABULARY: usize = 5000;
 
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        http_addr: "127.0.0.1:0".into(),
-        xmpp_addr: "127.0.0.1:0".into(),
-        ..Config::default()
-    };
+    let config = confab_testkit::test_config(dir.path());
     let app = confab::create_app(&config, "bench").await.unwrap();
     let server = Server::start(config.clone()).await.unwrap();
     let base = format!("http://{}", server.http_addr);

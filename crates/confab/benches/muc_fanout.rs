@@ -335,12 +335,9 @@ async fn server_main() {
 
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        http_addr: "127.0.0.1:0".into(),
-        xmpp_addr: "127.0.0.1:0".into(),
         // Headroom for bursts; a slower client is still cut off, never waited for.
         xmpp_session_queue_len: 4096,
-        ..Config::default()
+        ..confab_testkit::test_config(dir.path())
     };
     let creds = confab::create_app(&config, "bench").await.unwrap();
     let app = creds.app.id.get();

@@ -1,7 +1,7 @@
 //! Rules that used to live in one face only, now the domain's: privacy lists apply to messages sent
 //! over REST (`POST /chat/Message`, with or without `send_to_chat=1`) exactly as to the same
 //! messages sent over XMPP, 1:1 and in groups, with the same stored-history rule on both paths.
-mod common;
+use confab_testkit as common;
 
 use std::time::Duration;
 
@@ -223,7 +223,7 @@ async fn group_messages_from_rest_respect_privacy_like_xmpp(t: Transport) {
     ts.stop().await;
 }
 
-crate::on_both_transports!(
+confab_testkit::on_both_transports!(
     one_to_one_blocks_apply_to_rest_and_xmpp_alike,
     two_way_block_stops_the_blocker_over_rest,
     group_messages_from_rest_respect_privacy_like_xmpp,

@@ -1,6 +1,6 @@
 //! Hostile input against the real server: what used to take it down or answer 500 now gets a clear
 //! protocol-level error, and everyone else keeps being served.
-mod common;
+use confab_testkit as common;
 
 use common::xmpp::{Transport, XmppClient};
 use common::TestServer;
@@ -103,7 +103,7 @@ async fn too_many_or_too_long_attributes_are_a_policy_violation(t: Transport) {
     ts.stop().await;
 }
 
-crate::on_both_transports!(
+confab_testkit::on_both_transports!(
     deep_nesting_is_a_policy_violation,
     too_many_or_too_long_attributes_are_a_policy_violation,
 );

@@ -1,6 +1,6 @@
 //! The ConnectyCube session and user API over real HTTP.
 
-mod common;
+use confab_testkit as common;
 
 use common::{no_session, TestServer};
 use reqwest::{Method, StatusCode};

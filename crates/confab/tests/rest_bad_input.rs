@@ -1,6 +1,6 @@
 //! Bad input gets a clear 4xx, changes nothing, and the server keeps serving.
 
-mod common;
+use confab_testkit as common;
 
 use common::{no_session, TestServer};
 use reqwest::{Method, StatusCode};

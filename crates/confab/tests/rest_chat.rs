@@ -1,7 +1,7 @@
 //! The chat REST API over real HTTP: dialogs, messages, unread counts, reactions, search,
 //! the admin API, and bad input.
 
-mod common;
+use confab_testkit as common;
 
 use common::TestServer;
 use reqwest::{Method, StatusCode};

@@ -2,7 +2,7 @@
 //! a regular user, an admin and the owner of each dialog type attempt every privileged
 //! action; allowed ones succeed, the rest get 403 and change nothing.
 
-mod common;
+use confab_testkit as common;
 
 use common::TestServer;
 use reqwest::{Method, StatusCode};

@@ -1,7 +1,7 @@
 //! Privacy lists in group dialogs: a user blocked by a default privacy list receives nothing from
 //! the blocker in a group, and a blocker receives nothing from the user they blocked.
 
-mod common;
+use confab_testkit as common;
 
 use common::xmpp::XmppClient;
 use common::TestServer;

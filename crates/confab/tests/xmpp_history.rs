@@ -2,7 +2,7 @@
 //! over REST with unread counts; markers, edits and deletes change the stored message; REST
 //! messages with `send_to_chat=1` and REST deletes reach XMPP sessions live.
 
-mod common;
+use confab_testkit as common;
 
 use common::xmpp::{Transport, XmppClient};
 use common::TestServer;
@@ -561,7 +561,7 @@ async fn a_sender_no_longer_in_the_dialog_gets_an_error_and_nothing_is_stored(t:
     ts.stop().await;
 }
 
-crate::on_both_transports!(
+confab_testkit::on_both_transports!(
     saved_messages_markers_edits_and_deletes,
     rest_messages_reach_xmpp_sessions,
     rest_system_messages_are_delivered_as_headlines,

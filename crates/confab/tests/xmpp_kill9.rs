@@ -3,7 +3,7 @@
 //! user, then started again on the same data directory. Every message reaches the recipient at
 //! login, once and in the order sent, and those sent with `save_to_history=1` are in the REST history.
 
-mod common;
+use confab_testkit as common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

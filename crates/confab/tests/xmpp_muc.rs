@@ -2,7 +2,7 @@
 //! join/leave/kick/error presences, delivery to members who never joined, reflection, refusal of
 //! non-members, history and unread counts through REST, live membership changes made over REST.
 
-mod common;
+use confab_testkit as common;
 
 use std::time::Duration;
 

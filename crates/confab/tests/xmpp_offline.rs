@@ -2,7 +2,7 @@
 //! session) until the client acknowledges them with XEP-0198 `<a h/>`, or, without stream management,
 //! until they were written. Unconfirmed claims are released at the session's end and at server start.
 
-mod common;
+use confab_testkit as common;
 
 use std::collections::HashSet;
 

@@ -2,7 +2,7 @@
 //! (spec §3.10), and enforcement of the default list on 1:1 routing (one-way and two-way blocks,
 //! seed 002).
 
-mod common;
+use confab_testkit as common;
 
 use std::time::Duration;
 
@@ -306,7 +306,7 @@ async fn allow_items_and_fall_through_are_evaluated_in_order(t: Transport) {
     ts.stop().await;
 }
 
-crate::on_both_transports!(
+confab_testkit::on_both_transports!(
     lists_are_created_read_defaulted_and_deleted,
     one_way_block_refuses_the_blocked_sender_only,
     two_way_block_stops_both_directions,

@@ -1,7 +1,7 @@
 //! RFC 6121 contact lists over real sockets: roster get/set/remove with pushes, the subscription
 //! handshake both ways, presence broadcast and probes, offline subscription requests, the contact limit.
 
-mod common;
+use confab_testkit as common;
 
 use common::xmpp::{Transport, XmppClient};
 use common::TestServer;
@@ -283,7 +283,7 @@ async fn contact_limit_is_enforced(t: Transport) {
     ts.stop().await;
 }
 
-crate::on_both_transports!(
+confab_testkit::on_both_transports!(
     subscriptions_both_ways_then_presence_flows,
     offline_request_arrives_at_login_and_can_be_rejected,
     roster_remove_cancels_both_subscriptions,

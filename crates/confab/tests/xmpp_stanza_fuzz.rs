@@ -8,7 +8,7 @@
 //! handler that panicked or gave up shows as a bare end of stream. The server must only ever send
 //! well-formed XML, and two other users must still be able to exchange a message.
 
-mod common;
+use confab_testkit as common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! XMPP against the real server: STARTTLS, direct TLS, SASL PLAIN, stream errors and keep-alive over
 //! TCP; 1:1 routing, carbons, offline storage, ping, last activity and stream management over TCP
 //! and over WebSocket (`on_both_transports!`).
-mod common;
+use confab_testkit as common;
 
 use std::time::Duration;
 
@@ -686,7 +686,7 @@ async fn idle_clients_are_pinged_then_dropped(t: Transport) {
     ts.stop().await;
 }
 
-crate::on_both_transports!(
+confab_testkit::on_both_transports!(
     one_to_one_fans_out_to_every_resource_with_sent_carbons,
     errors_reach_the_sender_with_a_legacy_code,
     call_signalling_and_system_messages_are_live_only,

@@ -1,6 +1,6 @@
 //! XMPP over WebSocket (RFC 7395) at `/ws`: subprotocol, framing, login, routing across transports.
 
-mod common;
+use confab_testkit as common;
 
 use common::xmpp::XmppClient;
 use common::TestServer;

@@ -1,5 +1,4 @@
 //! A scripted XMPP test client over TCP (optionally STARTTLS) or WebSocket (subprotocol `xmpp`).
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! A real server in-process on port 0 with a temporary database, and a small HTTP client.
-#![allow(dead_code)]
+//! What tests and benches share: the real server in-process on port 0 with a temporary database
+//! ([`TestServer`]), a small HTTP client on it, and a scripted XMPP client ([`xmpp::XmppClient`]).
 
 pub mod xmpp;
 
@@ -11,13 +11,13 @@ macro_rules! on_both_transports {
         mod over_tcp {
             $(#[tokio::test]
             async fn $name() {
-                super::$name($crate::common::xmpp::Transport::Tcp).await
+                super::$name($crate::xmpp::Transport::Tcp).await
             })+
         }
         mod over_websocket {
             $(#[tokio::test]
             async fn $name() {
-                super::$name($crate::common::xmpp::Transport::WebSocket).await
+                super::$name($crate::xmpp::Transport::WebSocket).await
             })+
         }
     };
