@@ -1,20 +1,20 @@
 //! confab's domain services: the business rules, once, for every protocol face.
 //!
 //! - [`accounts`]: applications, sessions and users (sign up, log in, profile, expiry).
+//! - [`bus`]: domain events for the live faces ([`Bus`], in-process [`bus::LocalBus`]).
 //! - [`chat`]: dialogs and messages under the roles-and-privileges table.
 //! - [`offline`]: the offline queue (queue, claim, confirm, release).
 //! - [`privacy`]: privacy lists and the checks every delivery makes.
-//! - [`realtime`]: the seam through which REST changes reach live sessions.
 //! - [`send`]: sending over REST — the privacy rule, storage, then live delivery.
 //! - [`rooms`]: membership snapshots of group/public/broadcast dialogs and their change events.
 //! - [`roster`]: contact lists and their size limit.
 //! - [`secrets`]: token and key generation, hashing of tokens and passwords.
 
 pub mod accounts;
+pub mod bus;
 pub mod chat;
 pub mod offline;
 pub mod privacy;
-pub mod realtime;
 pub mod rooms;
 pub mod roster;
 pub mod secrets;
@@ -22,10 +22,10 @@ pub mod send;
 pub mod touches;
 
 pub use accounts::{Accounts, AccountsConfig, AuthContext, Credentials};
+pub use bus::{Bus, Event, LocalBus, Subscriber};
 pub use chat::Chat;
 pub use confab_store::chat::AdminDialogInfo;
 pub use confab_store::{MessageSearch, UserKey};
 pub use offline::Offline;
 pub use privacy::{ContactStores, MessageVerdict, Privacy};
-pub use realtime::Realtime;
 pub use roster::Roster;

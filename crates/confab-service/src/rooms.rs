@@ -1,11 +1,7 @@
 //! Group, public and broadcast dialogs as live rooms: what a real-time face needs from the chat
-//! service (a membership snapshot) and the change notifications that keep its cache in step.
-//!
-//! The hook is synchronous and called inline, after the store change and before the REST call
-//! returns: a user removed from `occupants_ids` stops receiving before the client sees the response.
-//! Sinks must not block (they update an in-memory cache and `try_send` presences).
-
-use std::sync::{RwLock, Weak};
+//! service (a membership snapshot), and the change that keeps its cache in step, published on the
+//! [`crate::bus`] after the store change and before the REST call returns: a user removed from
+//! `occupants_ids` stops receiving before the client sees the response.
 
 use confab_core::chat::DialogType;
 use confab_core::{ObjectId, Result};
@@ -37,38 +33,7 @@ pub struct DialogChanged {
     pub deleted: bool,
 }
 
-/// Told about every [`DialogChanged`], inline.
-pub trait DialogEvents: Send + Sync + 'static {
-    fn dialog_changed(&self, event: &DialogChanged);
-}
-
-/// Where [`Chat`] sends its events (a weak reference: the sink usually holds the `Chat`).
-#[derive(Default)]
-pub struct EventSink(RwLock<Vec<Weak<dyn DialogEvents>>>);
-
-impl EventSink {
-    pub(crate) fn emit(&self, event: DialogChanged) {
-        let sinks: Vec<_> = self
-            .0
-            .read()
-            .expect("event sink lock")
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for s in sinks {
-            s.dialog_changed(&event);
-        }
-    }
-}
-
 impl Chat {
-    /// Registers a listener for dialog changes.
-    pub fn add_dialog_events(&self, sink: Weak<dyn DialogEvents>) {
-        let mut list = self.events.0.write().expect("event sink lock");
-        list.retain(|s| s.strong_count() > 0);
-        list.push(sink);
-    }
-
     /// The room behind a dialog of `app`; `None` for unknown or foreign dialogs. Private dialogs (no
     /// room) come back with no members, so callers can remember that they are not rooms.
     pub async fn room(&self, app: i64, id: ObjectId) -> Result<Option<RoomSnapshot>> {

@@ -1,7 +1,7 @@
 //! Sending over REST: `POST /chat/Message` (with or without `send_to_chat`), system messages and
 //! deletions for everyone. The rule and the order are the same as on the XMPP face: the privacy
-//! check first, then storage, then live delivery through the [`Realtime`] seam. No HTTP handler
-//! delivers anything itself.
+//! check first, then storage, then an event on the [`crate::bus`] for the live faces. No HTTP
+//! handler delivers anything itself.
 //!
 //! Stored-history rule, on both faces: a 1:1 message that the recipient's privacy list blocks (or
 //! that the sender's own two-way block covers) is refused and nothing is stored; a group message is
@@ -13,8 +13,10 @@ use confab_core::chat::{DialogType, Message};
 use confab_core::{AppId, Error, ObjectId, Result, UserId};
 use serde_json::{Map, Value};
 
+use crate::bus::{Event, SystemMessage};
 use crate::chat::NewMessage;
-use crate::{Chat, Realtime};
+use crate::rooms::DialogChanged;
+use crate::Chat;
 
 /// `POST /chat/Message`.
 #[derive(Debug, Clone)]
@@ -37,11 +39,6 @@ pub struct SendSystemMessage {
 }
 
 impl Chat {
-    /// Plugs in live delivery (the real-time face); the first one stays.
-    pub fn set_live(&self, live: Arc<dyn Realtime>) {
-        let _ = self.live.set(live);
-    }
-
     /// The privacy rules every face applies.
     pub fn privacy(&self) -> &Arc<crate::Privacy> {
         &self.privacy
@@ -60,9 +57,9 @@ impl Chat {
             .create_message(app.get(), sender.get(), cmd.message)
             .await?;
         if cmd.live {
-            if let Some(live) = self.live.get() {
-                live.deliver_rest_message(&message).await;
-            }
+            self.bus
+                .publish(Event::MessageSent(Arc::new(message.clone())))
+                .await;
         }
         Ok(message)
     }
@@ -92,21 +89,20 @@ impl Chat {
 
     /// Delivers a system message live, or queues it for the recipient's next login.
     pub async fn send_system_message(&self, cmd: SendSystemMessage) -> Result<ObjectId> {
-        let live = self.live.get().ok_or_else(|| {
-            Error::new(
+        let id = ObjectId::generate();
+        let event = Event::SystemMessage(Arc::new(SystemMessage {
+            id,
+            app: cmd.app,
+            sender: cmd.sender,
+            recipient: cmd.recipient,
+            params: cmd.params,
+        }));
+        if self.bus.publish(event).await == 0 {
+            return Err(Error::new(
                 confab_core::ErrorKind::Internal,
                 "real-time delivery is not running",
-            )
-        })?;
-        let id = ObjectId::generate();
-        live.deliver_system_message(
-            cmd.app.get(),
-            cmd.sender.get(),
-            cmd.recipient.get(),
-            id,
-            &cmd.params,
-        )
-        .await;
+            ));
+        }
         Ok(id)
     }
 
@@ -122,12 +118,19 @@ impl Chat {
             .delete_messages(app.get(), user.get(), ids, force)
             .await?;
         if force {
-            if let Some(live) = self.live.get() {
-                for m in &deleted {
-                    live.message_deleted(m).await;
-                }
+            for m in &deleted {
+                self.bus
+                    .publish(Event::MessageDeleted(Arc::new(m.clone())))
+                    .await;
             }
         }
         Ok(deleted)
+    }
+
+    /// Tells the live faces about a membership change, before the call that made it answers.
+    pub(crate) async fn publish_dialog_changed(&self, change: DialogChanged) {
+        self.bus
+            .publish(Event::DialogChanged(Arc::new(change)))
+            .await;
     }
 }

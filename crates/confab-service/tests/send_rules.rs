@@ -1,5 +1,5 @@
-//! The sending rules of the domain, without sockets: a recording double stands in for the
-//! real-time face, a real embedded store holds the data.
+//! The sending rules of the domain, without sockets: a recording subscriber on the in-process bus
+//! stands in for the live faces, a real embedded store holds the data.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,37 +7,27 @@ use async_trait::async_trait;
 use confab_core::chat::Message;
 use confab_core::model::UserFields;
 use confab_core::{AppId, ErrorKind, ObjectId, UserId};
+use confab_service::bus::{Event, LocalBus, Subscriber};
 use confab_service::chat::{Actor, NewDialog, NewMessage};
 use confab_service::send::SendMessage;
-use confab_service::{Accounts, AccountsConfig, Chat, Privacy, Realtime};
+use confab_service::{Accounts, AccountsConfig, Chat, Privacy};
 use confab_store::sqlite::SqliteStore;
 use confab_store::PrivacyItem;
-use serde_json::{Map, Value};
 
 /// Records what would have gone out live.
 #[derive(Default)]
 struct Recorder(Mutex<Vec<String>>);
 
 #[async_trait]
-impl Realtime for Recorder {
-    async fn deliver_rest_message(&self, m: &Message) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(m.body.clone().unwrap_or_default());
-    }
-    async fn message_deleted(&self, m: &Message) {
-        self.0.lock().unwrap().push(format!("deleted {}", m.id));
-    }
-    async fn deliver_system_message(
-        &self,
-        _: i64,
-        _: i64,
-        _: i64,
-        _: ObjectId,
-        _: &Map<String, Value>,
-    ) {
-        self.0.lock().unwrap().push("system".into());
+impl Subscriber for Recorder {
+    async fn on_event(&self, event: &Event) {
+        let line = match event {
+            Event::MessageSent(m) => m.body.clone().unwrap_or_default(),
+            Event::MessageDeleted(m) => format!("deleted {}", m.id),
+            Event::SystemMessage(_) => "system".into(),
+            Event::DialogChanged(_) => return,
+        };
+        self.0.lock().unwrap().push(line);
     }
 }
 
@@ -69,9 +59,16 @@ async fn world() -> World {
         ids.push(u.user_id());
     }
     let privacy = Arc::new(Privacy::new(Arc::new(store.clone()), "localhost"));
-    let chat = Chat::new(Arc::new(store.clone()), Arc::new(store), privacy);
+    let bus = Arc::new(LocalBus::default());
+    let chat = Chat::new(
+        Arc::new(store.clone()),
+        Arc::new(store),
+        privacy,
+        bus.clone(),
+    );
     let live = Arc::new(Recorder::default());
-    chat.set_live(live.clone());
+    let subscriber: Arc<dyn Subscriber> = live.clone();
+    confab_service::Bus::subscribe(&*bus, Arc::downgrade(&subscriber));
     World {
         _dir: dir,
         chat,
@@ -211,4 +208,33 @@ async fn group_messages_are_stored_and_blocked_members_are_named() {
         .collect();
     blocked.sort();
     assert_eq!(blocked, [w.bob, w.carol]);
+}
+
+#[tokio::test]
+async fn deletions_for_everyone_and_system_messages_are_published() {
+    let w = world().await;
+    let m = w.send(w.alice, Some(w.bob), None, "oops").await.unwrap();
+    w.chat
+        .delete_messages_and_notify(w.app, w.alice, &[m.id], false)
+        .await
+        .unwrap();
+    assert_eq!(w.delivered(), ["oops"], "deleted for me only: nothing live");
+    let m = w.send(w.alice, Some(w.bob), None, "oops2").await.unwrap();
+    w.chat
+        .delete_messages_and_notify(w.app, w.alice, &[m.id], true)
+        .await
+        .unwrap();
+    assert_eq!(w.delivered()[2], format!("deleted {}", m.id));
+    let system = confab_service::send::SendSystemMessage {
+        app: w.app,
+        sender: w.alice,
+        recipient: w.bob,
+        params: Default::default(),
+    };
+    w.chat.send_system_message(system.clone()).await.unwrap();
+    assert_eq!(w.delivered().last().unwrap(), "system");
+    // With no live face subscribed, a system message (which is never stored) is an error.
+    drop(w.live);
+    let e = w.chat.send_system_message(system).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Internal);
 }

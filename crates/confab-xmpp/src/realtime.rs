@@ -1,6 +1,6 @@
-//! Live delivery of changes made over REST: `POST /chat/Message` with `send_to_chat=1` and
-//! deletes for everyone reach the recipient's online sessions (or the offline queue) as the
-//! same stanzas an XMPP sender would produce.
+//! The XMPP face's subscriber on the domain's bus: messages sent over REST with `send_to_chat=1`,
+//! deletes for everyone and system messages reach the recipients' online sessions (or the offline
+//! queue) as the same stanzas an XMPP sender would produce; membership changes reach the rooms.
 
 use std::sync::Arc;
 
@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use confab_core::chat::Message;
 use confab_core::clock::now_millis;
 use confab_core::{AppId, UserId};
-use confab_service::Realtime;
+use confab_service::bus::{Event, SystemMessage};
+use confab_service::Subscriber;
 use serde_json::Value;
 
 use crate::jid::bare_jid;
@@ -95,7 +96,22 @@ impl XmppRealtime {
 }
 
 #[async_trait]
-impl Realtime for XmppRealtime {
+impl Subscriber for XmppRealtime {
+    async fn on_event(&self, event: &Event) {
+        match event {
+            Event::MessageSent(m) => self.deliver_rest_message(m).await,
+            Event::MessageDeleted(m) => self.message_deleted(m).await,
+            Event::SystemMessage(s) => self.deliver_system_message(s).await,
+            Event::DialogChanged(change) => {
+                if let Some(rooms) = self.server.muc.get() {
+                    rooms.dialog_changed(change);
+                }
+            }
+        }
+    }
+}
+
+impl XmppRealtime {
     async fn deliver_rest_message(&self, m: &Message) {
         // Group, public and broadcast dialogs go through their room.
         if m.recipient_id == 0 {
@@ -120,19 +136,8 @@ impl Realtime for XmppRealtime {
         self.deliver(app, to, stanza, true).await;
     }
 
-    async fn deliver_system_message(
-        &self,
-        app: i64,
-        sender: i64,
-        recipient: i64,
-        id: confab_core::ObjectId,
-        params: &serde_json::Map<String, Value>,
-    ) {
-        let (Ok(app), Ok(from), Ok(to)) =
-            (AppId::new(app), UserId::new(sender), UserId::new(recipient))
-        else {
-            return;
-        };
+    async fn deliver_system_message(&self, s: &SystemMessage) {
+        let (app, from, to, id, params) = (s.app, s.sender, s.recipient, s.id, &s.params);
         let domain = &self.server.config.domain;
         let mut extra = Element::new("extraParams", NS_CLIENT)
             .with_child(Element::bare("moduleIdentifier").with_text("SystemNotifications"));

@@ -15,7 +15,9 @@ use std::time::Duration;
 use confab_core::model::AppCredentials;
 use confab_core::{Error, Result};
 use confab_http::{AppState, HttpConfig};
-use confab_service::{Accounts, AccountsConfig, Chat, Offline, Privacy, Roster};
+use confab_service::{
+    Accounts, AccountsConfig, Chat, LocalBus, Offline, Privacy, Roster, Subscriber,
+};
 use confab_store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -51,6 +53,7 @@ impl Domain {
             Arc::new(store.clone()),
             Arc::new(store.clone()),
             privacy,
+            Arc::new(LocalBus::default()),
         ));
         let offline = Arc::new(Offline::new(
             Arc::new(store.clone()),
@@ -88,6 +91,8 @@ pub struct Server {
     pub xmpp_tls_addr: Option<SocketAddr>,
     /// The XMPP face, for embedding code (and tests) that act on sessions directly.
     pub xmpp: Arc<confab_xmpp::XmppServer>,
+    /// Held here: the bus holds its subscribers weakly.
+    _xmpp_events: Arc<dyn Subscriber>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -98,11 +103,11 @@ impl Server {
         let domain = Domain::open(&config).await?;
         let (shutdown, mut stop) = watch::channel(false);
         let xmpp = xmpp::start(&config, &domain, stop.clone()).await?;
-        domain
-            .chat
-            .set_live(Arc::new(confab_xmpp::realtime::XmppRealtime {
-                server: xmpp.server.clone(),
-            }));
+        // The XMPP face renders the domain's events for its sessions.
+        let xmpp_events: Arc<dyn Subscriber> = Arc::new(confab_xmpp::realtime::XmppRealtime {
+            server: xmpp.server.clone(),
+        });
+        domain.chat.bus().subscribe(Arc::downgrade(&xmpp_events));
         let state = AppState {
             accounts: domain.accounts.clone(),
             chat: domain.chat.clone(),
@@ -163,6 +168,7 @@ impl Server {
             xmpp_addr: xmpp.addr,
             xmpp_tls_addr: xmpp.tls_addr,
             xmpp: xmpp.server.clone(),
+            _xmpp_events: xmpp_events,
             shutdown,
             task,
         })

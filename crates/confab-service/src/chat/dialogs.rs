@@ -328,7 +328,7 @@ impl Chat {
         if !up.pull_occupants.is_empty() {
             self.store.remove_members(id, &up.pull_occupants).await?;
         }
-        self.events.emit(crate::rooms::DialogChanged {
+        self.publish_dialog_changed(crate::rooms::DialogChanged {
             app,
             dialog_id: id,
             actor: match actor {
@@ -338,7 +338,8 @@ impl Chat {
             added,
             removed: up.pull_occupants.clone(),
             deleted: false,
-        });
+        })
+        .await;
         self.view(app, me, id).await
     }
 
@@ -371,14 +372,15 @@ impl Chat {
                     continue;
                 }
                 self.store.delete_dialog(*id).await?;
-                self.events.emit(crate::rooms::DialogChanged {
+                self.publish_dialog_changed(crate::rooms::DialogChanged {
                     app,
                     dialog_id: *id,
                     actor: Some(user),
                     added: Vec::new(),
                     removed: Vec::new(),
                     deleted: true,
-                });
+                })
+                .await;
             } else {
                 match dialog.kind {
                     // Leaving a group or public dialog removes the user from it.
@@ -389,14 +391,15 @@ impl Chat {
                             d.admins_ids.retain(|a| *a != user);
                             self.store.save_dialog(&d).await?;
                         }
-                        self.events.emit(crate::rooms::DialogChanged {
+                        self.publish_dialog_changed(crate::rooms::DialogChanged {
                             app,
                             dialog_id: *id,
                             actor: Some(user),
                             added: Vec::new(),
                             removed: vec![user],
                             deleted: false,
-                        });
+                        })
+                        .await;
                     }
                     DialogType::Private | DialogType::Broadcast => {
                         self.store
@@ -431,14 +434,15 @@ impl Chat {
             return Err(Error::forbidden("Only public dialogs can be subscribed to"));
         }
         self.store.add_members(id, &[user], now_millis()).await?;
-        self.events.emit(crate::rooms::DialogChanged {
+        self.publish_dialog_changed(crate::rooms::DialogChanged {
             app,
             dialog_id: id,
             actor: Some(user),
             added: vec![user],
             removed: Vec::new(),
             deleted: false,
-        });
+        })
+        .await;
         self.view(app, user, id).await
     }
 
@@ -457,14 +461,15 @@ impl Chat {
             return Err(Error::forbidden("The owner cannot unsubscribe"));
         }
         self.store.remove_members(id, &[user]).await?;
-        self.events.emit(crate::rooms::DialogChanged {
+        self.publish_dialog_changed(crate::rooms::DialogChanged {
             app,
             dialog_id: id,
             actor: Some(user),
             added: Vec::new(),
             removed: vec![user],
             deleted: false,
-        });
+        })
+        .await;
         Ok(())
     }
 

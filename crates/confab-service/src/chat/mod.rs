@@ -93,12 +93,10 @@ const MAX_OCCUPANTS: usize = 1000;
 pub struct Chat {
     pub(crate) store: Arc<dyn ChatStore>,
     pub(crate) accounts: Arc<dyn AccountStore>,
-    /// Membership changes for live rooms (see [`crate::rooms`]).
-    pub(crate) events: crate::rooms::EventSink,
     /// Who may send to whom (see [`crate::send`]).
     pub(crate) privacy: Arc<crate::Privacy>,
-    /// Live delivery, once a real-time face has plugged in (see [`crate::send`]).
-    pub(crate) live: std::sync::OnceLock<Arc<dyn crate::Realtime>>,
+    /// Where what happened goes for the live faces (see [`crate::bus`]).
+    pub(crate) bus: Arc<dyn crate::Bus>,
 }
 
 fn check_len(field: &str, v: &Option<String>, max: usize) -> Result<()> {
@@ -151,14 +149,19 @@ impl Chat {
         store: Arc<dyn ChatStore>,
         accounts: Arc<dyn AccountStore>,
         privacy: Arc<crate::Privacy>,
+        bus: Arc<dyn crate::Bus>,
     ) -> Self {
         Self {
             store,
             accounts,
-            events: Default::default(),
             privacy,
-            live: std::sync::OnceLock::new(),
+            bus,
         }
+    }
+
+    /// The bus the live faces subscribe to.
+    pub fn bus(&self) -> &Arc<dyn crate::Bus> {
+        &self.bus
     }
 
     /// Fails unless every id is a user of the app.

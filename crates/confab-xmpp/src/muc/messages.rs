@@ -1,0 +1,236 @@
+//! Groupchat messages: the posting rules, storing before delivery, privacy, fan-out and
+//! reflection; and messages sent over REST delivered to the room.
+
+use super::*;
+
+impl Rooms {
+    /// Routes a message addressed to a room. Returns what goes back to the sender (errors).
+    pub async fn route_message(&self, from: &Arc<SessionHandle>, mut msg: Element) -> Vec<Element> {
+        let typ = msg.attr("type").unwrap_or("normal").to_string();
+        if typ == "error" {
+            return Vec::new();
+        }
+        let bounce = |msg: &Element, err: StanzaError, text: Option<&str>| {
+            vec![error_reply(msg, &from.full_jid, err, text)]
+        };
+        let to = msg.attr("to").unwrap_or_default().to_string();
+        let Some((app, dialog_id)) = self.parse_room(&to).filter(|(a, _)| *a == from.app) else {
+            return bounce(&msg, StanzaError::ITEM_NOT_FOUND, Some("Dialog not found"));
+        };
+        if typ != "groupchat" {
+            return bounce(
+                &msg,
+                NOT_ACCEPTABLE,
+                Some("Only groupchat messages can be sent to a room"),
+            );
+        }
+        let room = match self.room(app, dialog_id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return bounce(&msg, StanzaError::ITEM_NOT_FOUND, Some("Dialog not found")),
+            Err(e) => return bounce(&msg, StanzaError::from_domain(&e), None),
+        };
+        let user = from.user.get();
+        let role = room.role(user);
+        if !allowed(room.kind, role, Action::Post) {
+            return if role == Role::Outsider {
+                bounce(
+                    &msg,
+                    NOT_ACCEPTABLE,
+                    Some("You are not a member of this dialog"),
+                )
+            } else {
+                bounce(
+                    &msg,
+                    StanzaError::FORBIDDEN,
+                    Some("Only the owner and admins can post to this dialog"),
+                )
+            };
+        }
+
+        let body = msg.child("body", NS_CLIENT).map(Element::text);
+        let typing = msg.elements().any(|e| e.ns == NS_CHATSTATES);
+        let replace = msg
+            .child("replace", NS_CORRECT)
+            .and_then(|e| e.attr("id"))
+            .map(str::to_string);
+        let remove = msg
+            .child("remove", NS_CC_DELETE)
+            .and_then(|e| e.attr("id"))
+            .map(str::to_string);
+        let typing_only = typing && body.is_none() && replace.is_none() && remove.is_none();
+
+        // Store changes first, then deliver.
+        let stored = if let Some(id) = replace {
+            match id.parse::<ObjectId>() {
+                Ok(id) => self
+                    .chat
+                    .edit_message(app.get(), user, id, body)
+                    .await
+                    .map(|_| ()),
+                Err(_) => Ok(()),
+            }
+        } else if let Some(id) = remove {
+            match id.parse::<ObjectId>() {
+                Ok(id) => self
+                    .chat
+                    .delete_messages(app.get(), user, &[id], true)
+                    .await
+                    .map(|_| ()),
+                Err(_) => Ok(()),
+            }
+        } else if body.is_some() {
+            set_extra(&mut msg, "dialog_id", &dialog_id.to_string(), true);
+            let now_secs = (now_millis() / 1000).to_string();
+            set_extra(&mut msg, "date_sent", &now_secs, false);
+            let extra = msg
+                .child("extraParams", NS_CLIENT)
+                .map(extra_params_to_json)
+                .unwrap_or_default();
+            if extra.get("save_to_history").and_then(Value::as_str) == Some("1") {
+                let new = NewMessage {
+                    id: msg.attr("id").and_then(|i| i.parse().ok()),
+                    dialog_id: Some(dialog_id),
+                    recipient_id: None,
+                    body,
+                    date_sent: extra
+                        .get("date_sent")
+                        .and_then(Value::as_str)
+                        .and_then(|d| d.parse().ok()),
+                    attachments: extra
+                        .get("attachments")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                    custom: extra
+                        .iter()
+                        .filter(|(k, _)| !KNOWN_EXTRA.contains(&k.as_str()))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    markable: extra.get("markable").and_then(Value::as_str) == Some("1"),
+                };
+                match self.chat.create_message(app.get(), user, new).await {
+                    Ok(_) => Ok(()),
+                    // A resent stanza (stream management retry) is already stored.
+                    Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("_id") => {
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                Ok(())
+            }
+        } else {
+            Ok(())
+        };
+        match stored {
+            Ok(()) => {}
+            // Not in history (never saved, or already gone): forward anyway, as for 1:1.
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => {
+                let text = (e.kind != ErrorKind::Internal).then_some(e.message.as_str());
+                return bounce(&msg, StanzaError::from_domain(&e), text);
+            }
+        }
+
+        msg.set_attr("xmlns", NS_CLIENT);
+        msg.ns = NS_CLIENT.to_string();
+        msg.set_attr("from", format!("{}/{user}", self.room_jid(app, dialog_id)));
+        // One rendering for every recipient: `to` would differ per session, and clients do not need it.
+        msg.remove_attr("to");
+        let xml: Arc<str> = msg.to_xml().into();
+        // Typing is not echoed to the typing session; everything else is reflected (standard MUC).
+        let skip = typing_only.then_some(from.id);
+        let blocked = self.blocked_recipients(&room, app, from.user).await;
+        self.fan_out(&room, from, &xml, skip, &blocked);
+        Vec::new()
+    }
+
+    /// Online members who must not get this sender's group messages (the domain's rule).
+    async fn blocked_recipients(&self, room: &Room, app: AppId, sender: UserId) -> HashSet<UserId> {
+        let Some(srv) = self.srv.upgrade() else {
+            return HashSet::new();
+        };
+        if room.kind == DialogType::Broadcast {
+            return HashSet::new();
+        }
+        srv.privacy
+            .blocked_in_group(app, sender, room.members.iter().copied())
+            .await
+    }
+
+    /// Hands `xml` to every online session of the room's audience (and the sender's other sessions).
+    fn fan_out(
+        &self,
+        room: &Room,
+        from: &SessionHandle,
+        xml: &Arc<str>,
+        skip: Option<u64>,
+        blocked: &HashSet<UserId>,
+    ) -> usize {
+        match room.kind {
+            DialogType::Broadcast => self.hub.send_to_app(room.app, xml, skip),
+            _ => {
+                let sender_extra =
+                    (!room.member_set.contains(&from.user.get())).then_some(from.user);
+                self.hub.send_to_users(
+                    room.app,
+                    room.members
+                        .iter()
+                        .copied()
+                        .filter(|u| !blocked.contains(u))
+                        .chain(sender_extra),
+                    xml,
+                    skip,
+                )
+            }
+        }
+    }
+
+    /// Delivers a message created over REST with `send_to_chat=1` to the room's audience, as the
+    /// groupchat stanza an XMPP sender would have produced.
+    pub async fn deliver_stored(&self, m: &confab_core::chat::Message, extra: Element) {
+        let (Ok(app), Ok(sender)) = (AppId::new(m.app_id), UserId::new(m.sender_id)) else {
+            return;
+        };
+        let room = match self.room(app, m.dialog_id).await {
+            Ok(Some(room)) => room,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = ?e, "loading a room for a REST message failed");
+                return;
+            }
+        };
+        let mut stanza = Element::new("message", NS_CLIENT)
+            .with_attr("type", "groupchat")
+            .with_attr("id", m.id.to_string())
+            .with_attr(
+                "from",
+                format!("{}/{sender}", self.room_jid(app, m.dialog_id)),
+            );
+        if let Some(body) = &m.body {
+            stanza.push(Element::bare("body").with_text(body.as_str()));
+        }
+        stanza.push(extra);
+        let xml: Arc<str> = stanza.to_xml().into();
+        match room.kind {
+            DialogType::Broadcast => {
+                self.hub.send_to_app(room.app, &xml, None);
+            }
+            _ => {
+                // The same privacy rule as a groupchat message sent over XMPP.
+                let blocked = self.blocked_recipients(&room, app, sender).await;
+                let sender_extra = (!room.member_set.contains(&sender.get())).then_some(sender);
+                self.hub.send_to_users(
+                    room.app,
+                    room.members
+                        .iter()
+                        .copied()
+                        .filter(|u| !blocked.contains(u))
+                        .chain(sender_extra),
+                    &xml,
+                    None,
+                );
+            }
+        }
+    }
+}
