@@ -53,9 +53,7 @@ impl Chat {
                 .await?
                 .into_result()?;
         }
-        let message = self
-            .create_message(app.get(), sender.get(), cmd.message)
-            .await?;
+        let message = self.create_message(app, sender, cmd.message).await?;
         if cmd.live {
             self.bus
                 .publish(Event::MessageSent(Arc::new(message.clone())))
@@ -114,9 +112,7 @@ impl Chat {
         ids: &[ObjectId],
         force: bool,
     ) -> Result<Vec<Message>> {
-        let deleted = self
-            .delete_messages(app.get(), user.get(), ids, force)
-            .await?;
+        let deleted = self.delete_messages(app, user, ids, force).await?;
         if force {
             for m in &deleted {
                 self.bus

@@ -123,7 +123,7 @@ impl World {
             ..Default::default()
         };
         self.chat
-            .list_messages(self.app.get(), reader.get(), dialog, &q, false)
+            .list_messages(self.app, reader, dialog, &q, false)
             .await
             .unwrap()
             .0
@@ -174,8 +174,8 @@ async fn group_messages_are_stored_and_blocked_members_are_named() {
     let group = w
         .chat
         .create_dialog(
-            w.app.get(),
-            w.alice.get(),
+            w.app,
+            w.alice,
             NewDialog {
                 kind: Some(confab_core::chat::DialogType::Group),
                 name: Some("G".into()),

@@ -17,7 +17,7 @@ pub struct ServiceHistory {
     /// Private dialog ids by (app, lower user id, higher user id). Every 1:1 message needs its
     /// dialog id, and a pair's private dialog never changes (it cannot be deleted for everyone),
     /// so the lookup is made once per pair instead of once per message.
-    dialogs: Mutex<HashMap<(i64, i64, i64), ObjectId>>,
+    dialogs: Mutex<HashMap<(AppId, UserId, UserId), ObjectId>>,
 }
 
 /// Beyond this many pairs the cache starts over; it refills on demand.
@@ -34,9 +34,9 @@ impl ServiceHistory {
     /// The pair's private dialog, created on first use; `None` for an unknown recipient.
     async fn private_dialog(
         &self,
-        app: i64,
-        sender: i64,
-        recipient: i64,
+        app: AppId,
+        sender: UserId,
+        recipient: UserId,
     ) -> Result<Option<ObjectId>> {
         let key = (app, sender.min(recipient), sender.max(recipient));
         if let Some(id) = self.dialogs.lock().expect("dialog cache").get(&key) {
@@ -74,9 +74,8 @@ fn message_id(raw: &str) -> Result<ObjectId> {
 #[async_trait]
 impl ChatHistory for ServiceHistory {
     async fn record_chat_message(&self, m: &ChatMessage) -> Result<Option<String>> {
-        let app = m.app.get();
-        let sender = m.sender.get();
-        let Some(dialog) = self.private_dialog(app, sender, m.recipient.get()).await? else {
+        let (app, sender) = (m.app, m.sender);
+        let Some(dialog) = self.private_dialog(app, sender, m.recipient).await? else {
             return Ok(None);
         };
         if !m.save_to_history {
@@ -116,7 +115,6 @@ impl ChatHistory for ServiceHistory {
     }
 
     async fn record_event(&self, app: AppId, user: UserId, event: &MessageEvent) -> Result<()> {
-        let (app, user) = (app.get(), user.get());
         match event {
             MessageEvent::Marker {
                 message_id: id,

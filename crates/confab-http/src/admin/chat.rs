@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use confab_core::Error;
+use confab_core::{Error, UserId};
 use confab_service::chat::Actor;
 use serde_json::{json, Value};
 
@@ -24,7 +24,7 @@ pub async fn list_dialogs(
     AdminAuth(app): AdminAuth,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    list_response(&s, app.id.get(), Actor::Admin, &p, true).await
+    list_response(&s, app.id, Actor::Admin, &p, true).await
 }
 
 /// GET /admin/chat/messages/list — newest first; filter by `chat_dialog_id`, `_id`, dates.
@@ -44,7 +44,7 @@ pub async fn list_messages(
             .map(|f| spec(f.name, f.field.clone(), f.kind)),
     );
     let query = parse_query(&p, &fields, ADMIN_MESSAGE_SORTS, false, 100, 100)?;
-    let (items, total) = s.chat.admin_messages(app.id.get(), &query).await?;
+    let (items, total) = s.chat.admin_messages(app.id, &query).await?;
     let items: Vec<Value> = items
         .iter()
         .map(|m| {
@@ -82,13 +82,13 @@ pub async fn update_dialog(
     Path(id): Path<String>,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let app = app.id.get();
+    let app = app.id;
     let id = dialog_id(&id)?;
     let update = dialog_update(&p)?;
     let muted_user = p.int("user_id")?;
     // Validate the whole request before changing anything.
     let muted = match (p.get("is_muted"), muted_user) {
-        (Some(v), Some(u)) => Some((u, v.as_flag())),
+        (Some(v), Some(u)) => Some((UserId::new(u)?, v.as_flag())),
         (Some(_), None) => {
             return Err(Error::invalid("user_id", "is required with is_muted").into())
         }
@@ -110,11 +110,11 @@ pub async fn create_dialog(
 ) -> ApiResult<Json<Value>> {
     let owner = p
         .int("user_id")?
-        .filter(|u| *u > 0)
+        .and_then(|u| UserId::new(u).ok())
         .ok_or_else(|| Error::invalid("user_id", "can't be blank"))?;
     let view = s
         .chat
-        .create_dialog(app.id.get(), owner, new_dialog(&p)?, Actor::Admin)
+        .create_dialog(app.id, owner, new_dialog(&p)?, Actor::Admin)
         .await?;
     let info = s.chat.admin_info(view.dialog.id).await?;
     Ok(Json(admin_view(&s, &view, info, None)))

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use confab_core::chat::DialogType;
 use confab_core::query::Field;
-use confab_core::{Error, ObjectId, Result};
+use confab_core::{AppId, Error, ObjectId, Result};
 use confab_service::chat::{Actor, DialogUpdate, NewDialog};
 use serde_json::{json, Map, Value};
 
@@ -163,7 +163,7 @@ pub fn dialog_update(p: &Params) -> Result<DialogUpdate> {
 /// `{total_entries, skip, limit, items}` or, with `count=1`, `{items: {count}}`.
 pub async fn list_response(
     s: &AppState,
-    app: i64,
+    app: AppId,
     actor: Actor,
     p: &Params,
     admin: bool,
@@ -204,8 +204,8 @@ pub async fn list_dialogs(
     auth: Auth,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
-    list_response(&s, auth.ctx.app().get(), Actor::User(user), &p, false).await
+    let user = auth.ctx.user()?;
+    list_response(&s, auth.ctx.app(), Actor::User(user.get()), &p, false).await
 }
 
 /// POST /chat/Dialog
@@ -214,17 +214,21 @@ pub async fn create_dialog(
     auth: Auth,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let view = s
         .chat
         .create_dialog(
-            auth.ctx.app().get(),
+            auth.ctx.app(),
             user,
             new_dialog(&p)?,
-            Actor::User(user),
+            Actor::User(user.get()),
         )
         .await?;
-    Ok(Json(render_chat::dialog(&view, &s.domain, Some(user))))
+    Ok(Json(render_chat::dialog(
+        &view,
+        &s.domain,
+        Some(user.get()),
+    )))
 }
 
 /// PUT /chat/Dialog/{id}
@@ -234,17 +238,21 @@ pub async fn update_dialog(
     Path(id): Path<String>,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let view = s
         .chat
         .update_dialog(
-            auth.ctx.app().get(),
-            Actor::User(user),
+            auth.ctx.app(),
+            Actor::User(user.get()),
             dialog_id(&id)?,
             dialog_update(&p)?,
         )
         .await?;
-    Ok(Json(render_chat::dialog(&view, &s.domain, Some(user))))
+    Ok(Json(render_chat::dialog(
+        &view,
+        &s.domain,
+        Some(user.get()),
+    )))
 }
 
 /// PUT /chat/Dialog/{id}/admins
@@ -254,7 +262,7 @@ pub async fn update_admins(
     Path(id): Path<String>,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let full = dialog_update(&p)?;
     let up = DialogUpdate {
         push_admins: full.push_admins,
@@ -263,9 +271,13 @@ pub async fn update_admins(
     };
     let view = s
         .chat
-        .update_dialog(auth.ctx.app().get(), Actor::User(user), dialog_id(&id)?, up)
+        .update_dialog(auth.ctx.app(), Actor::User(user.get()), dialog_id(&id)?, up)
         .await?;
-    Ok(Json(render_chat::dialog(&view, &s.domain, Some(user))))
+    Ok(Json(render_chat::dialog(
+        &view,
+        &s.domain,
+        Some(user.get()),
+    )))
 }
 
 /// DELETE /chat/Dialog/{ids}
@@ -275,11 +287,11 @@ pub async fn delete_dialogs(
     Path(ids): Path<String>,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let ids = path_ids(&ids)?;
     let out = s
         .chat
-        .delete_dialogs(auth.ctx.app().get(), user, &ids, p.flag("force"))
+        .delete_dialogs(auth.ctx.app(), user, &ids, p.flag("force"))
         .await?;
     if ids.len() == 1 {
         if !out.not_found.is_empty() {
@@ -307,9 +319,9 @@ pub async fn clear_history(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     s.chat
-        .clear_history(auth.ctx.app().get(), user, dialog_id(&id)?)
+        .clear_history(auth.ctx.app(), user, dialog_id(&id)?)
         .await?;
     Ok(Json(json!({})))
 }
@@ -320,12 +332,16 @@ pub async fn subscribe(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let view = s
         .chat
-        .subscribe(auth.ctx.app().get(), user, dialog_id(&id)?)
+        .subscribe(auth.ctx.app(), user, dialog_id(&id)?)
         .await?;
-    Ok(Json(render_chat::dialog(&view, &s.domain, Some(user))))
+    Ok(Json(render_chat::dialog(
+        &view,
+        &s.domain,
+        Some(user.get()),
+    )))
 }
 
 /// DELETE /chat/Dialog/{id}/subscribe
@@ -334,9 +350,9 @@ pub async fn unsubscribe(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     s.chat
-        .unsubscribe(auth.ctx.app().get(), user, dialog_id(&id)?)
+        .unsubscribe(auth.ctx.app(), user, dialog_id(&id)?)
         .await?;
     Ok(Json(json!({})))
 }
@@ -347,10 +363,10 @@ pub async fn get_notifications(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let on = s
         .chat
-        .notifications(auth.ctx.app().get(), user, dialog_id(&id)?)
+        .notifications(auth.ctx.app(), user, dialog_id(&id)?)
         .await?;
     Ok(Json(
         json!({ "notifications": { "enabled": i64::from(on) } }),
@@ -364,7 +380,7 @@ pub async fn update_notifications(
     Path(id): Path<String>,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     // `{"enabled": 0|1}`, or nested as the seed's response shows it.
     let p = p.object("notifications")?.unwrap_or(p);
     let enabled = p
@@ -377,7 +393,7 @@ pub async fn update_notifications(
     };
     let on = s
         .chat
-        .set_notifications(auth.ctx.app().get(), user, dialog_id(&id)?, on)
+        .set_notifications(auth.ctx.app(), user, dialog_id(&id)?, on)
         .await?;
     Ok(Json(
         json!({ "notifications": { "enabled": i64::from(on) } }),
@@ -391,12 +407,12 @@ pub async fn list_occupants(
     Path(id): Path<String>,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let limit = p.bounded("limit", 100, MAX_PAGE)?;
     let skip = p.bounded("skip", 0, u32::MAX)?;
     let (users, total) = s
         .chat
-        .occupants(auth.ctx.app().get(), user, dialog_id(&id)?, limit, skip)
+        .occupants(auth.ctx.app(), user, dialog_id(&id)?, limit, skip)
         .await?;
     Ok(Json(json!({
         "total_entries": total,

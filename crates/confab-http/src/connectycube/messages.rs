@@ -170,7 +170,7 @@ pub async fn list_messages(
     auth: Auth,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let dialog = p
         .text("chat_dialog_id")
         .ok_or_else(|| Error::invalid("chat_dialog_id", "can't be blank"))?;
@@ -181,18 +181,18 @@ pub async fn list_messages(
         query.limit = 0;
         let (_, total) = s
             .chat
-            .list_messages(auth.ctx.app().get(), user, dialog, &query, false)
+            .list_messages(auth.ctx.app(), user, dialog, &query, false)
             .await?;
         return Ok(Json(json!({ "items": { "count": total } })));
     }
     let (items, _) = s
         .chat
-        .list_messages(auth.ctx.app().get(), user, dialog, &query, mark_read)
+        .list_messages(auth.ctx.app(), user, dialog, &query, mark_read)
         .await?;
     Ok(Json(json!({
         "skip": query.skip,
         "limit": query.limit,
-        "items": items.iter().map(|m| render_chat::message(m, Some(user))).collect::<Vec<_>>(),
+        "items": items.iter().map(|m| render_chat::message(m, Some(user.get()))).collect::<Vec<_>>(),
     })))
 }
 
@@ -202,8 +202,8 @@ async fn update(
     id: Option<ObjectId>,
     p: &Params,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
-    let app = auth.ctx.app().get();
+    let user = auth.ctx.user()?;
+    let app = auth.ctx.app();
     let dialog = p
         .text("chat_dialog_id")
         .map(|d| dialog_id(&d))
@@ -272,7 +272,7 @@ pub async fn unread_count(
     auth: Auth,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let ids = match p.get("chat_dialog_ids") {
         None => None,
         Some(v) => Some(object_ids(
@@ -281,10 +281,7 @@ pub async fn unread_count(
             100,
         )?),
     };
-    let (total, counts) = s
-        .chat
-        .unread(auth.ctx.app().get(), user, ids.as_deref())
-        .await?;
+    let (total, counts) = s.chat.unread(auth.ctx.app(), user, ids.as_deref()).await?;
     let mut out = Map::new();
     out.insert("total".into(), json!(total));
     for (id, n) in counts {
@@ -299,10 +296,10 @@ pub async fn list_reactions(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let id: ObjectId = id.trim().parse()?;
     Ok(Json(Value::Object(
-        s.chat.reactions(auth.ctx.app().get(), user, id).await?,
+        s.chat.reactions(auth.ctx.app(), user, id).await?,
     )))
 }
 
@@ -313,16 +310,14 @@ pub async fn update_reactions(
     Path(id): Path<String>,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
+    let user = auth.ctx.user()?;
     let id: ObjectId = id.trim().parse()?;
     let add = p.text("add");
     let remove = p.text("remove");
     if add.is_none() && remove.is_none() {
         return Err(Error::invalid("add", "or remove is required").into());
     }
-    s.chat
-        .react(auth.ctx.app().get(), user, id, add, remove)
-        .await?;
+    s.chat.react(auth.ctx.app(), user, id, add, remove).await?;
     Ok(Json(json!({})))
 }
 
@@ -370,8 +365,8 @@ pub async fn search(
     auth: Auth,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let user = auth.ctx.user()?.get();
-    let app = auth.ctx.app().get();
+    let user = auth.ctx.user()?;
+    let app = auth.ctx.app();
     let text = p.text("search_text").unwrap_or_default();
     let terms = search_terms(&text);
     if terms.iter().map(|t| t.chars().count()).sum::<usize>() <= 4 {
@@ -411,8 +406,8 @@ pub async fn search(
     };
     let limit = p.bounded("limit", 100, 100)?;
     let search = MessageSearch {
-        app_id: app,
-        user_id: user,
+        app_id: app.get(),
+        user_id: user.get(),
         terms: terms.clone(),
         dialog_ids: dialog_ids.clone(),
         date_from,
@@ -439,8 +434,8 @@ pub async fn search(
     let results = s.chat.search(app, user, search, &dialog_query).await?;
     Ok(Json(json!({
         "results": {
-            "dialogs": results.dialogs.iter().map(|d| render_chat::dialog(d, &s.domain, Some(user))).collect::<Vec<_>>(),
-            "messages": results.messages.iter().map(|m| render_chat::message(m, Some(user))).collect::<Vec<_>>(),
+            "dialogs": results.dialogs.iter().map(|d| render_chat::dialog(d, &s.domain, Some(user.get()))).collect::<Vec<_>>(),
+            "messages": results.messages.iter().map(|m| render_chat::message(m, Some(user.get()))).collect::<Vec<_>>(),
             "users": results.users.iter().map(|u| json!({ "user": render::user(u) })).collect::<Vec<_>>(),
         }
     })))

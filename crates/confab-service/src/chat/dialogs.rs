@@ -7,11 +7,12 @@ impl Chat {
     /// `POST /chat/Dialog` (and the admin API's create, which alone may make broadcasts).
     pub async fn create_dialog(
         &self,
-        app: i64,
-        owner: i64,
+        app: AppId,
+        owner: UserId,
         new: NewDialog,
         actor: Actor,
     ) -> Result<DialogView> {
+        let (app, owner) = (app.get(), owner.get());
         let kind = new
             .kind
             .ok_or_else(|| Error::invalid("type", "can't be blank"))?;
@@ -116,10 +117,11 @@ impl Chat {
     /// the same. For 1:1 XMPP messages, which need only the id: no view is loaded.
     pub async fn private_dialog_id(
         &self,
-        app: i64,
-        sender: i64,
-        recipient: i64,
+        app: AppId,
+        sender: UserId,
+        recipient: UserId,
     ) -> Result<Option<ObjectId>> {
+        let (app, sender, recipient) = (app.get(), sender.get(), recipient.get());
         if sender == recipient {
             return Ok(None);
         }
@@ -153,7 +155,8 @@ impl Chat {
         Ok(DialogView { dialog, state })
     }
 
-    pub async fn dialog_for(&self, app: i64, actor: Actor, id: ObjectId) -> Result<DialogView> {
+    pub async fn dialog_for(&self, app: AppId, actor: Actor, id: ObjectId) -> Result<DialogView> {
+        let app = app.get();
         match actor {
             Actor::Admin => {
                 let dialog = self
@@ -175,10 +178,11 @@ impl Chat {
 
     pub async fn list_dialogs(
         &self,
-        app: i64,
+        app: AppId,
         actor: Actor,
         query: &Query,
     ) -> Result<(Vec<DialogView>, u64)> {
+        let app = app.get();
         let viewer = match actor {
             Actor::User(u) => Viewer::User(u),
             Actor::Admin => Viewer::Admin,
@@ -200,11 +204,12 @@ impl Chat {
     /// `PUT /chat/Dialog/{id}`: each part of the update is checked against the roles table.
     pub async fn update_dialog(
         &self,
-        app: i64,
+        app: AppId,
         actor: Actor,
         id: ObjectId,
         up: DialogUpdate,
     ) -> Result<DialogView> {
+        let app = app.get();
         let (mut dialog, role, _) = self.load(app, actor, id).await?;
         let me = match actor {
             Actor::User(u) => u,
@@ -346,11 +351,12 @@ impl Chat {
     /// `DELETE /chat/Dialog/{ids}`: for the caller only, or for everyone with `force` (owner).
     pub async fn delete_dialogs(
         &self,
-        app: i64,
-        user: i64,
+        app: AppId,
+        user: UserId,
         ids: &[ObjectId],
         force: bool,
     ) -> Result<DeleteOutcome> {
+        let (app, user) = (app.get(), user.get());
         let mut out = DeleteOutcome::default();
         for id in ids {
             let loaded = match self.load(app, Actor::User(user), *id).await {
@@ -414,7 +420,8 @@ impl Chat {
     }
 
     /// `DELETE /chat/Dialog/clearHistory/{id}`.
-    pub async fn clear_history(&self, app: i64, user: i64, id: ObjectId) -> Result<()> {
+    pub async fn clear_history(&self, app: AppId, user: UserId, id: ObjectId) -> Result<()> {
+        let (app, user) = (app.get(), user.get());
         let (dialog, _, _) = self.readable(app, user, id).await?;
         if let Some(last) = dialog.last_message_id.and_then(|l| l.parse().ok()) {
             self.store
@@ -424,7 +431,8 @@ impl Chat {
         Ok(())
     }
 
-    pub async fn subscribe(&self, app: i64, user: i64, id: ObjectId) -> Result<DialogView> {
+    pub async fn subscribe(&self, app: AppId, user: UserId, id: ObjectId) -> Result<DialogView> {
+        let (app, user) = (app.get(), user.get());
         let dialog = self
             .store
             .dialog(app, id)
@@ -446,7 +454,8 @@ impl Chat {
         self.view(app, user, id).await
     }
 
-    pub async fn unsubscribe(&self, app: i64, user: i64, id: ObjectId) -> Result<()> {
+    pub async fn unsubscribe(&self, app: AppId, user: UserId, id: ObjectId) -> Result<()> {
+        let (app, user) = (app.get(), user.get());
         let dialog = self
             .store
             .dialog(app, id)
@@ -473,18 +482,20 @@ impl Chat {
         Ok(())
     }
 
-    pub async fn notifications(&self, app: i64, user: i64, id: ObjectId) -> Result<bool> {
+    pub async fn notifications(&self, app: AppId, user: UserId, id: ObjectId) -> Result<bool> {
+        let (app, user) = (app.get(), user.get());
         let (_, _, membership) = self.readable(app, user, id).await?;
         Ok(membership.is_none_or(|m| m.state.notifications))
     }
 
     pub async fn set_notifications(
         &self,
-        app: i64,
-        user: i64,
+        app: AppId,
+        user: UserId,
         id: ObjectId,
         enabled: bool,
     ) -> Result<bool> {
+        let (app, user) = (app.get(), user.get());
         self.readable(app, user, id).await?;
         self.store
             .set_member_state(id, user, MemberChange::Notifications(enabled), now_millis())
@@ -493,7 +504,14 @@ impl Chat {
     }
 
     /// Admin API: mute or unmute a dialog for one user (`silent_ids`).
-    pub async fn set_muted(&self, app: i64, id: ObjectId, user: i64, muted: bool) -> Result<()> {
+    pub async fn set_muted(
+        &self,
+        app: AppId,
+        id: ObjectId,
+        user: UserId,
+        muted: bool,
+    ) -> Result<()> {
+        let (app, user) = (app.get(), user.get());
         self.store
             .dialog(app, id)
             .await?
@@ -507,12 +525,13 @@ impl Chat {
     /// `GET /chat/Dialog/{id}/occupants`: users of a dialog, paged.
     pub async fn occupants(
         &self,
-        app: i64,
-        user: i64,
+        app: AppId,
+        user: UserId,
         id: ObjectId,
         limit: u32,
         skip: u32,
     ) -> Result<(Vec<User>, u64)> {
+        let (app, user) = (app.get(), user.get());
         let dialog = self
             .store
             .dialog(app, id)

@@ -5,15 +5,22 @@ use super::*;
 impl Chat {
     /// Stores a message: authorised by the roles table, `last_message*` and unread counts
     /// updated in the same transaction. Private dialogs are created on first message.
-    pub async fn create_message(&self, app: i64, sender: i64, new: NewMessage) -> Result<Message> {
+    pub async fn create_message(
+        &self,
+        app: AppId,
+        sender: UserId,
+        new: NewMessage,
+    ) -> Result<Message> {
+        let (app_id, sender_id) = (app, sender);
+        let (app, sender) = (app.get(), sender.get());
         check_len("message", &new.body, MAX_BODY)?;
         let dialog_id = match (new.dialog_id, new.recipient_id) {
             (Some(d), _) => d,
             (None, Some(r)) => {
                 let view = self
                     .create_dialog(
-                        app,
-                        sender,
+                        app_id,
+                        sender_id,
                         NewDialog {
                             kind: Some(DialogType::Private),
                             occupants_ids: vec![r],
@@ -77,12 +84,13 @@ impl Chat {
     /// `GET /chat/Message`: marks the returned page read unless told not to.
     pub async fn list_messages(
         &self,
-        app: i64,
-        user: i64,
+        app: AppId,
+        user: UserId,
         dialog_id: ObjectId,
         query: &Query,
         mark_read: bool,
     ) -> Result<(Vec<Message>, u64)> {
+        let (app, user) = (app.get(), user.get());
         let (_, _, membership) = self.readable(app, user, dialog_id).await?;
         let cleared = membership.and_then(|m| m.cleared_before);
         let (mut items, total) = self
@@ -121,7 +129,17 @@ impl Chat {
         Ok(())
     }
 
+    /// A message the user may read, with its dialog and the user's role there.
     pub async fn message_for(
+        &self,
+        app: AppId,
+        user: UserId,
+        id: ObjectId,
+    ) -> Result<(Message, Dialog, Role)> {
+        self.readable_message(app.get(), user.get(), id).await
+    }
+
+    async fn readable_message(
         &self,
         app: i64,
         user: i64,
@@ -145,15 +163,16 @@ impl Chat {
     /// Marks one message (or, without an id, the whole dialog) read or delivered.
     pub async fn mark(
         &self,
-        app: i64,
-        user: i64,
+        app: AppId,
+        user: UserId,
         dialog_id: Option<ObjectId>,
         id: Option<ObjectId>,
         read: bool,
     ) -> Result<()> {
+        let (app, user) = (app.get(), user.get());
         let dialog_id = match (id, dialog_id) {
             (Some(mid), d) => {
-                let (m, _, _) = self.message_for(app, user, mid).await?;
+                let (m, _, _) = self.readable_message(app, user, mid).await?;
                 if d.is_some_and(|d| d != m.dialog_id) {
                     return Err(Error::invalid(
                         "chat_dialog_id",
@@ -178,13 +197,14 @@ impl Chat {
     /// Edits the body of one's own message.
     pub async fn edit_message(
         &self,
-        app: i64,
-        user: i64,
+        app: AppId,
+        user: UserId,
         id: ObjectId,
         body: Option<String>,
     ) -> Result<Message> {
+        let (app, user) = (app.get(), user.get());
         check_len("message", &body, MAX_BODY)?;
-        let (message, _, _) = self.message_for(app, user, id).await?;
+        let (message, _, _) = self.readable_message(app, user, id).await?;
         if message.sender_id != user {
             return Err(forbidden());
         }
@@ -201,14 +221,15 @@ impl Chat {
     /// All ids are checked before anything is deleted.
     pub async fn delete_messages(
         &self,
-        app: i64,
-        user: i64,
+        app: AppId,
+        user: UserId,
         ids: &[ObjectId],
         force: bool,
     ) -> Result<Vec<Message>> {
+        let (app, user) = (app.get(), user.get());
         let mut found = Vec::new();
         for id in ids {
-            let (m, dialog, role) = self.message_for(app, user, *id).await?;
+            let (m, dialog, role) = self.readable_message(app, user, *id).await?;
             let ok = if force {
                 allowed(dialog.kind, role, Action::DeleteAnyMessageForAll)
                     || (m.sender_id == user
@@ -236,10 +257,11 @@ impl Chat {
     /// `GET /chat/Message/unread`: per-dialog counts and their total.
     pub async fn unread(
         &self,
-        app: i64,
-        user: i64,
+        app: AppId,
+        user: UserId,
         dialogs: Option<&[ObjectId]>,
     ) -> Result<(i64, Vec<(ObjectId, i64)>)> {
+        let (app, user) = (app.get(), user.get());
         // Without dialog ids only the total is asked for (the seed: "do not use this parameter").
         let Some(ids) = dialogs else {
             return Ok((self.store.unread_total(app, user).await?, Vec::new()));
@@ -252,13 +274,14 @@ impl Chat {
     /// `PUT /chat/Message/{id}/reactions`.
     pub async fn react(
         &self,
-        app: i64,
-        user: i64,
+        app: AppId,
+        user: UserId,
         id: ObjectId,
         add: Option<String>,
         remove: Option<String>,
     ) -> Result<()> {
-        let (message, _, _) = self.message_for(app, user, id).await?;
+        let (app, user) = (app.get(), user.get());
+        let (message, _, _) = self.readable_message(app, user, id).await?;
         let mut reactions = message.reactions;
         for emoji in [&add, &remove].into_iter().flatten() {
             if emoji.is_empty() || emoji.chars().count() > 16 {
@@ -286,7 +309,13 @@ impl Chat {
         self.store.set_reactions(id, &reactions, now_millis()).await
     }
 
-    pub async fn reactions(&self, app: i64, user: i64, id: ObjectId) -> Result<Map<String, Value>> {
-        Ok(self.message_for(app, user, id).await?.0.reactions)
+    pub async fn reactions(
+        &self,
+        app: AppId,
+        user: UserId,
+        id: ObjectId,
+    ) -> Result<Map<String, Value>> {
+        let (app, user) = (app.get(), user.get());
+        Ok(self.readable_message(app, user, id).await?.0.reactions)
     }
 }

@@ -6,14 +6,14 @@ impl Chat {
     /// `GET /chat/search`: messages through the full-text index, dialogs and users by name.
     pub async fn search(
         &self,
-        app: i64,
-        user: i64,
+        app: AppId,
+        user: UserId,
         search: MessageSearch,
         dialog_query: &Query,
     ) -> Result<SearchResults> {
         let messages = self.store.search_messages(&search).await?;
         let (dialogs, _) = self
-            .list_dialogs(app, Actor::User(user), dialog_query)
+            .list_dialogs(app, Actor::User(user.get()), dialog_query)
             .await?;
         let mut user_ids: BTreeSet<i64> = BTreeSet::new();
         for d in &dialogs {
@@ -30,7 +30,7 @@ impl Chat {
                 limit: 100,
                 ..Default::default()
             };
-            self.accounts.list_users(AppId::new(app)?, &q).await?.0
+            self.accounts.list_users(app, &q).await?.0
         };
         Ok(SearchResults {
             dialogs,
@@ -40,7 +40,8 @@ impl Chat {
     }
 
     /// Admin API: every message of the app.
-    pub async fn admin_messages(&self, app: i64, query: &Query) -> Result<(Vec<Message>, u64)> {
+    pub async fn admin_messages(&self, app: AppId, query: &Query) -> Result<(Vec<Message>, u64)> {
+        let app = app.get();
         self.store.list_app_messages(app, query).await
     }
 }

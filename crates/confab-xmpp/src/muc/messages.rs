@@ -64,7 +64,7 @@ impl Rooms {
             match id.parse::<ObjectId>() {
                 Ok(id) => self
                     .chat
-                    .edit_message(app.get(), user, id, body)
+                    .edit_message(app, from.user, id, body)
                     .await
                     .map(|_| ()),
                 Err(_) => Ok(()),
@@ -73,7 +73,7 @@ impl Rooms {
             match id.parse::<ObjectId>() {
                 Ok(id) => self
                     .chat
-                    .delete_messages(app.get(), user, &[id], true)
+                    .delete_messages(app, from.user, &[id], true)
                     .await
                     .map(|_| ()),
                 Err(_) => Ok(()),
@@ -108,7 +108,7 @@ impl Rooms {
                         .collect(),
                     markable: extra.get("markable").and_then(Value::as_str) == Some("1"),
                 };
-                match self.chat.create_message(app.get(), user, new).await {
+                match self.chat.create_message(app, from.user, new).await {
                     Ok(_) => Ok(()),
                     // A resent stanza (stream management retry) is already stored.
                     Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("_id") => {
