@@ -16,8 +16,10 @@
 //! - [`muc`]: group, public and broadcast dialogs as rooms (XEP-0045 subset), plugged in with
 //!   [`muc::Rooms::install`].
 //! - [`error`]: stanza and stream errors; [`jid`]: ConnectyCube JIDs; [`tls`]: certificates.
-//! - [`listen`]: accept loops and the `/ws` route.
+//! - [`listen`]: accept loops and the `/ws` route; [`conn_limit`]: connection caps (in all, per
+//!   address); [`throttle`]: per-session input rates (backpressure, nothing refused).
 
+pub mod conn_limit;
 pub mod error;
 pub mod history;
 pub mod hub;
@@ -33,18 +35,18 @@ pub mod roster;
 pub mod session;
 mod sm;
 pub mod stream;
+pub mod throttle;
 pub mod tls;
 pub mod transport;
 pub mod xml;
 
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use confab_service::limiter::KeyedLimiter;
 use confab_service::Accounts;
 use confab_store::{OfflineStore, PrivacyStore, RosterStore};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
 
@@ -73,6 +75,14 @@ pub struct XmppConfig {
     pub auth_attempts_per_minute: u32,
     /// Visible contacts per user (ConnectyCube: 300); more are refused with `not-allowed`.
     pub max_contacts: u32,
+    /// Stanzas per second a session may send before its socket is read more slowly.
+    pub stanza_rate: throttle::InputRate,
+    /// Bytes per second a session may send before its socket is read more slowly.
+    pub byte_rate: throttle::InputRate,
+    /// Open connections (TCP, TLS, WebSocket) in all; 0 is no cap.
+    pub max_connections: u32,
+    /// Open connections from one client address; 0 is no cap.
+    pub max_connections_per_ip: u32,
 }
 
 /// The stores behind privacy lists and contact lists.
@@ -91,6 +101,10 @@ impl Default for XmppConfig {
             offline_max_per_user: 1000,
             auth_attempts_per_minute: 30,
             max_contacts: 300,
+            stanza_rate: throttle::InputRate::OFF,
+            byte_rate: throttle::InputRate::OFF,
+            max_connections: 0,
+            max_connections_per_ip: 0,
         }
     }
 }
@@ -111,7 +125,9 @@ pub struct XmppServer {
     /// RFC 6121 contact lists and presence state.
     pub contacts: roster::Contacts,
     shutdown: watch::Receiver<bool>,
-    pub(crate) auth_limiter: DefaultKeyedRateLimiter<(i64, i64)>,
+    pub(crate) auth_limiter: Option<KeyedLimiter<(i64, i64)>>,
+    /// Open connections against their caps.
+    pub connections: Arc<conn_limit::ConnLimits>,
     active: AtomicUsize,
     idle: Notify,
 }
@@ -126,9 +142,12 @@ impl XmppServer {
         shutdown: watch::Receiver<bool>,
         contacts: Arc<dyn ContactStores>,
     ) -> Arc<Self> {
-        let per_minute = NonZeroU32::new(config.auth_attempts_per_minute.max(1)).expect("max(1)");
         Arc::new(Self {
-            auth_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            auth_limiter: KeyedLimiter::per_minute(config.auth_attempts_per_minute.max(1)),
+            connections: conn_limit::ConnLimits::new(
+                config.max_connections,
+                config.max_connections_per_ip,
+            ),
             config,
             accounts,
             hub: Arc::new(Hub::new()),

@@ -28,6 +28,7 @@ use crate::hub::{OutKind, Outbound, SessionHandle};
 use crate::jid::{bare_jid, parse_username};
 use crate::sm::{Ack, StreamMgmt};
 use crate::stream::{Framing, StreamError, StreamEvent, StreamReader};
+use crate::throttle::Throttle;
 use crate::transport::Transport;
 use crate::xml::{Element, NS_CLIENT, NS_FRAMING, NS_STREAM};
 use crate::{iq, message, XmppServer};
@@ -57,7 +58,8 @@ pub struct ConnInfo {
     /// Names a client may put in the stream's `to` besides the configured domain (the socket's
     /// host name or address: the SDK uses the host part of its URL).
     pub host_names: Vec<String>,
-    pub peer: String,
+    /// The client's address (password attempts are limited per address, too).
+    pub peer: std::net::SocketAddr,
 }
 
 pub(crate) struct Bound {
@@ -91,6 +93,8 @@ pub(crate) struct Session {
     /// An application-specific child for the stream error the session ends with (XEP-0198's
     /// `<handled-count-too-high/>`); boxed, since it is rare and the session lives in every task.
     error_detail: Option<Box<Element>>,
+    /// Input rates, when limited (boxed: small sessions stay small).
+    throttle: Option<Box<Throttle>>,
 }
 
 /// Runs one client connection to its end.
@@ -116,6 +120,7 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
         undelivered: Vec::new(),
         broken: false,
         error_detail: None,
+        throttle: Throttle::new(srv.config.stanza_rate, srv.config.byte_rate),
     };
     let mut shutdown = srv.shutdown_signal();
     let mut rx: Option<mpsc::Receiver<Outbound>> = None;
@@ -135,6 +140,9 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                 // Boxed: the handlers' futures are large and needed only while an event is handled,
                 // so an idle session's task stays small.
                 Ok(Some(ev)) => {
+                    if let Some(th) = s.throttle.as_mut() {
+                        th.owe(1, 0);
+                    }
                     if let Flow::Close(e) = Box::pin(s.on_event(&mut t, ev, &mut rx)).await {
                         break 'outer e;
                     }
@@ -156,19 +164,39 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                 }
             }
         }
+        // Over its input rates, the session stops reading until what it read is paid for.
+        let paused = s
+            .throttle
+            .as_mut()
+            .and_then(|th| th.admit())
+            .map(|d| Box::pin(tokio::time::sleep(d)));
+        // A match, not `is_none()`: a borrowed local would keep its storage in the future.
+        #[allow(clippy::redundant_pattern_matching)]
+        let reading = matches!(paused, None);
+        if !reading {
+            // The client was sending: a pause is not silence.
+            last_rx = Instant::now();
+        }
         let deadline = match ping_sent {
             Some(at) => at + srv.config.ping_timeout,
             None => last_rx + srv.config.ping_interval,
         };
         let handle = s.bound.as_ref().map(|b| b.handle.clone());
+        if let Some(th) = s.throttle.as_mut() {
+            th.before_read(s.reader.input().len());
+        }
         tokio::select! {
-            r = t.recv(s.reader.input()) => match r {
+            r = t.recv(s.reader.input()), if reading => match r {
                 Ok(true) => {
                     last_rx = Instant::now();
                     ping_sent = None;
+                    if let Some(th) = s.throttle.as_mut() {
+                        th.after_read(s.reader.input().len());
+                    }
                 }
                 Ok(false) | Err(_) => break 'outer None,
             },
+            _ = pause(paused) => {}
             Some(first) = next_out(&mut rx) => {
                 let batch = coalesce(framing, first, &mut rx);
                 if let Flow::Close(e) = s.write_queued(&mut t, batch).await {
@@ -262,6 +290,15 @@ async fn finish<T: Transport>(
         // A client that gets a stream error may still be sending; see `Transport::close`.
         let linger = end.is_some_and(|c| c != "system-shutdown" && c != "connection-timeout");
         t.close(linger).await;
+    }
+}
+
+/// Waits out a throttling pause; never ends without one. The timer is boxed: only throttled
+/// sessions pay for it.
+async fn pause(timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(t) => t.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -664,11 +701,10 @@ impl Session {
         {
             return self.sasl_failure(t, "invalid-authzid").await;
         }
-        if self
-            .srv
-            .auth_limiter
-            .check_key(&(app.get(), user.get()))
-            .is_err()
+        let per_account = self.srv.auth_limiter.as_ref();
+        let per_source = self.srv.accounts.check_login_source(self.info.peer.ip());
+        if per_account.is_some_and(|l| l.check(&(app.get(), user.get())).is_err())
+            || per_source.is_err()
         {
             tracing::info!(peer = %self.info.peer, app = %app, user = %user, "xmpp authentication rate-limited");
             return self.sasl_failure(t, "temporary-auth-failure").await;

@@ -68,6 +68,20 @@ pub struct Config {
     /// Whether the per-address request and login limits apply to loopback clients (a reverse proxy
     /// on the same host, benchmarks, tests); off by default.
     pub per_ip_limits_on_loopback: bool,
+    /// Stanzas per second one XMPP session may send before its socket is read more slowly (0: no
+    /// limit)...
+    pub xmpp_max_stanzas_per_sec: u32,
+    /// ...and how many it may send at once.
+    pub xmpp_stanza_burst: u32,
+    /// Bytes per second one XMPP session may send before its socket is read more slowly (0: no
+    /// limit)...
+    pub xmpp_max_bytes_per_sec: u32,
+    /// ...and how many it may send at once.
+    pub xmpp_byte_burst: u32,
+    /// Open XMPP connections (TCP, TLS and WebSocket) from one client address (0: no limit).
+    pub xmpp_max_connections_per_ip: u32,
+    /// Open XMPP connections in all (TCP, TLS and WebSocket; 0: no limit).
+    pub max_connections: u32,
 }
 
 impl Default for Config {
@@ -101,6 +115,13 @@ impl Default for Config {
             http_burst_per_token: 400,
             login_attempts_per_minute_per_ip: 600,
             per_ip_limits_on_loopback: false,
+            xmpp_max_stanzas_per_sec: 100,
+            xmpp_stanza_burst: 500,
+            xmpp_max_bytes_per_sec: 512 * 1024,
+            xmpp_byte_burst: 2 * 1024 * 1024,
+            xmpp_max_connections_per_ip: 1000,
+            // The process may keep 20,000 files open: what is left serves HTTP and the database.
+            max_connections: 19_500,
         }
     }
 }

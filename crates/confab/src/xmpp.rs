@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use confab_core::{Error, Result};
 use confab_store::OfflineStore;
+use confab_xmpp::throttle::InputRate;
 use confab_xmpp::{XmppConfig, XmppServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -58,6 +59,16 @@ pub(crate) async fn start(
             offline_max_per_user: config.xmpp_offline_max_per_user,
             auth_attempts_per_minute: config.login_attempts_per_minute,
             max_contacts: config.xmpp_max_contacts,
+            stanza_rate: InputRate {
+                per_sec: config.xmpp_max_stanzas_per_sec,
+                burst: config.xmpp_stanza_burst,
+            },
+            byte_rate: InputRate {
+                per_sec: config.xmpp_max_bytes_per_sec,
+                burst: config.xmpp_byte_burst,
+            },
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.xmpp_max_connections_per_ip,
         },
         domain.accounts.clone(),
         Arc::new(domain.store.clone()),
