@@ -1,7 +1,9 @@
 //! Extractors: who is calling (`CB-Token`) and what they sent (query + body as [`Params`]).
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use confab_core::{Error, ErrorKind};
@@ -9,7 +11,7 @@ use confab_service::AuthContext;
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::params::{parse_rack, Params};
+use crate::params::{parse_json, parse_rack, Params};
 use crate::AppState;
 
 pub const TOKEN_HEADER: &str = "cb-token";
@@ -23,6 +25,18 @@ pub fn header_str<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|s| !s.is_empty())
+}
+
+/// The client's address, when the server knows it (it always does when serving sockets).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(ClientIp(addr.map(|c| c.0.ip())))
+    }
 }
 
 /// A request with a valid session token (application or user session).
@@ -74,7 +88,8 @@ impl FromRequest<AppState> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let query = parse_rack(req.uri().query().unwrap_or(""))?;
+        let limits = state.config.params;
+        let query = parse_rack(req.uri().query().unwrap_or(""), &limits)?;
         let query = as_object(query, "query")?;
         let is_json = req
             .headers()
@@ -97,13 +112,11 @@ impl FromRequest<AppState> for Body {
         // The SDK sends JSON on POST/PUT and forms on DELETE; trust the content type, and
         // fall back on the method when it is missing.
         let body = if is_json || (method != Method::DELETE && bytes.first() == Some(&b'{')) {
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::bad_request(format!("Malformed JSON body: {e}")))?;
-            as_object(v, "JSON body")?
+            as_object(parse_json(&bytes, limits.max_json_depth)?, "JSON body")?
         } else {
             let text = std::str::from_utf8(&bytes)
                 .map_err(|_| Error::bad_request("Body is not valid UTF-8"))?;
-            as_object(parse_rack(text)?, "form body")?
+            as_object(parse_rack(text, &limits)?, "form body")?
         };
         Ok(Body(query.merge(body)))
     }

@@ -7,6 +7,7 @@
 //! - [`filters`]: the chat API's `field[op]=value` filters, sorting and paging.
 //! - [`connectycube`]: the ConnectyCube REST routes, one file per resource.
 //! - [`admin`]: the administration API (`CB-Administration-API-Key`).
+//! - [`rate_limit`]: requests per client address and per token (`429` with `Retry-After`).
 
 pub mod admin;
 pub mod connectycube;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod filters;
 pub mod params;
+pub mod rate_limit;
 pub mod router;
 
 use std::sync::Arc;
@@ -25,12 +27,15 @@ use confab_service::{Accounts, Chat};
 pub struct HttpConfig {
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Nesting and pair counts of query strings, forms and JSON bodies.
+    pub params: params::ParamLimits,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            params: params::ParamLimits::default(),
         }
     }
 }

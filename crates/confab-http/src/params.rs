@@ -8,24 +8,100 @@
 use confab_core::{Error, Result};
 use serde_json::{Map, Value};
 
-const MAX_DEPTH: usize = 8;
-const MAX_PAIRS: usize = 1000;
+/// Bounds on the shape of what a client sends, so no request costs more than its size suggests.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamLimits {
+    /// Most segments in one Rack parameter name (`a[b][]` has 3).
+    pub max_depth: usize,
+    /// Most `name=value` pairs in one query string or form body.
+    pub max_pairs: usize,
+    /// Deepest nesting of arrays and objects in a JSON body.
+    pub max_json_depth: usize,
+}
+
+/// Nothing deeper than this is ever accepted, whatever the configuration: parsed trees are dropped
+/// recursively, and serde_json itself stops at 128.
+pub const DEPTH_CAP: usize = 128;
+
+impl Default for ParamLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 8,
+            max_pairs: 1000,
+            max_json_depth: 16,
+        }
+    }
+}
+
+impl ParamLimits {
+    /// The limits with depths no greater than [`DEPTH_CAP`].
+    pub fn capped(self) -> Self {
+        Self {
+            max_depth: self.max_depth.clamp(1, DEPTH_CAP),
+            max_pairs: self.max_pairs,
+            max_json_depth: self.max_json_depth.clamp(1, DEPTH_CAP),
+        }
+    }
+}
 
 /// Parses `a[b][]=1&c=2` into `{"a":{"b":["1"]},"c":"2"}`.
-pub fn parse_rack(input: &str) -> Result<Value> {
+pub fn parse_rack(input: &str, limits: &ParamLimits) -> Result<Value> {
     let mut root = Value::Object(Map::new());
     for (n, (key, value)) in form_urlencoded::parse(input.as_bytes()).enumerate() {
-        if n >= MAX_PAIRS {
-            return Err(Error::bad_request("too many parameters"));
+        if n >= limits.max_pairs {
+            return Err(Error::bad_request(format!(
+                "More than {} parameters",
+                limits.max_pairs
+            )));
         }
-        let path = split_key(&key)?;
+        let path = split_key(&key, limits.max_depth)?;
         insert(&mut root, &path, Value::String(value.into_owned()))?;
     }
     Ok(root)
 }
 
+/// Parses a JSON body whose arrays and objects nest at most `max_depth` deep. The depth is checked
+/// on the bytes first, without recursion, so a hostile body never reaches the recursive parser.
+pub fn parse_json(bytes: &[u8], max_depth: usize) -> Result<Value> {
+    if json_depth_exceeds(bytes, max_depth) {
+        return Err(Error::bad_request(format!(
+            "JSON body nested deeper than {max_depth}"
+        )));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::bad_request(format!("Malformed JSON body: {e}")))
+}
+
+/// Whether `[` and `{` outside strings nest deeper than `max` anywhere in `bytes`.
+fn json_depth_exceeds(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// `a[b][]` → `["a", "b", ""]`.
-fn split_key(key: &str) -> Result<Vec<String>> {
+fn split_key(key: &str, max_depth: usize) -> Result<Vec<String>> {
     let bad = || Error::bad_request(format!("malformed parameter name: {key:.60}"));
     let (head, mut rest) = match key.find('[') {
         Some(i) => (&key[..i], &key[i..]),
@@ -36,59 +112,64 @@ fn split_key(key: &str) -> Result<Vec<String>> {
     }
     let mut path = vec![head.to_string()];
     while !rest.is_empty() {
+        if path.len() >= max_depth {
+            return Err(Error::bad_request(format!(
+                "Parameter {head:.60} nested deeper than {max_depth}"
+            )));
+        }
         let inner = rest.strip_prefix('[').ok_or_else(bad)?;
         let close = inner.find(']').ok_or_else(bad)?;
         path.push(inner[..close].to_string());
         rest = &inner[close + 1..];
     }
-    if path.len() > MAX_DEPTH {
-        return Err(bad());
-    }
     Ok(path)
 }
 
-fn insert(node: &mut Value, path: &[String], value: Value) -> Result<()> {
+/// Puts `value` at `path` under `root`, walking down in a loop (the path comes from the client).
+fn insert(root: &mut Value, path: &[String], value: Value) -> Result<()> {
     let conflict = || Error::bad_request(format!("conflicting parameter: {:.60}", path.join("/")));
-    let Some((segment, rest)) = path.split_first() else {
-        return Ok(());
-    };
-    if segment.is_empty() {
-        // `k[]` appends; only values may follow it.
-        let Value::Array(items) = node else {
+    let mut node = root;
+    let mut rest = path;
+    while let Some((segment, after)) = rest.split_first() {
+        rest = after;
+        if segment.is_empty() {
+            // `k[]` appends; only values may follow it.
+            let Value::Array(items) = node else {
+                return Err(conflict());
+            };
+            if !rest.is_empty() {
+                return Err(conflict());
+            }
+            items.push(value);
+            return Ok(());
+        }
+        let Value::Object(map) = node else {
             return Err(conflict());
         };
-        if !rest.is_empty() {
-            return Err(conflict());
-        }
-        items.push(value);
-        return Ok(());
-    }
-    let Value::Object(map) = node else {
-        return Err(conflict());
-    };
-    if rest.is_empty() {
-        match map.get_mut(segment) {
-            // A repeated plain key collects its values.
-            Some(Value::Array(items)) => items.push(value),
-            Some(existing @ Value::String(_)) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, value]);
+        if rest.is_empty() {
+            match map.get_mut(segment) {
+                // A repeated plain key collects its values.
+                Some(Value::Array(items)) => items.push(value),
+                Some(existing @ Value::String(_)) => {
+                    let first = existing.take();
+                    *existing = Value::Array(vec![first, value]);
+                }
+                Some(_) => return Err(conflict()),
+                None => {
+                    map.insert(segment.clone(), value);
+                }
             }
-            Some(_) => return Err(conflict()),
-            None => {
-                map.insert(segment.clone(), value);
+            return Ok(());
+        }
+        node = map.entry(segment.clone()).or_insert_with(|| {
+            if rest[0].is_empty() {
+                Value::Array(Vec::new())
+            } else {
+                Value::Object(Map::new())
             }
-        }
-        return Ok(());
+        });
     }
-    let child = map.entry(segment.clone()).or_insert_with(|| {
-        if rest[0].is_empty() {
-            Value::Array(Vec::new())
-        } else {
-            Value::Object(Map::new())
-        }
-    });
-    insert(child, rest, value)
+    Ok(())
 }
 
 /// Lenient readers over one parameter value.
@@ -207,6 +288,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse_rack(input: &str) -> Result<Value> {
+        super::parse_rack(input, &ParamLimits::default())
+    }
+
     #[test]
     fn parses_rack_nesting_and_arrays() {
         let v =
@@ -238,5 +323,23 @@ mod tests {
     fn deep_nesting_is_bounded() {
         let key = format!("a{}", "[x]".repeat(20));
         assert!(parse_rack(&format!("{key}=1")).is_err());
+        let limits = ParamLimits {
+            max_depth: 3,
+            ..ParamLimits::default()
+        };
+        assert!(super::parse_rack("a[b][c]=1", &limits).is_ok());
+        assert!(super::parse_rack("a[b][c][d]=1", &limits).is_err());
+    }
+
+    #[test]
+    fn json_depth_ignores_brackets_in_strings() {
+        assert!(!json_depth_exceeds(br#"{"a":[[1]]}"#, 3));
+        assert!(json_depth_exceeds(br#"{"a":[[[1]]]}"#, 3));
+        assert!(!json_depth_exceeds(br#"{"a":"[[[[\"[[[["}"#, 1));
+        assert!(parse_json(
+            format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000)).as_bytes(),
+            16
+        )
+        .is_err());
     }
 }

@@ -1,9 +1,11 @@
 //! The whole HTTP service: routes, JSON fallbacks, `.json` suffixes and CORS.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderName, Method, StatusCode, Uri};
+use axum::middleware;
 use axum::routing::get;
 use axum::{Json, Router};
 use confab_core::Error;
@@ -13,6 +15,7 @@ use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::ApiError;
+use crate::rate_limit::{self, RateLimits};
 use crate::{admin, connectycube, AppState};
 
 /// GET /health
@@ -95,13 +98,19 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("cb-sdk"),
             HeaderName::from_static("cb-administration-api-key"),
         ])
+        .expose_headers([header::RETRY_AFTER])
         .max_age(Duration::from_secs(24 * 60 * 60))
 }
 
-/// Wraps a finished router so suffix stripping happens before routing.
-pub fn into_service(router: Router) -> Router {
+/// Wraps a finished router so suffix stripping happens before routing, and every request (the
+/// `/ws` upgrade too) passes the rate limits first.
+pub fn into_service(router: Router, limits: Arc<RateLimits>) -> Router {
     // A `Router` used as a fallback service receives every request unrouted, so the
     // rewrite below runs before the inner router matches paths.
     let inner = MapRequestLayer::new(strip_json_suffix).layer(router);
-    Router::new().fallback_service(inner).layer(cors())
+    Router::new()
+        .fallback_service(inner)
+        // Inside CORS, so a browser app can read the 429.
+        .layer(middleware::from_fn_with_state(limits, rate_limit::limit))
+        .layer(cors())
 }

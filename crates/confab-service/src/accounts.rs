@@ -1,6 +1,6 @@
 //! Applications, sessions and users: who is calling, and what they may do to their own account.
 
-use std::num::NonZeroU32;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,8 +9,8 @@ use confab_core::error::FieldErrors;
 use confab_core::model::{App, AppCredentials, Session, User, UserFields, UserQuery};
 use confab_core::{AppId, Error, ErrorKind, Result, UserId};
 use confab_store::{AccountStore, NewUser, UserKey};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::limiter::{self, KeyedLimiter};
 use crate::secrets::{hash_password, random_hex, token_hash, verify_password};
 use crate::touches::Touches;
 
@@ -25,6 +25,11 @@ pub struct AccountsConfig {
     pub session_ttl: Duration,
     /// Password attempts allowed per minute for one login of one app.
     pub login_attempts_per_minute: u32,
+    /// Password attempts allowed per minute from one client address, REST and XMPP together
+    /// (0: no limit).
+    pub login_attempts_per_minute_per_ip: u32,
+    /// Whether per-address limits apply to loopback clients too.
+    pub limit_loopback: bool,
 }
 
 impl Default for AccountsConfig {
@@ -32,6 +37,8 @@ impl Default for AccountsConfig {
         Self {
             session_ttl: Duration::from_secs(2 * 60 * 60),
             login_attempts_per_minute: 30,
+            login_attempts_per_minute_per_ip: 600,
+            limit_loopback: false,
         }
     }
 }
@@ -75,18 +82,32 @@ impl AuthContext {
 pub struct Accounts {
     store: Arc<dyn AccountStore>,
     config: AccountsConfig,
-    login_limiter: DefaultKeyedRateLimiter<(i64, String)>,
+    login_limiter: Option<KeyedLimiter<(i64, String)>>,
+    login_ip_limiter: Option<KeyedLimiter<IpAddr>>,
     touches: Touches,
 }
 
 impl Accounts {
     pub fn new(store: Arc<dyn AccountStore>, config: AccountsConfig) -> Self {
-        let per_minute = NonZeroU32::new(config.login_attempts_per_minute.max(1)).expect("max(1)");
         Self {
             touches: Touches::new(store.clone()),
             store,
-            login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            login_limiter: KeyedLimiter::per_minute(config.login_attempts_per_minute.max(1)),
+            login_ip_limiter: KeyedLimiter::per_minute(config.login_attempts_per_minute_per_ip),
             config,
+        }
+    }
+
+    /// Counts a password attempt from `ip` (a REST login or an XMPP authentication);
+    /// `RateLimited` when the address made too many in the last minute.
+    pub fn check_login_source(&self, ip: IpAddr) -> Result<()> {
+        match &self.login_ip_limiter {
+            _ if limiter::exempt(ip, self.config.limit_loopback) => Ok(()),
+            Some(l) if l.check(&ip).is_err() => Err(Error::new(
+                ErrorKind::RateLimited,
+                "Too many login attempts, try again later",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -261,7 +282,11 @@ impl Accounts {
             UserKey::Login(l) | UserKey::Email(l) => (app.get(), l.to_lowercase()),
             _ => unreachable!("only login and email are credentials"),
         };
-        if self.login_limiter.check_key(&limiter_key).is_err() {
+        if self
+            .login_limiter
+            .as_ref()
+            .is_some_and(|l| l.check(&limiter_key).is_err())
+        {
             return Err(Error::new(
                 ErrorKind::RateLimited,
                 "Too many login attempts, try again later",

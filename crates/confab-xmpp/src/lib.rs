@@ -16,8 +16,10 @@
 //! - [`muc`]: group, public and broadcast dialogs as rooms (XEP-0045 subset), plugged in with
 //!   [`muc::Rooms::install`].
 //! - [`error`]: stanza and stream errors; [`jid`]: ConnectyCube JIDs; [`tls`]: certificates.
-//! - [`listen`]: accept loops and the `/ws` route.
+//! - [`listen`]: accept loops and the `/ws` route; [`conn_limit`]: connection caps (in all, per
+//!   address); [`throttle`]: per-session input rates (backpressure, nothing refused).
 
+pub mod conn_limit;
 pub mod error;
 pub mod history;
 pub mod hub;
@@ -34,18 +36,18 @@ pub mod roster;
 pub mod session;
 mod sm;
 pub mod stream;
+pub mod throttle;
 pub mod tls;
 pub mod transport;
 pub mod xml;
 
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use confab_service::limiter::KeyedLimiter;
 use confab_service::Accounts;
 use confab_service::{Offline, Privacy, Roster};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
 
@@ -70,6 +72,14 @@ pub struct XmppConfig {
     /// SASL attempts per minute for one account (passwords are guessable; REST logins have the same
     /// limit, and the XMPP face must not be a way around it).
     pub auth_attempts_per_minute: u32,
+    /// Stanzas per second a session may send before its socket is read more slowly.
+    pub stanza_rate: throttle::InputRate,
+    /// Bytes per second a session may send before its socket is read more slowly.
+    pub byte_rate: throttle::InputRate,
+    /// Open connections (TCP, TLS, WebSocket) in all; 0 is no cap.
+    pub max_connections: u32,
+    /// Open connections from one client address; 0 is no cap.
+    pub max_connections_per_ip: u32,
 }
 
 /// The domain services the XMPP face calls: every rule and every stored state lives behind them.
@@ -92,6 +102,10 @@ impl Default for XmppConfig {
             ping_timeout: Duration::from_secs(30),
             session_queue_len: 1024,
             auth_attempts_per_minute: 30,
+            stanza_rate: throttle::InputRate::OFF,
+            byte_rate: throttle::InputRate::OFF,
+            max_connections: 0,
+            max_connections_per_ip: 0,
         }
     }
 }
@@ -117,7 +131,9 @@ pub struct XmppServer {
     /// Roster-push interest and presence state of this face's sessions.
     pub contacts: roster::Contacts,
     shutdown: watch::Receiver<bool>,
-    pub(crate) auth_limiter: DefaultKeyedRateLimiter<(i64, i64)>,
+    pub(crate) auth_limiter: Option<KeyedLimiter<(i64, i64)>>,
+    /// Open connections against their caps.
+    pub connections: Arc<conn_limit::ConnLimits>,
     active: AtomicUsize,
     idle: Notify,
 }
@@ -136,9 +152,12 @@ impl XmppServer {
             roster,
             history,
         } = services;
-        let per_minute = NonZeroU32::new(config.auth_attempts_per_minute.max(1)).expect("max(1)");
         Arc::new(Self {
-            auth_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            auth_limiter: KeyedLimiter::per_minute(config.auth_attempts_per_minute.max(1)),
+            connections: conn_limit::ConnLimits::new(
+                config.max_connections,
+                config.max_connections_per_ip,
+            ),
             config,
             accounts,
             hub: Arc::new(Hub::new()),

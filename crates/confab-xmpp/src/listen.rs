@@ -3,15 +3,19 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
+use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::conn_limit::{ConnSlot, Refusal};
+use crate::error::stream_error_with;
 use crate::session::{self, ConnInfo};
-use crate::transport::{TcpTransport, WsTransport};
+use crate::transport::{TcpTransport, Transport, WsTransport, LINGER};
+use crate::xml::{Element, NS_CLIENT, NS_STREAM, NS_STREAMS};
 use crate::XmppServer;
 
 /// Names the socket address may be called by in a stream `to`.
@@ -50,11 +54,10 @@ pub async fn serve_tcp(srv: Arc<XmppServer>, listener: TcpListener, direct_tls: 
 }
 
 async fn accept_tcp(srv: Arc<XmppServer>, sock: TcpStream, peer: SocketAddr, direct_tls: bool) {
-    let _ = sock.set_nodelay(true);
-    let host_names = sock.local_addr().map(|a| names_for(&a)).unwrap_or_default();
-    let info = ConnInfo {
-        host_names,
-        peer: peer.to_string(),
+    // The socket and the address are moved, never borrowed, here: a borrowed local keeps its
+    // storage in this future, which every connection's task holds for its whole life.
+    let Some((sock, info, _slot)) = admit(&srv, sock, peer, direct_tls) else {
+        return;
     };
     let transport = if direct_tls {
         // Boxed: the handshake state is large and would otherwise stay in every connection's task.
@@ -66,6 +69,48 @@ async fn accept_tcp(srv: Arc<XmppServer>, sock: TcpStream, peer: SocketAddr, dir
         TcpTransport::plain(sock)
     };
     session::run(srv, transport, info).await;
+}
+
+/// A place under the connection caps and the facts about the connection; `None` when refused
+/// (the refusal is sent by a task of its own).
+fn admit(
+    srv: &Arc<XmppServer>,
+    sock: TcpStream,
+    peer: SocketAddr,
+    direct_tls: bool,
+) -> Option<(TcpStream, ConnInfo, ConnSlot)> {
+    let slot = match srv.connections.acquire(Some(peer.ip())) {
+        Ok(slot) => slot,
+        Err(why) => {
+            tracing::info!(peer = %peer, reason = ?why, "xmpp connection refused");
+            // Direct TLS would need a handshake first: the connection is just closed.
+            if !direct_tls {
+                tokio::spawn(refuse_tcp(srv.clone(), sock, why));
+            }
+            return None;
+        }
+    };
+    let _ = sock.set_nodelay(true);
+    let host_names = sock.local_addr().map(|a| names_for(&a)).unwrap_or_default();
+    Some((sock, ConnInfo { host_names, peer }, slot))
+}
+
+/// Opens a stream only to end it with the refusal's stream error and text (RFC 6120 §4.9.1.1 lets
+/// an error come before the client's header), then closes.
+async fn refuse_tcp(srv: Arc<XmppServer>, sock: TcpStream, why: Refusal) {
+    let header = format!(
+        "<?xml version='1.0'?><stream:stream xmlns='{NS_CLIENT}' xmlns:stream='{NS_STREAM}' from='{}' version='1.0'>",
+        crate::xml::escape(&srv.config.domain)
+    );
+    let text = Element::new("text", NS_STREAMS).with_text(why.text());
+    let xml = format!(
+        "{header}{}</stream:stream>",
+        stream_error_with(why.condition(), text)
+    );
+    let mut t = TcpTransport::plain(sock);
+    if tokio::time::timeout(LINGER, t.send(&xml)).await.is_ok() {
+        t.close(true).await;
+    }
 }
 
 async fn tls_handshake(
@@ -92,12 +137,22 @@ pub fn ws_routes(srv: Arc<XmppServer>) -> Router {
     Router::new().route("/ws", get(ws_upgrade)).with_state(srv)
 }
 
-/// GET /ws — XMPP over WebSocket, subprotocol `xmpp`.
+/// GET /ws — XMPP over WebSocket, subprotocol `xmpp`. Over a connection cap, `503` with the
+/// REST error shape and no upgrade.
 async fn ws_upgrade(
     State(srv): State<Arc<XmppServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let slot = match srv.connections.acquire(Some(peer.ip())) {
+        Ok(slot) => slot,
+        Err(why) => {
+            tracing::info!(peer = %peer, reason = ?why, "xmpp websocket refused");
+            let body = json!({ "errors": { "base": [why.text()] } });
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        }
+    };
     let mut host_names = Vec::new();
     if let Some(host) = headers.get("host").and_then(|h| h.to_str().ok()) {
         let name = if host.starts_with('[') {
@@ -126,10 +181,8 @@ async fn ws_upgrade(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
-            let info = ConnInfo {
-                host_names,
-                peer: "websocket".into(),
-            };
+            let _slot = slot;
+            let info = ConnInfo { host_names, peer };
             session::run(srv, WsTransport { socket, secure }, info).await
         })
 }

@@ -49,6 +49,39 @@ pub struct Config {
     pub xmpp_offline_max_per_user: u32,
     /// Contacts per user in the XMPP contact list (ConnectyCube allows 300).
     pub xmpp_max_contacts: u32,
+    /// Most segments in one Rack parameter name (`a[b][]` has 3; at most 128).
+    pub http_max_param_depth: usize,
+    /// Most `name=value` pairs in one query string or form body.
+    pub http_max_params: usize,
+    /// Deepest nesting of arrays and objects in a JSON request body (at most 128).
+    pub http_max_json_depth: usize,
+    /// REST requests per second from one client address (0: no limit)...
+    pub http_requests_per_sec_per_ip: u32,
+    /// ...and how many it may send at once.
+    pub http_burst_per_ip: u32,
+    /// REST requests per second with one session token (0: no limit)...
+    pub http_requests_per_sec_per_token: u32,
+    /// ...and how many it may send at once.
+    pub http_burst_per_token: u32,
+    /// Password attempts per minute from one client address, REST and XMPP together (0: no limit).
+    pub login_attempts_per_minute_per_ip: u32,
+    /// Whether the per-address request and login limits apply to loopback clients (a reverse proxy
+    /// on the same host, benchmarks, tests); off by default.
+    pub per_ip_limits_on_loopback: bool,
+    /// Stanzas per second one XMPP session may send before its socket is read more slowly (0: no
+    /// limit)...
+    pub xmpp_max_stanzas_per_sec: u32,
+    /// ...and how many it may send at once.
+    pub xmpp_stanza_burst: u32,
+    /// Bytes per second one XMPP session may send before its socket is read more slowly (0: no
+    /// limit)...
+    pub xmpp_max_bytes_per_sec: u32,
+    /// ...and how many it may send at once.
+    pub xmpp_byte_burst: u32,
+    /// Open XMPP connections (TCP, TLS and WebSocket) from one client address (0: no limit).
+    pub xmpp_max_connections_per_ip: u32,
+    /// Open XMPP connections in all (TCP, TLS and WebSocket; 0: no limit).
+    pub max_connections: u32,
 }
 
 impl Default for Config {
@@ -73,6 +106,22 @@ impl Default for Config {
             xmpp_session_queue_len: 1024,
             xmpp_offline_max_per_user: 1000,
             xmpp_max_contacts: 300,
+            http_max_param_depth: 8,
+            http_max_params: 1000,
+            http_max_json_depth: 16,
+            http_requests_per_sec_per_ip: 200,
+            http_burst_per_ip: 400,
+            http_requests_per_sec_per_token: 200,
+            http_burst_per_token: 400,
+            login_attempts_per_minute_per_ip: 600,
+            per_ip_limits_on_loopback: false,
+            xmpp_max_stanzas_per_sec: 100,
+            xmpp_stanza_burst: 500,
+            xmpp_max_bytes_per_sec: 512 * 1024,
+            xmpp_byte_burst: 2 * 1024 * 1024,
+            xmpp_max_connections_per_ip: 1000,
+            // The process may keep 20,000 files open: what is left serves HTTP and the database.
+            max_connections: 19_500,
         }
     }
 }

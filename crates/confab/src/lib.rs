@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use confab_core::model::AppCredentials;
 use confab_core::{Error, Result};
+use confab_http::params::ParamLimits;
+use confab_http::rate_limit::{Rate, RateLimits};
 use confab_http::{AppState, HttpConfig};
 use confab_service::{
     Accounts, AccountsConfig, Chat, LocalBus, Offline, Privacy, Roster, Subscriber,
@@ -46,6 +48,8 @@ impl Domain {
             AccountsConfig {
                 session_ttl: Duration::from_secs(config.session_ttl_secs.max(1)),
                 login_attempts_per_minute: config.login_attempts_per_minute,
+                login_attempts_per_minute_per_ip: config.login_attempts_per_minute_per_ip,
+                limit_loopback: config.per_ip_limits_on_loopback,
             },
         ));
         let privacy = Arc::new(Privacy::new(Arc::new(store.clone()), config.domain.clone()));
@@ -114,6 +118,12 @@ impl Server {
             domain: config.domain.as_str().into(),
             config: Arc::new(HttpConfig {
                 max_body_bytes: config.max_body_bytes,
+                params: ParamLimits {
+                    max_depth: config.http_max_param_depth,
+                    max_pairs: config.http_max_params,
+                    max_json_depth: config.http_max_json_depth,
+                }
+                .capped(),
             }),
         };
         let listener = TcpListener::bind(&config.http_addr)
@@ -124,7 +134,18 @@ impl Server {
 
         let router =
             confab_http::router(state).merge(confab_xmpp::listen::ws_routes(xmpp.server.clone()));
-        let app = confab_http::router::into_service(router);
+        let limits = RateLimits::new(
+            Rate {
+                per_sec: config.http_requests_per_sec_per_ip,
+                burst: config.http_burst_per_ip,
+            },
+            Rate {
+                per_sec: config.http_requests_per_sec_per_token,
+                burst: config.http_burst_per_token,
+            },
+            config.per_ip_limits_on_loopback,
+        );
+        let app = confab_http::router::into_service(router, Arc::new(limits));
         let mut serve_stop = stop.clone();
         let serve = axum::serve(
             listener,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_core::{Error, Result};
+use confab_xmpp::throttle::InputRate;
 use confab_xmpp::{Services, XmppConfig, XmppServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -55,6 +56,16 @@ pub(crate) async fn start(
             ping_timeout: Duration::from_secs(config.xmpp_ping_timeout_secs.max(1)),
             session_queue_len: config.xmpp_session_queue_len,
             auth_attempts_per_minute: config.login_attempts_per_minute,
+            stanza_rate: InputRate {
+                per_sec: config.xmpp_max_stanzas_per_sec,
+                burst: config.xmpp_stanza_burst,
+            },
+            byte_rate: InputRate {
+                per_sec: config.xmpp_max_bytes_per_sec,
+                burst: config.xmpp_byte_burst,
+            },
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.xmpp_max_connections_per_ip,
         },
         Services {
             accounts: domain.accounts.clone(),

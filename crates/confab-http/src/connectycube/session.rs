@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::render;
 use crate::error::ApiResult;
-use crate::extract::{Auth, Body};
+use crate::extract::{Auth, Body, ClientIp};
 use crate::params::Params;
 use crate::AppState;
 
@@ -32,8 +32,24 @@ fn credentials(p: &Params) -> Result<Credentials, Error> {
     }
 }
 
+fn has_password(c: &Credentials) -> bool {
+    !matches!(c, Credentials::Guest { .. })
+}
+
+/// Password attempts per client address (the per-login limit is the accounts service's own).
+fn check_source(s: &AppState, ip: Option<std::net::IpAddr>) -> Result<(), Error> {
+    match ip {
+        Some(ip) => s.accounts.check_login_source(ip),
+        None => Ok(()),
+    }
+}
+
 /// POST /session
-pub async fn create_session(State(s): State<AppState>, Body(p): Body) -> ApiResult<Json<Value>> {
+pub async fn create_session(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Body(p): Body,
+) -> ApiResult<Json<Value>> {
     let app_id = p
         .int("application_id")?
         .ok_or_else(|| Error::invalid("application_id", "can't be blank"))?;
@@ -45,6 +61,9 @@ pub async fn create_session(State(s): State<AppState>, Body(p): Body) -> ApiResu
         return Err(Error::invalid("provider", "is not supported by this server").into());
     }
     let creds = p.object("user")?.map(|u| credentials(&u)).transpose()?;
+    if creds.as_ref().is_some_and(has_password) {
+        check_source(&s, ip)?;
+    }
     let (session, token, user) = s.accounts.create_session(app_id, &auth_key, creds).await?;
     Ok(Json(render::session(&session, &token, user.as_ref())))
 }
@@ -73,10 +92,19 @@ pub async fn delete_session(State(s): State<AppState>, auth: Auth) -> ApiResult<
 }
 
 /// POST /login
-pub async fn login(State(s): State<AppState>, auth: Auth, Body(p): Body) -> ApiResult<Json<Value>> {
+pub async fn login(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    auth: Auth,
+    Body(p): Body,
+) -> ApiResult<Json<Value>> {
     // Both `{login, password}` and `{user: {login, password}}` are seen in the wild.
     let p = p.object("user")?.unwrap_or(p);
-    let user = s.accounts.login(&auth.ctx, credentials(&p)?).await?;
+    let creds = credentials(&p)?;
+    if has_password(&creds) {
+        check_source(&s, ip)?;
+    }
+    let user = s.accounts.login(&auth.ctx, creds).await?;
     Ok(Json(json!({ "user": render::user(&user) })))
 }
 

@@ -13,6 +13,10 @@
 //! while it was closing are stored offline when it ends, unless another session of the user is
 //! online (it got its own copy). Offline messages stored (or released) while a session is available
 //! reach it through its queue as a `ClaimOffline` item, and it hands them out then.
+//!
+//! Files: this one runs the loop and routes bound stanzas; `auth` (STARTTLS, SASL, bind), `output`
+//! (coalesced, time-bounded writes), `offline` (offline delivery, confirmation, what is stored at the
+//! end) and `stream_management` (XEP-0198 on the session; the counters are [`crate::sm`]).
 
 use std::sync::Arc;
 
@@ -28,9 +32,18 @@ use crate::hub::{OutKind, Outbound, SessionHandle};
 use crate::jid::{bare_jid, parse_username};
 use crate::sm::{Ack, StreamMgmt};
 use crate::stream::{Framing, StreamError, StreamEvent, StreamReader};
+use crate::throttle::Throttle;
 use crate::transport::Transport;
 use crate::xml::{Element, NS_CLIENT, NS_FRAMING, NS_STREAM};
 use crate::{iq, message, XmppServer};
+
+mod auth;
+mod offline;
+mod output;
+mod stream_management;
+
+use offline::{release_offline, store_undelivered};
+use output::{coalesce, next_out, write_within};
 
 pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 pub const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
@@ -57,7 +70,8 @@ pub struct ConnInfo {
     /// Names a client may put in the stream's `to` besides the configured domain (the socket's
     /// host name or address: the SDK uses the host part of its URL).
     pub host_names: Vec<String>,
-    pub peer: String,
+    /// The client's address (password attempts are limited per address, too).
+    pub peer: std::net::SocketAddr,
 }
 
 pub(crate) struct Bound {
@@ -91,6 +105,8 @@ pub(crate) struct Session {
     /// An application-specific child for the stream error the session ends with (XEP-0198's
     /// `<handled-count-too-high/>`); boxed, since it is rare and the session lives in every task.
     error_detail: Option<Box<Element>>,
+    /// Input rates, when limited (boxed: small sessions stay small).
+    throttle: Option<Box<Throttle>>,
 }
 
 /// Runs one client connection to its end.
@@ -116,6 +132,7 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
         undelivered: Vec::new(),
         broken: false,
         error_detail: None,
+        throttle: Throttle::new(srv.config.stanza_rate, srv.config.byte_rate),
     };
     let mut shutdown = srv.shutdown_signal();
     let mut rx: Option<mpsc::Receiver<Outbound>> = None;
@@ -135,6 +152,9 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                 // Boxed: the handlers' futures are large and needed only while an event is handled,
                 // so an idle session's task stays small.
                 Ok(Some(ev)) => {
+                    if let Some(th) = s.throttle.as_mut() {
+                        th.owe(1, 0);
+                    }
                     if let Flow::Close(e) = Box::pin(s.on_event(&mut t, ev, &mut rx)).await {
                         break 'outer e;
                     }
@@ -156,19 +176,39 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                 }
             }
         }
+        // Over its input rates, the session stops reading until what it read is paid for.
+        let paused = s
+            .throttle
+            .as_mut()
+            .and_then(|th| th.admit())
+            .map(|d| Box::pin(tokio::time::sleep(d)));
+        // A match, not `is_none()`: a borrowed local would keep its storage in the future.
+        #[allow(clippy::redundant_pattern_matching)]
+        let reading = matches!(paused, None);
+        if !reading {
+            // The client was sending: a pause is not silence.
+            last_rx = Instant::now();
+        }
         let deadline = match ping_sent {
             Some(at) => at + srv.config.ping_timeout,
             None => last_rx + srv.config.ping_interval,
         };
         let handle = s.bound.as_ref().map(|b| b.handle.clone());
+        if let Some(th) = s.throttle.as_mut() {
+            th.before_read(s.reader.input().len());
+        }
         tokio::select! {
-            r = t.recv(s.reader.input()) => match r {
+            r = t.recv(s.reader.input()), if reading => match r {
                 Ok(true) => {
                     last_rx = Instant::now();
                     ping_sent = None;
+                    if let Some(th) = s.throttle.as_mut() {
+                        th.after_read(s.reader.input().len());
+                    }
                 }
                 Ok(false) | Err(_) => break 'outer None,
             },
+            _ = pause(paused) => {}
             Some(first) = next_out(&mut rx) => {
                 let batch = coalesce(framing, first, &mut rx);
                 if let Flow::Close(e) = s.write_queued(&mut t, batch).await {
@@ -265,149 +305,12 @@ async fn finish<T: Transport>(
     }
 }
 
-async fn next_out(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
-    match rx {
-        Some(rx) => rx.recv().await,
+/// Waits out a throttling pause; never ends without one. The timer is boxed: only throttled
+/// sessions pay for it.
+async fn pause(timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(t) => t.await,
         None => std::future::pending().await,
-    }
-}
-
-/// Queued stanzas joined for one write.
-#[derive(Default)]
-struct Batch {
-    /// The first stanza, and all of them once there are more.
-    first: Option<Arc<str>>,
-    joined: Option<String>,
-    /// How many stanzas it holds.
-    n: usize,
-    /// The durable ones: position in the batch (from 1), the stanza and when it was queued.
-    durable: Vec<(u32, Arc<str>, Millis)>,
-    /// Offline messages were stored for the user meanwhile.
-    claim_offline: bool,
-}
-
-impl Batch {
-    fn add(&mut self, o: Outbound) {
-        if o.kind == OutKind::ClaimOffline {
-            self.claim_offline = true;
-            return;
-        }
-        match &self.first {
-            None => self.first = Some(o.xml.clone()),
-            Some(first) => self
-                .joined
-                .get_or_insert_with(|| String::from(&**first))
-                .push_str(&o.xml),
-        }
-        self.n += 1;
-        if o.kind == OutKind::Durable {
-            self.durable.push((self.n as u32, o.xml, o.queued_at));
-        }
-    }
-
-    fn len(&self) -> usize {
-        match (&self.joined, &self.first) {
-            (Some(j), _) => j.len(),
-            (None, Some(f)) => f.len(),
-            (None, None) => 0,
-        }
-    }
-
-    /// The XML of every stanza in the batch.
-    fn xml(&mut self) -> Arc<str> {
-        match self.joined.take() {
-            Some(j) => j.into(),
-            None => self.first.take().unwrap_or_else(|| Arc::from("")),
-        }
-    }
-}
-
-/// Over TCP, appends whatever else is already queued (up to 64 KiB) so a burst (e.g. a busy group)
-/// costs one write instead of one per stanza. WebSocket needs one frame per stanza (RFC 7395).
-fn coalesce(framing: Framing, first: Outbound, rx: &mut Option<mpsc::Receiver<Outbound>>) -> Batch {
-    const MAX_BATCH: usize = 64 * 1024;
-    let mut batch = Batch::default();
-    batch.add(first);
-    let Some(rx) = rx.as_mut().filter(|_| matches!(framing, Framing::Tcp)) else {
-        return batch;
-    };
-    while batch.len() < MAX_BATCH {
-        let Ok(more) = rx.try_recv() else { break };
-        batch.add(more);
-    }
-    batch
-}
-
-/// Writes `xml`. A write the client does not take within `limit` fails: a client that stopped
-/// reading would otherwise hold its session, and all that is queued for it, forever. Only a write
-/// that does not complete at once gets a timer.
-async fn write_within<T: Transport>(t: &mut T, xml: &str, limit: std::time::Duration) -> bool {
-    let mut write = std::pin::pin!(t.send(xml));
-    let first = std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(std::future::Future::poll(write.as_mut(), cx))
-    })
-    .await;
-    match first {
-        std::task::Poll::Ready(r) => r.is_ok(),
-        // Boxed: the timer is large, and every session's task would carry it.
-        std::task::Poll::Pending => matches!(
-            Box::pin(tokio::time::timeout(limit, write)).await,
-            Ok(Ok(()))
-        ),
-    }
-}
-
-/// Stores offline the durable stanzas a session could not deliver (see the module comment).
-async fn store_undelivered(srv: &XmppServer, h: &SessionHandle, left: Vec<(Arc<str>, Millis)>) {
-    if left.is_empty() {
-        return;
-    }
-    if srv.hub.sessions(h.account()).iter().any(|s| s.id != h.id) {
-        tracing::debug!(
-            session = h.id,
-            count = left.len(),
-            "undelivered messages reached other sessions"
-        );
-        return;
-    }
-    let rows: Vec<(&str, Millis)> = left.iter().map(|(xml, at)| (&**xml, *at)).collect();
-    match message::store_offline(srv, h.account(), &rows).await {
-        Ok(stored) if stored == rows.len() => {
-            tracing::debug!(
-                session = h.id,
-                stored,
-                "undelivered messages stored offline"
-            );
-        }
-        Ok(stored) => tracing::warn!(
-            session = h.id,
-            dropped = rows.len() - stored,
-            "offline queue full: undelivered messages dropped"
-        ),
-        Err(e) => {
-            tracing::error!(error = ?e, count = rows.len(), "storing undelivered messages failed")
-        }
-    }
-}
-
-/// Makes the offline messages a session claimed but never confirmed deliverable again.
-async fn release_offline(srv: &XmppServer, b: &Bound) {
-    if !b.claimed {
-        return;
-    }
-    let h = &b.handle;
-    match srv.offline.release(h.app, h.user, &b.claim).await {
-        Ok(0) => {}
-        Ok(n) => {
-            tracing::debug!(session = h.id, count = n, "offline messages kept for later");
-            // Another session of the user that is online takes them now.
-            for s in srv.hub.sessions(h.account()).iter() {
-                if s.id != h.id {
-                    s.offline_stored();
-                }
-            }
-        }
-        Err(e) => tracing::error!(error = ?e, "releasing offline messages failed"),
     }
 }
 
@@ -478,53 +381,6 @@ impl Session {
         !self.broken
     }
 
-    /// Writes stanzas taken from the queue. With stream management, the durable ones wait for the
-    /// client's ack, which an `<r/>` asks for at once; a failed write keeps them for the end.
-    async fn write_queued<T: Transport>(&mut self, t: &mut T, mut b: Batch) -> Flow {
-        // Boxed: rare, and its future would make every session's task larger.
-        if b.claim_offline
-            && self.bound.as_ref().is_some_and(|b| b.available)
-            && !Box::pin(self.deliver_offline(t)).await
-        {
-            return Flow::Close(None);
-        }
-        if b.n == 0 {
-            return Flow::Continue;
-        }
-        let base = self.sm.as_ref().map_or(0, StreamMgmt::sent_count);
-        if !self.send_stanzas(t, &b.xml(), b.n).await {
-            let lost = b.durable.into_iter().map(|(_, xml, at)| (xml, at));
-            self.undelivered.extend(lost);
-            return Flow::Close(None);
-        }
-        let Some(sm) = self.sm.as_mut() else {
-            return Flow::Continue;
-        };
-        if b.durable.is_empty() {
-            return Flow::Continue;
-        }
-        for (n, xml, at) in b.durable {
-            sm.track_live(base.wrapping_add(n), xml, at);
-        }
-        if sm.unacked() > MAX_UNACKED {
-            tracing::info!(peer = %self.info.peer, "client leaves too many stanzas unacknowledged");
-            return Flow::Close(Some("policy-violation"));
-        }
-        if !self.send(t, &Element::new("r", NS_SM).to_xml()).await {
-            return Flow::Close(None);
-        }
-        Flow::Continue
-    }
-
-    /// Writes `n` stanzas and counts them for XEP-0198 (nonzas such as `<a/>` go through `send`).
-    async fn send_stanzas<T: Transport>(&mut self, t: &mut T, xml: &str, n: usize) -> bool {
-        let ok = self.send(t, xml).await;
-        if let (true, Some(sm)) = (ok, self.sm.as_mut()) {
-            sm.sent(n);
-        }
-        ok
-    }
-
     async fn on_event<T: Transport>(
         &mut self,
         t: &mut T,
@@ -574,203 +430,6 @@ impl Session {
             return Flow::Close(None);
         }
         Flow::Continue
-    }
-
-    async fn pre_auth<T: Transport>(&mut self, t: &mut T, el: Element) -> Flow {
-        if el.is("starttls", NS_TLS) {
-            let Some(acceptor) = self.srv.tls.clone().filter(|_| t.can_starttls()) else {
-                self.send(t, &Element::new("failure", NS_TLS).to_xml())
-                    .await;
-                return Flow::Close(None);
-            };
-            if !self
-                .send(t, &Element::new("proceed", NS_TLS).to_xml())
-                .await
-            {
-                return Flow::Close(None);
-            }
-            // Anything pipelined before the handshake is discarded (RFC 6120 §5.4.3.3).
-            self.reader.reset();
-            if let Err(e) = t.starttls(&acceptor).await {
-                tracing::info!(peer = %self.info.peer, error = %e, "TLS handshake failed");
-                self.header_sent = false;
-                return Flow::Close(None);
-            }
-            self.opened = false;
-            self.header_sent = false;
-            return Flow::Continue;
-        }
-        if el.is("auth", NS_SASL) {
-            if el.attr("mechanism") != Some("PLAIN") {
-                return self.sasl_failure(t, "invalid-mechanism").await;
-            }
-            let payload = el.text();
-            let payload = payload.trim();
-            if payload.is_empty() {
-                self.awaiting_response = true;
-                let ok = self
-                    .send(t, &Element::new("challenge", NS_SASL).to_xml())
-                    .await;
-                return if ok {
-                    Flow::Continue
-                } else {
-                    Flow::Close(None)
-                };
-            }
-            return self.sasl_plain(t, payload).await;
-        }
-        if el.is("response", NS_SASL) && self.awaiting_response {
-            self.awaiting_response = false;
-            let payload = el.text();
-            return self.sasl_plain(t, payload.trim()).await;
-        }
-        if el.is("abort", NS_SASL) {
-            self.awaiting_response = false;
-            return self.sasl_failure(t, "aborted").await;
-        }
-        Flow::Close(Some("not-authorized"))
-    }
-
-    async fn sasl_failure<T: Transport>(&mut self, t: &mut T, condition: &str) -> Flow {
-        let f = Element::new("failure", NS_SASL).with_child(Element::bare(condition));
-        self.send(t, &f.to_xml()).await;
-        // The SDK stays stuck in "connecting" if the stream stays open after a failure (spec §3.4).
-        Flow::Close(None)
-    }
-
-    async fn sasl_plain<T: Transport>(&mut self, t: &mut T, b64: &str) -> Flow {
-        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64) else {
-            return self.sasl_failure(t, "incorrect-encoding").await;
-        };
-        let mut parts = raw.split(|&b| b == 0);
-        let (Some(authzid), Some(authcid), Some(password), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return self.sasl_failure(t, "malformed-request").await;
-        };
-        let (Ok(authzid), Ok(authcid), Ok(password)) = (
-            std::str::from_utf8(authzid),
-            std::str::from_utf8(authcid),
-            std::str::from_utf8(password),
-        ) else {
-            return self.sasl_failure(t, "malformed-request").await;
-        };
-        let Some((app, user)) = parse_username(authcid) else {
-            return self.sasl_failure(t, "not-authorized").await;
-        };
-        if !authzid.is_empty()
-            && authzid != authcid
-            && authzid != bare_jid(app, user, self.domain())
-        {
-            return self.sasl_failure(t, "invalid-authzid").await;
-        }
-        if self
-            .srv
-            .auth_limiter
-            .check_key(&(app.get(), user.get()))
-            .is_err()
-        {
-            tracing::info!(peer = %self.info.peer, app = %app, user = %user, "xmpp authentication rate-limited");
-            return self.sasl_failure(t, "temporary-auth-failure").await;
-        }
-        match self
-            .srv
-            .accounts
-            .verify_chat_secret(app, user, password)
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(peer = %self.info.peer, app = %app, user = %user, "xmpp authenticated");
-                self.account = Some((app, user));
-                if !self
-                    .send(t, &Element::new("success", NS_SASL).to_xml())
-                    .await
-                {
-                    return Flow::Close(None);
-                }
-                // The client restarts the stream.
-                self.reader.reset();
-                self.opened = false;
-                Flow::Continue
-            }
-            Err(e) if e.kind == ErrorKind::Internal => {
-                tracing::error!(error = ?e, "chat secret check failed");
-                self.sasl_failure(t, "temporary-auth-failure").await
-            }
-            Err(_) => {
-                tracing::info!(peer = %self.info.peer, app = %app, user = %user, "xmpp authentication failed");
-                self.sasl_failure(t, "not-authorized").await
-            }
-        }
-    }
-
-    async fn pre_bind<T: Transport>(
-        &mut self,
-        t: &mut T,
-        el: Element,
-        rx: &mut Option<mpsc::Receiver<Outbound>>,
-    ) -> Flow {
-        if el.name == "iq" && el.ns == NS_CLIENT {
-            let id = el.attr("id").unwrap_or("").to_string();
-            if el.attr("type") == Some("set") && el.has_child("bind", NS_BIND) {
-                let (app, user) = self.account.expect("authenticated");
-                // Always a long random resource: the SDK drops 1:1 messages whose `from` contains its
-                // own resource as a substring, so short or client-chosen ones are unsafe (spec §3.5).
-                // COMPAT: connectycube JS SDK 6.1.2 `from.includes(myResource)` filter.
-                let resource = random_hex(16);
-                let full = format!("{}/{resource}", bare_jid(app, user, self.domain()));
-                let (handle, queue, first) = self.srv.hub.register(
-                    app,
-                    user,
-                    resource,
-                    full.clone(),
-                    self.srv.config.session_queue_len,
-                );
-                *rx = Some(queue);
-                self.bound = Some(Bound {
-                    handle,
-                    available: false,
-                    claim: random_hex(16),
-                    claimed: false,
-                });
-                if first {
-                    self.srv.hub.notify_watchers((app, user), iq::status_push);
-                }
-                let reply = Element::new("iq", NS_CLIENT)
-                    .with_attr("type", "result")
-                    .with_attr("id", id)
-                    .with_child(
-                        Element::new("bind", NS_BIND)
-                            .with_child(Element::bare("jid").with_text(full)),
-                    );
-                let ok = self.send(t, &reply.to_xml()).await;
-                return if ok {
-                    Flow::Continue
-                } else {
-                    Flow::Close(None)
-                };
-            }
-            if el.child("session", NS_SESSION).is_some() {
-                let reply = iq::result(&el, self.domain(), None);
-                let ok = self.send(t, &reply.to_xml()).await;
-                return if ok {
-                    Flow::Continue
-                } else {
-                    Flow::Close(None)
-                };
-            }
-        }
-        if el.is("enable", NS_SM) {
-            let f = Element::new("failed", NS_SM)
-                .with_child(Element::new("unexpected-request", crate::xml::NS_STANZAS));
-            let ok = self.send(t, &f.to_xml()).await;
-            return if ok {
-                Flow::Continue
-            } else {
-                Flow::Close(None)
-            };
-        }
-        Flow::Close(Some("not-authorized"))
     }
 
     async fn on_bound<T: Transport>(&mut self, t: &mut T, el: Element) -> Flow {
@@ -848,115 +507,6 @@ impl Session {
         let initial = el.attr("type").is_none() && !bound.available;
         bound.available |= initial;
         (Vec::new(), initial)
-    }
-
-    /// Writes the offline messages straight to the socket, so each gets a known XEP-0198 count.
-    /// Without stream management they are deleted once written; with it, once acknowledged, and an
-    /// `<r/>` asks for that acknowledgement at once.
-    async fn deliver_offline<T: Transport>(&mut self, t: &mut T) -> bool {
-        let bound = self.bound.as_mut().expect("bound");
-        let handle = bound.handle.clone();
-        let claim = bound.claim.clone();
-        let stored = message::claim_offline(&self.srv, &handle, &claim).await;
-        if stored.is_empty() {
-            return true;
-        }
-        bound.claimed = true;
-        let mut written = Vec::with_capacity(stored.len());
-        for (id, xml) in stored {
-            // On failure the session ends, and its end releases what is still claimed.
-            if !self.send_stanzas(t, &xml, 1).await {
-                self.confirm_offline(&written).await;
-                return false;
-            }
-            match self.sm.as_mut() {
-                Some(sm) => sm.track(id),
-                None => written.push(id),
-            }
-        }
-        if self.sm.is_some() {
-            return self.send(t, &Element::new("r", NS_SM).to_xml()).await;
-        }
-        if self.confirm_offline(&written).await {
-            self.bound.as_mut().expect("bound").claimed = false;
-        }
-        true
-    }
-
-    /// Deletes offline rows the client has. On failure they stay claimed and the session's end
-    /// releases them (delivered again later).
-    async fn confirm_offline(&self, ids: &[i64]) -> bool {
-        let bound = self.bound.as_ref().expect("bound");
-        let h = &bound.handle;
-        let done = self
-            .srv
-            .offline
-            .confirm(h.app, h.user, &bound.claim, ids)
-            .await;
-        if let Err(e) = &done {
-            tracing::error!(error = ?e, "deleting delivered offline messages failed");
-        }
-        done.is_ok()
-    }
-
-    async fn on_sm<T: Transport>(&mut self, t: &mut T, el: &Element) -> Flow {
-        let unexpected = || {
-            Element::new("failed", NS_SM)
-                .with_child(Element::new("unexpected-request", crate::xml::NS_STANZAS))
-        };
-        let reply = match el.local_name() {
-            // Enabling twice would restart the counters under the pending offline messages.
-            "enable" if self.sm.is_some() => Some(unexpected()),
-            "enable" => {
-                self.sm = Some(StreamMgmt::default());
-                Some(Element::new("enabled", NS_SM))
-            }
-            "r" => match &self.sm {
-                Some(sm) => Some(Element::new("a", NS_SM).with_attr("h", sm.handled.to_string())),
-                None => Some(unexpected()),
-            },
-            // Client acks of what we sent confirm offline messages; nothing is resent (no resumption).
-            "a" => return self.on_ack(el).await,
-            _ => return Flow::Close(Some("unsupported-stanza-type")),
-        };
-        if let Some(r) = reply {
-            if !self.send(t, &r.to_xml()).await {
-                return Flow::Close(None);
-            }
-        }
-        Flow::Continue
-    }
-
-    /// A client `<a h/>`. An `h` that is not a number is ignored (XEP-0198 names no error for it),
-    /// which leaves the offline messages claimed until the next valid ack or the session's end. An `h`
-    /// above what was sent (or below the previous one, which modulo 2^32 is the same) ends the stream
-    /// as XEP-0198 §4 says, deleting nothing.
-    async fn on_ack(&mut self, el: &Element) -> Flow {
-        let Some(sm) = self.sm.as_mut() else {
-            return Flow::Continue;
-        };
-        let Some(h) = el.attr("h").and_then(|h| h.parse::<u32>().ok()) else {
-            tracing::debug!(peer = %self.info.peer, "ignoring <a/> without a valid h");
-            return Flow::Continue;
-        };
-        match sm.ack(h) {
-            Ack::Confirmed(ids) if ids.is_empty() => Flow::Continue,
-            Ack::Confirmed(ids) => {
-                let all = !sm.has_pending();
-                if self.confirm_offline(&ids).await && all {
-                    self.bound.as_mut().expect("bound").claimed = false;
-                }
-                Flow::Continue
-            }
-            Ack::TooHigh { h, sent } => {
-                tracing::info!(peer = %self.info.peer, h, sent, "client acked more stanzas than sent");
-                let detail = Element::new("handled-count-too-high", NS_SM)
-                    .with_attr("h", h.to_string())
-                    .with_attr("send-count", sent.to_string());
-                self.error_detail = Some(Box::new(detail));
-                Flow::Close(Some("undefined-condition"))
-            }
-        }
     }
 }
 
