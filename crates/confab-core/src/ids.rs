@@ -115,6 +115,51 @@ impl<'de> Deserialize<'de> for ObjectId {
     }
 }
 
+/// An [`ObjectId`] that names one kind of thing, so a dialog id cannot be passed where a message id
+/// is expected.
+macro_rules! object_id_kind {
+    ($name:ident, $what:literal) => {
+        #[doc = concat!("The id of a ", $what, ".")]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(ObjectId);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self(ObjectId::generate())
+            }
+
+            pub fn object_id(self) -> ObjectId {
+                self.0
+            }
+        }
+
+        impl From<ObjectId> for $name {
+            fn from(id: ObjectId) -> Self {
+                Self(id)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self, Error> {
+                s.parse().map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+object_id_kind!(DialogId, "dialog");
+object_id_kind!(MessageId, "message");
+
 #[cfg(test)]
 mod tests {
     use super::*;

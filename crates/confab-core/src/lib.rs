@@ -20,4 +20,4 @@ pub mod model;
 pub mod query;
 
 pub use error::{Error, ErrorKind, Result};
-pub use ids::{AppId, ObjectId, UserId};
+pub use ids::{AppId, DialogId, MessageId, ObjectId, UserId};

@@ -159,15 +159,17 @@ pub fn parse_query(
 }
 
 /// Dialog ids from a path segment or a parameter: `a,b` or a list.
-pub fn object_ids(raw: &[String], max: usize) -> Result<Vec<ObjectId>> {
+pub fn object_ids<T: From<ObjectId>>(raw: &[String], max: usize) -> Result<Vec<T>> {
     if raw.len() > max {
         return Err(Error::bad_request(format!("at most {max} ids")));
     }
-    raw.iter().map(|s| s.trim().parse::<ObjectId>()).collect()
+    raw.iter()
+        .map(|s| s.trim().parse::<ObjectId>().map(T::from))
+        .collect()
 }
 
-/// The ids of a `/{id1},{id2}` path segment.
-pub fn path_ids(segment: &str) -> Result<Vec<ObjectId>> {
+/// The ids of a `/{id1},{id2}` path segment (dialog or message ids, as the caller asks).
+pub fn path_ids<T: From<ObjectId>>(segment: &str) -> Result<Vec<T>> {
     let raw: Vec<String> = segment.split(',').map(str::to_string).collect();
     object_ids(&raw, 100)
 }

@@ -4,7 +4,7 @@
 //! `occupants_ids` stops receiving before the client sees the response.
 
 use confab_core::chat::DialogType;
-use confab_core::{AppId, ObjectId, Result};
+use confab_core::{AppId, DialogId, ObjectId, Result};
 
 use crate::Chat;
 
@@ -36,7 +36,8 @@ pub struct DialogChanged {
 impl Chat {
     /// The room behind a dialog of `app`; `None` for unknown or foreign dialogs. Private dialogs (no
     /// room) come back with no members, so callers can remember that they are not rooms.
-    pub async fn room(&self, app: AppId, id: ObjectId) -> Result<Option<RoomSnapshot>> {
+    pub async fn room(&self, app: AppId, id: DialogId) -> Result<Option<RoomSnapshot>> {
+        let id = id.object_id();
         let app = app.get();
         let Some(dialog) = self.store.dialog(app, id).await? else {
             return Ok(None);

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use confab_core::chat::{DialogType, Message};
-use confab_core::{AppId, Error, ObjectId, Result, UserId};
+use confab_core::{AppId, Error, MessageId, ObjectId, Result, UserId};
 use serde_json::{Map, Value};
 
 use crate::bus::{Event, SystemMessage};
@@ -73,7 +73,7 @@ impl Chat {
         let recipient = match (new.dialog_id, new.recipient_id) {
             (Some(dialog), _) => match self
                 .store
-                .post_target(app.get(), dialog, sender.get())
+                .post_target(app.get(), dialog.object_id(), sender.get())
                 .await?
             {
                 Some(t) if t.kind == DialogType::Private => Some(t.recipient_id),
@@ -109,7 +109,7 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        ids: &[ObjectId],
+        ids: &[MessageId],
         force: bool,
     ) -> Result<Vec<Message>> {
         let deleted = self.delete_messages(app, user, ids, force).await?;

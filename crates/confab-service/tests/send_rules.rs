@@ -108,7 +108,7 @@ impl World {
                 sender: from,
                 message: NewMessage {
                     recipient_id: to.map(|u| u.get()),
-                    dialog_id: dialog,
+                    dialog_id: dialog.map(Into::into),
                     body: Some(body.into()),
                     ..Default::default()
                 },
@@ -123,7 +123,7 @@ impl World {
             ..Default::default()
         };
         self.chat
-            .list_messages(self.app, reader, dialog, &q, false)
+            .list_messages(self.app, reader, dialog.into(), &q, false)
             .await
             .unwrap()
             .0
@@ -215,13 +215,13 @@ async fn deletions_for_everyone_and_system_messages_are_published() {
     let w = world().await;
     let m = w.send(w.alice, Some(w.bob), None, "oops").await.unwrap();
     w.chat
-        .delete_messages_and_notify(w.app, w.alice, &[m.id], false)
+        .delete_messages_and_notify(w.app, w.alice, &[m.id.into()], false)
         .await
         .unwrap();
     assert_eq!(w.delivered(), ["oops"], "deleted for me only: nothing live");
     let m = w.send(w.alice, Some(w.bob), None, "oops2").await.unwrap();
     w.chat
-        .delete_messages_and_notify(w.app, w.alice, &[m.id], true)
+        .delete_messages_and_notify(w.app, w.alice, &[m.id.into()], true)
         .await
         .unwrap();
     assert_eq!(w.delivered()[2], format!("deleted {}", m.id));

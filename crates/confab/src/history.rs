@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use confab_core::{AppId, Error, ErrorKind, ObjectId, Result, UserId};
+use confab_core::{AppId, Error, ErrorKind, MessageId, ObjectId, Result, UserId};
 use confab_service::chat::NewMessage;
 use confab_service::Chat;
 use confab_xmpp::{ChatHistory, ChatMessage, MessageEvent};
@@ -66,7 +66,7 @@ fn not_stored_is_fine(r: Result<()>) -> Result<()> {
     }
 }
 
-fn message_id(raw: &str) -> Result<ObjectId> {
+fn message_id(raw: &str) -> Result<MessageId> {
     raw.parse()
         .map_err(|_| Error::not_found("Message not found"))
 }
@@ -94,7 +94,7 @@ impl ChatHistory for ServiceHistory {
         let new = NewMessage {
             // The SDK's stanza ids are ObjectIds: keeping them lets markers and REST agree.
             id: m.stanza_id.as_deref().and_then(|s| s.parse().ok()),
-            dialog_id: Some(dialog),
+            dialog_id: Some(dialog.into()),
             recipient_id: None,
             body: m.body.clone(),
             date_sent: extra

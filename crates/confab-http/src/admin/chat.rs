@@ -116,6 +116,6 @@ pub async fn create_dialog(
         .chat
         .create_dialog(app.id, owner, new_dialog(&p)?, Actor::Admin)
         .await?;
-    let info = s.chat.admin_info(view.dialog.id).await?;
+    let info = s.chat.admin_info(view.dialog.id.into()).await?;
     Ok(Json(admin_view(&s, &view, info, None)))
 }

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use confab_core::chat::DialogType;
 use confab_core::query::Field;
-use confab_core::{AppId, Error, ObjectId, Result};
+use confab_core::{AppId, DialogId, Error, ObjectId, Result};
 use confab_service::chat::{Actor, DialogUpdate, NewDialog};
 use serde_json::{json, Map, Value};
 
@@ -38,7 +38,7 @@ const DIALOG_SORTS: &[&str] = &[
 ];
 const MAX_PAGE: u32 = 100;
 
-pub fn dialog_id(raw: &str) -> Result<ObjectId> {
+pub fn dialog_id(raw: &str) -> Result<DialogId> {
     raw.trim().parse()
 }
 
@@ -183,7 +183,7 @@ pub async fn list_response(
         };
         let mut v = render_chat::dialog(view, &s.domain, viewer);
         if admin {
-            let info = s.chat.admin_info(view.dialog.id).await?;
+            let info = s.chat.admin_info(view.dialog.id.into()).await?;
             v["silent_ids"] = json!(info.silent_ids);
             v["deleted_ids"] = json!(info.deleted_ids);
             v["unread_messages_count"] = Value::Null;

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use confab_core::query::{Condition, Field, Op, Query, Scalar};
-use confab_core::{Error, ObjectId, Result, UserId};
+use confab_core::{Error, MessageId, Result, UserId};
 use confab_service::chat::NewMessage;
 use confab_service::send::{SendMessage, SendSystemMessage};
 use confab_service::MessageSearch;
@@ -199,7 +199,7 @@ pub async fn list_messages(
 async fn update(
     s: &AppState,
     auth: &Auth,
-    id: Option<ObjectId>,
+    id: Option<MessageId>,
     p: &Params,
 ) -> ApiResult<Json<Value>> {
     let user = auth.ctx.user()?;
@@ -239,7 +239,7 @@ pub async fn update_message(
     Path(id): Path<String>,
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
-    let id: ObjectId = id.trim().parse()?;
+    let id: MessageId = id.trim().parse()?;
     update(&s, &auth, Some(id), &p).await
 }
 
@@ -297,7 +297,7 @@ pub async fn list_reactions(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let user = auth.ctx.user()?;
-    let id: ObjectId = id.trim().parse()?;
+    let id: MessageId = id.trim().parse()?;
     Ok(Json(Value::Object(
         s.chat.reactions(auth.ctx.app(), user, id).await?,
     )))
@@ -311,7 +311,7 @@ pub async fn update_reactions(
     Body(p): Body,
 ) -> ApiResult<Json<Value>> {
     let user = auth.ctx.user()?;
-    let id: ObjectId = id.trim().parse()?;
+    let id: MessageId = id.trim().parse()?;
     let add = p.text("add");
     let remove = p.text("remove");
     if add.is_none() && remove.is_none() {

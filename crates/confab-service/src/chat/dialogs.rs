@@ -155,7 +155,8 @@ impl Chat {
         Ok(DialogView { dialog, state })
     }
 
-    pub async fn dialog_for(&self, app: AppId, actor: Actor, id: ObjectId) -> Result<DialogView> {
+    pub async fn dialog_for(&self, app: AppId, actor: Actor, id: DialogId) -> Result<DialogView> {
+        let id = id.object_id();
         let app = app.get();
         match actor {
             Actor::Admin => {
@@ -197,7 +198,8 @@ impl Chat {
         ))
     }
 
-    pub async fn admin_info(&self, id: ObjectId) -> Result<confab_store::chat::AdminDialogInfo> {
+    pub async fn admin_info(&self, id: DialogId) -> Result<confab_store::chat::AdminDialogInfo> {
+        let id = id.object_id();
         self.store.admin_dialog_info(id).await
     }
 
@@ -206,9 +208,10 @@ impl Chat {
         &self,
         app: AppId,
         actor: Actor,
-        id: ObjectId,
+        id: DialogId,
         up: DialogUpdate,
     ) -> Result<DialogView> {
+        let id = id.object_id();
         let app = app.get();
         let (mut dialog, role, _) = self.load(app, actor, id).await?;
         let me = match actor {
@@ -353,12 +356,13 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        ids: &[ObjectId],
+        ids: &[DialogId],
         force: bool,
     ) -> Result<DeleteOutcome> {
+        let ids: Vec<ObjectId> = ids.iter().map(|i| i.object_id()).collect();
         let (app, user) = (app.get(), user.get());
         let mut out = DeleteOutcome::default();
-        for id in ids {
+        for id in &ids {
             let loaded = match self.load(app, Actor::User(user), *id).await {
                 Ok(l) => l,
                 Err(e) if e.kind == confab_core::ErrorKind::NotFound => {
@@ -420,7 +424,8 @@ impl Chat {
     }
 
     /// `DELETE /chat/Dialog/clearHistory/{id}`.
-    pub async fn clear_history(&self, app: AppId, user: UserId, id: ObjectId) -> Result<()> {
+    pub async fn clear_history(&self, app: AppId, user: UserId, id: DialogId) -> Result<()> {
+        let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         let (dialog, _, _) = self.readable(app, user, id).await?;
         if let Some(last) = dialog.last_message_id.and_then(|l| l.parse().ok()) {
@@ -431,7 +436,8 @@ impl Chat {
         Ok(())
     }
 
-    pub async fn subscribe(&self, app: AppId, user: UserId, id: ObjectId) -> Result<DialogView> {
+    pub async fn subscribe(&self, app: AppId, user: UserId, id: DialogId) -> Result<DialogView> {
+        let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         let dialog = self
             .store
@@ -454,7 +460,8 @@ impl Chat {
         self.view(app, user, id).await
     }
 
-    pub async fn unsubscribe(&self, app: AppId, user: UserId, id: ObjectId) -> Result<()> {
+    pub async fn unsubscribe(&self, app: AppId, user: UserId, id: DialogId) -> Result<()> {
+        let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         let dialog = self
             .store
@@ -482,7 +489,8 @@ impl Chat {
         Ok(())
     }
 
-    pub async fn notifications(&self, app: AppId, user: UserId, id: ObjectId) -> Result<bool> {
+    pub async fn notifications(&self, app: AppId, user: UserId, id: DialogId) -> Result<bool> {
+        let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         let (_, _, membership) = self.readable(app, user, id).await?;
         Ok(membership.is_none_or(|m| m.state.notifications))
@@ -492,9 +500,10 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        id: ObjectId,
+        id: DialogId,
         enabled: bool,
     ) -> Result<bool> {
+        let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         self.readable(app, user, id).await?;
         self.store
@@ -507,10 +516,11 @@ impl Chat {
     pub async fn set_muted(
         &self,
         app: AppId,
-        id: ObjectId,
+        id: DialogId,
         user: UserId,
         muted: bool,
     ) -> Result<()> {
+        let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         self.store
             .dialog(app, id)
@@ -527,10 +537,11 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        id: ObjectId,
+        id: DialogId,
         limit: u32,
         skip: u32,
     ) -> Result<(Vec<User>, u64)> {
+        let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         let dialog = self
             .store

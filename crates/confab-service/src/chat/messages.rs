@@ -15,7 +15,7 @@ impl Chat {
         let (app, sender) = (app.get(), sender.get());
         check_len("message", &new.body, MAX_BODY)?;
         let dialog_id = match (new.dialog_id, new.recipient_id) {
-            (Some(d), _) => d,
+            (Some(d), _) => d.object_id(),
             (None, Some(r)) => {
                 let view = self
                     .create_dialog(
@@ -86,10 +86,11 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        dialog_id: ObjectId,
+        dialog_id: DialogId,
         query: &Query,
         mark_read: bool,
     ) -> Result<(Vec<Message>, u64)> {
+        let dialog_id = dialog_id.object_id();
         let (app, user) = (app.get(), user.get());
         let (_, _, membership) = self.readable(app, user, dialog_id).await?;
         let cleared = membership.and_then(|m| m.cleared_before);
@@ -134,8 +135,9 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        id: ObjectId,
+        id: MessageId,
     ) -> Result<(Message, Dialog, Role)> {
+        let id = id.object_id();
         self.readable_message(app.get(), user.get(), id).await
     }
 
@@ -165,10 +167,12 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        dialog_id: Option<ObjectId>,
-        id: Option<ObjectId>,
+        dialog_id: Option<DialogId>,
+        id: Option<MessageId>,
         read: bool,
     ) -> Result<()> {
+        let dialog_id = dialog_id.map(DialogId::object_id);
+        let id = id.map(MessageId::object_id);
         let (app, user) = (app.get(), user.get());
         let dialog_id = match (id, dialog_id) {
             (Some(mid), d) => {
@@ -199,9 +203,10 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        id: ObjectId,
+        id: MessageId,
         body: Option<String>,
     ) -> Result<Message> {
+        let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         check_len("message", &body, MAX_BODY)?;
         let (message, _, _) = self.readable_message(app, user, id).await?;
@@ -223,12 +228,13 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        ids: &[ObjectId],
+        ids: &[MessageId],
         force: bool,
     ) -> Result<Vec<Message>> {
+        let ids: Vec<ObjectId> = ids.iter().map(|i| i.object_id()).collect();
         let (app, user) = (app.get(), user.get());
         let mut found = Vec::new();
-        for id in ids {
+        for id in &ids {
             let (m, dialog, role) = self.readable_message(app, user, *id).await?;
             let ok = if force {
                 allowed(dialog.kind, role, Action::DeleteAnyMessageForAll)
@@ -276,10 +282,11 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        id: ObjectId,
+        id: MessageId,
         add: Option<String>,
         remove: Option<String>,
     ) -> Result<()> {
+        let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         let (message, _, _) = self.readable_message(app, user, id).await?;
         let mut reactions = message.reactions;
@@ -313,8 +320,9 @@ impl Chat {
         &self,
         app: AppId,
         user: UserId,
-        id: ObjectId,
+        id: MessageId,
     ) -> Result<Map<String, Value>> {
+        let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         Ok(self.readable_message(app, user, id).await?.0.reactions)
     }

@@ -13,7 +13,7 @@ use confab_core::chat::{
 use confab_core::clock::now_millis;
 use confab_core::model::{User, UserQuery};
 use confab_core::query::Query;
-use confab_core::{AppId, Error, ObjectId, Result, UserId};
+use confab_core::{AppId, DialogId, Error, MessageId, ObjectId, Result, UserId};
 use confab_store::{AccountStore, ChatStore, MemberChange, Membership, MessageSearch, Viewer};
 use serde_json::{Map, Value};
 
@@ -63,7 +63,7 @@ pub struct DeleteOutcome {
 pub struct NewMessage {
     /// The client's id when it sent a valid one (XMPP stanza id), so markers and REST agree.
     pub id: Option<ObjectId>,
-    pub dialog_id: Option<ObjectId>,
+    pub dialog_id: Option<DialogId>,
     pub recipient_id: Option<i64>,
     pub body: Option<String>,
     pub date_sent: Option<i64>,

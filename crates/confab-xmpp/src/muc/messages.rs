@@ -64,7 +64,7 @@ impl Rooms {
             match id.parse::<ObjectId>() {
                 Ok(id) => self
                     .chat
-                    .edit_message(app, from.user, id, body)
+                    .edit_message(app, from.user, id.into(), body)
                     .await
                     .map(|_| ()),
                 Err(_) => Ok(()),
@@ -73,7 +73,7 @@ impl Rooms {
             match id.parse::<ObjectId>() {
                 Ok(id) => self
                     .chat
-                    .delete_messages(app, from.user, &[id], true)
+                    .delete_messages(app, from.user, &[id.into()], true)
                     .await
                     .map(|_| ()),
                 Err(_) => Ok(()),
@@ -89,7 +89,7 @@ impl Rooms {
             if extra.get("save_to_history").and_then(Value::as_str) == Some("1") {
                 let new = NewMessage {
                     id: msg.attr("id").and_then(|i| i.parse().ok()),
-                    dialog_id: Some(dialog_id),
+                    dialog_id: Some(dialog_id.into()),
                     recipient_id: None,
                     body,
                     date_sent: extra

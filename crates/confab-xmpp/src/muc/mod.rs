@@ -203,7 +203,7 @@ impl Rooms {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let Some(room) = self
             .chat
-            .room(app, dialog)
+            .room(app, dialog.into())
             .await?
             .and_then(Room::from_snapshot)
         else {
