@@ -3,6 +3,7 @@
 //! - [`accounts`]: applications, sessions and users (sign up, log in, profile, expiry).
 //! - [`bus`]: domain events for the live faces ([`Bus`], in-process [`bus::LocalBus`]).
 //! - [`chat`]: dialogs and messages under the roles-and-privileges table.
+//! - [`history`]: what a live face records before it delivers (1:1 messages, markers, edits, deletes).
 //! - [`limiter`]: keyed rate limiters that forget idle keys.
 //! - [`offline`]: the offline queue (queue, claim, confirm, release).
 //! - [`privacy`]: privacy lists and the checks every delivery makes.
@@ -14,6 +15,7 @@
 pub mod accounts;
 pub mod bus;
 pub mod chat;
+pub mod history;
 pub mod limiter;
 pub mod offline;
 pub mod privacy;

@@ -1,56 +1,11 @@
-//! The seam to the dialogs/messages service: what the XMPP face asks before delivering a 1:1 message.
-//!
-//! The XMPP face does not keep history itself. When a `ChatHistory` is plugged in, every 1:1
-//! `type="chat"` message with a body (not typing, markers, edits or deletes) is handed to it **before**
-//! delivery (persist first, then deliver). It returns the `dialog_id` to stamp into the delivered
-//! `extraParams` (when the client did not send one), or an error, which is sent back to the sender as a
-//! message error and stops delivery.
+//! What the XMPP face reads out of a 1:1 stanza for the domain's [`ChatHistory`]: the marker, edit
+//! or delete it carries, and its `extraParams` decoded as the SDK decodes them.
 
-use async_trait::async_trait;
-use confab_core::{AppId, Result, UserId};
 use serde_json::{Map, Value};
 
+pub use confab_service::history::{ChatHistory, ChatMessage, MessageEvent};
+
 use crate::xml::Element;
-
-/// One 1:1 chat message as the history service sees it. No XML.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatMessage {
-    pub app: AppId,
-    pub sender: UserId,
-    pub recipient: UserId,
-    /// The client's stanza id (the SDK sends a 24-hex ObjectId), if any.
-    pub stanza_id: Option<String>,
-    pub body: Option<String>,
-    /// `extraParams` decoded as the SDK decodes it: every value a string or nested object;
-    /// `<attachment …/>` elements become `attachments: [{attr: value}]`.
-    pub extra_params: Map<String, Value>,
-    /// `extraParams/save_to_history == "1"`.
-    pub save_to_history: bool,
-}
-
-/// A change to an existing message, carried by a 1:1 stanza.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MessageEvent {
-    /// Chat marker (XEP-0333): `received` (read = false) or `displayed` (read = true).
-    Marker { message_id: String, read: bool },
-    /// XEP-0308 correction: the new body of one's own message.
-    Edit { message_id: String, body: String },
-    /// ConnectyCube `urn:xmpp:message-delete:0` remove: delete for everyone.
-    Delete { message_id: String },
-}
-
-#[async_trait]
-pub trait ChatHistory: Send + Sync + 'static {
-    /// Called before delivery. `Ok(Some(dialog_id))` fills a missing `extraParams/dialog_id`;
-    /// `Ok(None)` leaves the message as it is; `Err` rejects the message (the sender gets a message error,
-    /// nothing is delivered or stored offline).
-    async fn record_chat_message(&self, message: &ChatMessage) -> Result<Option<String>>;
-
-    /// Called before a marker, edit or delete is forwarded. `Err` on an edit or delete stops it
-    /// (the sender may not change that message); marker errors are ignored, since markers for
-    /// messages that were never stored are normal.
-    async fn record_event(&self, app: AppId, user: UserId, event: &MessageEvent) -> Result<()>;
-}
 
 /// The marker, edit or delete a message carries, if any.
 pub fn message_event(msg: &Element) -> Option<MessageEvent> {

@@ -12,7 +12,8 @@
 //! - [`privacy`] (XEP-0016 lists and the checks routing asks), [`roster`] (RFC 6121 contact lists,
 //!   roster pushes) and [`presence`] (broadcast, probes, subscriptions); the rules and the lists
 //!   are the domain's [`confab_service::Privacy`], contact-list state is [`roster::Contacts`].
-//! - [`history`]: the [`ChatHistory`] seam the messages service plugs into.
+//! - [`history`]: what 1:1 stanzas carry for the domain's [`ChatHistory`] (markers, edits, deletes,
+//!   `extraParams`).
 //! - [`muc`]: group, public and broadcast dialogs as rooms (XEP-0045 subset), plugged in with
 //!   [`muc::Rooms::install`].
 //! - [`error`]: stanza and stream errors; [`jid`]: ConnectyCube JIDs; [`tls`]: certificates.

@@ -5,7 +5,6 @@
 //! - [`Server`]: binds the listeners, serves until shut down, then closes the store cleanly.
 
 pub mod config;
-mod history;
 mod xmpp;
 
 use std::net::SocketAddr;

@@ -72,9 +72,7 @@ pub(crate) async fn start(
             offline: domain.offline.clone(),
             privacy: domain.chat.privacy().clone(),
             roster: domain.roster.clone(),
-            history: Some(Arc::new(crate::history::ServiceHistory::new(
-                domain.chat.clone(),
-            ))),
+            history: Some(domain.chat.clone()),
         },
         Some(tls),
         stop,

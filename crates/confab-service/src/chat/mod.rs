@@ -97,6 +97,8 @@ pub struct Chat {
     pub(crate) privacy: Arc<crate::Privacy>,
     /// Where what happened goes for the live faces (see [`crate::bus`]).
     pub(crate) bus: Arc<dyn crate::Bus>,
+    /// Each pair's private dialog, once known (see [`crate::history`]).
+    pub(crate) pair_dialogs: crate::history::PairDialogs,
 }
 
 fn check_len(field: &str, v: &Option<String>, max: usize) -> Result<()> {
@@ -156,6 +158,7 @@ impl Chat {
             accounts,
             privacy,
             bus,
+            pair_dialogs: Default::default(),
         }
     }
 

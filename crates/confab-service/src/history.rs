@@ -1,0 +1,174 @@
+//! Recording what a live face carries before it delivers it: a 1:1 chat message finds (or creates)
+//! its private dialog and, with `save_to_history=1`, is stored **before** delivery; markers, edits
+//! and deletes change the stored message. The XMPP face calls this for every 1:1 `type="chat"`
+//! message with a body, and for markers, corrections and deletes, before it forwards them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use confab_core::{AppId, DialogId, Error, ErrorKind, MessageId, Result, UserId};
+use serde_json::{Map, Value};
+
+use crate::chat::NewMessage;
+use crate::Chat;
+
+/// One 1:1 chat message as the history service sees it. No XML.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    pub app: AppId,
+    pub sender: UserId,
+    pub recipient: UserId,
+    /// The client's stanza id (the SDK sends a 24-hex ObjectId), if any.
+    pub stanza_id: Option<String>,
+    pub body: Option<String>,
+    /// `extraParams` decoded as the SDK decodes it: every value a string or nested object;
+    /// `<attachment …/>` elements become `attachments: [{attr: value}]`.
+    pub extra_params: Map<String, Value>,
+    /// `extraParams/save_to_history == "1"`.
+    pub save_to_history: bool,
+}
+
+/// A change to an existing message, carried by a 1:1 stanza.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MessageEvent {
+    /// Chat marker (XEP-0333): `received` (read = false) or `displayed` (read = true).
+    Marker { message_id: String, read: bool },
+    /// XEP-0308 correction: the new body of one's own message.
+    Edit { message_id: String, body: String },
+    /// ConnectyCube `urn:xmpp:message-delete:0` remove: delete for everyone.
+    Delete { message_id: String },
+}
+
+#[async_trait]
+pub trait ChatHistory: Send + Sync + 'static {
+    /// Called before delivery. `Ok(Some(dialog_id))` fills a missing `extraParams/dialog_id`;
+    /// `Ok(None)` leaves the message as it is; `Err` rejects the message (the sender gets a message error,
+    /// nothing is delivered or stored offline).
+    async fn record_chat_message(&self, message: &ChatMessage) -> Result<Option<String>>;
+
+    /// Called before a marker, edit or delete is forwarded. `Err` on an edit or delete stops it
+    /// (the sender may not change that message); marker errors are ignored, since markers for
+    /// messages that were never stored are normal.
+    async fn record_event(&self, app: AppId, user: UserId, event: &MessageEvent) -> Result<()>;
+}
+
+/// Private dialog ids by (app, lower user id, higher user id). Every 1:1 message needs its dialog
+/// id, and a pair's private dialog never changes (it cannot be deleted for everyone), so the lookup
+/// is made once per pair instead of once per message.
+#[derive(Default)]
+pub(crate) struct PairDialogs(Mutex<HashMap<(AppId, UserId, UserId), DialogId>>);
+
+/// Beyond this many pairs the cache starts over; it refills on demand.
+const MAX_CACHED_PAIRS: usize = 100_000;
+
+impl Chat {
+    /// The pair's private dialog, created on first use; `None` for an unknown recipient.
+    async fn cached_private_dialog(
+        &self,
+        app: AppId,
+        sender: UserId,
+        recipient: UserId,
+    ) -> Result<Option<DialogId>> {
+        let key = (app, sender.min(recipient), sender.max(recipient));
+        if let Some(id) = self.pair_dialogs.0.lock().expect("dialog cache").get(&key) {
+            return Ok(Some(*id));
+        }
+        let Some(id) = self.private_dialog_id(app, sender, recipient).await? else {
+            // An unknown recipient: routing answers it like any missing user (503).
+            return Ok(None);
+        };
+        let mut cache = self.pair_dialogs.0.lock().expect("dialog cache");
+        if cache.len() >= MAX_CACHED_PAIRS {
+            cache.clear();
+        }
+        let id = DialogId::from(id);
+        cache.insert(key, id);
+        Ok(Some(id))
+    }
+}
+
+/// `extraParams` keys that describe the message rather than being custom parameters.
+const RESERVED: &[&str] = &["save_to_history", "dialog_id", "date_sent", "attachments"];
+
+/// Edits and deletes of messages that were never stored are still forwarded.
+fn not_stored_is_fine(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+fn message_id(raw: &str) -> Result<MessageId> {
+    raw.parse()
+        .map_err(|_| Error::not_found("Message not found"))
+}
+
+#[async_trait]
+impl ChatHistory for Chat {
+    async fn record_chat_message(&self, m: &ChatMessage) -> Result<Option<String>> {
+        let (app, sender) = (m.app, m.sender);
+        let Some(dialog) = self.cached_private_dialog(app, sender, m.recipient).await? else {
+            return Ok(None);
+        };
+        if !m.save_to_history {
+            return Ok(Some(dialog.to_string()));
+        }
+        let extra = &m.extra_params;
+        let attachments = match extra.get("attachments") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        let custom = extra
+            .iter()
+            .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let new = NewMessage {
+            // The SDK's stanza ids are ObjectIds: keeping them lets markers and REST agree.
+            id: m.stanza_id.as_deref().and_then(|s| s.parse().ok()),
+            dialog_id: Some(dialog),
+            recipient_id: None,
+            body: m.body.clone(),
+            date_sent: extra
+                .get("date_sent")
+                .and_then(Value::as_str)
+                .and_then(|s| s.trim().parse().ok()),
+            attachments,
+            custom,
+            markable: extra.get("markable").and_then(Value::as_str) == Some("1"),
+        };
+        match self.create_message(app, sender, new).await {
+            Ok(_) => {}
+            // A resent stanza (stream management retry) is already stored.
+            Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("_id") => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Some(dialog.to_string()))
+    }
+
+    async fn record_event(&self, app: AppId, user: UserId, event: &MessageEvent) -> Result<()> {
+        match event {
+            MessageEvent::Marker {
+                message_id: id,
+                read,
+            } => {
+                self.mark(app, user, None, Some(message_id(id)?), *read)
+                    .await
+            }
+            MessageEvent::Edit {
+                message_id: id,
+                body,
+            } => not_stored_is_fine(
+                self.edit_message(app, user, message_id(id)?, Some(body.clone()))
+                    .await
+                    .map(|_| ()),
+            ),
+            MessageEvent::Delete { message_id: id } => not_stored_is_fine(
+                self.delete_messages(app, user, &[message_id(id)?], true)
+                    .await
+                    .map(|_| ()),
+            ),
+        }
+    }
+}
