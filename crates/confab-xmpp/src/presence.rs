@@ -7,17 +7,17 @@
 
 use std::sync::Arc;
 
-use confab_core::contacts::{RosterItem, Subscription};
-use confab_core::{ErrorKind, Result};
+use confab_core::contacts::RosterItem;
+use confab_core::ErrorKind;
+use confab_service::roster::ContactEffect;
 
 use crate::error::{error_reply, StanzaError};
 use crate::hub::{Account, SessionHandle};
 use crate::jid::{bare_jid, Jid};
 use crate::privacy::presence_allowed;
-use crate::roster::{push, roster_full, row, save, NOT_ALLOWED_FULL};
+use crate::roster::{push, roster_full, NOT_ALLOWED_FULL};
 use crate::xml::{Element, NS_CLIENT};
 use crate::XmppServer;
-use confab_service::privacy::Check;
 
 fn send_to(s: &SessionHandle, mut p: Element) {
     p.set_attr("to", s.full_jid.as_str());
@@ -171,31 +171,25 @@ async fn share_presence(srv: &XmppServer, of: Account, to: Account, unavailable:
     }
 }
 
-/// `watcher` no longer receives `target`'s presence: both rows change, and the watcher sees the
-/// target's resources go unavailable.
-pub async fn stop_seeing(srv: &XmppServer, watcher: Account, target: Account) -> Result<()> {
-    let mut could_see = false;
-    if let Some(mut w) = row(srv, watcher, target.1).await? {
-        could_see = w.subscription.to();
-        w.subscription = Subscription::with(false, w.subscription.from());
-        w.ask = false;
-        save(srv, watcher, &w).await?;
-        if w.in_roster {
-            push(srv, watcher, &w, false);
+/// Carries out what a step of the domain's subscription handshake asks, in order.
+pub async fn apply(srv: &XmppServer, effects: Vec<ContactEffect>) {
+    for e in effects {
+        match e {
+            ContactEffect::Push {
+                owner,
+                item,
+                removed,
+            } => push(srv, owner, &item, removed),
+            ContactEffect::Notice { from, to, notice } => {
+                deliver_subscription(srv, from, to, notice.as_str())
+            }
+            ContactEffect::SharePresence {
+                of,
+                to,
+                unavailable,
+            } => share_presence(srv, of, to, unavailable).await,
         }
     }
-    if let Some(mut t) = row(srv, target, watcher.1).await? {
-        t.subscription = Subscription::with(t.subscription.to(), false);
-        t.pending_in = false;
-        save(srv, target, &t).await?;
-        if t.in_roster {
-            push(srv, target, &t, false);
-        }
-    }
-    if could_see {
-        share_presence(srv, target, watcher, true).await;
-    }
-    Ok(())
 }
 
 /// Presence with a `to` from a bound session. Presence not addressed to a user of the sender's app
@@ -221,15 +215,19 @@ pub async fn directed(
         Some(t @ ("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed"))
             if target != account =>
         {
-            match t {
-                "subscribe" => subscribe(srv, account, target).await,
-                "subscribed" => subscribed(srv, account, target).await,
-                "unsubscribe" => stop_seeing(srv, account, target)
-                    .await
-                    .map(|()| deliver_subscription(srv, account, target, "unsubscribe")),
-                _ => stop_seeing(srv, target, account)
-                    .await
-                    .map(|()| deliver_subscription(srv, account, target, "unsubscribed")),
+            let roster = &srv.roster;
+            let step = match t {
+                "subscribe" => roster.subscribe(account, target).await,
+                "subscribed" => roster.approve(account, target).await,
+                "unsubscribe" => roster.unsubscribe(account, target).await,
+                _ => roster.cancel(account, target).await,
+            };
+            match step {
+                Ok(effects) => {
+                    apply(srv, effects).await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
             }
         }
         None | Some("unavailable") => {
@@ -275,84 +273,4 @@ pub async fn directed(
             None,
         )],
     }
-}
-
-/// `user` asks to see `contact`'s presence (RFC 6121 §3.1).
-async fn subscribe(srv: &XmppServer, user: Account, contact: Account) -> Result<()> {
-    match srv
-        .accounts
-        .user(contact.0, confab_service::UserKey::Id(contact.1.get()))
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if e.kind == ErrorKind::NotFound => return Err(e),
-        Err(e) => return Err(e),
-    }
-    let mut u = row(srv, user, contact.1)
-        .await?
-        .unwrap_or_else(|| RosterItem::new(contact.1));
-    if u.subscription.to() {
-        // Already subscribed: the contact's server answers for them (§3.1.3).
-        deliver_subscription(srv, contact, user, "subscribed");
-        return Ok(());
-    }
-    u.in_roster = true;
-    u.ask = true;
-    save(srv, user, &u).await?;
-    push(srv, user, &u, false);
-    let mut c = row(srv, contact, user.1).await?.unwrap_or_else(|| {
-        let mut r = RosterItem::new(user.1);
-        r.in_roster = false;
-        r
-    });
-    if c.subscription.from() {
-        // The contact approved earlier (rows out of step): confirm at once.
-        u.ask = false;
-        u.subscription = Subscription::with(true, u.subscription.from());
-        save(srv, user, &u).await?;
-        push(srv, user, &u, false);
-        deliver_subscription(srv, contact, user, "subscribed");
-        share_presence(srv, contact, user, false).await;
-        return Ok(());
-    }
-    // A contact who blocks our presence-in never hears of the request.
-    if srv
-        .privacy
-        .denies(contact, user, None, Check::PresenceIn)
-        .await?
-    {
-        return Ok(());
-    }
-    c.pending_in = true;
-    save(srv, contact, &c).await?;
-    if c.in_roster {
-        push(srv, contact, &c, false);
-    }
-    deliver_subscription(srv, user, contact, "subscribe");
-    Ok(())
-}
-
-/// `contact` approves `user`'s pending request to see `contact`'s presence (RFC 6121 §3.1.5).
-async fn subscribed(srv: &XmppServer, contact: Account, user: Account) -> Result<()> {
-    let Some(mut c) = row(srv, contact, user.1).await? else {
-        return Ok(());
-    };
-    if !c.pending_in {
-        // Nothing pending (pre-approval is not supported).
-        return Ok(());
-    }
-    c.pending_in = false;
-    c.in_roster = true;
-    c.subscription = Subscription::with(c.subscription.to(), true);
-    save(srv, contact, &c).await?;
-    push(srv, contact, &c, false);
-    if let Some(mut u) = row(srv, user, contact.1).await? {
-        u.ask = false;
-        u.subscription = Subscription::with(true, u.subscription.from());
-        save(srv, user, &u).await?;
-        push(srv, user, &u, false);
-    }
-    deliver_subscription(srv, contact, user, "subscribed");
-    share_presence(srv, contact, user, false).await;
-    Ok(())
 }

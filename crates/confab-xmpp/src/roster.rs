@@ -219,22 +219,11 @@ async fn update(srv: &XmppServer, owner: Account, contact: Account, el: &Element
 
 /// Roster remove: cancels subscriptions both ways, then deletes the row (RFC 6121 §2.5.2).
 async fn remove(srv: &Arc<XmppServer>, from: &SessionHandle, contact: Account) -> Result<bool> {
-    let owner = from.account();
-    let Some(item) = row(srv, owner, contact.1).await? else {
-        return Ok(false);
-    };
-    if !item.in_roster {
-        return Ok(false);
+    match srv.roster.remove_contact(from.account(), contact).await? {
+        None => Ok(false),
+        Some(effects) => {
+            crate::presence::apply(srv, effects).await;
+            Ok(true)
+        }
     }
-    if item.subscription.to() || item.ask {
-        crate::presence::stop_seeing(srv, owner, contact).await?;
-        crate::presence::deliver_subscription(srv, owner, contact, "unsubscribe");
-    }
-    if item.subscription.from() || item.pending_in {
-        crate::presence::stop_seeing(srv, contact, owner).await?;
-        crate::presence::deliver_subscription(srv, owner, contact, "unsubscribed");
-    }
-    srv.roster.delete(owner, contact.1).await?;
-    push(srv, owner, &item, true);
-    Ok(true)
 }

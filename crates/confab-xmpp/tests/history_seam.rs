@@ -60,13 +60,19 @@ async fn history_is_asked_before_delivery() {
     }
     let fake = Arc::new(Fake::default());
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let privacy = Arc::new(Privacy::new(Arc::new(store.clone()), "localhost"));
     let srv = XmppServer::new(
         XmppConfig::default(),
         Services {
             accounts,
             offline: Arc::new(Offline::new(Arc::new(store.clone()), 1000)),
-            privacy: Arc::new(Privacy::new(Arc::new(store.clone()), "localhost")),
-            roster: Arc::new(Roster::new(Arc::new(store.clone()), Arc::new(store), 300)),
+            privacy: privacy.clone(),
+            roster: Arc::new(Roster::new(
+                Arc::new(store.clone()),
+                Arc::new(store),
+                privacy,
+                300,
+            )),
             history: Some(fake.clone()),
         },
         None,

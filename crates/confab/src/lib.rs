@@ -55,7 +55,7 @@ impl Domain {
         let chat = Arc::new(Chat::new(
             Arc::new(store.clone()),
             Arc::new(store.clone()),
-            privacy,
+            privacy.clone(),
             Arc::new(LocalBus::default()),
         ));
         let offline = Arc::new(Offline::new(
@@ -65,6 +65,7 @@ impl Domain {
         let roster = Arc::new(Roster::new(
             Arc::new(store.clone()),
             Arc::new(store.clone()),
+            privacy,
             config.xmpp_max_contacts,
         ));
         Ok(Self {
