@@ -183,6 +183,20 @@ impl TestServer {
         assert_eq!(s, StatusCode::OK, "{v}");
         v["session"]["token"].as_str().unwrap().to_string()
     }
+
+    /// Creates a group dialog (type 2) owned by `owner_token`'s user; returns its id.
+    pub async fn group(&self, owner_token: &str, occupants: &[i64]) -> String {
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/chat/Dialog.json",
+                Some(owner_token),
+                Some(json!({"type": 2, "name": "G", "occupants_ids": occupants})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["_id"].as_str().unwrap().to_string()
+    }
 }
 
 async fn read(resp: reqwest::Response) -> (StatusCode, Value) {

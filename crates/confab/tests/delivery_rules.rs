@@ -183,16 +183,7 @@ async fn group_messages_from_rest_respect_privacy_like_xmpp(t: Transport) {
     let (alice, at) = ts.user("alice").await;
     let (bob, bt) = ts.user("bob").await;
     let (carol, ct) = ts.user("carol").await;
-    let (s, v) = ts
-        .call(
-            Method::POST,
-            "/chat/Dialog.json",
-            Some(&at),
-            Some(json!({"type": 2, "name": "G", "occupants_ids": [bob, carol]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let dialog = v["_id"].as_str().unwrap().to_string();
+    let dialog = ts.group(&at, &[bob, carol]).await;
     let room = format!("{}_{dialog}@muc.localhost", ts.app_id);
     let mut a = online(&ts, t, alice, &at).await;
     let mut b = online(&ts, t, bob, &bt).await;

@@ -141,7 +141,7 @@ impl Rooms {
         // Typing is not echoed to the typing session; everything else is reflected (standard MUC).
         let skip = typing_only.then_some(from.id);
         let blocked = self.blocked_recipients(&room, app, from.user).await;
-        self.fan_out(&room, from, &xml, skip, &blocked);
+        self.fan_out(&room, from.user, &xml, skip, &blocked);
         Vec::new()
     }
 
@@ -158,11 +158,12 @@ impl Rooms {
             .await
     }
 
-    /// Hands `xml` to every online session of the room's audience (and the sender's other sessions).
+    /// Hands `xml` to every online session of the room's audience but `blocked` (and the sender's
+    /// other sessions), skipping session `skip`.
     fn fan_out(
         &self,
         room: &Room,
-        from: &SessionHandle,
+        sender: UserId,
         xml: &Arc<str>,
         skip: Option<u64>,
         blocked: &HashSet<UserId>,
@@ -170,8 +171,7 @@ impl Rooms {
         match room.kind {
             DialogType::Broadcast => self.hub.send_to_app(room.app, xml, skip),
             _ => {
-                let sender_extra =
-                    (!room.member_set.contains(&from.user.get())).then_some(from.user);
+                let sender_extra = (!room.member_set.contains(&sender.get())).then_some(sender);
                 self.hub.send_to_users(
                     room.app,
                     room.members
@@ -212,25 +212,8 @@ impl Rooms {
         }
         stanza.push(extra);
         let xml: Arc<str> = stanza.to_xml().into();
-        match room.kind {
-            DialogType::Broadcast => {
-                self.hub.send_to_app(room.app, &xml, None);
-            }
-            _ => {
-                // The same privacy rule as a groupchat message sent over XMPP.
-                let blocked = self.blocked_recipients(&room, app, sender).await;
-                let sender_extra = (!room.member_set.contains(&sender.get())).then_some(sender);
-                self.hub.send_to_users(
-                    room.app,
-                    room.members
-                        .iter()
-                        .copied()
-                        .filter(|u| !blocked.contains(u))
-                        .chain(sender_extra),
-                    &xml,
-                    None,
-                );
-            }
-        }
+        // The same privacy rule as a groupchat message sent over XMPP.
+        let blocked = self.blocked_recipients(&room, app, sender).await;
+        self.fan_out(&room, sender, &xml, None, &blocked);
     }
 }
