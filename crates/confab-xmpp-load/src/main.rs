@@ -22,7 +22,8 @@
 //! For robustness runs (`scripts/chaos.sh`): `--sm` enables XEP-0198 stream management (each client
 //! asks for an ack after every message and answers the server's ack requests), `--record PATH`
 //! writes what happened to every message id (`sent`, `acked` by the server's `<a h/>`, `error` when
-//! bounced, `recv` when received), and `--id-seed N` makes the ids of one run unique (24 hex digits,
+//! bounced, `recv` when received), `--to-file PATH` sends to the JIDs listed there (e.g. users who
+//! are offline) instead of to the next client, and `--id-seed N` makes the ids of one run unique (24 hex digits,
 //! the SDK's shape). With `--messages 0 --record`, the idle clients record what they receive (offline
 //! messages) while they hold.
 //!
@@ -121,6 +122,7 @@ struct Args {
     port: u16,
     domain: String,
     users_file: String,
+    to_file: Option<String>,
     clients: usize,
     concurrency: usize,
     messages: usize,
@@ -142,6 +144,7 @@ fn parse_args() -> Args {
         port: 5222,
         domain: "localhost".into(),
         users_file: String::new(),
+        to_file: None,
         clients: 100,
         concurrency: 50,
         messages: 10,
@@ -168,6 +171,7 @@ fn parse_args() -> Args {
             "--port" => a.port = v().parse().unwrap_or_else(|_| usage("bad --port")),
             "--domain" => a.domain = v(),
             "--users-file" => a.users_file = v(),
+            "--to-file" => a.to_file = Some(v()),
             "--clients" => a.clients = v().parse().unwrap_or_else(|_| usage("bad --clients")),
             "--concurrency" => {
                 a.concurrency = v().parse().unwrap_or_else(|_| usage("bad --concurrency"))
@@ -505,6 +509,14 @@ async fn main() {
         .iter()
         .map(|c| c.2.split('/').next().unwrap_or("").to_string())
         .collect();
+    let targets: Option<Vec<String>> = args.to_file.as_ref().map(|f| {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| usage(&e.to_string()));
+        let t: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        if t.is_empty() {
+            usage("--to-file lists no JIDs");
+        }
+        t
+    });
     let cpu_before = args.pid.and_then(cpu_secs);
     let epoch = Instant::now();
     let received = Arc::new(AtomicU64::new(0));
@@ -552,7 +564,10 @@ async fn main() {
                 done.notify_one();
             }
         });
-        let to = jids[(i + 1) % m].clone();
+        let to = match &targets {
+            Some(t) => t[i % t.len()].clone(),
+            None => jids[(i + 1) % m].clone(),
+        };
         let (count, interval, sm, seed) = (args.messages, args.interval, args.sm, args.id_seed);
         let extra = if args.history {
             "<extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams>"
@@ -592,7 +607,10 @@ async fn main() {
         wtask.await.expect("writer");
     }
     let send_secs = epoch.elapsed().as_secs_f64();
-    let _ = tokio::time::timeout(Duration::from_secs(30), done.notified()).await;
+    // Messages to --to-file users are not received here: nothing to wait for.
+    if targets.is_none() {
+        let _ = tokio::time::timeout(Duration::from_secs(30), done.notified()).await;
+    }
     let msg_secs = epoch.elapsed().as_secs_f64();
     let got = received.load(Ordering::Relaxed);
     let cpu_after = args.pid.and_then(cpu_secs);
