@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.error
 
+sys.dont_write_bytecode = True  # no __pycache__ in the clone
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chaos import Server, history_ids, integrity, make_users, read_record  # noqa: E402
 
