@@ -54,11 +54,19 @@ def fill(path):
                 return n
 
 
-def xmpp_load(srv, load, users_file, rec, seed):
+def xmpp_load(srv, load, users_file, rec, seed, to_file=None):
+    """5 messages from each of 2 clients: to each other with save_to_history=1, or to `to_file`'s offline JIDs."""
+    target = ["--to-file", to_file] if to_file else ["--history"]
     subprocess.run([load, "--port", str(srv.xmpp), "--users-file", users_file, "--clients", "2", "--messages", "5",
-                    "--interval-ms", "20", "--sm", "--history", "--record", rec, "--id-seed", str(seed)],
+                    "--interval-ms", "20", "--sm", "--record", rec, "--id-seed", str(seed), *target],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
     return read_record(rec)
+
+
+def offline_phase(srv, load, users_file, to_file, work, name, seed):
+    """Messages to offline users: (acknowledged ids, bounced ids, sent count)."""
+    rec = xmpp_load(srv, load, users_file, os.path.join(work, f"{name}-offline.rec"), seed, to_file)
+    return set(rec["acked"]) - set(rec["error"]), set(rec["error"]), len(rec["sent"])
 
 
 def main():
@@ -90,6 +98,12 @@ def main():
         srv.start()
         users, users_file = make_users(srv, app, 2, work, "full")
         (a, tok_a), (b, _) = users
+        # Two users who stay offline until the end (xmpp-load needs two): messages to them go through the
+        # offline queue.
+        away, away_file = make_users(srv, app, 2, work, "away")
+        away_jids = os.path.join(work, "away-jids.txt")
+        with open(away_jids, "w") as out:
+            out.write("".join(f"{uid}-{app['id']}@localhost\n" for uid, _ in away))
         dialog = srv.request("POST", "/chat/Dialog.json", token=tok_a, body={"type": 3, "occupants_ids": [b]})["_id"]
         acked = set()
         for i in range(20):
@@ -101,6 +115,8 @@ def main():
         rec = xmpp_load(srv, load, users_file, os.path.join(work, "before.rec"), 1)
         xmpp_acked = set(rec["acked"]) - set(rec["error"])
         check(len(xmpp_acked) == 10, f"XMPP with free space: {len(xmpp_acked)}/10 acknowledged")
+        offline_acked, _, _ = offline_phase(srv, load, users_file, away_jids, work, "before", 11)
+        check(len(offline_acked) == 10, f"XMPP to offline users with free space: {len(offline_acked)}/10 acknowledged")
 
         filler = os.path.join(data, "filler")
         size = fill(filler)
@@ -123,6 +139,12 @@ def main():
         check(len(full_acked) + len(set(rec["error"])) == len(rec["sent"]) == 10,
               "every XMPP message on a full disk is acknowledged or bounced")
         xmpp_acked |= full_acked
+        acked_o, bounced_o, sent_o = offline_phase(srv, load, users_file, away_jids, work, "full", 12)
+        print(f"     XMPP to offline users on a full disk: {sent_o} sent, {len(acked_o)} acknowledged, "
+              f"{len(bounced_o)} bounced")
+        check(len(acked_o) + len(bounced_o) == sent_o == 10,
+              "every XMPP message to offline users on a full disk is acknowledged or bounced")
+        offline_acked |= acked_o
         check(srv.proc.poll() is None, "the server is still running")
 
         os.remove(filler)
@@ -140,6 +162,17 @@ def main():
         after = set(rec["acked"]) - set(rec["error"])
         check(len(after) == 10, f"XMPP once space returns: {len(after)}/10 acknowledged")
         xmpp_acked |= after
+        acked_o, _, _ = offline_phase(srv, load, users_file, away_jids, work, "after", 13)
+        check(len(acked_o) == 10, f"XMPP to offline users once space returns: {len(acked_o)}/10 acknowledged")
+        offline_acked |= acked_o
+        drain = os.path.join(work, "away.rec")
+        subprocess.run([load, "--port", str(srv.xmpp), "--users-file", away_file, "--clients", "2", "--messages",
+                        "0", "--sm", "--record", drain, "--settle-ms", "0", "--hold-secs", "2"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        got = read_record(drain)["recv"]
+        check(offline_acked <= set(got) and len(got) == len(set(got)),
+              f"the offline users receive every acknowledged message once ({len(offline_acked - set(got))} missing, "
+              f"{len(got) - len(set(got))} twice)")
         stored = history_ids(srv, users, acked | xmpp_acked)
         check(acked <= stored, f"every acknowledged REST message is in the history ({len(acked - stored)} missing)")
         check(xmpp_acked <= stored,
