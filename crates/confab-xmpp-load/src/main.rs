@@ -19,6 +19,14 @@
 //! With `--pid`, the server's utime+stime (`/proc/<pid>/stat`) over the message phase gives
 //! messages per server CPU-second.
 //!
+//! For robustness runs (`scripts/chaos.sh`): `--sm` enables XEP-0198 stream management (each client
+//! asks for an ack after every message and answers the server's ack requests), `--record PATH`
+//! writes what happened to every message id (`sent`, `acked` by the server's `<a h/>`, `error` when
+//! bounced, `recv` when received), `--to-file PATH` sends to the JIDs listed there (e.g. users who
+//! are offline) instead of to the next client, and `--id-seed N` makes the ids of one run unique (24 hex digits,
+//! the SDK's shape). With `--messages 0 --record`, the idle clients record what they receive (offline
+//! messages) while they hold.
+//!
 //! Against a loopback server, client `i` connects from source address `127.0.1.(i % 250 + 1)`: with
 //! thousands of connections from one address to one port, the kernel's search for a free ephemeral
 //! port in `connect()` grew to most of the load generator's CPU, and so throttled the login rate it
@@ -36,11 +44,85 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 
+const NS_SM: &str = "urn:xmpp:sm:3";
+
+/// What one client saw of its own messages and the ones it received, for `--record`.
+#[derive(Default)]
+struct Track {
+    /// Ids written, in order.
+    sent: Vec<String>,
+    /// The server's latest `<a h/>`. The initial presence is the first stanza it counts, so the first
+    /// `h - 1` sent ids are acknowledged.
+    acked_h: u32,
+    /// Stanzas received since stream management was enabled (our `h`).
+    handled: u32,
+    recv: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl Track {
+    /// Notes what one incoming element says; returns our ack when the server asks for one.
+    fn observe(&mut self, e: &Element) -> Option<String> {
+        match e.name.as_str() {
+            "a" if e.ns == NS_SM => {
+                if let Some(h) = e.attr("h").and_then(|h| h.parse::<u32>().ok()) {
+                    self.acked_h = self.acked_h.max(h);
+                }
+                None
+            }
+            "r" if e.ns == NS_SM => Some(format!("<a xmlns='{NS_SM}' h='{}'/>", self.handled)),
+            "message" | "presence" | "iq" => {
+                self.handled = self.handled.wrapping_add(1);
+                if let Some(id) = e.attr("id").filter(|_| e.name == "message") {
+                    if e.attr("type") == Some("error") {
+                        self.errors.push(id.to_string());
+                    } else if e.child_named("body").is_some() {
+                        self.recv.push(id.to_string());
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn write_to(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let acked = (self.acked_h as usize)
+            .saturating_sub(1)
+            .min(self.sent.len());
+        for (i, id) in self.sent.iter().enumerate() {
+            let _ = writeln!(out, "sent {id}");
+            if i < acked {
+                let _ = writeln!(out, "acked {id}");
+            }
+        }
+        for id in &self.recv {
+            let _ = writeln!(out, "recv {id}");
+        }
+        for id in &self.errors {
+            let _ = writeln!(out, "error {id}");
+        }
+    }
+}
+
+fn write_record(args: &Args, tracks: &[Arc<Mutex<Track>>]) {
+    let Some(path) = &args.record else { return };
+    let mut out = String::new();
+    for t in tracks {
+        t.lock().unwrap().write_to(&mut out);
+    }
+    if let Err(e) = std::fs::write(path, out) {
+        eprintln!("xmpp-load: writing {path}: {e}");
+    }
+}
+
 struct Args {
     host: String,
     port: u16,
     domain: String,
     users_file: String,
+    to_file: Option<String>,
     clients: usize,
     concurrency: usize,
     messages: usize,
@@ -51,6 +133,9 @@ struct Args {
     history: bool,
     settle: Duration,
     hold: Duration,
+    sm: bool,
+    record: Option<String>,
+    id_seed: Option<u32>,
 }
 
 fn parse_args() -> Args {
@@ -59,6 +144,7 @@ fn parse_args() -> Args {
         port: 5222,
         domain: "localhost".into(),
         users_file: String::new(),
+        to_file: None,
         clients: 100,
         concurrency: 50,
         messages: 10,
@@ -69,6 +155,9 @@ fn parse_args() -> Args {
         history: false,
         settle: Duration::from_millis(500),
         hold: Duration::ZERO,
+        sm: false,
+        record: None,
+        id_seed: None,
     };
     let mut rate: Option<f64> = None;
     let mut it = std::env::args().skip(1);
@@ -82,6 +171,7 @@ fn parse_args() -> Args {
             "--port" => a.port = v().parse().unwrap_or_else(|_| usage("bad --port")),
             "--domain" => a.domain = v(),
             "--users-file" => a.users_file = v(),
+            "--to-file" => a.to_file = Some(v()),
             "--clients" => a.clients = v().parse().unwrap_or_else(|_| usage("bad --clients")),
             "--concurrency" => {
                 a.concurrency = v().parse().unwrap_or_else(|_| usage("bad --concurrency"))
@@ -96,6 +186,9 @@ fn parse_args() -> Args {
             "--register" => a.register = true,
             "--label" => a.label = v(),
             "--history" => a.history = true,
+            "--sm" => a.sm = true,
+            "--record" => a.record = Some(v()),
+            "--id-seed" => a.id_seed = Some(v().parse().unwrap_or_else(|_| usage("bad --id-seed"))),
             "--rate" => rate = Some(v().parse().unwrap_or_else(|_| usage("bad --rate"))),
             "--settle-ms" => {
                 a.settle =
@@ -286,6 +379,17 @@ async fn login(
         .and_then(|b| b.elements().next())
         .map(|j| j.text())
         .ok_or_else(|| format!("bind failed: {}", r.to_xml()))?;
+    if args.sm {
+        w.write_all(b"<enable xmlns='urn:xmpp:sm:3'/>")
+            .await
+            .map_err(|e| e.to_string())?;
+        let r = rd
+            .until(|e| matches!(e.local_name(), "enabled" | "failed"))
+            .await?;
+        if r.local_name() != "enabled" {
+            return Err(format!("stream management refused: {}", r.to_xml()));
+        }
+    }
     w.write_all(b"<presence/>")
         .await
         .map_err(|e| e.to_string())?;
@@ -370,12 +474,32 @@ async fn main() {
             percentile(&cl, 0.99) as f64 / 1000.0
         );
         print_rss(rss_before, rss_after, m);
-        tokio::time::sleep(args.hold).await;
-        let mut conns = conns;
-        for (_, w, _) in conns.iter_mut() {
-            let _ = w.write_all(b"</stream:stream>").await;
+        if args.record.is_none() {
+            tokio::time::sleep(args.hold).await;
+            let mut conns = conns;
+            for (_, w, _) in conns.iter_mut() {
+                let _ = w.write_all(b"</stream:stream>").await;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Recording: read (and ack) what arrives while holding, e.g. offline messages.
+        let mut tracks = Vec::new();
+        for (mut rd, w, _) in conns {
+            let track = Arc::new(Mutex::new(Track::default()));
+            tracks.push(track.clone());
+            let w = Arc::new(tokio::sync::Mutex::new(w));
+            tokio::spawn(async move {
+                while let Ok(e) = rd.element().await {
+                    let reply = track.lock().unwrap().observe(&e);
+                    if let Some(a) = reply {
+                        let _ = w.lock().await.write_all(a.as_bytes()).await;
+                    }
+                }
+            });
+        }
+        tokio::time::sleep(args.hold).await;
+        write_record(&args, &tracks);
         return;
     }
 
@@ -385,17 +509,40 @@ async fn main() {
         .iter()
         .map(|c| c.2.split('/').next().unwrap_or("").to_string())
         .collect();
+    let targets: Option<Vec<String>> = args.to_file.as_ref().map(|f| {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| usage(&e.to_string()));
+        let t: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        if t.is_empty() {
+            usage("--to-file lists no JIDs");
+        }
+        t
+    });
     let cpu_before = args.pid.and_then(cpu_secs);
     let epoch = Instant::now();
     let received = Arc::new(AtomicU64::new(0));
     let lats = Arc::new(Mutex::new(Vec::with_capacity(m * args.messages)));
     let expected = (m * args.messages) as u64;
     let done = Arc::new(tokio::sync::Notify::new());
+    // Readers still connected: when the server goes away, waiting for the rest is pointless.
+    let alive = Arc::new(std::sync::atomic::AtomicUsize::new(m));
     let mut writers = Vec::new();
-    for (i, (mut rd, mut w, _)) in conns.into_iter().enumerate() {
-        let (received, lats, done) = (received.clone(), lats.clone(), done.clone());
+    let mut tracks = Vec::new();
+    let mut halves = Vec::new();
+    for (i, (mut rd, w, _)) in conns.into_iter().enumerate() {
+        let (received, lats, done, alive) =
+            (received.clone(), lats.clone(), done.clone(), alive.clone());
+        let track = Arc::new(Mutex::new(Track::default()));
+        tracks.push(track.clone());
+        let w = Arc::new(tokio::sync::Mutex::new(w));
+        halves.push(w.clone());
+        let reader_w = w.clone();
+        let reader_track = track.clone();
         tokio::spawn(async move {
             while let Ok(e) = rd.element().await {
+                let reply = reader_track.lock().unwrap().observe(&e);
+                if let Some(a) = reply {
+                    let _ = reader_w.lock().await.write_all(a.as_bytes()).await;
+                }
                 if e.name != "message" {
                     continue;
                 }
@@ -413,9 +560,15 @@ async fn main() {
                     }
                 }
             }
+            if alive.fetch_sub(1, Ordering::Relaxed) == 1 {
+                done.notify_one();
+            }
         });
-        let to = jids[(i + 1) % m].clone();
-        let (count, interval) = (args.messages, args.interval);
+        let to = match &targets {
+            Some(t) => t[i % t.len()].clone(),
+            None => jids[(i + 1) % m].clone(),
+        };
+        let (count, interval, sm, seed) = (args.messages, args.interval, args.sm, args.id_seed);
         let extra = if args.history {
             "<extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams>"
         } else {
@@ -430,10 +583,17 @@ async fn main() {
             let start = start + interval * (i as u32 % 100) / 100;
             for k in 0..count {
                 let t = epoch.elapsed().as_micros();
+                let id = match seed {
+                    // 24 hex digits, like the SDK's ids, unique per run.
+                    Some(seed) => format!("{seed:08x}{i:06x}{k:010x}"),
+                    None => format!("m{i}-{k}"),
+                };
+                let ack = if sm { "<r xmlns='urn:xmpp:sm:3'/>" } else { "" };
                 let xml = format!(
-                    "<message type='chat' to='{to}' id='m{i}-{k}'><body>t={t}</body>{extra}</message>"
+                    "<message type='chat' to='{to}' id='{id}'><body>t={t}</body>{extra}</message>{ack}"
                 );
-                if w.write_all(xml.as_bytes()).await.is_err() {
+                track.lock().unwrap().sent.push(id);
+                if w.lock().await.write_all(xml.as_bytes()).await.is_err() {
                     break;
                 }
                 if !interval.is_zero() {
@@ -441,15 +601,16 @@ async fn main() {
                     tokio::time::sleep_until(start + interval * (k as u32 + 1)).await;
                 }
             }
-            w
         }));
     }
-    let mut open_writers = Vec::new();
     for wtask in writers {
-        open_writers.push(wtask.await.expect("writer"));
+        wtask.await.expect("writer");
     }
     let send_secs = epoch.elapsed().as_secs_f64();
-    let _ = tokio::time::timeout(Duration::from_secs(30), done.notified()).await;
+    // Messages to --to-file users are not received here: nothing to wait for.
+    if targets.is_none() {
+        let _ = tokio::time::timeout(Duration::from_secs(30), done.notified()).await;
+    }
     let msg_secs = epoch.elapsed().as_secs_f64();
     let got = received.load(Ordering::Relaxed);
     let cpu_after = args.pid.and_then(cpu_secs);
@@ -498,10 +659,22 @@ async fn main() {
         ml.last().copied().unwrap_or(0) as f64 / 1000.0
     );
     print_rss(rss_before, rss_after, m);
-    for mut w in open_writers {
-        let _ = w.write_all(b"</stream:stream>").await;
+    // A last ack request, so the record holds every acknowledgement.
+    if args.sm && args.record.is_some() {
+        for w in &halves {
+            let _ = w
+                .lock()
+                .await
+                .write_all(b"<r xmlns='urn:xmpp:sm:3'/>")
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for w in &halves {
+        let _ = w.lock().await.write_all(b"</stream:stream>").await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
+    write_record(&args, &tracks);
 }
 
 fn print_rss(before: Option<u64>, after: Option<u64>, m: usize) {

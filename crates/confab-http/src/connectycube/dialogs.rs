@@ -28,7 +28,7 @@ pub const DIALOG_FIELDS: &[FieldSpec] = &[
     spec("created_at", Field::CreatedAt, Kind::Time),
     spec("updated_at", Field::UpdatedAt, Kind::Time),
 ];
-const DIALOG_SORTS: &[&str] = &[
+pub const DIALOG_SORTS: &[&str] = &[
     "_id",
     "name",
     "last_message_date_sent",

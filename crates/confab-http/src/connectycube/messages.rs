@@ -27,7 +27,7 @@ pub const MESSAGE_FIELDS: &[FieldSpec] = &[
     spec("attachments.type", Field::AttachmentType, Kind::Text),
     spec("updated_at", Field::UpdatedAt, Kind::Time),
 ];
-const MESSAGE_SORTS: &[&str] = &["date_sent", "_id", "updated_at", "sender_id"];
+pub const MESSAGE_SORTS: &[&str] = &["date_sent", "_id", "updated_at", "sender_id"];
 const MAX_PAGE: u32 = 100;
 
 /// Parameters of `POST /chat/Message` that are not custom parameters.
