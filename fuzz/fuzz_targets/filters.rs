@@ -4,7 +4,7 @@
 
 use confab_http::connectycube::{dialogs, messages};
 use confab_http::filters::{parse_query, path_ids};
-use confab_http::params::{parse_rack, Params};
+use confab_http::params::{parse_rack, ParamLimits, Params};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = path_ids::<confab_core::ObjectId>(text);
-    let Ok(Value::Object(map)) = parse_rack(text) else {
+    let Ok(Value::Object(map)) = parse_rack(text, &ParamLimits::default()) else {
         return;
     };
     let p = Params(map);

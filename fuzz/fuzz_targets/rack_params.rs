@@ -4,7 +4,7 @@
 //! every value it can produce.
 #![no_main]
 
-use confab_http::params::{parse_rack, Params};
+use confab_http::params::{parse_rack, ParamLimits, Params};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match parse_rack(text) {
+    match parse_rack(text, &ParamLimits::default()) {
         Ok(Value::Object(map)) => common::read_all(&Params(map)),
         Ok(other) => panic!("not an object: {other}"),
         Err(e) => assert!(!e.to_string().is_empty()),
