@@ -35,6 +35,27 @@ def post_message(srv, token, dialog, text):
             return e.code, raw
 
 
+def try_request(srv, method, path, token, body=None):
+    """(status, body) of any REST call, errors included."""
+    try:
+        return 200, srv.request(method, path, token=token, body=body)
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, raw
+
+
+def other_writes(srv, token, dialog, b, tag):
+    """Writes that run their own transactions rather than the message writer's batches: a new group
+    dialog (with its members) and marking a dialog read. Returns their statuses."""
+    group = try_request(srv, "POST", "/chat/Dialog.json", token,
+                        {"type": 2, "name": f"group {tag}", "occupants_ids": [b]})
+    read = try_request(srv, "PUT", f"/chat/Message.json?chat_dialog_id={dialog}&read=1", token, {})
+    return [group, read]
+
+
 def fill(path):
     """Writes until the file system is full; returns the filler's size."""
     n = 0
@@ -132,6 +153,9 @@ def main():
                   f"REST write on a full disk: {status} {json.dumps(body) if isinstance(body, dict) else body!r}")
             break
         check(any(s != 200 for s in statuses), f"a REST write fails on a full disk ({len(statuses)} tried)")
+        for status, body in other_writes(srv, tok_a, dialog, b, "full"):
+            check(status == 200 or (status >= 500 and isinstance(body, dict) and "errors" in body),
+                  f"a transaction on a full disk: {status} {body!r:.200}")
         rec = xmpp_load(srv, load, users_file, os.path.join(work, "full.rec"), 2)
         full_acked = set(rec["acked"]) - set(rec["error"])
         print(f"     XMPP on a full disk: {len(rec['sent'])} sent, {len(full_acked)} acknowledged, "
@@ -158,6 +182,10 @@ def main():
             else:
                 time.sleep(0.2)
         check(recovered, "REST writes succeed within 5 s once space returns")
+        # A transaction that failed on the full disk must not have left its connection holding the
+        # write lock: these would then wait out the busy timeout and fail.
+        for status, body in other_writes(srv, tok_a, dialog, b, "after"):
+            check(status == 200, f"a transaction once space returns: {status} {body!r:.200}")
         rec = xmpp_load(srv, load, users_file, os.path.join(work, "after.rec"), 3)
         after = set(rec["acked"]) - set(rec["error"])
         check(len(after) == 10, f"XMPP once space returns: {len(after)}/10 acknowledged")

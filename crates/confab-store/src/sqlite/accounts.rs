@@ -423,7 +423,8 @@ impl AccountStore for SqliteStore {
 
     async fn delete_user(&self, app: AppId, id: UserId) -> Result<bool> {
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         sqlx::query("DELETE FROM sessions WHERE app_id = ? AND user_id = ?")
             .bind(app.get())
             .bind(id.get())
@@ -437,6 +438,7 @@ impl AccountStore for SqliteStore {
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
+        conn.committed();
         Ok(done.rows_affected() > 0)
     }
 
@@ -514,7 +516,8 @@ impl AccountStore for SqliteStore {
         }
         let users: Vec<(i64, Millis)> = users.into_iter().collect();
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         // MAX: a late batch never shortens a session another node extended further.
         for chunk in sessions.chunks(TOUCH_CHUNK) {
             update_from_values(
@@ -536,7 +539,9 @@ impl AccountStore for SqliteStore {
             .await
             .map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.committed();
+        Ok(())
     }
 
     async fn set_session_user(&self, id: i64, user: Option<UserId>, now: Millis) -> Result<()> {

@@ -93,7 +93,8 @@ impl DialogStore for SqliteStore {
                 .ok_or_else(|| Error::not_found("User not found"));
         }
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         if !Self::insert_group_row(&mut tx, d).await? {
             tx.rollback().await.map_err(db)?;
             return Err(Error::bad_request("duplicate dialog id"));
@@ -110,6 +111,7 @@ impl DialogStore for SqliteStore {
             .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
+        conn.committed();
         Ok(d.id)
     }
 
@@ -326,7 +328,8 @@ impl DialogStore for SqliteStore {
 
     async fn add_members(&self, dialog: ObjectId, users: &[i64], now: Millis) -> Result<()> {
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         for user in users {
             sqlx::query(
                 "INSERT INTO dialog_members (dialog_id, user_id, occupant, joined_at) VALUES (?, ?, 1, ?) \
@@ -339,12 +342,15 @@ impl DialogStore for SqliteStore {
             .await
             .map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.committed();
+        Ok(())
     }
 
     async fn remove_members(&self, dialog: ObjectId, users: &[i64]) -> Result<()> {
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         for user in users {
             sqlx::query("DELETE FROM dialog_members WHERE dialog_id = ? AND user_id = ?")
                 .bind(dialog.to_string())
@@ -353,7 +359,9 @@ impl DialogStore for SqliteStore {
                 .await
                 .map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.committed();
+        Ok(())
     }
 
     async fn set_member_state(
@@ -370,7 +378,8 @@ impl DialogStore for SqliteStore {
             MemberChange::ClearedBefore(id) => ("cleared_before", id.to_string()),
         };
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         // A reader without a row starts with what they have not read yet.
         sqlx::query(
             "INSERT OR IGNORE INTO dialog_members (dialog_id, user_id, occupant, unread_count, joined_at) \
@@ -405,7 +414,9 @@ impl DialogStore for SqliteStore {
             .await
             .map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.committed();
+        Ok(())
     }
 
     async fn delete_dialog(&self, dialog: ObjectId) -> Result<()> {

@@ -112,7 +112,8 @@ impl MessageStore for SqliteStore {
     ) -> Result<()> {
         let tag = format!(",{user},");
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         let scope = |q: &mut QueryBuilder<'_, Sqlite>| {
             q.push(" WHERE dialog_id = ").push_bind(dialog.to_string());
             if let Some(ids) = ids {
@@ -167,12 +168,15 @@ impl MessageStore for SqliteStore {
             .push_bind(tag)
             .push(") = 0");
         upd.build().execute(&mut *tx).await.map_err(db)?;
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.committed();
+        Ok(())
     }
 
     async fn edit_message(&self, id: ObjectId, body: Option<&str>, now: Millis) -> Result<()> {
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         let dialog: Option<String> = sqlx::query_scalar(
             "UPDATE messages SET body = ?, edited_at = ?, updated_at = ? WHERE id = ? RETURNING dialog_id",
         )
@@ -192,7 +196,9 @@ impl MessageStore for SqliteStore {
                 .await
                 .map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.committed();
+        Ok(())
     }
 
     async fn delete_messages_for_user(
@@ -203,7 +209,8 @@ impl MessageStore for SqliteStore {
     ) -> Result<()> {
         let tag = format!(",{user},");
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         for id in ids {
             let unread: Option<bool> = sqlx::query_scalar(
                 "UPDATE messages SET deleted_for_ids = CASE WHEN deleted_for_ids = '' THEN ',' ELSE deleted_for_ids END || ?1 \
@@ -227,13 +234,16 @@ impl MessageStore for SqliteStore {
                     .map_err(db)?;
             }
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.committed();
+        Ok(())
     }
 
     async fn delete_messages(&self, dialog: ObjectId, ids: &[ObjectId]) -> Result<()> {
         let d = dialog.to_string();
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         for id in ids {
             let row = sqlx::query("DELETE FROM messages WHERE id = ? AND dialog_id = ? RETURNING sender_id, read_ids, deleted_for_ids")
                 .bind(id.to_string())
@@ -259,7 +269,9 @@ impl MessageStore for SqliteStore {
             .map_err(db)?;
         }
         Self::refresh_last_message(&mut tx, &d).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.committed();
+        Ok(())
     }
 
     async fn set_reactions(

@@ -108,6 +108,44 @@ impl SqliteStore {
     }
 }
 
+/// A pooled connection for one write transaction. Unless the transaction ends in a commit (an
+/// error, a full disk), the connection is closed rather than pooled: SQLite may still hold the
+/// transaction and its write lock on it, and every later write would fail "database is locked".
+pub(crate) struct WriteConn {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    committed: bool,
+}
+
+impl WriteConn {
+    pub(crate) async fn begin(&mut self) -> sqlx::Result<sqlx::Transaction<'_, sqlx::Sqlite>> {
+        use sqlx::Acquire;
+        self.conn.begin().await
+    }
+
+    /// The transaction committed: the connection may go back to the pool.
+    pub(crate) fn committed(&mut self) {
+        self.committed = true;
+    }
+}
+
+impl Drop for WriteConn {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl SqliteStore {
+    /// A connection for one write transaction (callers hold the write lock).
+    pub(crate) async fn write_conn(&self) -> Result<WriteConn> {
+        Ok(WriteConn {
+            conn: self.pool.acquire().await.map_err(db)?,
+            committed: false,
+        })
+    }
+}
+
 pub(crate) fn db(e: sqlx::Error) -> Error {
     Error::internal(e)
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use confab_core::clock::Millis;
 use confab_core::{AppId, Error, Result, UserId};
-use sqlx::{Acquire, QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteStore;
 use crate::offline::*;
@@ -18,47 +18,40 @@ impl OfflineStore for SqliteStore {
         max_per_user: u32,
     ) -> Result<usize> {
         let _write = self.write.lock().await;
-        let mut conn = self.pool().acquire().await.map_err(Error::internal)?;
-        let attempt = async {
-            let mut tx = conn.begin().await.map_err(Error::internal)?;
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM offline_messages WHERE app_id = ? AND user_id = ?",
-            )
-            .bind(app.get())
-            .bind(user.get())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(Error::internal)?;
-            let room = (i64::from(max_per_user) - waiting).max(0) as usize;
-            let fitting = &stanzas[..stanzas.len().min(room)];
-            // 4 values a row: 1,000 rows stay far below SQLite's limit of bound values.
-            for chunk in fitting.chunks(1000) {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO offline_messages (app_id, user_id, stanza, created_at) ",
-                );
-                q.push_values(chunk, |mut b, (stanza, at)| {
-                    b.push_bind(app.get())
-                        .push_bind(user.get())
-                        .push_bind(*stanza)
-                        .push_bind(*at);
-                });
-                // Kept prepared only in the common one-row form: the text differs with every size.
-                q.build()
-                    .persistent(chunk.len() == 1)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Error::internal)?;
-            }
-            tx.commit().await.map_err(Error::internal)?;
-            Ok(fitting.len())
-        };
-        let result = attempt.await;
-        if result.is_err() {
-            // A failed transaction (a full disk) may leave SQLite's transaction and write lock open on
-            // this connection: close it rather than pool it (as the group-commit writer does).
-            conn.close_on_drop();
+        // A failed transaction (a full disk) closes its connection (see `WriteConn`).
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(Error::internal)?;
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM offline_messages WHERE app_id = ? AND user_id = ?",
+        )
+        .bind(app.get())
+        .bind(user.get())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::internal)?;
+        let room = (i64::from(max_per_user) - waiting).max(0) as usize;
+        let fitting = &stanzas[..stanzas.len().min(room)];
+        // 4 values a row: 1,000 rows stay far below SQLite's limit of bound values.
+        for chunk in fitting.chunks(1000) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO offline_messages (app_id, user_id, stanza, created_at) ",
+            );
+            q.push_values(chunk, |mut b, (stanza, at)| {
+                b.push_bind(app.get())
+                    .push_bind(user.get())
+                    .push_bind(*stanza)
+                    .push_bind(*at);
+            });
+            // Kept prepared only in the common one-row form: the text differs with every size.
+            q.build()
+                .persistent(chunk.len() == 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::internal)?;
         }
-        result
+        tx.commit().await.map_err(Error::internal)?;
+        conn.committed();
+        Ok(fitting.len())
     }
 
     async fn claim_offline(

@@ -117,7 +117,8 @@ impl PrivacyStore for SqliteStore {
         name: Option<&str>,
     ) -> Result<bool> {
         let _write = self.write.lock().await;
-        let mut tx = self.pool().begin().await.map_err(Error::internal)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(Error::internal)?;
         if let Some(name) = name {
             let exists: Option<(i64,)> = sqlx::query_as(
                 "SELECT 1 FROM privacy_lists WHERE app_id = ? AND user_id = ? AND name = ?",
@@ -152,6 +153,7 @@ impl PrivacyStore for SqliteStore {
             .map_err(Error::internal)?;
         }
         tx.commit().await.map_err(Error::internal)?;
+        conn.committed();
         Ok(true)
     }
 

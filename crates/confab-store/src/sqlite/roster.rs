@@ -66,7 +66,8 @@ impl RosterStore for SqliteStore {
         now: Millis,
     ) -> Result<bool> {
         let _write = self.write.lock().await;
-        let mut tx = self.pool().begin().await.map_err(Error::internal)?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(Error::internal)?;
         if item.in_roster {
             let (visible, this_visible): (i64, i64) = sqlx::query_as(
                 "SELECT COUNT(*), COALESCE(SUM(contact_id = ?3), 0) FROM roster_items
@@ -105,6 +106,7 @@ impl RosterStore for SqliteStore {
         .await
         .map_err(Error::internal)?;
         tx.commit().await.map_err(Error::internal)?;
+        conn.committed();
         Ok(true)
     }
 
