@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use confab_core::{Error, Result};
-use sqlx::{Acquire, Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use super::WriteConn;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// Bounds how long one transaction holds the write lock (and keeps a multi-row statement of up
@@ -110,12 +112,13 @@ async fn write_batch<W: BatchWrite>(
     pool: &SqlitePool,
     rows: &[W::Row],
 ) -> Vec<Result<W::Out>> {
-    let mut conn = None;
+    // A batch that does not commit (a full disk) closes its connection: see `WriteConn`.
     let attempt = async {
-        let conn = conn.insert(pool.acquire().await?);
+        let mut conn = WriteConn::acquire(pool).await?;
         let mut tx = conn.begin().await?;
         let results = writer.write(&mut tx, rows).await?;
         tx.commit().await?;
+        conn.committed();
         Ok::<_, sqlx::Error>(results)
     };
     match attempt.await {
@@ -125,13 +128,6 @@ async fn write_batch<W: BatchWrite>(
         }
         Err(e) => {
             tracing::error!(error = %e, rows = rows.len(), writer = W::NAME, "batch failed");
-            // After a failed write or commit (a full disk), SQLite may have rolled back on its own or
-            // kept the transaction and its write lock; the driver cannot tell which. Closing the
-            // connection ends either cleanly, where returning it to the pool left every later write
-            // "database is locked".
-            if let Some(c) = conn.as_mut() {
-                c.close_on_drop();
-            }
             let e = Arc::new(e);
             rows.iter()
                 .map(|_| Err(Error::internal(Arc::clone(&e))))

@@ -109,14 +109,22 @@ impl SqliteStore {
 }
 
 /// A pooled connection for one write transaction. Unless the transaction ends in a commit (an
-/// error, a full disk), the connection is closed rather than pooled: SQLite may still hold the
-/// transaction and its write lock on it, and every later write would fail "database is locked".
+/// error, a full disk), the connection is closed rather than pooled: after a failed write or commit
+/// SQLite may have rolled back on its own or kept the transaction and its write lock, and the driver
+/// cannot tell which; pooled, it left every later write "database is locked".
 pub(crate) struct WriteConn {
     conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
     committed: bool,
 }
 
 impl WriteConn {
+    pub(crate) async fn acquire(pool: &SqlitePool) -> sqlx::Result<Self> {
+        Ok(Self {
+            conn: pool.acquire().await?,
+            committed: false,
+        })
+    }
+
     pub(crate) async fn begin(&mut self) -> sqlx::Result<sqlx::Transaction<'_, sqlx::Sqlite>> {
         use sqlx::Acquire;
         self.conn.begin().await
@@ -139,10 +147,7 @@ impl Drop for WriteConn {
 impl SqliteStore {
     /// A connection for one write transaction (callers hold the write lock).
     pub(crate) async fn write_conn(&self) -> Result<WriteConn> {
-        Ok(WriteConn {
-            conn: self.pool.acquire().await.map_err(db)?,
-            committed: false,
-        })
+        WriteConn::acquire(&self.pool).await.map_err(db)
     }
 }
 
