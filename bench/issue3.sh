@@ -11,6 +11,13 @@
 #   P  N clients, password logins, MSGS msgs/client every INTERVAL ms -> login rate (3), msgs per CPU-s (1)
 #   R  N clients, steady RATE msg/s for RATE_MSGS msgs/client         -> p99 latency (2)
 #   H  like P but every message carries save_to_history=1            -> msgs per CPU-s with history (1)
+# First contacts (issue 11): every message goes to a random other client (--random-peers), so nearly
+# every message is the first between its two users:
+#   X  saturated: N clients, SAT_MSGS msgs each, IN_FLIGHT undelivered per client, no history
+#   Y  like X with save_to_history=1 (ejabberd: mod_mam)
+#   Z  steady RATE msg/s for RATE_MSGS msgs/client to random peers  -> p99 latency
+# Each of X, Y, Z starts on a fresh database copy of its own where it matters (confab), so every pair
+# is new to the server when the run begins.
 # confab logs in with session tokens in I, R, H (its fast path) and with the password in P;
 # ejabberd always with the password (SCRAM-SHA-1 stored credentials, PLAIN on the wire).
 # ejabberd runs H with mod_mam (mnesia, default: always) so it archives every message too.
@@ -20,7 +27,8 @@
 set -euo pipefail
 N="${N:-1000}"; IDLE="${IDLE:-19000}"; MSGS="${MSGS:-20}"; INTERVAL="${INTERVAL:-100}"
 RATE="${RATE:-5000}"; RATE_MSGS="${RATE_MSGS:-50}"; CONC="${CONCURRENCY:-50}"
-SERVERS="${SERVERS:-ejabberd confab}"; RUNS="${RUNS:-I P R H}"
+SAT_MSGS="${SAT_MSGS:-40}"; IN_FLIGHT="${IN_FLIGHT:-8}"
+SERVERS="${SERVERS:-ejabberd confab}"; RUNS="${RUNS:-I P R H X Y Z}"
 want() { [[ " $SERVERS " == *" $1 "* && " $RUNS " == *" $2 "* ]]; }
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$repo/target}"
@@ -34,7 +42,8 @@ if [[ " $SERVERS " == *" ejabberd "* ]] && ! command -v ejabberdctl >/dev/null; 
 fi
 (cd "$repo" && cargo build --release -p confab -p confab-xmpp-load)
 LOAD="$target/release/xmpp-load"
-CONFAB="$target/release/confab"
+# CONFAB_BIN measures another build (e.g. the commit before a change) with the same load generator.
+CONFAB="${CONFAB_BIN:-$target/release/confab}"
 log() { echo "[$(date -u +%T)] $*" >&2; }
 
 # ---------- ejabberd ----------
@@ -70,12 +79,27 @@ if want ejabberd R; then
 log "ejabberd R"
 "$LOAD" $EJ --clients "$N" --messages "$RATE_MSGS" --rate "$RATE" --pid "$EJ_PID" --label "$EJ_VER R: steady $RATE msg/s" > "$work/ej-R.txt"
 fi
+ej_stop; ej_start
+if want ejabberd X; then
+log "ejabberd X"
+"$LOAD" $EJ --clients "$N" --messages "$SAT_MSGS" --interval-ms 0 --in-flight "$IN_FLIGHT" --random-peers --pid "$EJ_PID" --label "$EJ_VER X: random peers, saturated, no history" > "$work/ej-X.txt"
+fi
+ej_stop; ej_start
+if want ejabberd Z; then
+log "ejabberd Z"
+"$LOAD" $EJ --clients "$N" --messages "$RATE_MSGS" --rate "$RATE" --random-peers --pid "$EJ_PID" --label "$EJ_VER Z: random peers, steady $RATE msg/s" > "$work/ej-Z.txt"
+fi
 ej_stop
 EJCFG="$work/ejabberd/ejabberdctl-mam.cfg"
 ej_start
 if want ejabberd H; then
 log "ejabberd H"
 "$LOAD" $EJ --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --history --pid "$EJ_PID" --label "$EJ_VER H: password, save_to_history (mod_mam)" > "$work/ej-H.txt"
+fi
+ej_stop; ej_start
+if want ejabberd Y; then
+log "ejabberd Y"
+"$LOAD" $EJ --clients "$N" --messages "$SAT_MSGS" --interval-ms 0 --in-flight "$IN_FLIGHT" --random-peers --history --pid "$EJ_PID" --label "$EJ_VER Y: random peers, saturated, save_to_history (mod_mam)" > "$work/ej-Y.txt"
 fi
 ej_stop
 fi
@@ -143,6 +167,9 @@ for i in range(n + 1, idle + 1):
 c.commit()
 PY
 CF="--domain localhost --concurrency $CONC"
+# The random-peer runs each start from this database, before any conversation exists.
+cp -a "$CONFAB_DATA_DIR" "$work/confab-fresh"
+cf_fresh() { rm -rf "$CONFAB_DATA_DIR"; cp -a "$work/confab-fresh" "$CONFAB_DATA_DIR"; cf_start; }
 cf_start
 if want confab I; then
 log "confab I"
@@ -163,9 +190,24 @@ if want confab H; then
 log "confab H"
 "$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-token.txt" --clients "$N" --messages "$MSGS" --interval-ms "$INTERVAL" --history --pid "$CF_PID" --label "confab H: token, save_to_history=1" > "$work/cf-H.txt"
 fi
+cf_stop; cf_fresh
+if want confab X; then
+log "confab X"
+"$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-token.txt" --clients "$N" --messages "$SAT_MSGS" --interval-ms 0 --in-flight "$IN_FLIGHT" --random-peers --pid "$CF_PID" --label "confab X: token, random peers, saturated, no history" > "$work/cf-X.txt"
+fi
+cf_stop; cf_fresh
+if want confab Y; then
+log "confab Y"
+"$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-token.txt" --clients "$N" --messages "$SAT_MSGS" --interval-ms 0 --in-flight "$IN_FLIGHT" --random-peers --history --pid "$CF_PID" --label "confab Y: token, random peers, saturated, save_to_history=1" > "$work/cf-Y.txt"
+fi
+cf_stop; cf_fresh
+if want confab Z; then
+log "confab Z"
+"$LOAD" $CF --port "${XMPP##*:}" --users-file "$work/cf-token.txt" --clients "$N" --messages "$RATE_MSGS" --rate "$RATE" --random-peers --pid "$CF_PID" --label "confab Z: token, random peers, steady $RATE msg/s" > "$work/cf-Z.txt"
+fi
 cf_stop
 fi
 
-echo "N=$N idle=$IDLE messages/client=$MSGS interval=${INTERVAL}ms rate=$RATE x $RATE_MSGS/client concurrency=$CONC cpus=$(nproc) clk_tck=$(getconf CLK_TCK)"
+echo "N=$N idle=$IDLE messages/client=$MSGS interval=${INTERVAL}ms rate=$RATE x $RATE_MSGS/client saturated=$SAT_MSGS/client in-flight=$IN_FLIGHT concurrency=$CONC cpus=$(nproc) clk_tck=$(getconf CLK_TCK)"
 for r in $RUNS; do cat "$work/ej-$r.txt" "$work/cf-$r.txt" 2>/dev/null; echo; done
 echo "(raw reports in $work)"

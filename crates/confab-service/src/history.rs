@@ -4,10 +4,12 @@
 //! message with a body, and for markers, corrections and deletes, before it forwards them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use confab_core::{AppId, DialogId, Error, ErrorKind, MessageId, Result, UserId};
+use confab_core::chat::DialogType;
+use confab_core::clock::now_millis;
+use confab_core::{AppId, DialogId, Error, ErrorKind, MessageId, ObjectId, Result, UserId};
 use serde_json::{Map, Value};
 
 use crate::chat::NewMessage;
@@ -57,34 +59,109 @@ pub trait ChatHistory: Send + Sync + 'static {
 /// id, and a pair's private dialog never changes (it cannot be deleted for everyone), so the lookup
 /// is made once per pair instead of once per message.
 #[derive(Default)]
-pub(crate) struct PairDialogs(Mutex<HashMap<(AppId, UserId, UserId), DialogId>>);
+pub(crate) struct PairDialogs(Arc<Mutex<HashMap<PairKey, PairDialog>>>);
+
+type PairKey = (AppId, UserId, UserId);
+
+#[derive(Clone, Copy)]
+enum PairDialog {
+    /// Handed out to a message that is not stored; the dialog is being written with this id.
+    Pending(DialogId),
+    /// The dialog's row exists.
+    Stored(DialogId),
+}
 
 /// Beyond this many pairs the cache starts over; it refills on demand.
 const MAX_CACHED_PAIRS: usize = 100_000;
 
+impl PairDialogs {
+    fn get(&self, key: &PairKey) -> Option<PairDialog> {
+        self.0.lock().expect("dialog cache").get(key).copied()
+    }
+
+    fn set(&self, key: PairKey, value: PairDialog) {
+        let mut cache = self.0.lock().expect("dialog cache");
+        if cache.len() >= MAX_CACHED_PAIRS {
+            cache.clear();
+        }
+        cache.insert(key, value);
+    }
+}
+
 impl Chat {
     /// The pair's private dialog, created on first use; `None` for an unknown recipient.
+    ///
+    /// A first contact whose message is not stored (`stored == false`) does not wait for the
+    /// dialog's write: the message is delivered at once with the id the dialog is being written
+    /// under. A stored message waits, as its row needs the dialog's.
     async fn cached_private_dialog(
         &self,
         app: AppId,
         sender: UserId,
         recipient: UserId,
+        stored: bool,
     ) -> Result<Option<DialogId>> {
-        let key = (app, sender.min(recipient), sender.max(recipient));
-        if let Some(id) = self.pair_dialogs.0.lock().expect("dialog cache").get(&key) {
-            return Ok(Some(*id));
+        if sender == recipient {
+            return Ok(None);
         }
-        let Some(id) = self.private_dialog_id(app, sender, recipient).await? else {
+        let key = (app, sender.min(recipient), sender.max(recipient));
+        let proposed = match self.pair_dialogs.get(&key) {
+            Some(PairDialog::Stored(id)) => return Ok(Some(id)),
+            Some(PairDialog::Pending(id)) if !stored => return Ok(Some(id)),
+            Some(PairDialog::Pending(id)) => id.object_id(),
+            None => {
+                // Most pairs already have their dialog (e.g. after a restart): a read in place.
+                let pair_key = format!("{}:{}", key.1, key.2);
+                if let Some(id) = self.store.find_private_dialog(app.get(), &pair_key).await? {
+                    let id = DialogId::from(id);
+                    self.pair_dialogs.set(key, PairDialog::Stored(id));
+                    return Ok(Some(id));
+                }
+                ObjectId::generate()
+            }
+        };
+        if !stored {
+            self.write_pair_dialog_later(key, sender, proposed);
+            return Ok(Some(DialogId::from(proposed)));
+        }
+        let Some(id) = self
+            .private_dialog_id_as(app, sender, recipient, proposed)
+            .await?
+        else {
             // An unknown recipient: routing answers it like any missing user (503).
             return Ok(None);
         };
-        let mut cache = self.pair_dialogs.0.lock().expect("dialog cache");
-        if cache.len() >= MAX_CACHED_PAIRS {
-            cache.clear();
-        }
         let id = DialogId::from(id);
-        cache.insert(key, id);
+        self.pair_dialogs.set(key, PairDialog::Stored(id));
         Ok(Some(id))
+    }
+
+    /// Writes the pair's dialog with id `proposed` in the background. Until it is written, later
+    /// messages of the pair get the same id; if another writer won the pair first (a REST create
+    /// at the same moment), the cache takes the winner's id.
+    fn write_pair_dialog_later(&self, key: PairKey, sender: UserId, proposed: ObjectId) {
+        self.pair_dialogs
+            .set(key, PairDialog::Pending(DialogId::from(proposed)));
+        let (store, cache) = (self.store.clone(), PairDialogs(self.pair_dialogs.0.clone()));
+        let (app, low, high) = (key.0.get(), key.1.get(), key.2.get());
+        tokio::spawn(async move {
+            let dialog = confab_core::chat::Dialog {
+                id: proposed,
+                ..crate::chat::blank_dialog(app, DialogType::Private, sender.get(), now_millis())
+            };
+            match store.create_private_dialog(&dialog, low, high).await {
+                Ok(Some(id)) => cache.set(key, PairDialog::Stored(DialogId::from(id))),
+                // An unknown user: nothing to remember.
+                Ok(None) => {
+                    cache.0.lock().expect("dialog cache").remove(&key);
+                }
+                Err(e) => {
+                    // The next message of the pair tries again.
+                    tracing::warn!(error = %e, "writing a private dialog failed");
+                    cache.0.lock().expect("dialog cache").remove(&key);
+                }
+            }
+        });
     }
 }
 
@@ -108,7 +185,10 @@ fn message_id(raw: &str) -> Result<MessageId> {
 impl ChatHistory for Chat {
     async fn record_chat_message(&self, m: &ChatMessage) -> Result<Option<String>> {
         let (app, sender) = (m.app, m.sender);
-        let Some(dialog) = self.cached_private_dialog(app, sender, m.recipient).await? else {
+        let Some(dialog) = self
+            .cached_private_dialog(app, sender, m.recipient, m.save_to_history)
+            .await?
+        else {
             return Ok(None);
         };
         if !m.save_to_history {

@@ -27,6 +27,11 @@
 //! the SDK's shape). With `--messages 0 --record`, the idle clients record what they receive (offline
 //! messages) while they hold.
 //!
+//! First contacts: `--random-peers` sends each message to a random other client instead of the next
+//! one, so nearly every message opens a new conversation (`--seed N` fixes the draw). Saturation:
+//! `--in-flight K` (with `--interval-ms 0`) lets each client have at most K of its messages not yet
+//! received by their recipient, so the offered load follows what the server delivers.
+//!
 //! Against a loopback server, client `i` connects from source address `127.0.1.(i % 250 + 1)`: with
 //! thousands of connections from one address to one port, the kernel's search for a free ephemeral
 //! port in `connect()` grew to most of the load generator's CPU, and so throttled the login rate it
@@ -39,6 +44,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use confab_xmpp::stream::{Framing, StreamEvent, StreamReader};
 use confab_xmpp::xml::Element;
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
@@ -136,6 +143,9 @@ struct Args {
     sm: bool,
     record: Option<String>,
     id_seed: Option<u32>,
+    random_peers: bool,
+    seed: u64,
+    in_flight: Option<usize>,
 }
 
 fn parse_args() -> Args {
@@ -158,6 +168,9 @@ fn parse_args() -> Args {
         sm: false,
         record: None,
         id_seed: None,
+        random_peers: false,
+        seed: 1,
+        in_flight: None,
     };
     let mut rate: Option<f64> = None;
     let mut it = std::env::args().skip(1);
@@ -189,6 +202,11 @@ fn parse_args() -> Args {
             "--sm" => a.sm = true,
             "--record" => a.record = Some(v()),
             "--id-seed" => a.id_seed = Some(v().parse().unwrap_or_else(|_| usage("bad --id-seed"))),
+            "--random-peers" => a.random_peers = true,
+            "--seed" => a.seed = v().parse().unwrap_or_else(|_| usage("bad --seed")),
+            "--in-flight" => {
+                a.in_flight = Some(v().parse().unwrap_or_else(|_| usage("bad --in-flight")))
+            }
             "--rate" => rate = Some(v().parse().unwrap_or_else(|_| usage("bad --rate"))),
             "--settle-ms" => {
                 a.settle =
@@ -203,6 +221,12 @@ fn parse_args() -> Args {
     }
     if a.users_file.is_empty() {
         usage("--users-file is required");
+    }
+    if a.in_flight == Some(0) {
+        usage("--in-flight must be at least 1");
+    }
+    if a.random_peers && a.to_file.is_some() {
+        usage("--random-peers and --to-file exclude each other");
     }
     // --rate R: all clients together offer R messages/s, i.e. each sends every clients/R seconds.
     if let Some(r) = rate {
@@ -505,10 +529,12 @@ async fn main() {
 
     // Phase 2: messages to the next client.
     let m = conns.len();
-    let jids: Vec<String> = conns
-        .iter()
-        .map(|c| c.2.split('/').next().unwrap_or("").to_string())
-        .collect();
+    let jids: Arc<Vec<String>> = Arc::new(
+        conns
+            .iter()
+            .map(|c| c.2.split('/').next().unwrap_or("").to_string())
+            .collect(),
+    );
     let targets: Option<Vec<String>> = args.to_file.as_ref().map(|f| {
         let text = std::fs::read_to_string(f).unwrap_or_else(|e| usage(&e.to_string()));
         let t: Vec<String> = text.split_whitespace().map(str::to_string).collect();
@@ -528,9 +554,21 @@ async fn main() {
     let mut writers = Vec::new();
     let mut tracks = Vec::new();
     let mut halves = Vec::new();
+    // One window per sender for --in-flight: the recipient gives the sender's permit back.
+    let windows: Arc<Vec<Semaphore>> = Arc::new(
+        (0..m)
+            .map(|_| Semaphore::new(args.in_flight.unwrap_or(0)))
+            .collect(),
+    );
     for (i, (mut rd, w, _)) in conns.into_iter().enumerate() {
-        let (received, lats, done, alive) =
-            (received.clone(), lats.clone(), done.clone(), alive.clone());
+        let (received, lats, done, alive, reader_windows) = (
+            received.clone(),
+            lats.clone(),
+            done.clone(),
+            alive.clone(),
+            windows.clone(),
+        );
+        let in_flight = args.in_flight.is_some();
         let track = Arc::new(Mutex::new(Track::default()));
         tracks.push(track.clone());
         let w = Arc::new(tokio::sync::Mutex::new(w));
@@ -551,6 +589,17 @@ async fn main() {
                     .find(|c| c.local_name() == "body")
                     .map(|b| b.text());
                 if let Some(t) = body.as_deref().and_then(|b| b.strip_prefix("t=")) {
+                    // Body: `t=<send time µs> s=<sender index>`.
+                    let (t, sender) = t.split_once(" s=").unwrap_or((t, ""));
+                    if in_flight {
+                        if let Some(w) = sender
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|s| reader_windows.get(s))
+                        {
+                            w.add_permits(1);
+                        }
+                    }
                     if let Ok(sent) = t.parse::<u64>() {
                         let now = epoch.elapsed().as_micros() as u64;
                         lats.lock().unwrap().push(now.saturating_sub(sent));
@@ -564,10 +613,16 @@ async fn main() {
                 done.notify_one();
             }
         });
-        let to = match &targets {
+        let fixed_to = match &targets {
             Some(t) => t[i % t.len()].clone(),
             None => jids[(i + 1) % m].clone(),
         };
+        // Each client draws its own recipients, reproducibly for one --seed.
+        let mut peers = args
+            .random_peers
+            .then(|| StdRng::seed_from_u64(args.seed.wrapping_mul(1_000_003) ^ i as u64));
+        let jids = jids.clone();
+        let window = args.in_flight.map(|_| windows.clone());
         let (count, interval, sm, seed) = (args.messages, args.interval, args.sm, args.id_seed);
         let extra = if args.history {
             "<extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams>"
@@ -582,6 +637,22 @@ async fn main() {
             }
             let start = start + interval * (i as u32 % 100) / 100;
             for k in 0..count {
+                if let Some(w) = &window {
+                    // The recipient's reader gives the permit back; a message that never arrives
+                    // would hold it forever, so a client that waits too long stops sending.
+                    match tokio::time::timeout(Duration::from_secs(30), w[i].acquire()).await {
+                        Ok(Ok(p)) => p.forget(),
+                        _ => break,
+                    }
+                }
+                let to = match peers.as_mut() {
+                    // Any client but this one.
+                    Some(rng) if m > 1 => {
+                        let j = rng.gen_range(0..m - 1);
+                        &jids[if j >= i { j + 1 } else { j }]
+                    }
+                    _ => &fixed_to,
+                };
                 let t = epoch.elapsed().as_micros();
                 let id = match seed {
                     // 24 hex digits, like the SDK's ids, unique per run.
@@ -590,7 +661,7 @@ async fn main() {
                 };
                 let ack = if sm { "<r xmlns='urn:xmpp:sm:3'/>" } else { "" };
                 let xml = format!(
-                    "<message type='chat' to='{to}' id='{id}'><body>t={t}</body>{extra}</message>{ack}"
+                    "<message type='chat' to='{to}' id='{id}'><body>t={t} s={i}</body>{extra}</message>{ack}"
                 );
                 track.lock().unwrap().sent.push(id);
                 if w.lock().await.write_all(xml.as_bytes()).await.is_err() {

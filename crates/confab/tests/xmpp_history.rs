@@ -568,4 +568,48 @@ confab_testkit::on_both_transports!(
     rest_group_messages_reach_room_members_live,
     stored_messages_sent_at_once_by_many_senders_all_land_in_order,
     a_sender_no_longer_in_the_dialog_gets_an_error_and_nothing_is_stored,
+    first_contact_dialog_id_is_the_stored_one,
 );
+
+/// A first contact without history is delivered before its dialog is written; the id it carries
+/// is the one the dialog gets, also when the pair's next message is stored at once.
+async fn first_contact_dialog_id_is_the_stored_one(t: Transport) {
+    let ts = TestServer::start().await;
+    let (alice, at) = ts.user("alice").await;
+    let (bob, bt) = ts.user("bob").await;
+    let mut a = online(&ts, t, alice, &at).await;
+    let mut b = online(&ts, t, bob, &bt).await;
+    let bob_jid = format!("{bob}-{}@localhost", ts.app_id);
+
+    let (first, second) = (oid(40), oid(41));
+    // Both written at once: the stored one may arrive while the dialog is still being written.
+    a.send(&format!(
+        "<message to='{bob_jid}' type='chat' id='{first}'><body>hi</body></message>\
+         <message to='{bob_jid}' type='chat' id='{second}'><body>kept</body>\
+         <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>"
+    ))
+    .await;
+    let mut dialogs = Vec::new();
+    for id in [&first, &second] {
+        let got = b
+            .until(|e| e.name == "message" && e.attr("id") == Some(id.as_str()))
+            .await;
+        dialogs.push(
+            got.child_named("extraParams")
+                .unwrap()
+                .child_named("dialog_id")
+                .unwrap()
+                .text(),
+        );
+    }
+    assert_eq!(dialogs[0], dialogs[1]);
+    let h = history(&ts, &bt, &dialogs[0]).await;
+    assert_eq!(h["items"][0]["_id"], json!(second));
+    let (_, d) = ts
+        .call(Method::GET, "/chat/Dialog.json", Some(&at), None)
+        .await;
+    assert_eq!(d["total_entries"], json!(1), "{d}");
+    assert_eq!(d["items"][0]["_id"], json!(dialogs[0]));
+    assert_eq!(d["items"][0]["type"], json!(3));
+    ts.stop().await;
+}

@@ -121,6 +121,19 @@ impl Chat {
         sender: UserId,
         recipient: UserId,
     ) -> Result<Option<ObjectId>> {
+        self.private_dialog_id_as(app, sender, recipient, ObjectId::generate())
+            .await
+    }
+
+    /// Like [`Self::private_dialog_id`], creating the dialog (when missing) with id `new_id`, so
+    /// an id handed out before the dialog was written is the one it gets.
+    pub(crate) async fn private_dialog_id_as(
+        &self,
+        app: AppId,
+        sender: UserId,
+        recipient: UserId,
+        new_id: ObjectId,
+    ) -> Result<Option<ObjectId>> {
         let (app, sender, recipient) = (app.get(), sender.get(), recipient.get());
         if sender == recipient {
             return Ok(None);
@@ -136,7 +149,10 @@ impl Chat {
         }
         // A new pair, one statement: the store checks both users, inserts the dialog and its
         // members, and falls back to a lookup only when nothing was inserted.
-        let dialog = blank_dialog(app, DialogType::Private, sender, now_millis());
+        let dialog = Dialog {
+            id: new_id,
+            ..blank_dialog(app, DialogType::Private, sender, now_millis())
+        };
         self.store.create_private_dialog(&dialog, low, high).await
     }
 

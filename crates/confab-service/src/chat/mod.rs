@@ -116,7 +116,7 @@ fn forbidden() -> Error {
 }
 
 /// A new dialog with nothing set beyond its type and owner.
-fn blank_dialog(app: i64, kind: DialogType, owner: i64, now: i64) -> Dialog {
+pub(crate) fn blank_dialog(app: i64, kind: DialogType, owner: i64, now: i64) -> Dialog {
     Dialog {
         id: ObjectId::generate(),
         app_id: app,
