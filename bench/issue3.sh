@@ -40,8 +40,9 @@ if [[ " $SERVERS " == *" ejabberd "* ]] && ! command -v ejabberdctl >/dev/null; 
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y ejabberd
 fi
-(cd "$repo" && cargo build --release -p confab -p confab-xmpp-load)
-LOAD="$target/release/xmpp-load"
+# NO_BUILD=1 with CONFAB_BIN and LOAD_BIN: measure binaries built before.
+[ -n "${NO_BUILD:-}" ] || (cd "$repo" && cargo build --release -p confab -p confab-xmpp-load)
+LOAD="${LOAD_BIN:-$target/release/xmpp-load}"
 # CONFAB_BIN measures another build (e.g. the commit before a change) with the same load generator.
 CONFAB="${CONFAB_BIN:-$target/release/confab}"
 log() { echo "[$(date -u +%T)] $*" >&2; }
@@ -209,5 +210,5 @@ cf_stop
 fi
 
 echo "N=$N idle=$IDLE messages/client=$MSGS interval=${INTERVAL}ms rate=$RATE x $RATE_MSGS/client saturated=$SAT_MSGS/client in-flight=$IN_FLIGHT concurrency=$CONC cpus=$(nproc) clk_tck=$(getconf CLK_TCK)"
-for r in $RUNS; do cat "$work/ej-$r.txt" "$work/cf-$r.txt" 2>/dev/null; echo; done
+for r in $RUNS; do cat "$work/ej-$r.txt" "$work/cf-$r.txt" 2>/dev/null || true; echo; done
 echo "(raw reports in $work)"

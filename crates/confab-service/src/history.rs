@@ -149,7 +149,10 @@ impl Chat {
                 id: proposed,
                 ..crate::chat::blank_dialog(app, DialogType::Private, sender.get(), now_millis())
             };
-            match store.create_private_dialog(&dialog, low, high).await {
+            match store
+                .create_private_dialog_unhurried(&dialog, low, high)
+                .await
+            {
                 Ok(Some(id)) => cache.set(key, PairDialog::Stored(DialogId::from(id))),
                 // An unknown user: nothing to remember.
                 Ok(None) => {

@@ -16,12 +16,20 @@ impl SqliteStore {
     /// Inserts private dialog `d` of users `low` and `high` (batched with concurrent ones) when
     /// both exist. When nothing was inserted, the pair's existing dialog, or `None` for an
     /// unknown user.
-    async fn insert_private(&self, d: &Dialog, low: i64, high: i64) -> Result<Option<ObjectId>> {
-        if self
-            .private_dialogs
-            .write(PrivateDialogRow::new(d, low, high))
-            .await?
-        {
+    async fn insert_private(
+        &self,
+        d: &Dialog,
+        low: i64,
+        high: i64,
+        hurried: bool,
+    ) -> Result<Option<ObjectId>> {
+        let row = PrivateDialogRow::new(d, low, high);
+        let inserted = if hurried {
+            self.private_dialogs.write(row).await?
+        } else {
+            self.private_dialogs.write_unhurried(row).await?
+        };
+        if inserted {
             return Ok(Some(d.id));
         }
         self.find_private_dialog(d.app_id, &pair_key(low, high))
@@ -88,7 +96,7 @@ impl DialogStore for SqliteStore {
             debug_assert_eq!(key, pair_key(low, high), "members are the key's pair");
             // Users were checked by the caller; `None` only if one was deleted meanwhile.
             return self
-                .insert_private(d, low, high)
+                .insert_private(d, low, high, true)
                 .await?
                 .ok_or_else(|| Error::not_found("User not found"));
         }
@@ -125,7 +133,16 @@ impl DialogStore for SqliteStore {
             low < high,
             "a private dialog's pair is ordered and distinct"
         );
-        self.insert_private(d, low, high).await
+        self.insert_private(d, low, high, true).await
+    }
+
+    async fn create_private_dialog_unhurried(
+        &self,
+        d: &Dialog,
+        low: i64,
+        high: i64,
+    ) -> Result<Option<ObjectId>> {
+        self.insert_private(d, low, high, false).await
     }
 
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>> {
