@@ -536,3 +536,42 @@ async fn blobs_never_completed_are_swept_and_users_take_theirs() {
     assert!(blob_files(&ts).is_empty());
     ts.stop().await;
 }
+
+/// A browser app on another origin uploads with `CB-Token`/`CB-SDK` headers: the preflight passes
+/// and the answers carry CORS headers.
+#[tokio::test]
+async fn browser_uploads_pass_cors() {
+    let ts = TestServer::start().await;
+    let resp = ts
+        .client
+        .request(Method::OPTIONS, ts.url("/blobs/upload"))
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "cb-token,cb-sdk")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let allowed = resp.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("cb-token") && allowed.contains("cb-sdk"),
+        "{allowed}"
+    );
+
+    let (_, alice) = ts.user("alice").await;
+    let (_, uid) = stored(&ts, &alice, b"x", true).await;
+    let resp = ts
+        .client
+        .get(ts.url(&format!("/blobs/{uid}")))
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    ts.stop().await;
+}
