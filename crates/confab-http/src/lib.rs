@@ -20,7 +20,7 @@ pub mod router;
 
 use std::sync::Arc;
 
-use confab_service::{Accounts, Chat};
+use confab_service::{Accounts, Blobs, Chat};
 
 /// Limits of the HTTP face.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Nesting and pair counts of query strings, forms and JSON bodies.
     pub params: params::ParamLimits,
+    /// The URL clients reach this server at (upload URLs); the request's `Host` when unset.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -36,6 +38,7 @@ impl Default for HttpConfig {
         Self {
             max_body_bytes: 1024 * 1024,
             params: params::ParamLimits::default(),
+            public_url: None,
         }
     }
 }
@@ -45,6 +48,7 @@ impl Default for HttpConfig {
 pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub chat: Arc<Chat>,
+    pub blobs: Arc<Blobs>,
     /// The chat domain, for room JIDs.
     pub domain: Arc<str>,
     pub config: Arc<HttpConfig>,

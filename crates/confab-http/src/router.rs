@@ -67,8 +67,25 @@ fn route_path(path: &str) -> Option<String> {
     stripped.map(str::to_string)
 }
 
+/// `storage.privateUrl(uid)` / `publicUrl(uid)` name a blob's bytes as `/blobs/<uid>` without
+/// `.json`, while `/blobs/<uid>.json` is its info: the download gets its own route before the
+/// suffix is stripped. Ids are all digits and uids never are.
+fn blob_download_path(method: &Method, path: &str) -> Option<String> {
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    let key = path.strip_prefix("/blobs/")?;
+    let is_uid = !key.is_empty()
+        && key != "upload"
+        && !key.contains(['/', '.'])
+        && !key.bytes().all(|b| b.is_ascii_digit());
+    is_uid.then(|| format!("{path}/download"))
+}
+
 fn strip_json_suffix(mut req: Request) -> Request {
-    if let Some(path) = route_path(req.uri().path()) {
+    let path = req.uri().path();
+    let rewritten = blob_download_path(req.method(), path).or_else(|| route_path(path));
+    if let Some(path) = rewritten {
         let rebuilt = match req.uri().query() {
             Some(q) => format!("{path}?{q}"),
             None => path,

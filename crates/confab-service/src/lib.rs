@@ -1,6 +1,7 @@
 //! confab's domain services: the business rules, once, for every protocol face.
 //!
 //! - [`accounts`]: applications, sessions and users (sign up, log in, profile, expiry).
+//! - [`blobs`]: blobs (the SDK's storage module), their access rules and the filesystem backend.
 //! - [`bus`]: domain events for the live faces ([`Bus`], in-process [`bus::LocalBus`]).
 //! - [`chat`]: dialogs and messages under the roles-and-privileges table.
 //! - [`history`]: what a live face records before it delivers (1:1 messages, markers, edits, deletes).
@@ -13,6 +14,7 @@
 //! - [`secrets`]: token and key generation, hashing of tokens and passwords.
 
 pub mod accounts;
+pub mod blobs;
 pub mod bus;
 pub mod chat;
 pub mod history;
@@ -26,6 +28,7 @@ pub mod send;
 pub mod touches;
 
 pub use accounts::{Accounts, AccountsConfig, AuthContext, Credentials};
+pub use blobs::{Blobs, BlobsConfig};
 pub use bus::{Bus, Event, LocalBus, Subscriber};
 pub use chat::Chat;
 pub use confab_store::chat::AdminDialogInfo;

@@ -3,6 +3,7 @@
 //! - [`AccountStore`]: apps, users, sessions.
 //! - [`ChatStore`] (in [`chat`]): [`DialogStore`] (dialogs, members) and [`MessageStore`] (messages,
 //!   receipts, unread counts, search).
+//! - [`BlobStore`] (in [`blobs`]): blob metadata and one-time upload grants.
 //! - [`OfflineStore`]: the XMPP offline message queue.
 //! - [`PrivacyStore`] (in [`privacy`]): XEP-0016 privacy lists; [`RosterStore`] (in [`roster`]):
 //!   contact lists and presence subscriptions.
@@ -13,6 +14,7 @@ use confab_core::clock::Millis;
 use confab_core::model::{App, Session, User, UserFields, UserQuery};
 use confab_core::{AppId, Result, UserId};
 
+pub mod blobs;
 pub mod chat;
 pub mod offline;
 pub mod privacy;
@@ -24,6 +26,7 @@ pub use chat::{
     Viewer,
 };
 
+pub use blobs::{Blob, BlobStore, NewBlob};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use privacy::{PrivacyItem, PrivacyNames, PrivacyStore};
 pub use roster::{RosterItem, RosterStore, Subscription};

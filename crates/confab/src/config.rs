@@ -82,6 +82,14 @@ pub struct Config {
     pub xmpp_max_connections_per_ip: u32,
     /// Open XMPP connections in all (TCP, TLS and WebSocket; 0: no limit).
     pub max_connections: u32,
+    /// The URL clients reach this server at (e.g. `https://chat.example.com`), used in blob upload
+    /// URLs; when unset, `http://` and the request's `Host` header.
+    pub public_url: Option<String>,
+    /// Largest blob upload, in bytes (ConnectyCube's 100 MiB).
+    pub blob_max_bytes: u64,
+    /// A blob not completed this many seconds after its creation is removed, and its upload URL
+    /// stops working.
+    pub blob_incomplete_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -122,6 +130,9 @@ impl Default for Config {
             xmpp_max_connections_per_ip: 1000,
             // The process may keep 20,000 files open: what is left serves HTTP and the database.
             max_connections: 19_500,
+            public_url: None,
+            blob_max_bytes: 100 * 1024 * 1024,
+            blob_incomplete_ttl_secs: 24 * 60 * 60,
         }
     }
 }

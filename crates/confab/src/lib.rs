@@ -17,7 +17,8 @@ use confab_http::params::ParamLimits;
 use confab_http::rate_limit::{Rate, RateLimits};
 use confab_http::{AppState, HttpConfig};
 use confab_service::{
-    Accounts, AccountsConfig, Chat, LocalBus, Offline, Privacy, Roster, Subscriber,
+    Accounts, AccountsConfig, Blobs, BlobsConfig, Chat, LocalBus, Offline, Privacy, Roster,
+    Subscriber,
 };
 use confab_store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
@@ -28,6 +29,8 @@ pub use config::Config;
 
 /// How often expired sessions are swept from the database.
 const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How often blobs never completed are looked for (at most this late past their time).
+const BLOB_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The domain services over one opened store.
 /// The store and the domain services over it, shared by every face.
@@ -35,6 +38,7 @@ struct Domain {
     store: SqliteStore,
     accounts: Arc<Accounts>,
     chat: Arc<Chat>,
+    blobs: Arc<Blobs>,
     offline: Arc<Offline>,
     roster: Arc<Roster>,
 }
@@ -68,10 +72,19 @@ impl Domain {
             privacy,
             config.xmpp_max_contacts,
         ));
+        let blobs = Arc::new(Blobs::new(
+            Arc::new(store.clone()),
+            BlobsConfig {
+                dir: config.data_dir.join("blobs"),
+                max_bytes: config.blob_max_bytes,
+                incomplete_ttl: Duration::from_secs(config.blob_incomplete_ttl_secs),
+            },
+        )?);
         Ok(Self {
             store,
             accounts,
             chat,
+            blobs,
             offline,
             roster,
         })
@@ -115,6 +128,7 @@ impl Server {
         let state = AppState {
             accounts: domain.accounts.clone(),
             chat: domain.chat.clone(),
+            blobs: domain.blobs.clone(),
             domain: config.domain.as_str().into(),
             config: Arc::new(HttpConfig {
                 max_body_bytes: config.max_body_bytes,
@@ -124,6 +138,7 @@ impl Server {
                     max_json_depth: config.http_max_json_depth,
                 }
                 .capped(),
+                public_url: config.public_url.clone(),
             }),
         };
         let listener = TcpListener::bind(&config.http_addr)
@@ -156,6 +171,7 @@ impl Server {
         });
 
         let accounts = domain.accounts.clone();
+        let blobs = domain.blobs.clone();
         let xmpp_server = xmpp.server.clone();
         let task = tokio::spawn(async move {
             let purge = async {
@@ -169,9 +185,23 @@ impl Server {
                     }
                 }
             };
+            let sweep = async {
+                let mut tick = tokio::time::interval(BLOB_SWEEP_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    match blobs.purge_incomplete().await {
+                        Ok(n) if n > 0 => {
+                            tracing::info!(blobs = n, "removed blobs never completed")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "blob sweep failed"),
+                    }
+                }
+            };
             tokio::select! {
                 r = serve => if let Err(e) = r { tracing::error!(error = %e, "http server failed") },
                 _ = purge => {}
+                _ = sweep => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
             // In-flight requests are done (graceful shutdown); XMPP sessions close their streams.

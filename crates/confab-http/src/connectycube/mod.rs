@@ -1,5 +1,6 @@
 //! The ConnectyCube REST face: one file per resource, handlers named `<verb>_<noun>`.
 
+pub mod blobs;
 pub mod dialogs;
 pub mod messages;
 pub mod render;
@@ -7,6 +8,7 @@ pub mod render_chat;
 pub mod session;
 pub mod users;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 
@@ -76,4 +78,19 @@ pub fn routes() -> Router<AppState> {
             get(messages::list_reactions).put(messages::update_reactions),
         )
         .route("/chat/search", get(messages::search))
+        .route("/blobs", post(blobs::create_blob).get(blobs::list_blobs))
+        // Uploads stream to disk under the blob size limit, not the request body limit.
+        .route(
+            "/blobs/upload",
+            post(blobs::upload_blob).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/blobs/{key}",
+            get(blobs::get_blob)
+                .put(blobs::update_blob)
+                .delete(blobs::delete_blob),
+        )
+        .route("/blobs/{key}/complete", put(blobs::complete_blob))
+        .route("/blobs/{key}/object", get(blobs::get_blob_object))
+        .route("/blobs/{key}/download", get(blobs::download_blob))
 }

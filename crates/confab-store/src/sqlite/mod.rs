@@ -6,6 +6,7 @@
 //! reads run on the calling thread (`inline`).
 
 mod accounts;
+mod blobs;
 mod dialogs;
 mod group_commit;
 mod inline;

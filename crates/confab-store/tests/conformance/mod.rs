@@ -10,14 +10,20 @@ use confab_core::model::{UserFields, UserQuery};
 use confab_core::query::Query;
 use confab_core::{AppId, ErrorKind, ObjectId, UserId};
 use confab_store::{
-    AccountStore, ChatStore, MemberChange, MessageSearch, NewUser, OfflineStore, PrivacyStore,
-    RosterStore, UserKey, Viewer,
+    AccountStore, BlobStore, ChatStore, MemberChange, MessageSearch, NewBlob, NewUser,
+    OfflineStore, PrivacyStore, RosterStore, UserKey, Viewer,
 };
 use serde_json::Map;
 
 /// Every capability a backend provides.
-pub trait Stores: AccountStore + ChatStore + OfflineStore + PrivacyStore + RosterStore {}
-impl<T: AccountStore + ChatStore + OfflineStore + PrivacyStore + RosterStore> Stores for T {}
+pub trait Stores:
+    AccountStore + BlobStore + ChatStore + OfflineStore + PrivacyStore + RosterStore
+{
+}
+impl<T: AccountStore + BlobStore + ChatStore + OfflineStore + PrivacyStore + RosterStore> Stores
+    for T
+{
+}
 
 /// Runs every suite against `$make` (an async expression giving a fresh store and whatever keeps
 /// it alive, as `(store, guard)`).
@@ -36,6 +42,7 @@ macro_rules! conformance_suite {
             messages_update_last_message_and_unread_counts,
             messages_deleted_for_one_or_for_all,
             search_finds_words_and_phrases_within_the_app,
+            blobs_are_per_app_owned_and_granted_once,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -697,4 +704,86 @@ pub async fn search_finds_words_and_phrases_within_the_app(s: &impl Stores) {
         .await
         .unwrap()
         .is_empty());
+}
+
+fn new_blob(app: AppId, user: UserId, uid: &str, now: Millis) -> NewBlob {
+    NewBlob {
+        app_id: app,
+        user_id: user,
+        uid: uid.into(),
+        name: format!("{uid}.txt"),
+        content_type: "text/plain".into(),
+        public: false,
+        upload_token_hash: vec![1, 2, 3],
+        upload_expires_at: now + 1000,
+        now,
+    }
+}
+
+pub async fn blobs_are_per_app_owned_and_granted_once(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let b = app(s, "b").await;
+    let alice = user(s, a, "alice").await;
+    let bob = user(s, a, "bob").await;
+    let x1 = s.create_blob(new_blob(a, alice, "u1", NOW)).await.unwrap();
+    let x2 = s
+        .create_blob(new_blob(a, alice, "u2", NOW + 1))
+        .await
+        .unwrap();
+    s.create_blob(new_blob(a, bob, "u3", NOW)).await.unwrap();
+    assert_eq!((x1.size, x1.completed_at, x1.public), (None, None, false));
+    // Uids are unique across apps.
+    assert!(s.create_blob(new_blob(a, bob, "u1", NOW)).await.is_err());
+
+    assert_eq!(s.blob(a, x1.id).await.unwrap().unwrap().uid, "u1");
+    assert!(s.blob(b, x1.id).await.unwrap().is_none());
+    assert_eq!(s.blob_by_uid("u2").await.unwrap().unwrap().id, x2.id);
+    let (page, total) = s.list_blobs(a, alice, 0, 1).await.unwrap();
+    assert_eq!((page[0].id, total), (x2.id, 2), "newest first");
+    let (page, _) = s.list_blobs(a, alice, 1, 1).await.unwrap();
+    assert_eq!(page[0].id, x1.id);
+
+    // The upload grant is spent once.
+    let (_, hash) = s.blob_for_upload(x1.id).await.unwrap().unwrap();
+    assert_eq!(hash, Some(vec![1, 2, 3]));
+    assert!(s.mark_blob_uploaded(x1.id, 42, NOW + 5).await.unwrap());
+    assert!(!s.mark_blob_uploaded(x1.id, 43, NOW + 6).await.unwrap());
+    let (up, hash) = s.blob_for_upload(x1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (up.size, up.uploaded_at, hash),
+        (Some(42), Some(NOW + 5), None)
+    );
+
+    let done = s.complete_blob(a, x1.id, NOW + 7).await.unwrap().unwrap();
+    assert_eq!(done.completed_at, Some(NOW + 7));
+    assert!(s.complete_blob(b, x1.id, NOW + 8).await.unwrap().is_none());
+    let renamed = s
+        .rename_blob(a, x1.id, "new.txt", NOW + 9)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (renamed.name.as_str(), renamed.updated_at),
+        ("new.txt", NOW + 9)
+    );
+
+    // Never completed and old enough: x2 and bob's, not the completed x1.
+    let stale: Vec<_> = s
+        .incomplete_blobs(NOW + 100, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.uid)
+        .collect();
+    assert_eq!(stale.len(), 2);
+    assert!(!stale.contains(&"u1".to_string()));
+    assert!(s.incomplete_blobs(NOW, 10).await.unwrap().is_empty());
+
+    assert_eq!(s.user_blobs(a, alice).await.unwrap().len(), 2);
+    assert!(!s.delete_blob(b, x2.id).await.unwrap());
+    assert!(s.delete_blob(a, x2.id).await.unwrap());
+    assert!(s.blob(a, x2.id).await.unwrap().is_none());
+    // Blobs go with their user.
+    assert!(s.delete_user(a, bob).await.unwrap());
+    assert!(s.blob_by_uid("u3").await.unwrap().is_none());
 }
