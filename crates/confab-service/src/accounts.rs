@@ -10,6 +10,7 @@ use confab_core::model::{App, AppCredentials, Session, User, UserFields, UserQue
 use confab_core::{AppId, Error, ErrorKind, Result, UserId};
 use confab_store::{AccountStore, NewUser, UserKey};
 
+use crate::blobs::Blobs;
 use crate::limiter::{self, KeyedLimiter};
 use crate::secrets::{hash_password, random_hex, token_hash, verify_password};
 use crate::touches::Touches;
@@ -85,6 +86,8 @@ pub struct Accounts {
     login_limiter: Option<KeyedLimiter<(i64, String)>>,
     login_ip_limiter: Option<KeyedLimiter<IpAddr>>,
     touches: Touches,
+    /// Where a deleted user's blob files go from, when the server stores blobs.
+    blobs: Option<Arc<Blobs>>,
 }
 
 impl Accounts {
@@ -95,7 +98,14 @@ impl Accounts {
             login_limiter: KeyedLimiter::per_minute(config.login_attempts_per_minute.max(1)),
             login_ip_limiter: KeyedLimiter::per_minute(config.login_attempts_per_minute_per_ip),
             config,
+            blobs: None,
         }
+    }
+
+    /// Deleting a user deletes their blobs too.
+    pub fn with_blobs(mut self, blobs: Arc<Blobs>) -> Self {
+        self.blobs = Some(blobs);
+        self
     }
 
     /// Counts a password attempt from `ip` (a REST login or an XMPP authentication);
@@ -410,14 +420,22 @@ impl Accounts {
             .ok_or_else(|| Error::not_found("User not found"))
     }
 
-    /// `DELETE /users/{id}`: only the session's own user; their sessions go with them.
+    /// `DELETE /users/{id}`: only the session's own user; their sessions and blobs go with them.
     pub async fn delete_self(&self, ctx: &AuthContext, target: UserId) -> Result<()> {
         let me = ctx.user()?;
         if me != target {
             return Err(Error::forbidden("You can only delete your own account"));
         }
+        // The blob rows go with the user's row; which files they named is read first.
+        let files = match &self.blobs {
+            Some(blobs) => blobs.user_files(ctx.app(), me).await?,
+            None => Vec::new(),
+        };
         if !self.store.delete_user(ctx.app(), me).await? {
             return Err(Error::not_found("User not found"));
+        }
+        if let Some(blobs) = &self.blobs {
+            blobs.remove_files(&files).await;
         }
         Ok(())
     }

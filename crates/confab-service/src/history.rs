@@ -125,7 +125,7 @@ impl Chat {
             return Ok(Some(DialogId::from(proposed)));
         }
         let Some(id) = self
-            .private_dialog_id_as(app, sender, recipient, proposed)
+            .create_private_dialog_as(app, sender, recipient, proposed)
             .await?
         else {
             // An unknown recipient: routing answers it like any missing user (503).

@@ -46,15 +46,26 @@ struct Domain {
 impl Domain {
     async fn open(config: &Config) -> Result<Self> {
         let store = SqliteStore::open(&config.data_dir).await?;
-        let accounts = Arc::new(Accounts::new(
+        let blobs = Arc::new(Blobs::new(
             Arc::new(store.clone()),
-            AccountsConfig {
-                session_ttl: Duration::from_secs(config.session_ttl_secs.max(1)),
-                login_attempts_per_minute: config.login_attempts_per_minute,
-                login_attempts_per_minute_per_ip: config.login_attempts_per_minute_per_ip,
-                limit_loopback: config.per_ip_limits_on_loopback,
+            BlobsConfig {
+                dir: config.data_dir.join("blobs"),
+                max_bytes: config.blob_max_bytes,
+                incomplete_ttl: Duration::from_secs(config.blob_incomplete_ttl_secs),
             },
-        ));
+        )?);
+        let accounts = Arc::new(
+            Accounts::new(
+                Arc::new(store.clone()),
+                AccountsConfig {
+                    session_ttl: Duration::from_secs(config.session_ttl_secs.max(1)),
+                    login_attempts_per_minute: config.login_attempts_per_minute,
+                    login_attempts_per_minute_per_ip: config.login_attempts_per_minute_per_ip,
+                    limit_loopback: config.per_ip_limits_on_loopback,
+                },
+            )
+            .with_blobs(blobs.clone()),
+        );
         let privacy = Arc::new(Privacy::new(Arc::new(store.clone()), config.domain.clone()));
         let chat = Arc::new(Chat::new(
             Arc::new(store.clone()),
@@ -72,14 +83,6 @@ impl Domain {
             privacy,
             config.xmpp_max_contacts,
         ));
-        let blobs = Arc::new(Blobs::new(
-            Arc::new(store.clone()),
-            BlobsConfig {
-                dir: config.data_dir.join("blobs"),
-                max_bytes: config.blob_max_bytes,
-                incomplete_ttl: Duration::from_secs(config.blob_incomplete_ttl_secs),
-            },
-        )?);
         Ok(Self {
             store,
             accounts,
@@ -118,6 +121,7 @@ impl Server {
     /// Opens the store, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<Self> {
         let domain = Domain::open(&config).await?;
+        domain.blobs.clear_unfinished_uploads()?;
         let (shutdown, mut stop) = watch::channel(false);
         let xmpp = xmpp::start(&config, &domain, stop.clone()).await?;
         // The XMPP face renders the domain's events for its sessions.

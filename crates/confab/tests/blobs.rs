@@ -575,3 +575,22 @@ async fn browser_uploads_pass_cors() {
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn only_the_serving_process_clears_unfinished_uploads() {
+    let mut ts = TestServer::start().await;
+    // A partial upload, as a serving process streams it.
+    let partial = ts.config.data_dir.join("blobs/tmp/upload-in-progress");
+    std::fs::write(&partial, b"half of a photo").unwrap();
+
+    // `confab app create` against the same data directory leaves it alone...
+    ts.second_app().await;
+    assert!(partial.exists(), "app create removed an upload in progress");
+    assert_eq!(temp_files(&ts), 1);
+
+    // ...and a server starting on it clears what the previous run left unfinished.
+    ts.restart().await;
+    assert!(!partial.exists());
+    assert_eq!(temp_files(&ts), 0);
+    ts.stop().await;
+}

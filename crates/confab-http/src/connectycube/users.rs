@@ -363,10 +363,6 @@ pub async fn delete_user(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id: UserId = id.parse()?;
-    // Only oneself can be deleted; the blobs go first, their rows would go with the user.
-    if auth.ctx.user().ok() == Some(id) {
-        s.blobs.delete_user_blobs(auth.ctx.app(), id).await?;
-    }
     s.accounts.delete_self(&auth.ctx, id).await?;
     Ok(Json(json!({})))
 }

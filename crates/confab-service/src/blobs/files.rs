@@ -14,14 +14,19 @@ pub struct BlobFiles {
 }
 
 impl BlobFiles {
-    /// Creates the directories and removes temporary files a previous run left behind.
+    /// Creates the directories. Temporary files are left alone: another process (a serving one,
+    /// while `confab app create` runs) may be streaming into them.
     pub fn open(dir: PathBuf) -> Result<Self> {
-        let tmp = dir.join("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(Error::internal)?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(Error::internal)?;
+        std::fs::create_dir_all(dir.join("tmp")).map_err(Error::internal)?;
         Ok(Self { dir })
+    }
+
+    /// Removes the temporary files of uploads a previous run left unfinished. Only the serving
+    /// process calls this, before it accepts uploads.
+    pub fn clear_temp(&self) -> Result<()> {
+        let tmp = self.dir.join("tmp");
+        std::fs::remove_dir_all(&tmp).map_err(Error::internal)?;
+        std::fs::create_dir_all(&tmp).map_err(Error::internal)
     }
 
     /// Uids are random hex made by the service, never client text, so they are safe file names.

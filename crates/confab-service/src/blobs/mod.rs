@@ -278,6 +278,12 @@ impl Blobs {
         Ok(Download { blob, file })
     }
 
+    /// Removes the partial files of uploads a previous run was streaming when it stopped. Call it
+    /// once in the serving process, before it accepts uploads.
+    pub fn clear_unfinished_uploads(&self) -> Result<()> {
+        self.files.clear_temp()
+    }
+
     /// Removes blobs created more than the configured time ago and never completed; returns how
     /// many.
     pub async fn purge_incomplete(&self) -> Result<u64> {
@@ -295,12 +301,19 @@ impl Blobs {
         }
     }
 
-    /// Removes every blob of a user (before the user is deleted).
-    pub async fn delete_user_blobs(&self, app: AppId, user: UserId) -> Result<()> {
-        for blob in self.store.user_blobs(app, user).await? {
-            self.remove(&blob).await?;
+    /// The uids of a user's blob files, read before the user (and with them the rows) is deleted.
+    pub(crate) async fn user_files(&self, app: AppId, user: UserId) -> Result<Vec<String>> {
+        let blobs = self.store.user_blobs(app, user).await?;
+        Ok(blobs.into_iter().map(|b| b.uid).collect())
+    }
+
+    /// Removes files whose rows are already gone; a failure leaves an orphan file, logged.
+    pub(crate) async fn remove_files(&self, uids: &[String]) {
+        for uid in uids {
+            if let Err(e) = self.files.remove(uid).await {
+                tracing::warn!(error = %e, "could not remove a deleted user's blob file");
+            }
         }
-        Ok(())
     }
 }
 

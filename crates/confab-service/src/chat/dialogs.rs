@@ -121,13 +121,23 @@ impl Chat {
         sender: UserId,
         recipient: UserId,
     ) -> Result<Option<ObjectId>> {
-        self.private_dialog_id_as(app, sender, recipient, ObjectId::generate())
+        let (low, high) = (sender.min(recipient), sender.max(recipient));
+        // Most pairs already have their dialog (e.g. after a restart): a read, without the write lock.
+        if let Some(id) = self
+            .store
+            .find_private_dialog(app.get(), &format!("{low}:{high}"))
+            .await?
+        {
+            return Ok(Some(id));
+        }
+        self.create_private_dialog_as(app, sender, recipient, ObjectId::generate())
             .await
     }
 
-    /// Like [`Self::private_dialog_id`], creating the dialog (when missing) with id `new_id`, so
-    /// an id handed out before the dialog was written is the one it gets.
-    pub(crate) async fn private_dialog_id_as(
+    /// Creates the pair's private dialog with id `new_id`, so an id handed out before the dialog
+    /// was written is the one it gets; when the pair already has one, that one's id. For callers
+    /// that already looked the pair up.
+    pub(crate) async fn create_private_dialog_as(
         &self,
         app: AppId,
         sender: UserId,
@@ -139,16 +149,8 @@ impl Chat {
             return Ok(None);
         }
         let (low, high) = (sender.min(recipient), sender.max(recipient));
-        // Most pairs already have their dialog (e.g. after a restart): a read, without the write lock.
-        if let Some(id) = self
-            .store
-            .find_private_dialog(app, &format!("{low}:{high}"))
-            .await?
-        {
-            return Ok(Some(id));
-        }
-        // A new pair, one statement: the store checks both users, inserts the dialog and its
-        // members, and falls back to a lookup only when nothing was inserted.
+        // One statement: the store checks both users, inserts the dialog and its members, and
+        // falls back to a lookup only when nothing was inserted.
         let dialog = Dialog {
             id: new_id,
             ..blank_dialog(app, DialogType::Private, sender, now_millis())

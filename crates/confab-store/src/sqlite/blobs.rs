@@ -66,6 +66,26 @@ impl SqliteStore {
             .map_err(db)?;
         one(row)
     }
+
+    /// Runs `update` (its leading binds done; `app_id` and `id` are bound last) under the write
+    /// lock, then reads the blob back.
+    async fn update_blob<'q>(
+        &self,
+        update: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        app: AppId,
+        id: i64,
+    ) -> Result<Option<Blob>> {
+        {
+            let _write = self.write.lock().await;
+            update
+                .bind(app.get())
+                .bind(id)
+                .execute(self.pool())
+                .await
+                .map_err(db)?;
+        }
+        self.blob(app, id).await
+    }
 }
 
 #[async_trait]
@@ -175,21 +195,13 @@ impl BlobStore for SqliteStore {
     }
 
     async fn complete_blob(&self, app: AppId, id: i64, now: Millis) -> Result<Option<Blob>> {
-        {
-            let _write = self.write.lock().await;
-            sqlx::query(
-                "UPDATE blobs SET completed_at = COALESCE(completed_at, ?), updated_at = ?
-                 WHERE app_id = ? AND id = ?",
-            )
-            .bind(now)
-            .bind(now)
-            .bind(app.get())
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(db)?;
-        }
-        self.blob(app, id).await
+        let update = sqlx::query(
+            "UPDATE blobs SET completed_at = COALESCE(completed_at, ?), updated_at = ?
+             WHERE app_id = ? AND id = ?",
+        )
+        .bind(now)
+        .bind(now);
+        self.update_blob(update, app, id).await
     }
 
     async fn rename_blob(
@@ -199,18 +211,11 @@ impl BlobStore for SqliteStore {
         name: &str,
         now: Millis,
     ) -> Result<Option<Blob>> {
-        {
-            let _write = self.write.lock().await;
+        let update =
             sqlx::query("UPDATE blobs SET name = ?, updated_at = ? WHERE app_id = ? AND id = ?")
                 .bind(name)
-                .bind(now)
-                .bind(app.get())
-                .bind(id)
-                .execute(self.pool())
-                .await
-                .map_err(db)?;
-        }
-        self.blob(app, id).await
+                .bind(now);
+        self.update_blob(update, app, id).await
     }
 
     async fn delete_blob(&self, app: AppId, id: i64) -> Result<bool> {
