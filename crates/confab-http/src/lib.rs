@@ -20,7 +20,7 @@ pub mod router;
 
 use std::sync::Arc;
 
-use confab_service::{Accounts, Blobs, Chat};
+use confab_service::{Accounts, Blobs, Chat, Push};
 
 /// Limits of the HTTP face.
 #[derive(Debug, Clone)]
@@ -49,6 +49,7 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub chat: Arc<Chat>,
     pub blobs: Arc<Blobs>,
+    pub push: Arc<Push>,
     /// The chat domain, for room JIDs.
     pub domain: Arc<str>,
     pub config: Arc<HttpConfig>,

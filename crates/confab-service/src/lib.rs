@@ -7,6 +7,7 @@
 //! - [`history`]: what a live face records before it delivers (1:1 messages, markers, edits, deletes).
 //! - [`limiter`]: keyed rate limiters that forget idle keys.
 //! - [`offline`]: the offline queue (queue, claim, confirm, release).
+//! - [`push`]: push subscriptions, events and chat alerts, queued in a durable outbox.
 //! - [`privacy`]: privacy lists and the checks every delivery makes.
 //! - [`send`]: sending over REST — the privacy rule, storage, then live delivery.
 //! - [`rooms`]: membership snapshots of group/public/broadcast dialogs and their change events.
@@ -21,6 +22,7 @@ pub mod history;
 pub mod limiter;
 pub mod offline;
 pub mod privacy;
+pub mod push;
 pub mod rooms;
 pub mod roster;
 pub mod secrets;
@@ -35,4 +37,5 @@ pub use confab_store::chat::AdminDialogInfo;
 pub use confab_store::{MessageSearch, UserKey};
 pub use offline::Offline;
 pub use privacy::{ContactStores, MessageVerdict, Privacy};
+pub use push::{Push, PushConfig};
 pub use roster::Roster;

@@ -4,6 +4,7 @@
 //! - [`ChatStore`] (in [`chat`]): [`DialogStore`] (dialogs, members) and [`MessageStore`] (messages,
 //!   receipts, unread counts, search).
 //! - [`BlobStore`] (in [`blobs`]): blob metadata and one-time upload grants.
+//! - [`PushStore`] (in [`push`]): push subscriptions and the outbox of notifications.
 //! - [`OfflineStore`]: the XMPP offline message queue.
 //! - [`PrivacyStore`] (in [`privacy`]): XEP-0016 privacy lists; [`RosterStore`] (in [`roster`]):
 //!   contact lists and presence subscriptions.
@@ -18,6 +19,7 @@ pub mod blobs;
 pub mod chat;
 pub mod offline;
 pub mod privacy;
+pub mod push;
 pub mod roster;
 pub mod sqlite;
 
@@ -29,6 +31,7 @@ pub use chat::{
 pub use blobs::{Blob, BlobStore, NewBlob};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use privacy::{PrivacyItem, PrivacyNames, PrivacyStore};
+pub use push::{NewPush, NewSubscription, OutboxPush, PushStore, PushSubscription};
 pub use roster::{RosterItem, RosterStore, Subscription};
 
 /// A user row about to be inserted.

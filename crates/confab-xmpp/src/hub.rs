@@ -314,6 +314,23 @@ impl Hub {
         n
     }
 
+    /// Of `users`, those with no online session that is active (offline, or only in background):
+    /// the ones a chat alert is for.
+    pub fn without_active_session(
+        &self,
+        app: AppId,
+        users: impl IntoIterator<Item = UserId>,
+    ) -> Vec<UserId> {
+        let map = self.sessions.read().expect("hub lock");
+        users
+            .into_iter()
+            .filter(|&u| {
+                !map.get(&(app, u))
+                    .is_some_and(|l| l.iter().any(|s| !s.inactive()))
+            })
+            .collect()
+    }
+
     /// Queues `xml` for every online session of `app`, skipping the session `skip`.
     pub fn send_to_app(&self, app: AppId, xml: &Arc<str>, skip: Option<u64>) -> usize {
         let apps = self.by_app.read().expect("hub lock");

@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use confab_service::limiter::KeyedLimiter;
 use confab_service::Accounts;
-use confab_service::{Offline, Privacy, Roster};
+use confab_service::{Offline, Privacy, Push, Roster};
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
 
@@ -91,6 +91,8 @@ pub struct Services {
     pub roster: Arc<Roster>,
     /// The messages service; `None` delivers without recording history.
     pub history: Option<Arc<dyn ChatHistory>>,
+    /// Chat alerts for recipients a message reached no active session of; `None`: no alerts.
+    pub push: Option<Arc<Push>>,
 }
 
 impl Default for XmppConfig {
@@ -120,6 +122,7 @@ pub struct XmppServer {
     pub offline: Arc<Offline>,
     /// The messages service; `None` delivers without recording history.
     pub history: Option<Arc<dyn ChatHistory>>,
+    pub push: Option<Arc<Push>>,
     pub tls: Option<TlsAcceptor>,
     /// The MUC service, once installed ([`muc::Rooms::install`]); without it rooms are unavailable.
     pub muc: std::sync::OnceLock<Arc<muc::Rooms>>,
@@ -152,6 +155,7 @@ impl XmppServer {
             privacy,
             roster,
             history,
+            push,
         } = services;
         Arc::new(Self {
             auth_limiter: KeyedLimiter::per_minute(config.auth_attempts_per_minute.max(1)),
@@ -164,6 +168,7 @@ impl XmppServer {
             hub: Arc::new(Hub::new()),
             offline,
             history,
+            push,
             tls,
             muc: std::sync::OnceLock::new(),
             contacts: roster::Contacts::default(),

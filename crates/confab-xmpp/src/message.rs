@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use confab_core::clock::{now_millis, to_iso, Millis};
 use confab_core::ErrorKind;
+use confab_service::push::ChatAlert;
 
 use crate::error::{error_reply, StanzaError};
 use crate::history::{extra_params_to_json, message_event, ChatMessage, MessageEvent};
@@ -181,6 +182,12 @@ pub async fn route(
         };
     }
 
+    // Whether an active session got it: otherwise the recipient's devices get a chat alert.
+    let reached_active = sessions
+        .iter()
+        .filter(|s| only.is_none_or(|r| s.resource == r))
+        .any(|s| !s.inactive());
+
     let mut replies = Vec::new();
     if !taken && durable {
         match srv
@@ -199,6 +206,10 @@ pub async fn route(
             Ok(_) => replies = bounce(&msg, StanzaError::RESOURCE_CONSTRAINT),
             Err(e) => return bounce(&msg, StanzaError::from_domain(&e)),
         }
+    }
+
+    if durable && kind.body && !kind.correction && !reached_active && replies.is_empty() {
+        alert(srv, from, target, &msg);
     }
 
     // XEP-0280: only <sent/> carbons. <received/> carbons are misread by the SDK as delivery markers,
@@ -226,6 +237,28 @@ pub async fn route(
         }
     }
     replies
+}
+
+/// Queues a chat alert for a 1:1 message that reached no active session of its recipient.
+fn alert(srv: &XmppServer, from: &SessionHandle, target: Account, msg: &Element) {
+    let Some(push) = &srv.push else { return };
+    let extra = msg
+        .child("extraParams", NS_CLIENT)
+        .map(extra_params_to_json)
+        .unwrap_or_default();
+    let flag = |k: &str| extra.get(k).and_then(|v| v.as_str()) == Some("1");
+    push.alert(ChatAlert {
+        app: from.app,
+        sender: from.user,
+        dialog_id: extra
+            .get("dialog_id")
+            .and_then(|v| v.as_str())
+            .and_then(|d| d.parse().ok()),
+        message_id: msg.attr("id").map(str::to_string),
+        body: msg.child("body", NS_CLIENT).map(Element::text),
+        recipients: vec![target.1],
+        silent: flag("silent"),
+    });
 }
 
 /// Stores stanzas offline for `user`, each with its time (only as many as fit below the limit, in

@@ -9,6 +9,7 @@ use confab_core::chat::Message;
 use confab_core::clock::now_millis;
 use confab_core::{AppId, UserId};
 use confab_service::bus::{Event, SystemMessage};
+use confab_service::push::ChatAlert;
 use confab_service::Subscriber;
 use serde_json::Value;
 
@@ -134,6 +135,17 @@ impl XmppRealtime {
         }
         stanza.push(extra_params(m));
         self.deliver(app, to, stanza, true).await;
+        if let Some(push) = &self.server.push {
+            push.alert(ChatAlert {
+                app,
+                sender: from,
+                dialog_id: Some(m.dialog_id),
+                message_id: Some(m.id.to_string()),
+                body: m.body.clone(),
+                recipients: self.server.hub.without_active_session(app, [to]),
+                silent: m.custom.get("silent").and_then(|v| v.as_str()) == Some("1"),
+            });
+        }
     }
 
     async fn deliver_system_message(&self, s: &SystemMessage) {

@@ -74,6 +74,7 @@ async fn history_is_asked_before_delivery() {
                 300,
             )),
             history: Some(fake.clone()),
+            push: None,
         },
         None,
         stop,

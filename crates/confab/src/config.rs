@@ -90,6 +90,24 @@ pub struct Config {
     /// A blob not completed this many seconds after its creation is removed, and its upload URL
     /// stops working.
     pub blob_incomplete_ttl_secs: u64,
+    /// The operator's webhook: every chat alert and event, one signed JSON POST per recipient.
+    pub push_webhook_url: Option<String>,
+    /// The key of the webhook's `X-Confab-Signature` HMAC-SHA256.
+    pub push_webhook_secret: Option<String>,
+    /// Web Push endpoints may be `http` and on private addresses (tests, private networks).
+    pub push_allow_private_endpoints: bool,
+    /// A chat alert's text: `{sender}` (full name, else login) and `{text}` (the message).
+    pub push_alert_template: String,
+    /// Longest message text in a chat alert, in characters (longer is cut with `…`).
+    pub push_alert_max_chars: usize,
+    /// Most users one `POST /events` may address.
+    pub push_event_max_recipients: u32,
+    /// How long one request to a push provider may take before it is retried later.
+    pub push_timeout_secs: u64,
+    /// FCM: the service-account JSON file (HTTP v1 API); FCM is off when unset.
+    pub fcm_credentials: Option<PathBuf>,
+    /// FCM: the API's base URL.
+    pub fcm_endpoint: String,
 }
 
 impl Default for Config {
@@ -133,6 +151,15 @@ impl Default for Config {
             public_url: None,
             blob_max_bytes: 100 * 1024 * 1024,
             blob_incomplete_ttl_secs: 24 * 60 * 60,
+            push_webhook_url: None,
+            push_webhook_secret: None,
+            push_allow_private_endpoints: false,
+            push_alert_template: "{sender}: {text}".into(),
+            push_alert_max_chars: 200,
+            push_event_max_recipients: 10_000,
+            push_timeout_secs: 10,
+            fcm_credentials: None,
+            fcm_endpoint: "https://fcm.googleapis.com".into(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`Server`]: binds the listeners, serves until shut down, then closes the store cleanly.
 
 pub mod config;
+mod push;
 mod xmpp;
 
 use std::net::SocketAddr;
@@ -17,8 +18,8 @@ use confab_http::params::ParamLimits;
 use confab_http::rate_limit::{Rate, RateLimits};
 use confab_http::{AppState, HttpConfig};
 use confab_service::{
-    Accounts, AccountsConfig, Blobs, BlobsConfig, Chat, LocalBus, Offline, Privacy, Roster,
-    Subscriber,
+    Accounts, AccountsConfig, Blobs, BlobsConfig, Chat, LocalBus, Offline, Privacy, Push,
+    PushConfig, Roster, Subscriber,
 };
 use confab_store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
@@ -39,6 +40,7 @@ struct Domain {
     accounts: Arc<Accounts>,
     chat: Arc<Chat>,
     blobs: Arc<Blobs>,
+    push: Arc<Push>,
     offline: Arc<Offline>,
     roster: Arc<Roster>,
 }
@@ -83,11 +85,23 @@ impl Domain {
             privacy,
             config.xmpp_max_contacts,
         ));
+        let push = Arc::new(Push::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            PushConfig {
+                allow_private_endpoints: config.push_allow_private_endpoints,
+                webhook: config.push_webhook_url.is_some(),
+                alert_template: config.push_alert_template.clone(),
+                alert_max_chars: config.push_alert_max_chars,
+                max_event_recipients: config.push_event_max_recipients,
+            },
+        ));
         Ok(Self {
             store,
             accounts,
             chat,
             blobs,
+            push,
             offline,
             roster,
         })
@@ -122,6 +136,7 @@ impl Server {
     pub async fn start(config: Config) -> Result<Self> {
         let domain = Domain::open(&config).await?;
         domain.blobs.clear_unfinished_uploads()?;
+        let providers = push::providers(&config)?;
         let (shutdown, mut stop) = watch::channel(false);
         let xmpp = xmpp::start(&config, &domain, stop.clone()).await?;
         // The XMPP face renders the domain's events for its sessions.
@@ -133,6 +148,7 @@ impl Server {
             accounts: domain.accounts.clone(),
             chat: domain.chat.clone(),
             blobs: domain.blobs.clone(),
+            push: domain.push.clone(),
             domain: config.domain.as_str().into(),
             config: Arc::new(HttpConfig {
                 max_body_bytes: config.max_body_bytes,
@@ -174,6 +190,7 @@ impl Server {
             let _ = serve_stop.wait_for(|s| *s).await;
         });
 
+        let push_worker = push::start_worker(&domain.push, providers, stop.clone());
         let accounts = domain.accounts.clone();
         let blobs = domain.blobs.clone();
         let xmpp_server = xmpp.server.clone();
@@ -208,6 +225,8 @@ impl Server {
                 _ = sweep => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
+            // Pushes in flight finish or stay in the outbox for the next start.
+            let _ = push_worker.await;
             // In-flight requests are done (graceful shutdown); XMPP sessions close their streams.
             xmpp_server
                 .wait_sessions_closed(Duration::from_secs(5))

@@ -73,6 +73,7 @@ pub(crate) async fn start(
             privacy: domain.chat.privacy().clone(),
             roster: domain.roster.clone(),
             history: Some(domain.chat.clone()),
+            push: Some(domain.push.clone()),
         },
         Some(tls),
         stop,

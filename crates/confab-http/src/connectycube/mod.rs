@@ -3,6 +3,7 @@
 pub mod blobs;
 pub mod dialogs;
 pub mod messages;
+pub mod push;
 pub mod render;
 pub mod render_chat;
 pub mod session;
@@ -93,4 +94,10 @@ pub fn routes() -> Router<AppState> {
         .route("/blobs/{key}/complete", put(blobs::complete_blob))
         .route("/blobs/{key}/object", get(blobs::get_blob_object))
         .route("/blobs/{key}/download", get(blobs::download_blob))
+        .route(
+            "/subscriptions",
+            post(push::create_subscription).get(push::list_subscriptions),
+        )
+        .route("/subscriptions/{id}", delete(push::delete_subscription))
+        .route("/events", post(push::create_event))
 }

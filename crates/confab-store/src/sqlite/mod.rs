@@ -15,6 +15,7 @@ mod messages;
 mod offline;
 pub(crate) mod privacy;
 mod private_dialog_writer;
+mod push;
 mod roster;
 mod rows;
 

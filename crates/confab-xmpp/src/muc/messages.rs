@@ -58,6 +58,7 @@ impl Rooms {
             .and_then(|e| e.attr("id"))
             .map(str::to_string);
         let typing_only = typing && body.is_none() && replace.is_none() && remove.is_none();
+        let is_new_message = body.is_some() && replace.is_none() && remove.is_none();
 
         // Store changes first, then deliver.
         let stored = if let Some(id) = replace {
@@ -142,7 +143,43 @@ impl Rooms {
         let skip = typing_only.then_some(from.id);
         let blocked = self.blocked_recipients(&room, app, from.user).await;
         self.fan_out(&room, from.user, &xml, skip, &blocked);
+        if is_new_message {
+            let extra = msg
+                .child("extraParams", NS_CLIENT)
+                .map(extra_params_to_json)
+                .unwrap_or_default();
+            let alert = ChatAlert {
+                app,
+                sender: from.user,
+                dialog_id: Some(dialog_id),
+                message_id: msg.attr("id").map(str::to_string),
+                body: msg.child("body", NS_CLIENT).map(Element::text),
+                recipients: Vec::new(),
+                silent: extra.get("silent").and_then(Value::as_str) == Some("1"),
+            };
+            self.alert_members(&room, &blocked, alert);
+        }
         Vec::new()
+    }
+
+    /// Queues chat alerts for the members the message reached no active session of.
+    fn alert_members(&self, room: &Room, blocked: &HashSet<UserId>, mut alert: ChatAlert) {
+        // A broadcast goes to the whole app: live only.
+        if room.kind == DialogType::Broadcast || alert.silent {
+            return;
+        }
+        let Some(push) = self.srv.upgrade().and_then(|s| s.push.clone()) else {
+            return;
+        };
+        let sender = alert.sender;
+        alert.recipients = self.hub.without_active_session(
+            room.app,
+            room.members
+                .iter()
+                .copied()
+                .filter(|u| *u != sender && !blocked.contains(u)),
+        );
+        push.alert(alert);
     }
 
     /// Online members who must not get this sender's group messages (the domain's rule).
@@ -215,5 +252,15 @@ impl Rooms {
         // The same privacy rule as a groupchat message sent over XMPP.
         let blocked = self.blocked_recipients(&room, app, sender).await;
         self.fan_out(&room, sender, &xml, None, &blocked);
+        let alert = ChatAlert {
+            app,
+            sender,
+            dialog_id: Some(m.dialog_id),
+            message_id: Some(m.id.to_string()),
+            body: m.body.clone(),
+            recipients: Vec::new(),
+            silent: m.custom.get("silent").and_then(Value::as_str) == Some("1"),
+        };
+        self.alert_members(&room, &blocked, alert);
     }
 }

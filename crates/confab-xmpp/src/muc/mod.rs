@@ -35,6 +35,7 @@ use confab_core::chat::{allowed, Action, DialogType, Role};
 use confab_core::clock::now_millis;
 use confab_core::{AppId, ErrorKind, ObjectId, UserId};
 use confab_service::chat::NewMessage;
+use confab_service::push::ChatAlert;
 use confab_service::rooms::{DialogChanged, RoomSnapshot};
 use confab_service::Chat;
 use serde_json::Value;

@@ -1,0 +1,116 @@
+//! Push notifications: device subscriptions, events an app sends (`POST /events`), and chat
+//! alerts for recipients a message reached no active session of.
+//!
+//! Nothing here talks to a provider. Every notification becomes one outbox row per destination (a
+//! subscription, or the operator's webhook) in the store, and the delivery worker, woken through
+//! [`Push::outbox_signal`], sends them; so a slow provider never delays chat, and nothing waiting
+//! is lost in a restart.
+
+mod alerts;
+mod events;
+mod notification;
+mod subscriptions;
+
+use std::sync::Arc;
+
+use confab_core::clock::now_millis;
+use confab_core::Result;
+use confab_store::{AccountStore, NewPush, PushStore};
+use tokio::sync::Notify;
+
+pub use alerts::ChatAlert;
+pub use confab_store::PushSubscription;
+pub use events::{EventCreated, EventRecipients, NewEvent};
+pub use notification::{Notification, NotificationKind};
+pub use subscriptions::SubscribeRequest;
+
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Web Push endpoints may be plain `http` and on private addresses (tests, private networks).
+    pub allow_private_endpoints: bool,
+    /// Whether an operator webhook is configured: it gets a copy of every alert and event.
+    pub webhook: bool,
+    /// The alert text: `{sender}` (the sender's full name, else login) and `{text}` (the body).
+    pub alert_template: String,
+    /// Longest body text put into an alert, in characters.
+    pub alert_max_chars: usize,
+    /// Most users one event may address.
+    pub max_event_recipients: u32,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_endpoints: false,
+            webhook: false,
+            alert_template: "{sender}: {text}".into(),
+            alert_max_chars: 200,
+            max_event_recipients: 10_000,
+        }
+    }
+}
+
+pub struct Push {
+    store: Arc<dyn PushStore>,
+    accounts: Arc<dyn AccountStore>,
+    config: PushConfig,
+    outbox: Arc<Notify>,
+}
+
+impl Push {
+    pub fn new(
+        store: Arc<dyn PushStore>,
+        accounts: Arc<dyn AccountStore>,
+        config: PushConfig,
+    ) -> Self {
+        Self {
+            store,
+            accounts,
+            config,
+            outbox: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notified whenever notifications were added to the outbox.
+    pub fn outbox_signal(&self) -> Arc<Notify> {
+        self.outbox.clone()
+    }
+
+    /// The store the delivery worker reads the outbox from.
+    pub fn store(&self) -> Arc<dyn PushStore> {
+        self.store.clone()
+    }
+
+    /// Queues `notification` for every subscription in `subs` (and the webhook, once per user in
+    /// `users`), then wakes the worker.
+    async fn enqueue(
+        &self,
+        notification: &Notification,
+        subs: &[PushSubscription],
+        users: &[(confab_core::AppId, confab_core::UserId)],
+    ) -> Result<usize> {
+        let payload = serde_json::to_string(notification).map_err(confab_core::Error::internal)?;
+        let mut rows: Vec<NewPush> = subs
+            .iter()
+            .map(|s| NewPush {
+                app_id: s.app_id,
+                user_id: s.user_id,
+                subscription_id: Some(s.id),
+                payload: payload.clone(),
+            })
+            .collect();
+        if self.config.webhook {
+            rows.extend(users.iter().map(|&(app_id, user_id)| NewPush {
+                app_id,
+                user_id,
+                subscription_id: None,
+                payload: payload.clone(),
+            }));
+        }
+        self.store.enqueue_pushes(&rows, now_millis()).await?;
+        if !rows.is_empty() {
+            self.outbox.notify_one();
+        }
+        Ok(rows.len())
+    }
+}
