@@ -95,6 +95,8 @@ pub struct Config {
     /// The key of the webhook's `X-Confab-Signature` HMAC-SHA256.
     pub push_webhook_secret: Option<String>,
     /// Web Push endpoints may be `http` and on private addresses (tests, private networks).
+    /// `1`/`0` as well as `true`/`false`.
+    #[serde(deserialize_with = "flag")]
     pub push_allow_private_endpoints: bool,
     /// A chat alert's text: `{sender}` (full name, else login) and `{text}` (the message).
     pub push_alert_template: String,
@@ -108,6 +110,25 @@ pub struct Config {
     pub fcm_credentials: Option<PathBuf>,
     /// FCM: the API's base URL.
     pub fcm_endpoint: String,
+}
+
+/// A switch written as `true`/`false` or `1`/`0` (environment variables are usually the latter).
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Int(u8),
+        Text(String),
+    }
+    match Flag::deserialize(d)? {
+        Flag::Bool(b) => Ok(b),
+        Flag::Int(0) => Ok(false),
+        Flag::Int(1) => Ok(true),
+        Flag::Text(t) if matches!(t.as_str(), "1" | "true") => Ok(true),
+        Flag::Text(t) if matches!(t.as_str(), "0" | "false" | "") => Ok(false),
+        _ => Err(serde::de::Error::custom("expected true/false or 1/0")),
+    }
 }
 
 impl Default for Config {
@@ -187,5 +208,26 @@ impl Config {
             .merge(Env::prefixed("CONFAB_").filter(move |k| known.iter().any(|n| k == n.as_str())))
             .extract()
             .map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_read_one_and_zero_as_well_as_true_and_false() {
+        for (text, expect) in [("1", true), ("true", true), ("0", false), ("false", false)] {
+            let toml = format!("push_allow_private_endpoints = \"{text}\"");
+            let c: Config = Figment::from(Serialized::defaults(Config::default()))
+                .merge(Toml::string(&toml))
+                .extract()
+                .unwrap();
+            assert_eq!(c.push_allow_private_endpoints, expect, "{text}");
+        }
+        let bad = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string("push_allow_private_endpoints = \"maybe\""))
+            .extract::<Config>();
+        assert!(bad.is_err());
     }
 }
