@@ -41,13 +41,16 @@ enum Received {
 /// Answers the fakes give, per device token (FCM) or for the webhook: popped one per request;
 /// 200 when none is left.
 #[derive(Clone, Default)]
-struct Script(Arc<Mutex<HashMap<String, Vec<(u16, Option<u64>)>>>>);
+struct Script(Arc<Mutex<HashMap<String, Vec<Answer>>>>);
+
+/// A status code and an optional `Retry-After` in seconds.
+type Answer = (u16, Option<u64>);
 
 impl Script {
-    fn set(&self, key: &str, answers: &[(u16, Option<u64>)]) {
+    fn set(&self, key: &str, answers: &[Answer]) {
         self.0.lock().unwrap().insert(key.into(), answers.to_vec());
     }
-    fn next(&self, key: &str) -> (u16, Option<u64>) {
+    fn next(&self, key: &str) -> Answer {
         let mut m = self.0.lock().unwrap();
         match m.get_mut(key) {
             Some(list) if !list.is_empty() => list.remove(0),
