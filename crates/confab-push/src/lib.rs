@@ -4,9 +4,13 @@
 //!   outcome (done, retry with backoff, or the token is gone).
 //! - [`webhook`]: the operator's signed JSON POST.
 //! - [`fcm`]: Firebase Cloud Messaging HTTP v1 with a service account's OAuth2 token.
+//! - [`apns`]: Apple Push Notification service over HTTP/2 with an ES256 provider token.
+//! - [`webpush`]: Web Push with VAPID and `aes128gcm` payload encryption.
 
+pub mod apns;
 pub mod fcm;
 pub mod webhook;
+pub mod webpush;
 pub mod worker;
 
 use std::time::Duration;

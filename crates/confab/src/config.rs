@@ -110,6 +110,21 @@ pub struct Config {
     pub fcm_credentials: Option<PathBuf>,
     /// FCM: the API's base URL.
     pub fcm_endpoint: String,
+    /// APNs: the team's `.p8` signing key file; APNs is off unless this, `apns_key_id`,
+    /// `apns_team_id` and `apns_topic` are set.
+    pub apns_key: Option<PathBuf>,
+    pub apns_key_id: Option<String>,
+    pub apns_team_id: Option<String>,
+    /// APNs: the app's bundle id (`.voip` is appended for VoIP pushes).
+    pub apns_topic: Option<String>,
+    /// APNs: one endpoint for both environments; Apple's production and sandbox hosts when unset.
+    pub apns_endpoint: Option<String>,
+    /// APNs: a PEM CA certificate trusted besides the system's roots.
+    pub apns_ca_file: Option<PathBuf>,
+    /// Web Push: base64url of the 32-byte P-256 VAPID private key; Web Push is off when unset.
+    pub vapid_private_key: Option<String>,
+    /// Web Push: the VAPID contact (`mailto:` or `https:` URL).
+    pub vapid_subject: String,
 }
 
 /// A switch written as `true`/`false` or `1`/`0` (environment variables are usually the latter).
@@ -181,6 +196,14 @@ impl Default for Config {
             push_timeout_secs: 10,
             fcm_credentials: None,
             fcm_endpoint: "https://fcm.googleapis.com".into(),
+            apns_key: None,
+            apns_key_id: None,
+            apns_team_id: None,
+            apns_topic: None,
+            apns_endpoint: None,
+            apns_ca_file: None,
+            vapid_private_key: None,
+            vapid_subject: "mailto:admin@localhost".into(),
         }
     }
 }

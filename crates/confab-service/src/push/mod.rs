@@ -9,7 +9,7 @@
 mod alerts;
 mod events;
 mod notification;
-mod subscriptions;
+pub mod subscriptions;
 
 use std::sync::Arc;
 
