@@ -16,6 +16,7 @@ use confab_core::{Error, Result};
 use confab_http::params::ParamLimits;
 use confab_http::rate_limit::{Rate, RateLimits};
 use confab_http::{AppState, HttpConfig};
+use confab_service::blobs::s3::S3Config;
 use confab_service::{
     Accounts, AccountsConfig, Blobs, BlobsConfig, Chat, LocalBus, Offline, Privacy, Roster,
     Subscriber,
@@ -50,6 +51,7 @@ impl Domain {
             Arc::new(store.clone()),
             BlobsConfig {
                 dir: config.data_dir.join("blobs"),
+                s3: blob_s3(config)?,
                 max_bytes: config.blob_max_bytes,
                 incomplete_ttl: Duration::from_secs(config.blob_incomplete_ttl_secs),
             },
@@ -92,6 +94,41 @@ impl Domain {
             roster,
         })
     }
+}
+
+fn config_error(message: String) -> Error {
+    Error::internal(std::io::Error::other(message))
+}
+
+/// The S3 blob backend, when its three settings are given; half a configuration is refused
+/// rather than silently storing blobs on disk.
+fn blob_s3(config: &Config) -> Result<Option<S3Config>> {
+    let (endpoint, bucket, region) = match (
+        &config.blob_s3_endpoint,
+        &config.blob_s3_bucket,
+        &config.blob_s3_region,
+    ) {
+        (None, None, None) => return Ok(None),
+        (Some(e), Some(b), Some(r)) => (e.clone(), b.clone(), r.clone()),
+        _ => {
+            return Err(config_error(
+                "blob_s3_endpoint, blob_s3_bucket and blob_s3_region go together".into(),
+            ))
+        }
+    };
+    let credential = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| config_error(format!("the S3 blob backend needs {name}")))
+    };
+    Ok(Some(S3Config {
+        endpoint,
+        bucket,
+        region,
+        access_key: credential("AWS_ACCESS_KEY_ID")?,
+        secret_key: credential("AWS_SECRET_ACCESS_KEY")?,
+    }))
 }
 
 /// `confab app create`: registers an application in the configured store.
