@@ -103,13 +103,15 @@ fn config_error(message: String) -> Error {
 /// The S3 blob backend, when its three settings are given; half a configuration is refused
 /// rather than silently storing blobs on disk.
 fn blob_s3(config: &Config) -> Result<Option<S3Config>> {
+    // An empty variable (`CONFAB_BLOB_S3_BUCKET=`) is an unset one.
+    let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
     let (endpoint, bucket, region) = match (
-        &config.blob_s3_endpoint,
-        &config.blob_s3_bucket,
-        &config.blob_s3_region,
+        set(&config.blob_s3_endpoint),
+        set(&config.blob_s3_bucket),
+        set(&config.blob_s3_region),
     ) {
         (None, None, None) => return Ok(None),
-        (Some(e), Some(b), Some(r)) => (e.clone(), b.clone(), r.clone()),
+        (Some(e), Some(b), Some(r)) => (e, b, r),
         _ => {
             return Err(config_error(
                 "blob_s3_endpoint, blob_s3_bucket and blob_s3_region go together".into(),
