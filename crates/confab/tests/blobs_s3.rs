@@ -1,11 +1,11 @@
-//! Blobs kept in S3, against a real S3-compatible server (moto, from `e2e/.venv`; create it with
-//! `e2e/s3/setup.sh`, which `scripts/test.sh` runs): create → multipart POST of the presigned
+//! Blobs kept in S3, against real S3-compatible servers: create → multipart POST of the presigned
 //! fields straight to the bucket → complete → download through a redirect; the policy's
 //! bindings and signature; private downloads; delete, the sweep and user deletion remove objects.
 //!
-//! moto stores POSTed objects without checking their policy or signature, so what S3 itself
-//! enforces (the size range, the exact key and content type) is proven here by reading the
-//! signed policy back and checking its SigV4 signature with the bucket's secret.
+//! Two servers: moto (from `e2e/.venv`; create it with `e2e/s3/setup.sh`, which
+//! `scripts/test.sh` runs) for the whole flow, and s3s-fs, served in-process, for what S3 itself
+//! enforces: moto stores POSTed objects without checking their policy or signature, s3s checks
+//! both (the size range, the exact key and content type, every field covered by the policy).
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -88,11 +88,17 @@ impl Moto {
         panic!("moto did not start on {endpoint}");
     }
 
-    /// Whether the bucket holds `key`, asked with the bucket owner's credentials.
     async fn has(&self, key: &str) -> bool {
+        object_exists(&self.endpoint, key).await
+    }
+}
+
+/// Whether the bucket at `endpoint` holds `key`, asked with the bucket owner's credentials.
+async fn object_exists(endpoint: &str, key: &str) -> bool {
+    {
         let region = s3::Region::Custom {
             region: REGION.into(),
-            endpoint: self.endpoint.clone(),
+            endpoint: endpoint.to_string(),
         };
         let creds =
             s3::creds::Credentials::new(Some(ACCESS_KEY), Some(SECRET_KEY), None, None, None)
@@ -116,8 +122,58 @@ fn credentials() {
     });
 }
 
+/// An S3 implementation that checks POST policies and signatures (s3s over a directory), on a
+/// free port of this process; stopped when dropped.
+struct PolicyCheckingS3 {
+    endpoint: String,
+    task: tokio::task::JoinHandle<()>,
+    _root: tempfile::TempDir,
+}
+
+impl PolicyCheckingS3 {
+    async fn start() -> Self {
+        credentials();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let http =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let conn = http
+                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(conn);
+            }
+        });
+        Self {
+            endpoint,
+            task,
+            _root: root,
+        }
+    }
+}
+
+impl Drop for PolicyCheckingS3 {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 async fn server(moto: &Moto, tweak: impl FnOnce(&mut confab::Config)) -> TestServer {
-    let endpoint = moto.endpoint.clone();
+    server_on(&moto.endpoint, tweak).await
+}
+
+async fn server_on(endpoint: &str, tweak: impl FnOnce(&mut confab::Config)) -> TestServer {
+    let endpoint = endpoint.to_string();
     TestServer::start_with(|c| {
         c.blob_s3_endpoint = Some(endpoint);
         c.blob_s3_bucket = Some(BUCKET.into());
@@ -481,6 +537,82 @@ async fn s3_policies_are_bound_to_their_blob() {
     assert_eq!(s, StatusCode::FORBIDDEN, "only the owner completes");
     let (s, v) = complete(&ts, &bob, b["id"].as_i64().unwrap()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    ts.stop().await;
+}
+
+/// What the policy forbids, S3 refuses, and nothing is stored: a file one byte over the limit,
+/// a key swapped for another blob's, another content type, a form without the signed fields.
+#[tokio::test]
+async fn s3_refuses_what_the_policy_does_not_allow() {
+    let s3 = PolicyCheckingS3::start().await;
+    let ts = server_on(&s3.endpoint, |_| {}).await;
+    let (_, alice) = ts.user("alice").await;
+    let (_, bob) = ts.user("bob").await;
+    let limit = vec![b'x'; MAX_BYTES as usize];
+
+    // One byte over the limit: refused, nothing stored, nothing to complete.
+    let big = create(&ts, &alice, "text/plain", false).await;
+    let (url, form) = fields(&big);
+    let big_uid = big["uid"].as_str().unwrap();
+    let mut over = limit.clone();
+    over.push(b'x');
+    let s = post(&url, &form, over).await;
+    assert!(s.is_client_error(), "{s}");
+    assert!(!object_exists(&s3.endpoint, big_uid).await);
+    let (s, _) = complete(&ts, &alice, big["id"].as_i64().unwrap()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Another blob's key (Bob's) in Alice's fields: refused, Bob's blob stays empty.
+    let theirs = create(&ts, &bob, "text/plain", false).await;
+    let their_uid = theirs["uid"].as_str().unwrap().to_string();
+    let swapped: Vec<_> = form
+        .iter()
+        .map(|(k, v)| {
+            let v = if k == "key" {
+                their_uid.clone()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    let s = post(&url, &swapped, b"mine now".to_vec()).await;
+    assert!(s.is_client_error(), "{s}");
+    assert!(!object_exists(&s3.endpoint, &their_uid).await);
+
+    // Another content type: refused.
+    let retyped: Vec<_> = form
+        .iter()
+        .map(|(k, v)| {
+            let v = if k == "Content-Type" {
+                "text/html".into()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    let s = post(&url, &retyped, b"<script>".to_vec()).await;
+    assert!(s.is_client_error(), "{s}");
+    // Without the signed fields: refused.
+    let bare = vec![("key".to_string(), big_uid.to_string())];
+    let s = post(&url, &bare, b"anonymous".to_vec()).await;
+    assert!(s.is_client_error(), "{s}");
+    assert!(!object_exists(&s3.endpoint, big_uid).await);
+
+    // Exactly the limit with the fields as issued: stored, completed, downloaded.
+    let s = post(&url, &form, limit.clone()).await;
+    assert!(s.is_success(), "{s}");
+    let (s, v) = complete(&ts, &alice, big["id"].as_i64().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let resp = ts
+        .client
+        .get(ts.url(&format!("/blobs/{big_uid}?token={alice}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), limit);
     ts.stop().await;
 }
 
