@@ -187,16 +187,20 @@ impl Blobs {
             .await?;
         let upload = match &self.backend {
             Backend::Files(_) => UploadAccess::Local { upload_token },
-            Backend::S3(s3) => UploadAccess::Presigned {
-                url: s3
+            Backend::S3(s3) => {
+                // The policy ends no later than the blob's upload time (whole seconds, rounded
+                // down), so nothing lands in the bucket after the sweep has removed the blob.
+                let left = (blob.upload_expires_at - now_millis()).max(0) as u64;
+                let url = s3
                     .upload_url(
                         &blob.uid,
                         &blob.content_type,
                         self.config.max_bytes,
-                        self.config.incomplete_ttl,
+                        Duration::from_millis(left),
                     )
-                    .await?,
-            },
+                    .await?;
+                UploadAccess::Presigned { url }
+            }
         };
         Ok(Created { blob, upload })
     }

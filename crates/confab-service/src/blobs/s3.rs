@@ -84,7 +84,8 @@ impl S3Blobs {
 
     /// The upload URL for `key`: the bucket's URL with the presigned POST's form fields as its
     /// query. The policy allows exactly this key and content type, at most `max_bytes`, until
-    /// `expires_in` from now; no `acl` field, so the object stays private.
+    /// `expires_in` from now (whole seconds, at most a day); no `acl` field, so the object stays
+    /// private.
     pub async fn upload_url(
         &self,
         key: &str,
