@@ -44,7 +44,7 @@ describe('storage on S3', () => {
     assert.equal(fields.get('key'), res.blob.uid);
     assert.equal(fields.get('Content-Type'), 'text/plain');
     assert.equal(fields.get('x-amz-algorithm'), 'AWS4-HMAC-SHA256');
-    const policy = JSON.parse(Buffer.from(fields.get('Policy'), 'base64').toString());
+    const policy = JSON.parse(Buffer.from(fields.get('policy'), 'base64').toString());
     assert.ok(
       policy.conditions.some((c) => Array.isArray(c) && c[0] === 'content-length-range'),
       JSON.stringify(policy)

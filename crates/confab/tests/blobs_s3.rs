@@ -351,6 +351,22 @@ async fn s3_uploads_downloads_and_deletes() {
     let (url, form) = fields(&blob);
     assert_eq!(field(&form, "key"), uid);
     assert_eq!(field(&form, "Content-Type"), "text/plain; charset=utf-8");
+    let mut names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "Content-Type",
+            "bucket",
+            "key",
+            "policy",
+            "x-amz-algorithm",
+            "x-amz-credential",
+            "x-amz-date",
+            "x-amz-signature"
+        ],
+        "the SigV4 POST fields, no acl"
+    );
     let policy = signed_policy(&form);
     check_policy(&policy, &form, &uid, "text/plain; charset=utf-8");
 

@@ -111,8 +111,13 @@ impl S3Blobs {
             })
             .map_err(s3_error)?;
         let post = self.bucket.presign_post(policy).await.map_err(s3_error)?;
-        // Sorted for a stable URL; S3 only needs `file` last, which the SDK sees to.
-        let mut fields: Vec<_> = post.fields.into_iter().collect();
+        // S3's documented spelling is `policy` (the library says `Policy`). Sorted for a stable
+        // URL; S3 only needs `file` last, which the SDK sees to.
+        let mut fields: Vec<_> = post
+            .fields
+            .into_iter()
+            .map(|(k, v)| (if k == "Policy" { "policy".into() } else { k }, v))
+            .collect();
         fields.sort();
         let query = fields
             .iter()
