@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build -p confab
+# The S3-compatible server (moto, from PyPI) that the S3 blob tests start.
+./e2e/s3/setup.sh
 cargo test --workspace
 
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')

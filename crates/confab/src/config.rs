@@ -90,6 +90,12 @@ pub struct Config {
     /// A blob not completed this many seconds after its creation is removed, and its upload URL
     /// stops working.
     pub blob_incomplete_ttl_secs: u64,
+    /// Keep blobs in an S3-compatible bucket instead of under `data_dir` when these three are set
+    /// (e.g. `https://s3.eu-west-1.amazonaws.com`, path-style); the credentials come from
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`. The bucket must exist.
+    pub blob_s3_endpoint: Option<String>,
+    pub blob_s3_bucket: Option<String>,
+    pub blob_s3_region: Option<String>,
     /// The operator's webhook: every chat alert and event, one signed JSON POST per recipient.
     pub push_webhook_url: Option<String>,
     /// The key of the webhook's `X-Confab-Signature` HMAC-SHA256.
@@ -187,6 +193,9 @@ impl Default for Config {
             public_url: None,
             blob_max_bytes: 100 * 1024 * 1024,
             blob_incomplete_ttl_secs: 24 * 60 * 60,
+            blob_s3_endpoint: None,
+            blob_s3_bucket: None,
+            blob_s3_region: None,
             push_webhook_url: None,
             push_webhook_secret: None,
             push_allow_private_endpoints: false,

@@ -17,6 +17,7 @@ use confab_core::{Error, Result};
 use confab_http::params::ParamLimits;
 use confab_http::rate_limit::{Rate, RateLimits};
 use confab_http::{AppState, HttpConfig};
+use confab_service::blobs::s3::S3Config;
 use confab_service::{
     Accounts, AccountsConfig, Blobs, BlobsConfig, Chat, LocalBus, Offline, Privacy, Push,
     PushConfig, Roster, Subscriber,
@@ -52,6 +53,7 @@ impl Domain {
             Arc::new(store.clone()),
             BlobsConfig {
                 dir: config.data_dir.join("blobs"),
+                s3: blob_s3(config)?,
                 max_bytes: config.blob_max_bytes,
                 incomplete_ttl: Duration::from_secs(config.blob_incomplete_ttl_secs),
             },
@@ -106,6 +108,43 @@ impl Domain {
             roster,
         })
     }
+}
+
+fn config_error(message: String) -> Error {
+    Error::internal(std::io::Error::other(message))
+}
+
+/// The S3 blob backend, when its three settings are given; half a configuration is refused
+/// rather than silently storing blobs on disk.
+fn blob_s3(config: &Config) -> Result<Option<S3Config>> {
+    // An empty variable (`CONFAB_BLOB_S3_BUCKET=`) is an unset one.
+    let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let (endpoint, bucket, region) = match (
+        set(&config.blob_s3_endpoint),
+        set(&config.blob_s3_bucket),
+        set(&config.blob_s3_region),
+    ) {
+        (None, None, None) => return Ok(None),
+        (Some(e), Some(b), Some(r)) => (e, b, r),
+        _ => {
+            return Err(config_error(
+                "blob_s3_endpoint, blob_s3_bucket and blob_s3_region go together".into(),
+            ))
+        }
+    };
+    let credential = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| config_error(format!("the S3 blob backend needs {name}")))
+    };
+    Ok(Some(S3Config {
+        endpoint,
+        bucket,
+        region,
+        access_key: credential("AWS_ACCESS_KEY_ID")?,
+        secret_key: credential("AWS_SECRET_ACCESS_KEY")?,
+    }))
 }
 
 /// `confab app create`: registers an application in the configured store.

@@ -1,16 +1,17 @@
 //! Blobs (the SDK's storage module): create, upload, complete, info, list, rename, delete and
-//! download. The upload URL is confab's own `/blobs/upload`, with the blob id and its one-time
-//! upload grant as the query fields the SDK turns into form fields.
+//! download. With the filesystem backend the upload URL is confab's own `/blobs/upload`, with
+//! the blob id and its one-time upload grant as the query fields the SDK turns into form fields;
+//! with S3 it is the bucket's presigned POST, and downloads redirect to a presigned GET.
 
 use axum::body::Body as HttpBody;
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use confab_core::clock::to_iso;
 use confab_core::{AppId, Error};
-use confab_service::blobs::{Blob, Created};
+use confab_service::blobs::{Blob, DownloadBody, UploadAccess};
 use serde_json::{json, Value};
 use tokio_util::io::ReaderStream;
 
@@ -57,12 +58,16 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// The upload URL: values are hex and digits, so nothing needs percent-encoding.
-fn upload_url(base: &str, created: &Created) -> String {
-    format!(
-        "{base}/blobs/upload?blob_id={}&expires={}&upload_token={}",
-        created.blob.id, created.blob.upload_expires_at, created.upload_token
-    )
+/// The upload URL. This server's own: values are hex and digits, so nothing needs
+/// percent-encoding; a presigned one comes encoded.
+fn upload_url(base: &str, blob: &Blob, upload: &UploadAccess) -> String {
+    match upload {
+        UploadAccess::Local { upload_token } => format!(
+            "{base}/blobs/upload?blob_id={}&expires={}&upload_token={upload_token}",
+            blob.id, blob.upload_expires_at
+        ),
+        UploadAccess::Presigned { url } => url.clone(),
+    }
 }
 
 /// POST /blobs
@@ -86,7 +91,7 @@ pub async fn create_blob(
         "blob_id": created.blob.id,
         "expires": to_iso(created.blob.upload_expires_at),
         "object_access_type": "Write",
-        "params": upload_url(&base_url(&s, &headers), &created),
+        "params": upload_url(&base_url(&s, &headers), &created.blob, &created.upload),
     });
     Ok(Json(json!({ "blob": v })))
 }
@@ -256,9 +261,13 @@ pub async fn download_blob(
 ) -> Result<Response, ApiError> {
     let app = caller_app(&s, &headers, uri.query()).await;
     let d = s.blobs.download(app, &uid).await?;
+    let file = match d.body {
+        DownloadBody::File(file) => file,
+        DownloadBody::Redirect(url) => return Ok(Redirect::temporary(&url).into_response()),
+    };
     let content_type = HeaderValue::from_str(&d.blob.content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let mut resp = HttpBody::from_stream(ReaderStream::new(d.file)).into_response();
+    let mut resp = HttpBody::from_stream(ReaderStream::new(file)).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, content_type);
     if let Some(size) = d.blob.size {

@@ -4,6 +4,7 @@
 //! session (a browser's cross-origin upload may not carry one).
 
 pub mod files;
+pub mod s3;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use confab_core::{AppId, Error, Result, UserId};
 pub use confab_store::Blob;
 use confab_store::{BlobStore, NewBlob};
 
+use self::s3::{S3Blobs, S3Config};
 use crate::secrets::{random_hex, token_hash};
 use crate::AuthContext;
 use files::{BlobFiles, TempUpload};
@@ -26,8 +28,10 @@ const SWEEP_BATCH: u32 = 100;
 
 #[derive(Debug, Clone)]
 pub struct BlobsConfig {
-    /// Where the files live (`<data dir>/blobs`).
+    /// Where the files live (`<data dir>/blobs`), unless they are kept in S3.
     pub dir: PathBuf,
+    /// Keep the bytes in this S3 bucket instead of `dir`.
+    pub s3: Option<S3Config>,
     /// Largest upload.
     pub max_bytes: u64,
     /// A blob not completed this long after its creation is removed; its upload grant expires
@@ -35,16 +39,44 @@ pub struct BlobsConfig {
     pub incomplete_ttl: Duration,
 }
 
-/// A new blob and the one-time grant its upload needs.
+/// A new blob and how its bytes are uploaded.
 pub struct Created {
     pub blob: Blob,
-    pub upload_token: String,
+    pub upload: UploadAccess,
 }
 
-/// A blob and its bytes, for a download.
+pub enum UploadAccess {
+    /// To this server's upload route, with this one-time grant.
+    Local { upload_token: String },
+    /// To this URL (a presigned S3 POST: the query carries the form fields).
+    Presigned { url: String },
+}
+
+/// A blob and where its bytes come from, for a download.
 pub struct Download {
     pub blob: Blob,
-    pub file: tokio::fs::File,
+    pub body: DownloadBody,
+}
+
+pub enum DownloadBody {
+    File(tokio::fs::File),
+    /// A short-lived URL that serves the bytes (a presigned S3 GET).
+    Redirect(String),
+}
+
+/// Where the bytes live. The rules stay in [`Blobs`]; a backend only stores.
+enum Backend {
+    Files(BlobFiles),
+    S3(S3Blobs),
+}
+
+impl Backend {
+    async fn remove(&self, uid: &str) -> Result<()> {
+        match self {
+            Self::Files(f) => f.remove(uid).await,
+            Self::S3(s) => s.remove(uid).await,
+        }
+    }
 }
 
 /// An upload that passed its grant check and streams into a temporary file.
@@ -61,7 +93,7 @@ impl Upload {
 
 pub struct Blobs {
     store: Arc<dyn BlobStore>,
-    files: BlobFiles,
+    backend: Backend,
     config: BlobsConfig,
 }
 
@@ -111,9 +143,13 @@ fn new_uid() -> String {
 
 impl Blobs {
     pub fn new(store: Arc<dyn BlobStore>, config: BlobsConfig) -> Result<Self> {
+        let backend = match &config.s3 {
+            Some(s3) => Backend::S3(S3Blobs::open(s3)?),
+            None => Backend::Files(BlobFiles::open(config.dir.clone())?),
+        };
         Ok(Self {
             store,
-            files: BlobFiles::open(config.dir.clone())?,
+            backend,
             config,
         })
     }
@@ -133,6 +169,7 @@ impl Blobs {
         check_name(name)?;
         check_content_type(content_type)?;
         let now = now_millis();
+        // With S3 the grant is never handed out: the presigned POST takes its place.
         let upload_token = random_hex(20);
         let blob = self
             .store
@@ -148,7 +185,24 @@ impl Blobs {
                 now,
             })
             .await?;
-        Ok(Created { blob, upload_token })
+        let upload = match &self.backend {
+            Backend::Files(_) => UploadAccess::Local { upload_token },
+            Backend::S3(s3) => {
+                // The policy ends no later than the blob's upload time (whole seconds, rounded
+                // down), so nothing lands in the bucket after the sweep has removed the blob.
+                let left = (blob.upload_expires_at - now_millis()).max(0) as u64;
+                let url = s3
+                    .upload_url(
+                        &blob.uid,
+                        &blob.content_type,
+                        self.config.max_bytes,
+                        Duration::from_millis(left),
+                    )
+                    .await?;
+                UploadAccess::Presigned { url }
+            }
+        };
+        Ok(Created { blob, upload })
     }
 
     /// By numeric id or by uid, within the caller's app.
@@ -201,12 +255,27 @@ impl Blobs {
     pub async fn complete(&self, ctx: &AuthContext, key: &str) -> Result<Blob> {
         let blob = self.owned(ctx, key).await?;
         if blob.uploaded_at.is_none() {
-            return Err(Error::invalid("base", "The file was not uploaded"));
+            self.note_s3_upload(&blob).await?;
         }
         self.store
             .complete_blob(ctx.app(), blob.id, now_millis())
             .await?
             .ok_or_else(not_found)
+    }
+
+    /// With S3 this server never sees the upload: the object's presence (and size) in the
+    /// bucket is what marks the blob uploaded.
+    async fn note_s3_upload(&self, blob: &Blob) -> Result<()> {
+        let not_uploaded = || Error::invalid("base", "The file was not uploaded");
+        let Backend::S3(s3) = &self.backend else {
+            return Err(not_uploaded());
+        };
+        let size = s3.size(&blob.uid).await?.ok_or_else(not_uploaded)?;
+        let size = i64::try_from(size).map_err(Error::internal)?;
+        self.store
+            .mark_blob_uploaded(blob.id, size, now_millis())
+            .await?;
+        Ok(())
     }
 
     pub async fn delete(&self, ctx: &AuthContext, key: &str) -> Result<()> {
@@ -216,13 +285,16 @@ impl Blobs {
 
     /// The file goes first: a failure leaves the row, so the blob can be deleted again.
     async fn remove(&self, blob: &Blob) -> Result<()> {
-        self.files.remove(&blob.uid).await?;
+        self.backend.remove(&blob.uid).await?;
         self.store.delete_blob(blob.app_id, blob.id).await?;
         Ok(())
     }
 
     /// Checks an upload grant and opens the temporary file the bytes stream into.
     pub async fn begin_upload(&self, blob_id: i64, token: &str) -> Result<Upload> {
+        let Backend::Files(files) = &self.backend else {
+            return Err(Error::not_found("Uploads go to the storage service"));
+        };
         let (blob, hash) = self
             .store
             .blob_for_upload(blob_id)
@@ -233,12 +305,17 @@ impl Blobs {
         if hash != token_hash(token) || blob.upload_expires_at < now_millis() {
             return Err(refused());
         }
-        let temp = self.files.begin(self.config.max_bytes).await?;
+        let temp = files.begin(self.config.max_bytes).await?;
         Ok(Upload { blob, temp })
     }
 
     /// Keeps a received upload: spends the grant, then moves the file into place.
     pub async fn finish_upload(&self, mut upload: Upload) -> Result<Blob> {
+        let Backend::Files(files) = &self.backend else {
+            return Err(Error::internal(std::io::Error::other(
+                "an upload began without the file backend",
+            )));
+        };
         let size = upload.temp.finish().await?;
         let size = i64::try_from(size).map_err(Error::internal)?;
         if !self
@@ -250,7 +327,7 @@ impl Blobs {
                 "The upload grant is invalid, used or expired",
             ));
         }
-        self.files.persist(upload.temp, &upload.blob.uid).await?;
+        files.persist(upload.temp, &upload.blob.uid).await?;
         let mut blob = upload.blob;
         blob.size = Some(size);
         Ok(blob)
@@ -270,18 +347,23 @@ impl Blobs {
         if blob.completed_at.is_none() {
             return Err(Error::not_found("The blob is not uploaded yet"));
         }
-        let file = self
-            .files
-            .open_file(&blob.uid)
-            .await?
-            .ok_or_else(not_found)?;
-        Ok(Download { blob, file })
+        let body = match &self.backend {
+            Backend::Files(files) => {
+                DownloadBody::File(files.open_file(&blob.uid).await?.ok_or_else(not_found)?)
+            }
+            Backend::S3(s3) => DownloadBody::Redirect(s3.download_url(&blob.uid).await?),
+        };
+        Ok(Download { blob, body })
     }
 
     /// Removes the partial files of uploads a previous run was streaming when it stopped. Call it
     /// once in the serving process, before it accepts uploads.
     pub fn clear_unfinished_uploads(&self) -> Result<()> {
-        self.files.clear_temp()
+        match &self.backend {
+            Backend::Files(files) => files.clear_temp(),
+            // Unfinished S3 uploads leave no object.
+            Backend::S3(_) => Ok(()),
+        }
     }
 
     /// Removes blobs created more than the configured time ago and never completed; returns how
@@ -310,7 +392,7 @@ impl Blobs {
     /// Removes files whose rows are already gone; a failure leaves an orphan file, logged.
     pub(crate) async fn remove_files(&self, uids: &[String]) {
         for uid in uids {
-            if let Err(e) = self.files.remove(uid).await {
+            if let Err(e) = self.backend.remove(uid).await {
                 tracing::warn!(error = %e, "could not remove a deleted user's blob file");
             }
         }
