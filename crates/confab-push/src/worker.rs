@@ -124,16 +124,34 @@ impl Worker {
             .claim_pushes(now, lease_until, self.config.batch)
             .await?;
         let n = items.len();
-        stream::iter(items)
-            .for_each_concurrent(self.config.concurrency, |item| self.deliver(item))
+        let outcomes: Vec<(OutboxPush, Outcome)> = stream::iter(items)
+            .map(|item| async move {
+                let outcome = self.send(&item).await;
+                (item, outcome)
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
             .await;
+        // What is done is recorded in one statement; the rest (rare) one by one.
+        let mut done = Vec::with_capacity(n);
+        for (item, outcome) in outcomes {
+            match self.record(&item, outcome).await {
+                Ok(Some(id)) => done.push(id),
+                Ok(None) => {}
+                // The lease runs out and the notification is tried again.
+                Err(e) => tracing::warn!(error = %e, "recording a push outcome failed"),
+            }
+        }
+        if let Err(e) = self.store.finish_pushes(&done).await {
+            tracing::warn!(error = %e, "recording delivered pushes failed");
+        }
         Ok(n)
     }
 
-    async fn deliver(&self, item: OutboxPush) {
-        let outcome = match (
+    async fn send(&self, item: &OutboxPush) -> Outcome {
+        match (
             serde_json::from_str::<Notification>(&item.payload),
-            self.providers.for_item(&item),
+            self.providers.for_item(item),
         ) {
             (Err(e), _) => Outcome::Rejected(format!("unreadable notification: {e}")),
             (_, None) => Outcome::Rejected("no provider configured for the channel".into()),
@@ -145,42 +163,45 @@ impl Worker {
                 )
                 .await
             }
-        };
-        if let Err(e) = self.record(&item, outcome).await {
-            // The lease runs out and the notification is tried again.
-            tracing::warn!(error = %e, "recording a push outcome failed");
         }
     }
 
-    async fn record(&self, item: &OutboxPush, outcome: Outcome) -> confab_core::Result<()> {
+    /// Acts on an outcome; returns the row's id when the row is done (to delete with the batch).
+    async fn record(
+        &self,
+        item: &OutboxPush,
+        outcome: Outcome,
+    ) -> confab_core::Result<Option<i64>> {
         let channel = item
             .subscription
             .as_ref()
             .map_or("webhook", |s| s.channel.as_str());
         match outcome {
-            Outcome::Delivered => self.store.finish_push(item.id).await,
+            Outcome::Delivered => Ok(Some(item.id)),
             Outcome::Gone => {
                 tracing::info!(channel, "device token gone, subscription removed");
                 if let Some(sub) = &item.subscription {
+                    // Its outbox rows go with it.
                     self.store.drop_subscription(sub.id).await?;
                 }
-                self.store.finish_push(item.id).await
+                Ok(Some(item.id))
             }
             Outcome::Rejected(reason) => {
                 tracing::warn!(channel, %reason, "push refused, dropped");
-                self.store.finish_push(item.id).await
+                Ok(Some(item.id))
             }
             Outcome::Retry { after, reason } => {
                 let attempts = item.attempts + 1;
                 if attempts >= self.config.max_attempts {
                     tracing::warn!(channel, %reason, attempts, "push given up");
-                    return self.store.finish_push(item.id).await;
+                    return Ok(Some(item.id));
                 }
                 let delay = self.backoff(item.attempts).max(after.unwrap_or_default());
                 tracing::debug!(channel, %reason, ?delay, "push will be retried");
                 self.store
                     .retry_push(item.id, now_millis() + delay.as_millis() as Millis)
-                    .await
+                    .await?;
+                Ok(None)
             }
         }
     }

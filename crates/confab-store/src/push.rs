@@ -78,8 +78,9 @@ pub trait PushStore: Send + Sync + 'static {
     async fn delete_subscription(&self, app: AppId, user: UserId, id: i64) -> Result<bool>;
     /// Deletes a subscription whose token the provider reported gone.
     async fn drop_subscription(&self, id: i64) -> Result<()>;
-    /// Of `users`, those who turned the dialog's notifications off or are muted in it.
-    async fn silenced_in_dialog(&self, dialog: ObjectId, users: &[UserId]) -> Result<Vec<UserId>>;
+    /// Of these (dialog, member) pairs, those where the member turned the dialog's notifications
+    /// off or is muted in it.
+    async fn silenced(&self, pairs: &[(ObjectId, UserId)]) -> Result<Vec<(ObjectId, UserId)>>;
 
     /// Adds notifications to the outbox, due now.
     async fn enqueue_pushes(&self, pushes: &[NewPush], now: Millis) -> Result<()>;
@@ -91,8 +92,8 @@ pub trait PushStore: Send + Sync + 'static {
         lease_until: Millis,
         limit: u32,
     ) -> Result<Vec<OutboxPush>>;
-    /// The destination acknowledged (or refused for good): the notification is done.
-    async fn finish_push(&self, id: i64) -> Result<()>;
+    /// The destinations acknowledged (or refused for good): these notifications are done.
+    async fn finish_pushes(&self, ids: &[i64]) -> Result<()>;
     /// A temporary failure: one more attempt, due again at `due_at`.
     async fn retry_push(&self, id: i64, due_at: Millis) -> Result<()>;
     /// When the next notification is due, if any.

@@ -87,7 +87,7 @@ impl Domain {
             privacy,
             config.xmpp_max_contacts,
         ));
-        let push = Arc::new(Push::new(
+        let push = Push::new(
             Arc::new(store.clone()),
             Arc::new(store.clone()),
             PushConfig {
@@ -96,8 +96,9 @@ impl Domain {
                 alert_template: config.push_alert_template.clone(),
                 alert_max_chars: config.push_alert_max_chars,
                 max_event_recipients: config.push_event_max_recipients,
+                ..PushConfig::default()
             },
-        ));
+        );
         Ok(Self {
             store,
             accounts,

@@ -6,7 +6,11 @@ use std::io;
 use std::path::PathBuf;
 
 use confab_core::{Error, ErrorKind, Result};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+/// Bytes gathered before a write to the file: multipart chunks are small, and every file write is
+/// a hand-off to a blocking thread.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct BlobFiles {
@@ -60,7 +64,7 @@ impl BlobFiles {
         let file = temp.reopen().map_err(Error::internal)?;
         Ok(TempUpload {
             path: temp.into_temp_path(),
-            file: tokio::fs::File::from_std(file),
+            file: BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file)),
             written: 0,
             max_bytes,
         })
@@ -81,7 +85,7 @@ impl BlobFiles {
 /// Bytes being received; the file is deleted when this is dropped unfinished.
 pub struct TempUpload {
     path: tempfile::TempPath,
-    file: tokio::fs::File,
+    file: BufWriter<tokio::fs::File>,
     written: u64,
     max_bytes: u64,
 }
@@ -102,7 +106,11 @@ impl TempUpload {
     /// Flushes to disk; returns the size.
     pub async fn finish(&mut self) -> Result<u64> {
         self.file.flush().await.map_err(Error::internal)?;
-        self.file.sync_all().await.map_err(Error::internal)?;
+        self.file
+            .get_ref()
+            .sync_all()
+            .await
+            .map_err(Error::internal)?;
         Ok(self.written)
     }
 }

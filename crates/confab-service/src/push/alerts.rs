@@ -1,13 +1,23 @@
 //! Chat alerts: a message that reached none of a recipient's active sessions becomes a push to
 //! their devices, unless it is silent or the recipient turned the dialog's notifications off (or
 //! an admin muted them there).
+//!
+//! The chat path only hands an alert to a bounded queue; one task takes whatever has gathered and
+//! queues it in a few statements (names, mute settings and subscriptions read once per batch, one
+//! insert), so a burst of messages costs a few database round trips, not several per message.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::Weak;
 
+use confab_core::model::UserQuery;
 use confab_core::{AppId, ObjectId, Result, UserId};
-use confab_store::UserKey;
+use confab_store::{NewPush, PushSubscription};
+use tokio::sync::mpsc;
 
 use super::{Notification, NotificationKind, Push};
+
+/// Alerts gathered into one batch at most.
+const BATCH: usize = 512;
 
 /// A chat message and the recipients it reached no active session of.
 #[derive(Debug, Clone)]
@@ -30,75 +40,147 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
+/// Takes batches from the queue until the service is gone.
+pub(super) async fn run_queue(push: Weak<Push>, mut rx: mpsc::Receiver<ChatAlert>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let Some(push) = push.upgrade() else { return };
+        if let Err(e) = push.queue_alerts(std::mem::take(&mut batch)).await {
+            tracing::warn!(error = %e, "queueing chat alerts failed");
+        }
+    }
+}
+
 impl Push {
-    /// Queues the alert in the background: the chat path that calls this never waits on it.
-    pub fn alert(self: &Arc<Self>, alert: ChatAlert) {
+    /// Hands the alert to the queue: the chat path that calls this never waits on the database.
+    pub fn alert(&self, alert: ChatAlert) {
         if alert.silent || alert.recipients.is_empty() {
             return;
         }
-        let push = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = push.queue_alert(alert).await {
-                tracing::warn!(error = %e, "queueing a chat alert failed");
-            }
-        });
+        if self.alerts.try_send(alert).is_err() {
+            tracing::warn!("the chat alert queue is full; an alert was dropped");
+        }
     }
 
-    /// Queues the alert for every recipient who wants it; returns how many notifications.
-    pub async fn queue_alert(&self, mut alert: ChatAlert) -> Result<usize> {
-        if alert.silent {
+    /// Queues one alert now; returns how many notifications it made.
+    pub async fn queue_alert(&self, alert: ChatAlert) -> Result<usize> {
+        self.queue_alerts(vec![alert]).await
+    }
+
+    /// Queues alerts for every recipient who wants them; returns how many notifications.
+    pub async fn queue_alerts(&self, mut alerts: Vec<ChatAlert>) -> Result<usize> {
+        alerts.retain(|a| !a.silent);
+        for a in &mut alerts {
+            let sender = a.sender;
+            a.recipients.retain(|&u| u != sender);
+        }
+        let pairs: Vec<(ObjectId, UserId)> = alerts
+            .iter()
+            .filter_map(|a| a.dialog_id.map(|d| (d, a)))
+            .flat_map(|(d, a)| a.recipients.iter().map(move |&u| (d, u)))
+            .collect();
+        if !pairs.is_empty() {
+            let silenced: HashSet<(ObjectId, UserId)> =
+                self.store.silenced(&pairs).await?.into_iter().collect();
+            for a in &mut alerts {
+                if let Some(d) = a.dialog_id {
+                    a.recipients.retain(|&u| !silenced.contains(&(d, u)));
+                }
+            }
+        }
+        alerts.retain(|a| !a.recipients.is_empty());
+        if alerts.is_empty() {
             return Ok(0);
         }
-        alert.recipients.retain(|&u| u != alert.sender);
-        if let Some(dialog) = alert.dialog_id {
-            let silenced = self
-                .store
-                .silenced_in_dialog(dialog, &alert.recipients)
-                .await?;
-            alert.recipients.retain(|u| !silenced.contains(u));
+
+        let mut rows = Vec::new();
+        let mut by_app: HashMap<AppId, Vec<&ChatAlert>> = HashMap::new();
+        for a in &alerts {
+            by_app.entry(a.app).or_default().push(a);
         }
-        if alert.recipients.is_empty() {
-            return Ok(0);
+        for (app, alerts) in by_app {
+            let names = self.sender_names(app, &alerts).await?;
+            let recipients: Vec<UserId> = alerts
+                .iter()
+                .flat_map(|a| a.recipients.iter().copied())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let mut subs: HashMap<UserId, Vec<PushSubscription>> = HashMap::new();
+            for s in self.store.subscriptions_of(app, &recipients).await? {
+                subs.entry(s.user_id).or_default().push(s);
+            }
+            for a in alerts {
+                let sender = names
+                    .get(&a.sender)
+                    .cloned()
+                    .unwrap_or_else(|| a.sender.to_string());
+                let payload = serde_json::to_string(&self.notification(a, &sender))
+                    .map_err(confab_core::Error::internal)?;
+                for &user in &a.recipients {
+                    let targets = subs.get(&user).into_iter().flatten().map(|s| Some(s.id));
+                    let webhook = self.config.webhook.then_some(None);
+                    for subscription_id in targets.chain(webhook) {
+                        rows.push(NewPush {
+                            app_id: app,
+                            user_id: user,
+                            subscription_id,
+                            payload: payload.clone(),
+                        });
+                    }
+                }
+            }
         }
-        let sender = self
-            .accounts
-            .user(alert.app, UserKey::Id(alert.sender.get()))
-            .await?;
-        let sender_name = sender
-            .as_ref()
-            .and_then(|u| {
-                u.full_name
-                    .clone()
-                    .filter(|n| !n.is_empty())
-                    .or(u.login.clone())
+        self.enqueue_rows(rows).await
+    }
+
+    /// Senders' display names: the full name, else the login.
+    async fn sender_names(
+        &self,
+        app: AppId,
+        alerts: &[&ChatAlert],
+    ) -> Result<HashMap<UserId, String>> {
+        let ids: Vec<i64> = alerts
+            .iter()
+            .map(|a| a.sender.get())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let query = UserQuery {
+            limit: ids.len() as u32,
+            ids: Some(ids),
+            ..Default::default()
+        };
+        let (users, _) = self.accounts.list_users(app, &query).await?;
+        Ok(users
+            .into_iter()
+            .filter_map(|u| {
+                let name = u.full_name.filter(|n| !n.is_empty()).or(u.login)?;
+                Some((UserId::new(u.id).ok()?, name))
             })
-            .unwrap_or_else(|| alert.sender.to_string());
-        let text = match alert.body.as_deref().map(str::trim) {
+            .collect())
+    }
+
+    fn notification(&self, a: &ChatAlert, sender_name: &str) -> Notification {
+        let text = match a.body.as_deref().map(str::trim) {
             Some(t) if !t.is_empty() => shorten(t, self.config.alert_max_chars),
             _ => "Attachment".to_string(),
         };
-        let message = self
-            .config
-            .alert_template
-            .replace("{sender}", &sender_name)
-            .replace("{text}", &text);
-        let notification = Notification {
+        Notification {
             kind: NotificationKind::ChatAlert,
-            message,
+            message: self
+                .config
+                .alert_template
+                .replace("{sender}", sender_name)
+                .replace("{text}", &text),
             custom: Default::default(),
-            dialog_id: alert.dialog_id.map(|d| d.to_string()),
-            sender_id: Some(alert.sender.get()),
-            message_id: alert.message_id,
+            dialog_id: a.dialog_id.map(|d| d.to_string()),
+            sender_id: Some(a.sender.get()),
+            message_id: a.message_id.clone(),
             event_id: None,
             payload: None,
             apns_payload: None,
-        };
-        let subs = self
-            .store
-            .subscriptions_of(alert.app, &alert.recipients)
-            .await?;
-        let users: Vec<_> = alert.recipients.iter().map(|&u| (alert.app, u)).collect();
-        self.enqueue(&notification, &subs, &users).await
+        }
     }
 }
 

@@ -14,9 +14,9 @@ pub mod subscriptions;
 use std::sync::Arc;
 
 use confab_core::clock::now_millis;
-use confab_core::Result;
+use confab_core::{AppId, Result, UserId};
 use confab_store::{AccountStore, NewPush, PushStore};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
 pub use alerts::ChatAlert;
 pub use confab_store::PushSubscription;
@@ -36,6 +36,8 @@ pub struct PushConfig {
     pub alert_max_chars: usize,
     /// Most users one event may address.
     pub max_event_recipients: u32,
+    /// Chat alerts waiting to be queued at most; beyond it alerts are dropped (logged).
+    pub alert_queue_len: usize,
 }
 
 impl Default for PushConfig {
@@ -46,6 +48,7 @@ impl Default for PushConfig {
             alert_template: "{sender}: {text}".into(),
             alert_max_chars: 200,
             max_event_recipients: 10_000,
+            alert_queue_len: 65_536,
         }
     }
 }
@@ -55,20 +58,26 @@ pub struct Push {
     accounts: Arc<dyn AccountStore>,
     config: PushConfig,
     outbox: Arc<Notify>,
+    alerts: mpsc::Sender<ChatAlert>,
 }
 
 impl Push {
+    /// Starts the task that queues chat alerts (so call it inside a Tokio runtime).
     pub fn new(
         store: Arc<dyn PushStore>,
         accounts: Arc<dyn AccountStore>,
         config: PushConfig,
-    ) -> Self {
-        Self {
+    ) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel(config.alert_queue_len.max(1));
+        let push = Arc::new(Self {
             store,
             accounts,
             config,
             outbox: Arc::new(Notify::new()),
-        }
+            alerts: tx,
+        });
+        tokio::spawn(alerts::run_queue(Arc::downgrade(&push), rx));
+        push
     }
 
     /// Notified whenever notifications were added to the outbox.
@@ -87,7 +96,7 @@ impl Push {
         &self,
         notification: &Notification,
         subs: &[PushSubscription],
-        users: &[(confab_core::AppId, confab_core::UserId)],
+        users: &[(AppId, UserId)],
     ) -> Result<usize> {
         let payload = serde_json::to_string(notification).map_err(confab_core::Error::internal)?;
         let mut rows: Vec<NewPush> = subs
@@ -107,6 +116,10 @@ impl Push {
                 payload: payload.clone(),
             }));
         }
+        self.enqueue_rows(rows).await
+    }
+
+    async fn enqueue_rows(&self, rows: Vec<NewPush>) -> Result<usize> {
         self.store.enqueue_pushes(&rows, now_millis()).await?;
         if !rows.is_empty() {
             self.outbox.notify_one();

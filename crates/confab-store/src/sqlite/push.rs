@@ -203,26 +203,34 @@ impl PushStore for SqliteStore {
         Ok(())
     }
 
-    async fn silenced_in_dialog(&self, dialog: ObjectId, users: &[UserId]) -> Result<Vec<UserId>> {
+    async fn silenced(&self, pairs: &[(ObjectId, UserId)]) -> Result<Vec<(ObjectId, UserId)>> {
         let mut silenced = Vec::new();
-        for chunk in users.chunks(500) {
+        // 2 values a pair: 400 pairs stay far below SQLite's limit of bound values.
+        for chunk in pairs.chunks(400) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT user_id FROM dialog_members WHERE (notifications = 0 OR muted = 1) \
-                 AND dialog_id = ",
+                "SELECT dialog_id, user_id FROM dialog_members \
+                 WHERE (notifications = 0 OR muted = 1) AND (dialog_id, user_id) IN (VALUES ",
             );
-            q.push_bind(dialog.to_string()).push(" AND user_id IN (");
-            let mut ids = q.separated(", ");
-            for u in chunk {
-                ids.push_bind(u.get());
+            let mut values = q.separated(", ");
+            for (dialog, user) in chunk {
+                values
+                    .push("(")
+                    .push_bind_unseparated(dialog.to_string())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(user.get())
+                    .push_unseparated(")");
             }
             q.push(")");
-            let rows: Vec<i64> = q
-                .build_query_scalar()
+            let rows: Vec<(String, i64)> = q
+                .build_query_as()
                 .fetch_all(self.pool())
                 .await
                 .map_err(db)?;
-            for id in rows {
-                silenced.push(UserId::new(id)?);
+            for (dialog, user) in rows {
+                let dialog = dialog.parse().map_err(|_| {
+                    Error::new(ErrorKind::Internal, "a stored dialog id is malformed")
+                })?;
+                silenced.push((dialog, UserId::new(user)?));
             }
         }
         Ok(silenced)
@@ -320,13 +328,24 @@ impl PushStore for SqliteStore {
         Ok(claimed)
     }
 
-    async fn finish_push(&self, id: i64) -> Result<()> {
+    async fn finish_pushes(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let _write = self.write.lock().await;
-        sqlx::query("DELETE FROM push_outbox WHERE id = ?")
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(db)?;
+        for chunk in ids.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM push_outbox WHERE id IN (");
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            q.push(")");
+            q.build()
+                .persistent(false)
+                .execute(self.pool())
+                .await
+                .map_err(db)?;
+        }
         Ok(())
     }
 

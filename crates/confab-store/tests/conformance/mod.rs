@@ -10,18 +10,25 @@ use confab_core::model::{UserFields, UserQuery};
 use confab_core::query::Query;
 use confab_core::{AppId, ErrorKind, ObjectId, UserId};
 use confab_store::{
-    AccountStore, BlobStore, ChatStore, MemberChange, MessageSearch, NewBlob, NewUser,
-    OfflineStore, PrivacyStore, RosterStore, UserKey, Viewer,
+    AccountStore, BlobStore, ChatStore, MemberChange, MessageSearch, NewBlob, NewPush,
+    NewSubscription, NewUser, OfflineStore, PrivacyStore, PushStore, RosterStore, UserKey, Viewer,
 };
 use serde_json::Map;
 
 /// Every capability a backend provides.
 pub trait Stores:
-    AccountStore + BlobStore + ChatStore + OfflineStore + PrivacyStore + RosterStore
+    AccountStore + BlobStore + ChatStore + OfflineStore + PrivacyStore + PushStore + RosterStore
 {
 }
-impl<T: AccountStore + BlobStore + ChatStore + OfflineStore + PrivacyStore + RosterStore> Stores
-    for T
+impl<
+        T: AccountStore
+            + BlobStore
+            + ChatStore
+            + OfflineStore
+            + PrivacyStore
+            + PushStore
+            + RosterStore,
+    > Stores for T
 {
 }
 
@@ -43,6 +50,8 @@ macro_rules! conformance_suite {
             messages_deleted_for_one_or_for_all,
             search_finds_words_and_phrases_within_the_app,
             blobs_are_per_app_owned_and_granted_once,
+            push_subscriptions_are_per_device_and_go_with_their_user,
+            push_outbox_is_claimed_under_a_lease_retried_and_finished,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -786,4 +795,133 @@ pub async fn blobs_are_per_app_owned_and_granted_once(s: &impl Stores) {
     // Blobs go with their user.
     assert!(s.delete_user(a, bob).await.unwrap());
     assert!(s.blob_by_uid("u3").await.unwrap().is_none());
+}
+
+fn subscription(
+    app: AppId,
+    user: UserId,
+    udid: &str,
+    channel: &str,
+    token: &str,
+) -> NewSubscription {
+    NewSubscription {
+        app_id: app,
+        user_id: user,
+        channel: channel.into(),
+        environment: "development".into(),
+        platform: "android".into(),
+        udid: udid.into(),
+        token: token.into(),
+        web_auth: None,
+        web_p256dh: None,
+        bundle_identifier: None,
+        now: NOW,
+    }
+}
+
+pub async fn push_subscriptions_are_per_device_and_go_with_their_user(s: &impl Stores) {
+    let app = app(s, "push").await;
+    let (alice, bob) = (user(s, app, "alice").await, user(s, app, "bob").await);
+    let first = s
+        .upsert_subscription(subscription(app, alice, "phone", "gcm", "t1"))
+        .await
+        .unwrap();
+    // The same device and channel again replaces the token, keeping the id.
+    let again = s
+        .upsert_subscription(subscription(app, alice, "phone", "gcm", "t2"))
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.token, "t2");
+    let voip = s
+        .upsert_subscription(subscription(app, alice, "phone", "apns_voip", "v1"))
+        .await
+        .unwrap();
+    assert_ne!(voip.id, first.id);
+    s.upsert_subscription(subscription(app, bob, "tab", "gcm", "b1"))
+        .await
+        .unwrap();
+    assert_eq!(s.subscriptions(app, alice).await.unwrap().len(), 2);
+    assert_eq!(
+        s.subscriptions_of(app, &[alice, bob]).await.unwrap().len(),
+        3
+    );
+    // Only the owner deletes; another app sees nothing.
+    assert!(!s.delete_subscription(app, bob, first.id).await.unwrap());
+    let other = self::app(s, "other").await;
+    assert!(s
+        .subscriptions_of(other, &[alice])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s.delete_subscription(app, alice, first.id).await.unwrap());
+    s.drop_subscription(voip.id).await.unwrap();
+    assert!(s.subscriptions(app, alice).await.unwrap().is_empty());
+    // A deleted user's subscriptions go with them.
+    assert!(s.delete_user(app, bob).await.unwrap());
+    assert!(s.subscriptions_of(app, &[bob]).await.unwrap().is_empty());
+
+    // Silenced: notifications off or muted, per dialog and member.
+    let carol = user(s, app, "carol").await;
+    let dave = user(s, app, "dave").await;
+    let g = group(s, app, alice, &[alice, carol, dave]).await;
+    s.set_member_state(g, carol.get(), MemberChange::Notifications(false), NOW)
+        .await
+        .unwrap();
+    s.set_member_state(g, dave.get(), MemberChange::Muted(true), NOW)
+        .await
+        .unwrap();
+    let mut silenced = s
+        .silenced(&[(g, alice), (g, carol), (g, dave)])
+        .await
+        .unwrap();
+    silenced.sort_by_key(|(_, u)| u.get());
+    assert_eq!(silenced, vec![(g, carol), (g, dave)]);
+}
+
+pub async fn push_outbox_is_claimed_under_a_lease_retried_and_finished(s: &impl Stores) {
+    let app = app(s, "outbox").await;
+    let alice = user(s, app, "alice").await;
+    let sub = s
+        .upsert_subscription(subscription(app, alice, "phone", "gcm", "t1"))
+        .await
+        .unwrap();
+    let push = |subscription_id| NewPush {
+        app_id: app,
+        user_id: alice,
+        subscription_id,
+        payload: "{}".into(),
+    };
+    s.enqueue_pushes(&[push(Some(sub.id)), push(None)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(s.next_push_due().await.unwrap(), Some(NOW));
+    let claimed = s.claim_pushes(NOW, NOW + 1000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[0].subscription.as_ref().map(|s| s.id), Some(sub.id));
+    assert!(
+        claimed[1].subscription.is_none(),
+        "the webhook row has no subscription"
+    );
+    // Held by the lease...
+    assert!(s
+        .claim_pushes(NOW + 500, NOW + 1500, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // ...due again when it ends; a retry counts an attempt and moves the due time.
+    s.retry_push(claimed[1].id, NOW + 5000).await.unwrap();
+    let again = s.claim_pushes(NOW + 1000, NOW + 2000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, claimed[0].id);
+    s.finish_pushes(&[claimed[0].id]).await.unwrap();
+    let later = s.claim_pushes(NOW + 5000, NOW + 6000, 10).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].attempts, 1);
+    s.finish_pushes(&[later[0].id]).await.unwrap();
+    assert_eq!(s.next_push_due().await.unwrap(), None);
+    // A subscription's rows go with it.
+    s.enqueue_pushes(&[push(Some(sub.id))], NOW).await.unwrap();
+    s.drop_subscription(sub.id).await.unwrap();
+    assert!(s.claim_pushes(NOW, NOW + 1, 10).await.unwrap().is_empty());
 }
