@@ -62,11 +62,15 @@ impl BlobFiles {
             .tempfile_in(self.dir.join("tmp"))
             .map_err(Error::internal)?;
         let file = temp.reopen().map_err(Error::internal)?;
+        let syncer = file.try_clone().map_err(Error::internal)?;
         Ok(TempUpload {
             path: temp.into_temp_path(),
             file: BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file)),
             written: 0,
             max_bytes,
+            syncer: std::sync::Arc::new(syncer),
+            syncing: None,
+            synced_at: 0,
         })
     }
 
@@ -88,7 +92,15 @@ pub struct TempUpload {
     file: BufWriter<tokio::fs::File>,
     written: u64,
     max_bytes: u64,
+    /// The same file, for data syncs that run while the upload goes on: the disk writes the
+    /// first megabytes while the next arrive, and the last sync has little left to do.
+    syncer: std::sync::Arc<std::fs::File>,
+    syncing: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    synced_at: u64,
 }
+
+/// Bytes written between two background data syncs of an upload.
+const SYNC_EVERY: u64 = 8 * 1024 * 1024;
 
 impl TempUpload {
     /// Appends a chunk; past the size limit the upload is refused (and its file goes on drop).
@@ -100,12 +112,26 @@ impl TempUpload {
                 format!("File is larger than {} bytes", self.max_bytes),
             ));
         }
-        self.file.write_all(chunk).await.map_err(Error::internal)
+        self.file.write_all(chunk).await.map_err(Error::internal)?;
+        let idle = self.syncing.as_ref().is_none_or(|s| s.is_finished());
+        if idle && self.written - self.synced_at >= SYNC_EVERY {
+            self.file.flush().await.map_err(Error::internal)?;
+            let file = self.syncer.clone();
+            self.syncing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+            self.synced_at = self.written;
+        }
+        Ok(())
     }
 
     /// Flushes to disk; returns the size.
     pub async fn finish(&mut self) -> Result<u64> {
         self.file.flush().await.map_err(Error::internal)?;
+        if let Some(running) = self.syncing.take() {
+            running
+                .await
+                .map_err(Error::internal)?
+                .map_err(Error::internal)?;
+        }
         self.file
             .get_ref()
             .sync_all()
