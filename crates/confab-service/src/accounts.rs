@@ -440,6 +440,21 @@ impl Accounts {
         Ok(())
     }
 
+    /// `confab app delete`: the application and everything in it, then its blobs' bytes.
+    pub async fn delete_app(&self, app: AppId) -> Result<()> {
+        let files = match &self.blobs {
+            Some(blobs) => blobs.app_files(app).await?,
+            None => Vec::new(),
+        };
+        if !self.store.delete_app(app).await? {
+            return Err(Error::not_found("Application not found"));
+        }
+        if let Some(blobs) = &self.blobs {
+            blobs.remove_files(&files).await;
+        }
+        Ok(())
+    }
+
     /// Drops expired sessions; the server runs this periodically.
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
         self.store.purge_expired_sessions(now_millis()).await

@@ -70,4 +70,6 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn incomplete_blobs(&self, before: Millis, limit: u32) -> Result<Vec<Blob>>;
     /// Every blob of one user (to remove their files before the user goes).
     async fn user_blobs(&self, app: AppId, user: UserId) -> Result<Vec<Blob>>;
+    /// The uids of every blob of one app (to remove their bytes when the app goes).
+    async fn app_blob_uids(&self, app: AppId) -> Result<Vec<String>>;
 }

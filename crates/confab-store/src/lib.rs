@@ -82,6 +82,9 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> Result<Option<User>>;
     /// Deletes the user and every session they hold.
     async fn delete_user(&self, app: AppId, id: UserId) -> Result<bool>;
+    /// Deletes an application and everything in it (users, sessions, dialogs, messages, blobs,
+    /// subscriptions, queued pushes); `false` when it does not exist.
+    async fn delete_app(&self, app: AppId) -> Result<bool>;
 
     async fn create_session(
         &self,

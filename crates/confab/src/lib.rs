@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_core::model::AppCredentials;
-use confab_core::{Error, Result};
+use confab_core::{AppId, Error, Result};
 use confab_http::params::ParamLimits;
 use confab_http::rate_limit::{Rate, RateLimits};
 use confab_http::{AppState, HttpConfig};
@@ -154,6 +154,16 @@ pub async fn create_app(config: &Config, name: &str) -> Result<AppCredentials> {
     let creds = domain.accounts.create_app(name).await;
     domain.store.close().await;
     creds
+}
+
+/// `confab app delete`: removes an application and everything in it from the configured store.
+/// A running server refuses the app's sessions at once; XMPP sessions already open stay until
+/// they disconnect.
+pub async fn delete_app(config: &Config, id: AppId) -> Result<()> {
+    let domain = Domain::open(config).await?;
+    let deleted = domain.accounts.delete_app(id).await;
+    domain.store.close().await;
+    deleted
 }
 
 /// A running server.

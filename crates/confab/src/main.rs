@@ -40,6 +40,11 @@ enum AppCommand {
         #[arg(long)]
         name: String,
     },
+    /// Delete an application and everything in it (users, dialogs, messages, blobs, push).
+    Delete {
+        #[arg(long)]
+        id: i64,
+    },
 }
 
 async fn shutdown_signal() {
@@ -99,6 +104,14 @@ async fn main() -> ExitCode {
                 })
             );
         }),
+        Command::App {
+            command: AppCommand::Delete { id },
+        } => match confab_core::AppId::new(id) {
+            Ok(app) => confab::delete_app(&config, app).await.map(|()| {
+                println!("{}", json!({ "deleted": id }));
+            }),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -594,3 +594,59 @@ async fn only_the_serving_process_clears_unfinished_uploads() {
     assert_eq!(temp_files(&ts), 0);
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_an_app_deletes_its_blobs_and_nothing_else() {
+    let ts = TestServer::start().await;
+    let (_, alice) = ts.user("alice").await;
+    let kept = stored(&ts, &alice, b"first app's", false).await;
+    let (app2, key2) = ts.second_app().await;
+    let (_, v) = ts
+        .call(
+            Method::POST,
+            "/session.json",
+            None,
+            Some(json!({"application_id": app2, "auth_key": key2})),
+        )
+        .await;
+    let app_token = v["session"]["token"].as_str().unwrap().to_string();
+    let creds = json!({"login": "mallory", "password": "password1"});
+    let (s, v) = ts
+        .call(
+            Method::POST,
+            "/users.json",
+            Some(&app_token),
+            Some(json!({"user": creds})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, v) = ts
+        .call(
+            Method::POST,
+            "/session.json",
+            None,
+            Some(json!({"application_id": app2, "auth_key": key2, "user": creds})),
+        )
+        .await;
+    let mallory = v["session"]["token"].as_str().unwrap().to_string();
+    let gone = stored(&ts, &mallory, b"second app's", true).await;
+    assert_eq!(blob_files(&ts).len(), 2);
+
+    let app2 = confab_core::AppId::new(app2).unwrap();
+    confab::delete_app(&ts.config, app2).await.unwrap();
+    // Its bytes, its sessions and its blobs are gone; the first app's are untouched.
+    assert_eq!(blob_files(&ts), vec![kept.1.clone()]);
+    let (s, _) = ts
+        .call(Method::GET, "/blobs.json", Some(&mallory), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = download(&ts, &format!("/blobs/{}", gone.1)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, bytes) = download(&ts, &format!("/blobs/{}?token={alice}", kept.1)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(bytes, b"first app's");
+    // A second delete finds nothing.
+    let again = confab::delete_app(&ts.config, app2).await.unwrap_err();
+    assert_eq!(again.kind, confab_core::ErrorKind::NotFound);
+    ts.stop().await;
+}

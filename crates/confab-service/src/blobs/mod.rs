@@ -389,11 +389,16 @@ impl Blobs {
         Ok(blobs.into_iter().map(|b| b.uid).collect())
     }
 
+    /// The uids of an app's blobs, read before the app (and with it the rows) is deleted.
+    pub(crate) async fn app_files(&self, app: AppId) -> Result<Vec<String>> {
+        self.store.app_blob_uids(app).await
+    }
+
     /// Removes files whose rows are already gone; a failure leaves an orphan file, logged.
     pub(crate) async fn remove_files(&self, uids: &[String]) {
         for uid in uids {
             if let Err(e) = self.backend.remove(uid).await {
-                tracing::warn!(error = %e, "could not remove a deleted user's blob file");
+                tracing::warn!(error = %e, "could not remove a deleted blob's bytes");
             }
         }
     }

@@ -421,6 +421,27 @@ impl AccountStore for SqliteStore {
             .map_err(unique_violation)
     }
 
+    async fn delete_app(&self, app: AppId) -> Result<bool> {
+        let _write = self.write.lock().await;
+        let mut conn = self.write_conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
+        // Webhook rows name no subscription, so nothing cascades to them.
+        sqlx::query("DELETE FROM push_outbox WHERE app_id = ?")
+            .bind(app.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        // Users, sessions, dialogs and all that hangs off them go by ON DELETE CASCADE.
+        let done = sqlx::query("DELETE FROM apps WHERE id = ?")
+            .bind(app.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        conn.committed();
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn delete_user(&self, app: AppId, id: UserId) -> Result<bool> {
         let _write = self.write.lock().await;
         let mut conn = self.write_conn().await?;

@@ -253,4 +253,12 @@ impl BlobStore for SqliteStore {
             .map_err(db)?;
         all(rows)
     }
+
+    async fn app_blob_uids(&self, app: AppId) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT uid FROM blobs WHERE app_id = ?")
+            .bind(app.get())
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)
+    }
 }

@@ -52,6 +52,7 @@ macro_rules! conformance_suite {
             blobs_are_per_app_owned_and_granted_once,
             push_subscriptions_are_per_device_and_go_with_their_user,
             push_outbox_is_claimed_under_a_lease_retried_and_finished,
+            deleting_an_app_takes_everything_in_it,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -924,4 +925,44 @@ pub async fn push_outbox_is_claimed_under_a_lease_retried_and_finished(s: &impl 
     s.enqueue_pushes(&[push(Some(sub.id))], NOW).await.unwrap();
     s.drop_subscription(sub.id).await.unwrap();
     assert!(s.claim_pushes(NOW, NOW + 1, 10).await.unwrap().is_empty());
+}
+
+pub async fn deleting_an_app_takes_everything_in_it(s: &impl Stores) {
+    let (doomed, kept) = (app(s, "doomed").await, app(s, "kept").await);
+    let (alice, bob) = (user(s, doomed, "alice").await, user(s, doomed, "bob").await);
+    let carol = user(s, kept, "carol").await;
+    let g = group(s, doomed, alice, &[alice, bob]).await;
+    let other = group(s, kept, carol, &[carol]).await;
+    s.upsert_subscription(subscription(doomed, alice, "phone", "gcm", "t"))
+        .await
+        .unwrap();
+    s.enqueue_pushes(
+        &[NewPush {
+            app_id: doomed,
+            user_id: alice,
+            subscription_id: None,
+            payload: "{}".into(),
+        }],
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert!(s.delete_app(doomed).await.unwrap());
+    assert!(!s.delete_app(doomed).await.unwrap());
+    assert!(s.app(doomed).await.unwrap().is_none());
+    assert!(s
+        .user(doomed, UserKey::Id(alice.get()))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s.dialog(doomed.get(), g).await.unwrap().is_none());
+    assert!(s.subscriptions(doomed, alice).await.unwrap().is_empty());
+    assert!(s.claim_pushes(NOW, NOW + 1, 10).await.unwrap().is_empty());
+    // The other app is untouched.
+    assert!(s
+        .user(kept, UserKey::Id(carol.get()))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(s.dialog(kept.get(), other).await.unwrap().is_some());
 }
