@@ -85,10 +85,15 @@ impl Worker {
         }
     }
 
-    /// Runs until `stop` turns true.
+    /// Runs until `stop` turns true. Sends in flight then are abandoned: their rows stay leased
+    /// and are sent again after the lease, so a provider that hangs never holds up a shutdown.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
-            let full = match self.round().await {
+            let round = tokio::select! {
+                r = self.round() => r,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let full = match round {
                 Ok(n) => n == self.config.batch as usize,
                 Err(e) => {
                     tracing::warn!(error = %e, "push outbox round failed");

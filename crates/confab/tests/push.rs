@@ -150,6 +150,10 @@ async fn hook(State(f): State<Fakes>, headers: HeaderMap, body: axum::body::Byte
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     );
     let (status, retry_after) = f.script.next("webhook");
+    if status == 0 {
+        // A provider that hangs (until the server's push timeout gives up on it).
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
     if status == 200 {
         f.tx.send(Received::Hook(serde_json::from_slice(&body).unwrap()))
             .unwrap();
@@ -798,4 +802,44 @@ async fn queued_pushes_survive_a_restart() {
         })
         .collect();
     assert!(hooks.contains(&"after restart".to_string()), "{hooks:?}");
+}
+
+#[tokio::test]
+async fn a_hanging_provider_never_delays_chat() {
+    let h = Harness::start().await;
+    let (alice, at) = h.ts.user("alice").await;
+    let (bob, bt) = h.ts.user("bob").await;
+    let (carol, _) = h.ts.user("carol").await;
+    // Every webhook call hangs; carol is offline, so each message to her makes one.
+    h.script.set("webhook", &[(0, None); 64]);
+    let mut a = xmpp_user(&h.ts, alice, &at).await;
+    let carol_jid = format!("{carol}-{}@localhost", h.ts.app_id);
+    for i in 0..20 {
+        a.send(&chat(&carol_jid, &format!("c{i}"), "are you there", ""))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Chat between online users goes on at full speed meanwhile.
+    let mut b = xmpp_user(&h.ts, bob, &bt).await;
+    let bob_jid = format!("{bob}-{}@localhost", h.ts.app_id);
+    let started = std::time::Instant::now();
+    for i in 0..20 {
+        let id = format!("b{i}");
+        a.send(&chat(&bob_jid, &id, "quick", "")).await;
+        b.until(|e| e.name == "message" && e.attr("id") == Some(id.as_str()))
+            .await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Nor does it hold up a shutdown.
+    let started = std::time::Instant::now();
+    h.ts.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
