@@ -96,6 +96,7 @@ impl Domain {
                 alert_template: config.push_alert_template.clone(),
                 alert_max_chars: config.push_alert_max_chars,
                 max_event_recipients: config.push_event_max_recipients,
+                max_subscriptions_per_user: config.push_max_subscriptions_per_user,
                 ..PushConfig::default()
             },
         );

@@ -843,3 +843,51 @@ async fn a_hanging_provider_never_delays_chat() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn subscriptions_per_user_are_capped() {
+    let ts = TestServer::start_with(|c| c.push_max_subscriptions_per_user = 3).await;
+    let (_, at) = ts.user("alice").await;
+    let sub = |udid: &str, token: &str| {
+        json!({
+            "notification_channel": "gcm",
+            "push_token": { "environment": "development", "client_identification_sequence": token },
+            "device": { "platform": "android", "udid": udid },
+        })
+    };
+    for i in 0..3 {
+        let (s, v) = ts
+            .call(
+                Method::POST,
+                "/subscriptions.json",
+                Some(&at),
+                Some(sub(&format!("d{i}"), "t")),
+            )
+            .await;
+        assert!(s.is_success(), "{v}");
+    }
+    // At the limit: a new device is refused, a known one may refresh its token.
+    let (s, v) = ts
+        .call(
+            Method::POST,
+            "/subscriptions.json",
+            Some(&at),
+            Some(sub("d3", "t")),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["errors"].to_string().contains("too many"), "{v}");
+    let (s, _) = ts
+        .call(
+            Method::POST,
+            "/subscriptions.json",
+            Some(&at),
+            Some(sub("d0", "fresh")),
+        )
+        .await;
+    assert!(s.is_success());
+    let (_, list) = ts
+        .call(Method::GET, "/subscriptions.json", Some(&at), None)
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 3);
+}

@@ -36,6 +36,8 @@ pub struct PushConfig {
     pub alert_max_chars: usize,
     /// Most users one event may address.
     pub max_event_recipients: u32,
+    /// Devices (subscriptions) one user may have.
+    pub max_subscriptions_per_user: usize,
     /// Chat alerts waiting to be queued at most; beyond it alerts are dropped (logged).
     pub alert_queue_len: usize,
 }
@@ -49,6 +51,7 @@ impl Default for PushConfig {
             alert_max_chars: 200,
             max_event_recipients: 10_000,
             alert_queue_len: 65_536,
+            max_subscriptions_per_user: 25,
         }
     }
 }

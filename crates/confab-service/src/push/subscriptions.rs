@@ -173,6 +173,19 @@ impl Push {
     ) -> Result<PushSubscription> {
         let user = ctx.user()?;
         req.check(self.config.allow_private_endpoints)?;
+        let existing = self.store.subscriptions(ctx.app(), user).await?;
+        let replaces = existing
+            .iter()
+            .any(|s| s.udid == req.udid && s.channel == req.channel);
+        if !replaces && existing.len() >= self.config.max_subscriptions_per_user {
+            return Err(Error::invalid(
+                "device",
+                format!(
+                    "too many subscriptions (at most {} per user); delete one first",
+                    self.config.max_subscriptions_per_user
+                ),
+            ));
+        }
         let web = req.channel == "web";
         let token = if web { req.web_endpoint } else { req.token };
         self.store
