@@ -110,6 +110,8 @@ pub struct Config {
     pub push_alert_max_chars: usize,
     /// Most users one `POST /events` may address.
     pub push_event_max_recipients: u32,
+    /// Chat alerts waiting to be queued at most; beyond it alerts are dropped (logged).
+    pub push_alert_queue_len: usize,
     /// Push subscriptions (devices and channels) one user may have.
     pub push_max_subscriptions_per_user: usize,
     /// How long one request to a push provider may take before it is retried later.
@@ -206,6 +208,7 @@ impl Default for Config {
             push_event_max_recipients: 10_000,
             push_timeout_secs: 10,
             push_max_subscriptions_per_user: 25,
+            push_alert_queue_len: 65_536,
             fcm_credentials: None,
             fcm_endpoint: "https://fcm.googleapis.com".into(),
             apns_key: None,

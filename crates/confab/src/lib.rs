@@ -97,7 +97,7 @@ impl Domain {
                 alert_max_chars: config.push_alert_max_chars,
                 max_event_recipients: config.push_event_max_recipients,
                 max_subscriptions_per_user: config.push_max_subscriptions_per_user,
-                ..PushConfig::default()
+                alert_queue_len: config.push_alert_queue_len,
             },
         );
         Ok(Self {

@@ -891,3 +891,36 @@ async fn subscriptions_per_user_are_capped() {
         .await;
     assert_eq!(list.as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn an_event_may_address_at_most_the_configured_users() {
+    let ts = TestServer::start_with(|c| c.push_event_max_recipients = 2).await;
+    let (a, at) = ts.user("alice").await;
+    let (b, _) = ts.user("bob").await;
+    let (c, _) = ts.user("carol").await;
+    let event = |ids: Vec<i64>| {
+        json!({ "event": {
+            "notification_type": "push", "environment": "development",
+            "message": STANDARD.encode("hi"), "user": { "ids": ids },
+        }})
+    };
+    let (s, v) = ts
+        .call(
+            Method::POST,
+            "/events.json",
+            Some(&at),
+            Some(event(vec![a, b])),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let (s, v) = ts
+        .call(
+            Method::POST,
+            "/events.json",
+            Some(&at),
+            Some(event(vec![a, b, c])),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["errors"].to_string().contains("more than 2"), "{v}");
+}
