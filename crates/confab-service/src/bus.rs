@@ -31,6 +31,9 @@ pub enum Event {
     /// A stored message to deliver live (`send_to_chat=1`): a 1:1 one to its recipient (or their
     /// offline queue), a group one to the room's members that no privacy list keeps it from.
     MessageSent(Arc<Message>),
+    /// A message a live face stored and delivered to its own clients itself (XMPP 1:1 and
+    /// groupchat messages with `save_to_history`): the other faces deliver it to theirs.
+    MessageRecorded(Arc<Message>),
     /// A message deleted for everyone; the other side of a 1:1 dialog is told live.
     MessageDeleted(Arc<Message>),
     SystemMessage(Arc<SystemMessage>),

@@ -221,7 +221,7 @@ impl ChatHistory for Chat {
             custom,
             markable: extra.get("markable").and_then(Value::as_str) == Some("1"),
         };
-        match self.create_message(app, sender, new).await {
+        match self.record_live_message(app, sender, new).await {
             Ok(_) => {}
             // A resent stanza (stream management retry) is already stored.
             Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("_id") => {}

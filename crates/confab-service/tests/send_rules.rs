@@ -23,6 +23,7 @@ impl Subscriber for Recorder {
     async fn on_event(&self, event: &Event) {
         let line = match event {
             Event::MessageSent(m) => m.body.clone().unwrap_or_default(),
+            Event::MessageRecorded(m) => format!("recorded {}", m.body.clone().unwrap_or_default()),
             Event::MessageDeleted(m) => format!("deleted {}", m.id),
             Event::SystemMessage(_) => "system".into(),
             Event::DialogChanged(_) => return,
@@ -237,4 +238,30 @@ async fn deletions_for_everyone_and_system_messages_are_published() {
     drop(w.live);
     let e = w.chat.send_system_message(system).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Internal);
+}
+
+/// What a live face stores while delivering it itself reaches the other faces through the bus,
+/// once; what it does not store stays between the live face and its clients.
+#[tokio::test]
+async fn messages_a_live_face_stores_reach_the_other_faces() {
+    use confab_service::history::{ChatHistory, ChatMessage};
+    let w = world().await;
+    let message = |body: &str, save: bool| ChatMessage {
+        app: w.app,
+        sender: w.alice,
+        recipient: w.bob,
+        stanza_id: None,
+        body: Some(body.into()),
+        extra_params: Default::default(),
+        save_to_history: save,
+    };
+    w.chat
+        .record_chat_message(&message("kept", true))
+        .await
+        .unwrap();
+    w.chat
+        .record_chat_message(&message("not kept", false))
+        .await
+        .unwrap();
+    assert_eq!(*w.live.0.lock().unwrap(), vec!["recorded kept".to_string()]);
 }

@@ -101,6 +101,8 @@ impl Subscriber for XmppRealtime {
     async fn on_event(&self, event: &Event) {
         match event {
             Event::MessageSent(m) => self.deliver_rest_message(m).await,
+            // This face delivered it already, when it stored it.
+            Event::MessageRecorded(_) => {}
             Event::MessageDeleted(m) => self.message_deleted(m).await,
             Event::SystemMessage(s) => self.deliver_system_message(s).await,
             Event::DialogChanged(change) => {

@@ -3,6 +3,23 @@
 use super::*;
 
 impl Chat {
+    /// Stores a message a live face delivers itself, and tells the other faces
+    /// ([`crate::bus::Event::MessageRecorded`]) so their clients get it too.
+    pub async fn record_live_message(
+        &self,
+        app: AppId,
+        sender: UserId,
+        new: NewMessage,
+    ) -> Result<Message> {
+        let message = self.create_message(app, sender, new).await?;
+        self.bus
+            .publish(crate::bus::Event::MessageRecorded(std::sync::Arc::new(
+                message.clone(),
+            )))
+            .await;
+        Ok(message)
+    }
+
     /// Stores a message: authorised by the roles table, `last_message*` and unread counts
     /// updated in the same transaction. Private dialogs are created on first message.
     pub async fn create_message(

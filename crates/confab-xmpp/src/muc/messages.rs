@@ -109,7 +109,7 @@ impl Rooms {
                         .collect(),
                     markable: extra.get("markable").and_then(Value::as_str) == Some("1"),
                 };
-                match self.chat.create_message(app, from.user, new).await {
+                match self.chat.record_live_message(app, from.user, new).await {
                     Ok(_) => Ok(()),
                     // A resent stanza (stream management retry) is already stored.
                     Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("_id") => {
