@@ -2,14 +2,16 @@
 """Chaos under load: kill -9 the server while clients send, restart it, check nothing acknowledged is lost.
 
 Run through scripts/chaos.sh, which builds the binaries. Each round:
-  1. three `xmpp-load` runs at once, on separate users, with stream management (XEP-0198) and a record
-     of every message id: 1:1 without history, 1:1 with save_to_history=1, 1:1 to offline users;
+  1. four `xmpp-load` runs at once, on separate users, with stream management (XEP-0198) and a record
+     of every message id: 1:1 without history, 1:1 with save_to_history=1, 1:1 to offline users, and
+     groupchat with save_to_history=1 in one group dialog of its users;
   2. SIGKILL of the server at a random moment while they send;
   3. restart, timed until both ports accept connections (must be under 5 s);
   4. every user logs in again (idle `xmpp-load`) and receives what was stored offline;
   5. checks: every id the server acknowledged (`<a h/>`, minus bounced ones) was received, or is in
      the history (REST GET /chat/Message); with save_to_history=1 it must be in the history; no id
-     is received twice; SQLite `PRAGMA integrity_check` says ok.
+     is received twice by one client (a group message once by each member); SQLite
+     `PRAGMA integrity_check` says ok.
 Standard library only.
 """
 import argparse
@@ -29,8 +31,9 @@ import urllib.request
 
 PASSWORD = "chaospass1"
 # plain: 1:1 to the next client; history: the same with save_to_history=1; offline: 1:1 to users who
-# are not connected (stored offline, delivered when they log in after the restart).
-SCENARIOS = ("plain", "history", "offline")
+# are not connected (stored offline, delivered when they log in after the restart); group: groupchat
+# with save_to_history=1 in a group dialog of the scenario's users.
+SCENARIOS = ("plain", "history", "offline", "group")
 
 
 def free_port():
@@ -121,12 +124,12 @@ def read_record(path):
     return rec
 
 
-def history_ids(srv, users, ids):
-    """Which of `ids` are in the history of the ring's private dialogs (read as the recipients)."""
+def history_ids(srv, users, ids, dialog_type=3):
+    """Which of `ids` are in the history of the users' dialogs of one type (read as the members)."""
     found = set()
     want = sorted(ids)
     for uid, tok in users:
-        dialogs = srv.request("GET", "/chat/Dialog.json?type=3&limit=100", token=tok)["items"]
+        dialogs = srv.request("GET", f"/chat/Dialog.json?type={dialog_type}&limit=100", token=tok)["items"]
         for d in dialogs:
             for k in range(0, len(want), 100):
                 q = urllib.parse.urlencode({"chat_dialog_id": d["_id"], "_id[in]": ",".join(want[k:k + 100]),
@@ -170,6 +173,9 @@ def main():
     users, files = {}, {}
     for sc in SCENARIOS + ("away",):
         users[sc], files[sc] = make_users(srv, app, a.clients, work, sc)
+    group = srv.request("POST", "/chat/Dialog.json", token=users["group"][0][1],
+                        body={"type": 2, "name": "chaos", "occupants_ids": [uid for uid, _ in users["group"]]})
+    room = f"{app['id']}_{group['_id']}@muc.localhost"
     away_jids = os.path.join(work, "away-jids.txt")
     with open(away_jids, "w") as f:
         f.write("".join(f"{uid}-{app['id']}@localhost\n" for uid, _ in users["away"]))
@@ -190,8 +196,10 @@ def main():
                    "--concurrency", str(a.clients), "--messages", str(a.messages), "--interval-ms",
                    str(a.interval_ms), "--sm", "--record", rec, "--id-seed", str(id_base + len(SCENARIOS) * r + k),
                    "--settle-ms", "0", "--label", f"round {r} {sc}"]
-            if sc == "history":
+            if sc in ("history", "group"):
                 cmd.append("--history")
+            if sc == "group":
+                cmd += ["--room", room]
             if sc == "offline":
                 cmd += ["--to-file", away_jids]
             loads[sc] = (subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), rec)
@@ -222,14 +230,20 @@ def main():
             fig["sent"] += len(rec["sent"])
             fig["acked"] += len(acked)
             fig["bounced"] += len(set(rec["acked"]) & set(rec["error"]))
-            stored = history_ids(srv, users[sc], acked) if sc == "history" and acked else set()
+            stored = set()
+            if sc in ("history", "group") and acked:
+                # One member reads the group's history; the ring's dialogs need each recipient.
+                readers = users[sc][:1] if sc == "group" else users[sc]
+                stored = history_ids(srv, readers, acked, 2 if sc == "group" else 3)
             lost = {m for m in acked if m not in stored and received[m] == 0}
-            if sc == "history":
+            if sc in ("history", "group"):
                 # With save_to_history=1 an ack means "stored": delivered is not enough.
                 lost |= acked - stored
             # Without history, an ack means "handed to the recipient's session": held in memory only.
             fig["lost_live" if sc == "plain" else "lost"] += len(lost)
-            fig["dup"] += sum(1 for m in set(rec["sent"]) if received[m] > 1)
+            # A group message reaches every member once (the sender's own copy included).
+            once = a.clients if sc == "group" else 1
+            fig["dup"] += sum(1 for m in set(rec["sent"]) if received[m] > once)
             fig["offline"] += len(set(drained["recv"]) & set(rec["sent"]))
         check = integrity(srv.db())
         bad = fig["lost"] or fig["dup"] or check != "ok" or restart > 5

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Chaos under load: `kill -9` the server at a random moment of every round while clients send 1:1
-# messages (with and without save_to_history), restart it, and check that nothing it acknowledged is
-# lost or delivered twice, that SQLite's integrity check passes and that it listens again within 5 s.
+# messages (with and without save_to_history, to online and offline users) and group messages, restart
+# it, and check that nothing it acknowledged is lost or delivered twice, that SQLite's integrity check
+# passes and that it listens again within 5 s.
 # The rounds and the checks are in scripts/chaos.py (Python 3, standard library only).
 #
 #   scripts/chaos.sh [rounds]                 (default 50; release binaries, as deployed)

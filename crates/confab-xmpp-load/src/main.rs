@@ -25,7 +25,8 @@
 //! bounced, `recv` when received), `--to-file PATH` sends to the JIDs listed there (e.g. users who
 //! are offline) instead of to the next client, and `--id-seed N` makes the ids of one run unique (24 hex digits,
 //! the SDK's shape). With `--messages 0 --record`, the idle clients record what they receive (offline
-//! messages) while they hold.
+//! messages) while they hold. `--room JID` sends groupchat messages to that room (a group dialog whose
+//! members are the clients) instead of chat messages to other clients.
 //!
 //! First contacts: `--random-peers` sends each message to a random other client instead of the next
 //! one, so nearly every message opens a new conversation (`--seed N` fixes the draw). Saturation:
@@ -130,6 +131,8 @@ struct Args {
     domain: String,
     users_file: String,
     to_file: Option<String>,
+    /// Send groupchat messages to this room JID instead of chat messages to other clients.
+    room: Option<String>,
     clients: usize,
     concurrency: usize,
     messages: usize,
@@ -155,6 +158,7 @@ fn parse_args() -> Args {
         domain: "localhost".into(),
         users_file: String::new(),
         to_file: None,
+        room: None,
         clients: 100,
         concurrency: 50,
         messages: 10,
@@ -185,6 +189,7 @@ fn parse_args() -> Args {
             "--domain" => a.domain = v(),
             "--users-file" => a.users_file = v(),
             "--to-file" => a.to_file = Some(v()),
+            "--room" => a.room = Some(v()),
             "--clients" => a.clients = v().parse().unwrap_or_else(|_| usage("bad --clients")),
             "--concurrency" => {
                 a.concurrency = v().parse().unwrap_or_else(|_| usage("bad --concurrency"))
@@ -227,6 +232,9 @@ fn parse_args() -> Args {
     }
     if a.random_peers && a.to_file.is_some() {
         usage("--random-peers and --to-file exclude each other");
+    }
+    if a.room.is_some() && (a.random_peers || a.to_file.is_some() || a.in_flight.is_some()) {
+        usage("--room excludes --random-peers, --to-file and --in-flight");
     }
     // --rate R: all clients together offer R messages/s, i.e. each sends every clients/R seconds.
     if let Some(r) = rate {
@@ -547,7 +555,8 @@ async fn main() {
     let epoch = Instant::now();
     let received = Arc::new(AtomicU64::new(0));
     let lats = Arc::new(Mutex::new(Vec::with_capacity(m * args.messages)));
-    let expected = (m * args.messages) as u64;
+    // In a room every member (the sender too) gets every message.
+    let expected = (m * args.messages * if args.room.is_some() { m } else { 1 }) as u64;
     let done = Arc::new(tokio::sync::Notify::new());
     // Readers still connected: when the server goes away, waiting for the rest is pointless.
     let alive = Arc::new(std::sync::atomic::AtomicUsize::new(m));
@@ -613,9 +622,15 @@ async fn main() {
                 done.notify_one();
             }
         });
-        let fixed_to = match &targets {
-            Some(t) => t[i % t.len()].clone(),
-            None => jids[(i + 1) % m].clone(),
+        let fixed_to = match (&args.room, &targets) {
+            (Some(room), _) => room.clone(),
+            (None, Some(t)) => t[i % t.len()].clone(),
+            (None, None) => jids[(i + 1) % m].clone(),
+        };
+        let kind = if args.room.is_some() {
+            "groupchat"
+        } else {
+            "chat"
         };
         // Each client draws its own recipients, reproducibly for one --seed.
         let mut peers = args
@@ -661,7 +676,7 @@ async fn main() {
                 };
                 let ack = if sm { "<r xmlns='urn:xmpp:sm:3'/>" } else { "" };
                 let xml = format!(
-                    "<message type='chat' to='{to}' id='{id}'><body>t={t} s={i}</body>{extra}</message>{ack}"
+                    "<message type='{kind}' to='{to}' id='{id}'><body>t={t} s={i}</body>{extra}</message>{ack}"
                 );
                 track.lock().unwrap().sent.push(id);
                 if w.lock().await.write_all(xml.as_bytes()).await.is_err() {
