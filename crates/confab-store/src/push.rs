@@ -50,6 +50,8 @@ pub struct NewPush {
     pub subscription_id: Option<i64>,
     /// The notification, as the service serialised it.
     pub payload: String,
+    /// When to send it (now, or an event's `date`).
+    pub due_at: Millis,
 }
 
 /// A notification claimed from the outbox, with its destination as it is now.
@@ -82,7 +84,7 @@ pub trait PushStore: Send + Sync + 'static {
     /// off or is muted in it.
     async fn silenced(&self, pairs: &[(ObjectId, UserId)]) -> Result<Vec<(ObjectId, UserId)>>;
 
-    /// Adds notifications to the outbox, due now.
+    /// Adds notifications to the outbox, each due at its `due_at`.
     async fn enqueue_pushes(&self, pushes: &[NewPush], now: Millis) -> Result<()>;
     /// Takes up to `limit` due notifications and holds them until `lease_until` (a worker that
     /// dies leaves them due again then).

@@ -528,8 +528,16 @@ async fn bad_events_are_refused_and_send_nothing() {
             "user.ids",
         ),
         (
-            json!({"notification_type":"push","environment":"development","event_type":"fixed_date","message":msg,"user":{"ids":[bob]}}),
+            json!({"notification_type":"push","environment":"development","event_type":"period_date","message":msg,"user":{"ids":[bob]}}),
             "event_type",
+        ),
+        (
+            json!({"notification_type":"push","environment":"development","event_type":"fixed_date","message":msg,"user":{"ids":[bob]}}),
+            "date",
+        ),
+        (
+            json!({"notification_type":"push","environment":"development","event_type":"fixed_date","date":1_000_000_000,"message":msg,"user":{"ids":[bob]}}),
+            "date",
         ),
     ];
     for (event, field) in cases {
@@ -923,4 +931,36 @@ async fn an_event_may_address_at_most_the_configured_users() {
         .await;
     assert_eq!(s, 422, "{v}");
     assert!(v["errors"].to_string().contains("more than 2"), "{v}");
+}
+
+#[tokio::test]
+async fn fixed_date_events_are_sent_at_their_date() {
+    let mut h = Harness::start().await;
+    let (_, at) = h.ts.user("alice").await;
+    let (bob, _) = h.ts.user("bob").await;
+    let date = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    let (s, v) =
+        h.ts.call(
+            Method::POST,
+            "/events.json",
+            Some(&at),
+            Some(json!({ "event": {
+                "notification_type": "push", "environment": "development",
+                "event_type": "fixed_date", "date": date,
+                "message": STANDARD.encode("it is time"), "user": { "ids": [bob] },
+            }})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    assert_eq!(v[0]["event"]["event_type"], "fixed_date");
+    // Nothing before the date...
+    assert!(h.drain(Duration::from_millis(1000)).await.is_empty());
+    // ...then the webhook's copy, once.
+    let got = h.drain(Duration::from_millis(2500)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(matches!(&got[0], Received::Hook(v) if v["message"] == "it is time"));
 }

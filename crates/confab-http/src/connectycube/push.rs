@@ -29,9 +29,9 @@ fn render_subscription(s: &PushSubscription) -> Value {
 fn render_event(e: &EventCreated) -> Value {
     json!({ "event": {
         "id": e.id,
-        "event_type": "one_shot",
+        "event_type": e.event_type,
         "message": e.message,
-        "date": null,
+        "date": e.date.map(to_iso),
         "period": null,
         "name": null,
         "occured_count": 0,
@@ -148,6 +148,7 @@ pub async fn create_event(
         push_type: e.text("push_type").filter(|t| !t.is_empty()),
         environment: e.text("environment"),
         event_type: e.text("event_type"),
+        date: e.int("date")?,
         message: e.text("message"),
         recipients: EventRecipients {
             user_ids: id_list(user.get("ids"), "user.ids")?,

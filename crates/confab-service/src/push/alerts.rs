@@ -94,6 +94,7 @@ impl Push {
         }
 
         let mut rows = Vec::new();
+        let now = confab_core::clock::now_millis();
         let mut by_app: HashMap<AppId, Vec<&ChatAlert>> = HashMap::new();
         for a in &alerts {
             by_app.entry(a.app).or_default().push(a);
@@ -126,6 +127,7 @@ impl Push {
                             user_id: user,
                             subscription_id,
                             payload: payload.clone(),
+                            due_at: now,
                         });
                     }
                 }

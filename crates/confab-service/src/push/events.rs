@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use base64::Engine;
-use confab_core::clock::now_millis;
+use confab_core::clock::{now_millis, Millis};
 use confab_core::error::FieldErrors;
 use confab_core::model::{User, UserQuery};
 use confab_core::{AppId, Error, Result, UserId};
@@ -13,6 +13,9 @@ use serde_json::{Map, Value};
 use super::subscriptions::{CHANNELS, ENVIRONMENTS};
 use super::{Notification, NotificationKind, Push};
 use crate::AuthContext;
+
+/// How far ahead a `fixed_date` event may be scheduled.
+const MAX_SCHEDULE_AHEAD: Millis = 366 * 24 * 3600 * 1000;
 
 /// Who an event is for: users by id or external id, narrowed by tags.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +52,8 @@ pub struct NewEvent {
     pub push_type: Option<String>,
     pub environment: Option<String>,
     pub event_type: Option<String>,
+    /// `fixed_date` events: when to send, in Unix seconds.
+    pub date: Option<i64>,
     /// Base64 of the text, or of a JSON object of universal parameters.
     pub message: Option<String>,
     pub recipients: EventRecipients,
@@ -62,6 +67,10 @@ pub struct EventCreated {
     pub user: Option<UserId>,
     pub environment: String,
     pub push_type: Option<String>,
+    /// `one_shot` or `fixed_date`.
+    pub event_type: String,
+    /// When a `fixed_date` event is sent.
+    pub date: Option<Millis>,
     pub message: String,
     pub created_at: i64,
     /// Notifications queued (subscriptions and webhook copies).
@@ -147,8 +156,20 @@ impl Push {
                 );
             }
         }
-        if e.event_type.as_deref().is_some_and(|t| t != "one_shot") {
-            errors.add("event_type", "only one_shot is supported");
+        let now = now_millis();
+        let event_type = e.event_type.clone().unwrap_or_else(|| "one_shot".into());
+        let mut due_at = now;
+        match (event_type.as_str(), e.date) {
+            ("one_shot", _) => {}
+            ("fixed_date", None) => errors.add("date", "is required for fixed_date events"),
+            ("fixed_date", Some(secs)) => {
+                let at = secs.saturating_mul(1000);
+                if at <= now || at > now + MAX_SCHEDULE_AHEAD {
+                    errors.add("date", "must be in the future, at most a year ahead");
+                }
+                due_at = at;
+            }
+            _ => errors.add("event_type", "must be one_shot or fixed_date"),
         }
         let raw = e.message.clone().unwrap_or_default();
         if raw.trim().is_empty() {
@@ -168,15 +189,17 @@ impl Push {
             s.environment == environment && e.push_type.as_ref().is_none_or(|p| *p == s.channel)
         });
         let pairs: Vec<_> = users.iter().map(|&u| (ctx.app(), u)).collect();
-        let queued = self.enqueue(&notification, &subs, &pairs).await?;
+        let queued = self.enqueue(&notification, &subs, &pairs, due_at).await?;
         Ok(EventCreated {
             id,
             app: ctx.app(),
             user: ctx.user().ok(),
             environment,
             push_type: e.push_type,
+            date: (event_type == "fixed_date").then_some(due_at),
+            event_type,
             message: raw,
-            created_at: now_millis(),
+            created_at: now,
             queued,
         })
     }

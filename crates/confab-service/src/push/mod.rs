@@ -100,6 +100,7 @@ impl Push {
         notification: &Notification,
         subs: &[PushSubscription],
         users: &[(AppId, UserId)],
+        due_at: confab_core::clock::Millis,
     ) -> Result<usize> {
         let payload = serde_json::to_string(notification).map_err(confab_core::Error::internal)?;
         let mut rows: Vec<NewPush> = subs
@@ -109,6 +110,7 @@ impl Push {
                 user_id: s.user_id,
                 subscription_id: Some(s.id),
                 payload: payload.clone(),
+                due_at,
             })
             .collect();
         if self.config.webhook {
@@ -117,6 +119,7 @@ impl Push {
                 user_id,
                 subscription_id: None,
                 payload: payload.clone(),
+                due_at,
             }));
         }
         self.enqueue_rows(rows).await

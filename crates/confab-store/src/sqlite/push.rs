@@ -255,7 +255,7 @@ impl PushStore for SqliteStore {
                     .push_bind(p.user_id.get())
                     .push_bind(p.subscription_id)
                     .push_bind(&p.payload)
-                    .push_bind(now)
+                    .push_bind(p.due_at)
                     .push_bind(now);
             });
             q.build()

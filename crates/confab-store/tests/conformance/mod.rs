@@ -892,6 +892,7 @@ pub async fn push_outbox_is_claimed_under_a_lease_retried_and_finished(s: &impl 
         user_id: alice,
         subscription_id,
         payload: "{}".into(),
+        due_at: NOW,
     };
     s.enqueue_pushes(&[push(Some(sub.id)), push(None)], NOW)
         .await
@@ -942,6 +943,7 @@ pub async fn deleting_an_app_takes_everything_in_it(s: &impl Stores) {
             user_id: alice,
             subscription_id: None,
             payload: "{}".into(),
+            due_at: NOW,
         }],
         NOW,
     )
