@@ -13,6 +13,12 @@ use tokio::sync::{watch, Notify};
 
 use crate::{Outcome, Provider};
 
+/// When a delivered recurring notification is due again, if it is one and has periods left.
+fn repeat_after(item: &OutboxPush) -> Option<Millis> {
+    let n: Notification = serde_json::from_str(&item.payload).ok()?;
+    n.repeat?.next_after(now_millis())
+}
+
 /// The configured providers; a channel without one drops its notifications (logged).
 #[derive(Default, Clone)]
 pub struct Providers {
@@ -182,7 +188,14 @@ impl Worker {
             .as_ref()
             .map_or("webhook", |s| s.channel.as_str());
         match outcome {
-            Outcome::Delivered => Ok(Some(item.id)),
+            Outcome::Delivered => match repeat_after(item) {
+                // A recurring event: the same row, due again next period.
+                Some(next) => {
+                    self.store.repeat_push(item.id, next).await?;
+                    Ok(None)
+                }
+                None => Ok(Some(item.id)),
+            },
             Outcome::Gone => {
                 tracing::info!(channel, "device token gone, subscription removed");
                 if let Some(sub) = &item.subscription {

@@ -98,6 +98,8 @@ pub trait PushStore: Send + Sync + 'static {
     async fn finish_pushes(&self, ids: &[i64]) -> Result<()>;
     /// A temporary failure: one more attempt, due again at `due_at`.
     async fn retry_push(&self, id: i64, due_at: Millis) -> Result<()>;
+    /// A recurring notification was delivered: due again at `due_at`, attempts back to 0.
+    async fn repeat_push(&self, id: i64, due_at: Millis) -> Result<()>;
     /// When the next notification is due, if any.
     async fn next_push_due(&self) -> Result<Option<Millis>>;
 }

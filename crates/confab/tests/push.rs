@@ -964,3 +964,61 @@ async fn fixed_date_events_are_sent_at_their_date() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(matches!(&got[0], Received::Hook(v) if v["message"] == "it is time"));
 }
+
+#[tokio::test]
+async fn period_date_events_come_back_every_period() {
+    let mut h = Harness::start().await;
+    let (_, at) = h.ts.user("alice").await;
+    let (bob, _) = h.ts.user("bob").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let event = |period: i64, end: u64| {
+        json!({ "event": {
+            "notification_type": "push", "environment": "development",
+            "event_type": "period_date", "date": now + 1, "period": period, "end_date": end,
+            "message": STANDARD.encode("daily digest"), "user": { "ids": [bob] },
+        }})
+    };
+    let (s, v) =
+        h.ts.call(
+            Method::POST,
+            "/events.json",
+            Some(&at),
+            Some(event(3600, now + 86400 * 7)),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["errors"].to_string().contains("period"), "{v}");
+
+    let (s, v) =
+        h.ts.call(
+            Method::POST,
+            "/events.json",
+            Some(&at),
+            Some(event(86_400, now + 86_400 * 7)),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    assert_eq!(v[0]["event"]["period"], 86_400);
+    let got = h.drain(Duration::from_millis(2500)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    // Delivered, and due again a day later (the same row).
+    let db = h.ts.config.data_dir.join("confab.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let due: Vec<i64> = sqlx::query_scalar("SELECT due_at FROM push_outbox")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(due.len(), 1, "{due:?}");
+    let day_later = (now as i64 + 86_400) * 1000;
+    assert!(
+        (due[0] - day_later).abs() < 10_000,
+        "{} vs {day_later}",
+        due[0]
+    );
+}

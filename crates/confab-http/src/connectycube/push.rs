@@ -32,7 +32,8 @@ fn render_event(e: &EventCreated) -> Value {
         "event_type": e.event_type,
         "message": e.message,
         "date": e.date.map(to_iso),
-        "period": null,
+        "period": e.period,
+        "end_date": e.end_date.map(to_iso),
         "name": null,
         "occured_count": 0,
         "active": true,
@@ -149,6 +150,8 @@ pub async fn create_event(
         environment: e.text("environment"),
         event_type: e.text("event_type"),
         date: e.int("date")?,
+        period: e.int("period")?,
+        end_date: e.int("end_date")?,
         message: e.text("message"),
         recipients: EventRecipients {
             user_ids: id_list(user.get("ids"), "user.ids")?,

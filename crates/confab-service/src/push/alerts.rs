@@ -182,6 +182,7 @@ impl Push {
             event_id: None,
             payload: None,
             apns_payload: None,
+            repeat: None,
         }
     }
 }

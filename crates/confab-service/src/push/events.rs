@@ -11,8 +11,12 @@ use confab_core::{AppId, Error, Result, UserId};
 use serde_json::{Map, Value};
 
 use super::subscriptions::{CHANNELS, ENVIRONMENTS};
-use super::{Notification, NotificationKind, Push};
+use super::{Notification, NotificationKind, Push, Repeat};
 use crate::AuthContext;
+
+/// The periods of `period_date` events ConnectyCube offers, in seconds: a day, a week, a month, a
+/// year.
+const PERIODS: [i64; 4] = [86_400, 604_800, 2_592_000, 31_557_600];
 
 /// How far ahead a `fixed_date` event may be scheduled.
 const MAX_SCHEDULE_AHEAD: Millis = 366 * 24 * 3600 * 1000;
@@ -52,8 +56,12 @@ pub struct NewEvent {
     pub push_type: Option<String>,
     pub environment: Option<String>,
     pub event_type: Option<String>,
-    /// `fixed_date` events: when to send, in Unix seconds.
+    /// `fixed_date` and `period_date` events: when to send (first), in Unix seconds.
     pub date: Option<i64>,
+    /// `period_date` events: the period in seconds (a day, a week, a month or a year)...
+    pub period: Option<i64>,
+    /// ...and the last time to send, in Unix seconds (none: no end).
+    pub end_date: Option<i64>,
     /// Base64 of the text, or of a JSON object of universal parameters.
     pub message: Option<String>,
     pub recipients: EventRecipients,
@@ -67,10 +75,12 @@ pub struct EventCreated {
     pub user: Option<UserId>,
     pub environment: String,
     pub push_type: Option<String>,
-    /// `one_shot` or `fixed_date`.
+    /// `one_shot`, `fixed_date` or `period_date`.
     pub event_type: String,
-    /// When a `fixed_date` event is sent.
+    /// When a `fixed_date` event is sent (a `period_date` one first).
     pub date: Option<Millis>,
+    pub period: Option<i64>,
+    pub end_date: Option<Millis>,
     pub message: String,
     pub created_at: i64,
     /// Notifications queued (subscriptions and webhook copies).
@@ -95,6 +105,7 @@ fn parse_message(raw: &str, event_id: i64) -> Result<Notification> {
         event_id: Some(event_id),
         payload: Some(raw.to_string()),
         apns_payload: None,
+        repeat: None,
     };
     // The REST docs' APNs form: `payload=<base64 of the APNs JSON>`, sent to APNs as given.
     let apns = raw
@@ -159,17 +170,41 @@ impl Push {
         let now = now_millis();
         let event_type = e.event_type.clone().unwrap_or_else(|| "one_shot".into());
         let mut due_at = now;
-        match (event_type.as_str(), e.date) {
-            ("one_shot", _) => {}
-            ("fixed_date", None) => errors.add("date", "is required for fixed_date events"),
-            ("fixed_date", Some(secs)) => {
+        let mut repeat = None;
+        let scheduled = |errors: &mut FieldErrors| match e.date {
+            None => {
+                errors.add("date", format!("is required for {event_type} events"));
+                now
+            }
+            Some(secs) => {
                 let at = secs.saturating_mul(1000);
                 if at <= now || at > now + MAX_SCHEDULE_AHEAD {
                     errors.add("date", "must be in the future, at most a year ahead");
                 }
-                due_at = at;
+                at
             }
-            _ => errors.add("event_type", "must be one_shot or fixed_date"),
+        };
+        match event_type.as_str() {
+            "one_shot" => {}
+            "fixed_date" => due_at = scheduled(&mut errors),
+            "period_date" => {
+                due_at = scheduled(&mut errors);
+                if !e.period.is_some_and(|p| PERIODS.contains(&p)) {
+                    errors.add(
+                        "period",
+                        "must be 86400, 604800, 2592000 or 31557600 (seconds)",
+                    );
+                }
+                let until = e.end_date.map(|s| s.saturating_mul(1000));
+                if until.is_some_and(|u| u < due_at) {
+                    errors.add("end_date", "must not be before date");
+                }
+                repeat = Some(Repeat {
+                    every_ms: e.period.unwrap_or(0).saturating_mul(1000),
+                    until_ms: until,
+                });
+            }
+            _ => errors.add("event_type", "must be one_shot, fixed_date or period_date"),
         }
         let raw = e.message.clone().unwrap_or_default();
         if raw.trim().is_empty() {
@@ -182,7 +217,8 @@ impl Push {
 
         // Ids a browser can hold exactly (below 2^53), unique enough to tell events apart.
         let id = now_millis() * 1000 + i64::from(rand::random::<u16>() % 1000);
-        let notification = parse_message(&raw, id)?;
+        let mut notification = parse_message(&raw, id)?;
+        notification.repeat = repeat;
         let users = self.event_recipients(ctx.app(), &e.recipients).await?;
         let mut subs = self.store.subscriptions_of(ctx.app(), &users).await?;
         subs.retain(|s| {
@@ -196,7 +232,9 @@ impl Push {
             user: ctx.user().ok(),
             environment,
             push_type: e.push_type,
-            date: (event_type == "fixed_date").then_some(due_at),
+            date: (event_type != "one_shot").then_some(due_at),
+            period: repeat.map(|_| e.period.unwrap_or(0)),
+            end_date: repeat.and_then(|r| r.until_ms),
             event_type,
             message: raw,
             created_at: now,

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, Notify};
 pub use alerts::ChatAlert;
 pub use confab_store::PushSubscription;
 pub use events::{EventCreated, EventRecipients, NewEvent};
-pub use notification::{Notification, NotificationKind};
+pub use notification::{Notification, NotificationKind, Repeat};
 pub use subscriptions::SubscribeRequest;
 
 #[derive(Debug, Clone)]

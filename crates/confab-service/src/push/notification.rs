@@ -33,6 +33,30 @@ pub struct Notification {
     /// An event's own APNs payload (`payload=<base64 JSON>`), sent to APNs as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apns_payload: Option<Map<String, Value>>,
+    /// A `period_date` event: sent again every period until its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Repeat>,
+}
+
+/// When a recurring notification is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repeat {
+    pub every_ms: i64,
+    /// No sending after this time; `None`: until the event is deleted with its app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<i64>,
+}
+
+impl Repeat {
+    /// The next due time after a delivery at `now`, if any is left. Counted from the delivery, so
+    /// periods missed while the server was down are not sent in a burst afterwards.
+    pub fn next_after(&self, now: i64) -> Option<i64> {
+        let next = now + self.every_ms;
+        match self.until_ms {
+            Some(until) if next > until => None,
+            _ => Some(next),
+        }
+    }
 }
 
 impl Notification {
@@ -53,5 +77,26 @@ impl Notification {
             out.push(("dialog_id".into(), d.clone()));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Repeat;
+
+    #[test]
+    fn repeats_until_their_end() {
+        let daily = Repeat {
+            every_ms: 86_400_000,
+            until_ms: Some(2 * 86_400_000),
+        };
+        assert_eq!(daily.next_after(0), Some(86_400_000));
+        assert_eq!(daily.next_after(86_400_000), Some(2 * 86_400_000));
+        assert_eq!(daily.next_after(86_400_001), None);
+        let forever = Repeat {
+            every_ms: 1000,
+            until_ms: None,
+        };
+        assert_eq!(forever.next_after(5), Some(1005));
     }
 }

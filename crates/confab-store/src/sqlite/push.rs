@@ -349,6 +349,17 @@ impl PushStore for SqliteStore {
         Ok(())
     }
 
+    async fn repeat_push(&self, id: i64, due_at: Millis) -> Result<()> {
+        let _write = self.write.lock().await;
+        sqlx::query("UPDATE push_outbox SET attempts = 0, due_at = ? WHERE id = ?")
+            .bind(due_at)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn retry_push(&self, id: i64, due_at: Millis) -> Result<()> {
         let _write = self.write.lock().await;
         sqlx::query("UPDATE push_outbox SET attempts = attempts + 1, due_at = ? WHERE id = ?")
