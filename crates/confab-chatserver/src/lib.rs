@@ -1,0 +1,73 @@
+//! The ChatServer face: ChatServer's REST API and JSON WebSocket over confab's domain, so its
+//! clients and ConnectyCube SDK clients of one app talk in the same dialogs.
+//!
+//! - [`error`]: the only renderer of errors (`{"error": true, "reason": …}`).
+//! - [`auth`]: the caller, from `Authorization: Bearer` (or `?token=` on the WebSocket).
+//! - [`render`]: the face's JSON objects and its two date styles.
+//! - [`users`]: handlers; they call services only.
+
+pub mod auth;
+pub mod error;
+pub mod render;
+pub mod users;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use confab_core::AppId;
+use confab_service::{Accounts, Chat, ChatServerState};
+use tokio::sync::watch;
+
+use crate::error::CsError;
+
+/// What the handlers share.
+pub struct Face {
+    /// The ConnectyCube app whose users ChatServer users are.
+    pub app: AppId,
+    pub accounts: Arc<Accounts>,
+    pub chat: Arc<Chat>,
+    pub ids: Arc<ChatServerState>,
+    /// Flips to `true` at shutdown: open sockets close.
+    pub stop: watch::Receiver<bool>,
+}
+
+pub type State = Arc<Face>;
+
+impl Face {
+    pub fn new(
+        app: AppId,
+        accounts: Arc<Accounts>,
+        chat: Arc<Chat>,
+        ids: Arc<ChatServerState>,
+        stop: watch::Receiver<bool>,
+    ) -> State {
+        Arc::new(Self {
+            app,
+            accounts,
+            chat,
+            ids,
+            stop,
+        })
+    }
+}
+
+/// The API's routes, relative to a root.
+fn api() -> Router<State> {
+    Router::new()
+        .route("/users", post(users::register).get(users::search))
+        .route("/users/login", post(users::login))
+        .route("/users/me", get(users::me))
+        .route("/users/me/logout", post(users::logout))
+        .route("/users/{id}", get(users::get_user))
+}
+
+/// Everything the face serves: the documented layout at the root, the newer one under `/api/`.
+pub fn router(face: State) -> Router {
+    Router::new()
+        .route("/", get(|| async { "Chat Server v0.1.0" }))
+        .merge(api())
+        .nest("/api", api())
+        .fallback(|| async { CsError::not_found() })
+        .with_state(face)
+}

@@ -1,0 +1,307 @@
+//! The ChatServer face's users (spec §3) over real HTTP: the root, registration and its
+//! validation, Basic login with a bare `DeviceInfo`, me, logout of every session, lookups that
+//! need a token, and one account on both faces.
+mod chatserver_common;
+
+use chatserver_common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const NAME_ERROR: &str = "Name should consist of letters.";
+const USERNAME_ERROR: &str = "Username should be at least 5 characters length, start with letter and consist of letters and digits.";
+const PASSWORD_ERROR: &str = "Password should be at least 8 characters length.";
+
+#[tokio::test]
+async fn root_answers_and_api_prefix_is_an_alias() {
+    let cs = Cs::start().await;
+    let (s, v) = cs.call(Method::GET, "/", None, None).await;
+    assert_eq!((s, v), (StatusCode::OK, json!("Chat Server v0.1.0")));
+    let u = cs.register("aliasuser").await;
+    let (s, v) = cs
+        .call(Method::GET, "/api/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["info"]["id"], json!(u.id));
+    assert_error(
+        cs.call(Method::GET, "/no/such/path", None, None).await,
+        StatusCode::NOT_FOUND,
+        "Not Found",
+    );
+}
+
+async fn register(cs: &Cs, name: &str, username: &str, password: &str) -> (StatusCode, Value) {
+    cs.call(
+        Method::POST,
+        "/users",
+        None,
+        Some(
+            json!({"name": name, "username": username, "password": password,
+                    "deviceInfo": device(1)}),
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn registration_validates_and_logs_in() {
+    let cs = Cs::start().await;
+    for name in ["", "   ", "Bob!", "a_b"] {
+        assert_error(
+            register(&cs, name, "validname", "password1").await,
+            StatusCode::BAD_REQUEST,
+            NAME_ERROR,
+        );
+    }
+    for username in ["abcd", "1abcde", "abc_def", "abcdefghijklmnopqrstuvwxyz"] {
+        assert_error(
+            register(&cs, "Bob", username, "password1").await,
+            StatusCode::BAD_REQUEST,
+            USERNAME_ERROR,
+        );
+    }
+    for password in ["short77", "p234567890123456789012345x"] {
+        assert_error(
+            register(&cs, "Bob", "validname", password).await,
+            StatusCode::BAD_REQUEST,
+            PASSWORD_ERROR,
+        );
+    }
+    // Malformed JSON and a missing deviceInfo are 400s with the error body.
+    let (s, v) = cs
+        .call_raw(Method::POST, "/users", None, "{\"name\":")
+        .await;
+    assert_eq!(
+        (s, &v["error"]),
+        (StatusCode::BAD_REQUEST, &json!(true)),
+        "{v}"
+    );
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            "/users",
+            None,
+            Some(json!({"name": "Bob", "username": "validname", "password": "password1"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["error"]),
+        (StatusCode::BAD_REQUEST, &json!(true)),
+        "{v}"
+    );
+
+    // Names are normalised, usernames lower-cased.
+    let (s, v) = register(&cs, "  Bob   Smith ", "ValidName", "password1").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["info"]["name"], "Bob Smith");
+    assert_eq!(v["info"]["username"], "validname");
+    assert!(v["info"]["lastAccess"].as_str().unwrap().ends_with('Z'));
+    let sessions = v["deviceSessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    let token = sessions[0]["accessToken"].as_str().unwrap();
+    assert_eq!(token.len(), 44);
+    assert_eq!(sessions[0]["deviceInfo"], device(1));
+    assert_eq!(sessions[0]["id"].as_str().unwrap().len(), 36);
+    // ISO-8601 without fractional seconds.
+    let created = sessions[0]["createdAt"].as_str().unwrap();
+    assert_eq!(created.len(), "2025-08-08T11:41:06Z".len(), "{created}");
+
+    // A taken username is the client's error, not a 500, and nothing else was created.
+    assert_error(
+        register(&cs, "Other", "VALIDNAME", "password2").await,
+        StatusCode::CONFLICT,
+        "This username is already taken.",
+    );
+    let (s, v) = cs
+        .call(Method::GET, "/users?s=validname", Some(token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn login_takes_basic_auth_and_a_bare_device_info() {
+    let cs = Cs::start().await;
+    let u = cs.register("loginuser").await;
+    let (s, v) = cs.login("LoginUser", "password1", device(2)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["info"]["id"], json!(u.id));
+    let sessions = v["deviceSessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "every login is a new session");
+    // Only the new session's token is shown: the others are stored as hashes.
+    let shown: Vec<&str> = sessions
+        .iter()
+        .map(|d| d["accessToken"].as_str().unwrap())
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(shown.len(), 1);
+    assert_ne!(shown[0], u.token);
+    let (s, _) = cs
+        .call(Method::GET, "/users/me", Some(shown[0]), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    assert_error(
+        cs.login("loginuser", "wrongpassword", device(3)).await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    assert_error(
+        cs.login("nosuchuser", "password1", device(3)).await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    // No Basic header at all.
+    assert_error(
+        cs.call(Method::POST, "/users/login", None, Some(device(3)))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    // The document's `{"deviceInfo": …}` wrapper is not what the code reads.
+    let (s, v) = cs
+        .login("loginuser", "password1", json!({"deviceInfo": device(3)}))
+        .await;
+    assert_eq!(
+        (s, &v["error"]),
+        (StatusCode::BAD_REQUEST, &json!(true)),
+        "{v}"
+    );
+    let (_, me) = cs
+        .call(Method::GET, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(
+        me["deviceSessions"].as_array().unwrap().len(),
+        2,
+        "nothing added"
+    );
+}
+
+#[tokio::test]
+async fn me_needs_a_valid_token() {
+    let cs = Cs::start().await;
+    let u = cs.register("meuser1").await;
+    let (s, v) = cs
+        .call(Method::GET, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["info"]["username"], "meuser1");
+    assert_eq!(v["deviceSessions"][0]["accessToken"], json!(u.token));
+    assert_error(
+        cs.call(Method::GET, "/users/me", None, None).await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    assert_error(
+        cs.call(Method::GET, "/users/me", Some("bm90IGEgdG9rZW4="), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_every_session() {
+    let cs = Cs::start().await;
+    let u = cs.register("logoutuser").await;
+    let (second, _) = cs.second_session(&u).await;
+    let other = cs.register("stayuser").await;
+    let (s, v) = cs
+        .call(Method::POST, "/users/me/logout", Some(&second), None)
+        .await;
+    assert_eq!((s, v), (StatusCode::OK, Value::Null));
+    for t in [&u.token, &second] {
+        assert_error(
+            cs.call(Method::GET, "/users/me", Some(t), None).await,
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+        );
+    }
+    let (s, _) = cs
+        .call(Method::GET, "/users/me", Some(&other.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "other users keep theirs");
+    // The password still works: a new session.
+    let (s, v) = cs.login("logoutuser", "password1", device(4)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["deviceSessions"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn lookups_need_a_token() {
+    let cs = Cs::start().await;
+    let a = cs.register("lookera").await;
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            "/users",
+            None,
+            Some(
+                json!({"name": "Zed Findme", "username": "zedfind", "password": "password1",
+                        "deviceInfo": device(1)}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let zed = v["info"]["id"].as_i64().unwrap();
+
+    for path in [format!("/users/{zed}"), "/users?s=zed".into()] {
+        assert_error(
+            cs.call(Method::GET, &path, None, None).await,
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+        );
+    }
+    let (s, v) = cs
+        .call(Method::GET, &format!("/users/{zed}"), Some(&a.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["username"], "zedfind");
+    assert_eq!(v["name"], "Zed Findme");
+    assert!(v["lastAccess"].is_string());
+    let (s, _) = cs
+        .call(Method::GET, "/users/999999", Some(&a.token), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // By part of the name (any case), by exact username, by id.
+    for q in ["FINDM", "zedfind", &zed.to_string()] {
+        let (s, v) = cs
+            .call(Method::GET, &format!("/users?s={q}"), Some(&a.token), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        let ids: Vec<i64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [zed], "{q}");
+    }
+    let (s, v) = cs
+        .call(Method::GET, "/users?search=zedfind", Some(&a.token), None)
+        .await;
+    assert_eq!((s, v.as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+    // Too short.
+    assert_eq!(
+        cs.call(Method::GET, "/users?s=z", Some(&a.token), None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn one_account_on_both_faces() {
+    let cs = Cs::start().await;
+    let u = cs.register("bothfaces").await;
+    // Registered here, logs in on the ConnectyCube face with the same password: the same id.
+    let (s, v) = cs.ts.user_session("bothfaces", "password1").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["session"]["user_id"], json!(u.id));
+    // Signed up there, logs in here.
+    let cc_id = cs.ts.signup("ccsideuser").await;
+    let (s, v) = cs.login("ccsideuser", "password1", device(1)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["info"]["id"], json!(cc_id));
+    assert_eq!(v["info"]["username"], "ccsideuser");
+}
