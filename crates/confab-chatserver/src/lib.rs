@@ -4,9 +4,10 @@
 //! - [`error`]: the only renderer of errors (`{"error": true, "reason": …}`).
 //! - [`auth`]: the caller, from `Authorization: Bearer` (or `?token=` on the WebSocket).
 //! - [`render`]: the face's JSON objects and its two date styles.
-//! - [`users`]: handlers; they call services only.
+//! - [`users`], [`chats`]: handlers; they call services only.
 
 pub mod auth;
+pub mod chats;
 pub mod error;
 pub mod render;
 pub mod users;
@@ -60,6 +61,9 @@ fn api() -> Router<State> {
         .route("/users/me", get(users::me))
         .route("/users/me/logout", post(users::logout))
         .route("/users/{id}", get(users::get_user))
+        .route("/chats", post(chats::create).get(chats::list))
+        .route("/chats/", get(chats::list))
+        .route("/chats/{id}", get(chats::get_chat))
 }
 
 /// Everything the face serves: the documented layout at the root, the newer one under `/api/`.
