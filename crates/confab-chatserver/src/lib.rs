@@ -4,11 +4,12 @@
 //! - [`error`]: the only renderer of errors (`{"error": true, "reason": …}`).
 //! - [`auth`]: the caller, from `Authorization: Bearer` (or `?token=` on the WebSocket).
 //! - [`render`]: the face's JSON objects and its two date styles.
-//! - [`users`], [`chats`]: handlers; they call services only.
+//! - [`users`], [`chats`], [`messages`]: handlers; they call services only.
 
 pub mod auth;
 pub mod chats;
 pub mod error;
+pub mod messages;
 pub mod render;
 pub mod users;
 
@@ -64,6 +65,10 @@ fn api() -> Router<State> {
         .route("/chats", post(chats::create).get(chats::list))
         .route("/chats/", get(chats::list))
         .route("/chats/{id}", get(chats::get_chat))
+        .route(
+            "/chats/{id}/messages",
+            post(messages::post_message).get(messages::list),
+        )
 }
 
 /// Everything the face serves: the documented layout at the root, the newer one under `/api/`.
