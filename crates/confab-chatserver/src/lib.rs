@@ -5,6 +5,7 @@
 //! - [`auth`]: the caller, from `Authorization: Bearer` (or `?token=` on the WebSocket).
 //! - [`render`]: the face's JSON objects and its two date styles.
 //! - [`users`], [`chats`], [`messages`]: handlers; they call services only.
+//! - [`ws`]: the sockets, and the face's subscriber on the domain's bus.
 
 pub mod auth;
 pub mod chats;
@@ -12,13 +13,14 @@ pub mod error;
 pub mod messages;
 pub mod render;
 pub mod users;
+pub mod ws;
 
 use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
 use confab_core::AppId;
-use confab_service::{Accounts, Chat, ChatServerState};
+use confab_service::{Accounts, Chat, ChatServerState, Subscriber};
 use tokio::sync::watch;
 
 use crate::error::CsError;
@@ -30,6 +32,7 @@ pub struct Face {
     pub accounts: Arc<Accounts>,
     pub chat: Arc<Chat>,
     pub ids: Arc<ChatServerState>,
+    pub hub: ws::Hub,
     /// Flips to `true` at shutdown: open sockets close.
     pub stop: watch::Receiver<bool>,
 }
@@ -49,8 +52,14 @@ impl Face {
             accounts,
             chat,
             ids,
+            hub: ws::Hub::default(),
             stop,
         })
+    }
+
+    /// The face's subscriber on the domain's bus; the caller holds it (the bus holds it weakly).
+    pub fn subscriber(self: &Arc<Self>) -> Arc<dyn Subscriber> {
+        Arc::new(ws::Realtime { face: self.clone() })
     }
 }
 
@@ -71,12 +80,15 @@ fn api() -> Router<State> {
         )
 }
 
-/// Everything the face serves: the documented layout at the root, the newer one under `/api/`.
+/// Everything the face serves: the documented layout at the root, the newer one under `/api/`,
+/// and the WebSocket at `/<sessionId>` and `/ws/<sessionId>`.
 pub fn router(face: State) -> Router {
     Router::new()
         .route("/", get(|| async { "Chat Server v0.1.0" }))
         .merge(api())
         .nest("/api", api())
+        .route("/{session}", get(ws::upgrade))
+        .route("/ws/{session}", get(ws::upgrade))
         .fallback(|| async { CsError::not_found() })
         .with_state(face)
 }

@@ -191,6 +191,7 @@ pub async fn logout(St(face): St<State>, caller: Caller) -> CsResult<Response> {
     face.ids
         .close_device_sessions(face.app, caller.user())
         .await?;
+    face.hub.close_user(face.app, caller.user());
     Ok(StatusCode::OK.into_response())
 }
 

@@ -1,8 +1,12 @@
-//! Starts the ChatServer face when `chatserver_addr` is set: its listener and its router.
+//! Starts the ChatServer face when `chatserver_addr` is set: its listener, its router, and its
+//! subscriber on the domain's bus.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use confab_core::{AppId, Error, Result};
+use confab_service::Subscriber;
 use confab_store::AccountStore;
-use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -11,6 +15,8 @@ use crate::{config_error, Config, Domain};
 
 pub(crate) struct Started {
     pub addr: SocketAddr,
+    /// Held by the server: the bus holds its subscribers weakly.
+    pub events: Arc<dyn Subscriber>,
     pub task: JoinHandle<()>,
 }
 
@@ -45,6 +51,8 @@ pub(crate) async fn start(
         domain.chatserver.clone(),
         stop.clone(),
     );
+    let events = face.subscriber();
+    domain.chat.bus().subscribe(Arc::downgrade(&events));
     let listener = TcpListener::bind(addr).await.map_err(Error::internal)?;
     let bound = listener.local_addr().map_err(Error::internal)?;
     tracing::info!(chatserver = %bound, app = %app, "listening");
@@ -62,5 +70,9 @@ pub(crate) async fn start(
             tracing::error!(error = %e, "chatserver listener failed");
         }
     });
-    Ok(Some(Started { addr: bound, task }))
+    Ok(Some(Started {
+        addr: bound,
+        events,
+        task,
+    }))
 }

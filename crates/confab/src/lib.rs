@@ -170,6 +170,8 @@ pub struct Server {
     pub xmpp_tls_addr: Option<SocketAddr>,
     /// The ChatServer face, when configured.
     pub chatserver_addr: Option<SocketAddr>,
+    /// Held here: the bus holds its subscribers weakly.
+    _chatserver_events: Option<Arc<dyn Subscriber>>,
     /// The XMPP face, for embedding code (and tests) that act on sessions directly.
     pub xmpp: Arc<confab_xmpp::XmppServer>,
     /// Held here: the bus holds its subscribers weakly.
@@ -187,9 +189,9 @@ impl Server {
         let (shutdown, mut stop) = watch::channel(false);
         // First: a misconfigured face fails the start before anything else listens.
         let chatserver = chatserver::start(&config, &domain, stop.clone()).await?;
-        let (chatserver_addr, chatserver_task) = match chatserver {
-            Some(c) => (Some(c.addr), Some(c.task)),
-            None => (None, None),
+        let (chatserver_addr, chatserver_events, chatserver_task) = match chatserver {
+            Some(c) => (Some(c.addr), Some(c.events), Some(c.task)),
+            None => (None, None, None),
         };
         let xmpp = xmpp::start(&config, &domain, stop.clone()).await?;
         // The XMPP face renders the domain's events for its sessions.
@@ -298,6 +300,7 @@ impl Server {
             xmpp_addr: xmpp.addr,
             xmpp_tls_addr: xmpp.tls_addr,
             chatserver_addr,
+            _chatserver_events: chatserver_events,
             xmpp: xmpp.server.clone(),
             _xmpp_events: xmpp_events,
             shutdown,

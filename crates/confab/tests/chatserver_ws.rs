@@ -1,0 +1,169 @@
+//! The ChatServer face's WebSocket (spec §7) against the real server: the ping on connect, the
+//! `message` event on every device session of every participant (the author's too), Apple-epoch
+//! dates, token checks, and messages stored through the ConnectyCube face arriving here.
+mod chatserver_common;
+
+use chatserver_common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// Seconds from 2001-01-01 to now, roughly.
+fn apple_now() -> f64 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    unix - 978_307_200.0
+}
+
+#[tokio::test]
+async fn message_event_reaches_every_session_of_every_participant() {
+    let cs = Cs::start().await;
+    let a = cs.register("wsusera1").await;
+    let b = cs.register("wsuserb1").await;
+    let c = cs.register("wsuserc1").await;
+    let outsider = cs.register("wsout001").await;
+    let chat = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let id = chat["id"].as_str().unwrap();
+    // b has two devices; the original's `break` left the second one out.
+    let (b2, b2_session) = cs.second_session(&b).await;
+
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let mut sb1 = cs.socket(&b.token, &format!("/ws/{}", b.session)).await;
+    let mut sb2 = cs.socket(&b2, &format!("/{b2_session}")).await;
+    // A browser passes the token in the query.
+    let url = format!(
+        "ws://{}/ws/{}?token={}",
+        cs.ts.chatserver_addr(),
+        c.session,
+        urlencode(&c.token)
+    );
+    let mut sc = Socket::open(url.into_client_request().unwrap()).await;
+    let mut so = cs
+        .socket(&outsider.token, &format!("/{}", outsider.session))
+        .await;
+
+    let posted = cs.post(&a, id, "Hey").await;
+    for s in [&mut sa, &mut sb1, &mut sb2, &mut sc] {
+        let f = s.frame().await;
+        assert_eq!(f["event"], "message");
+        assert_eq!(f["source"], json!(a.id.to_string()));
+        let p = &f["payload"];
+        assert_eq!(p["text"], "Hey");
+        assert_eq!(p["id"], posted["id"]);
+        assert_eq!(p["chatId"], json!(id));
+        assert_eq!(p["authorId"], json!(a.id));
+        // Dates are numbers: seconds since 2001-01-01.
+        let at = p["createdAt"].as_f64().expect("a number");
+        assert!((at - apple_now()).abs() < 60.0, "{at}");
+    }
+    so.quiet(300).await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+}
+
+#[tokio::test]
+async fn sockets_need_a_valid_token() {
+    let cs = Cs::start().await;
+    let a = cs.register("wstoken1").await;
+    for (path, header) in [
+        (format!("/{}", a.session), None),
+        (format!("/{}", a.session), Some("Bearer bm90IGEgdG9rZW4=")),
+        (format!("/ws/{}?token=wrong", a.session), None),
+    ] {
+        let url = format!("ws://{}{}", cs.ts.chatserver_addr(), path);
+        let mut req = url.into_client_request().unwrap();
+        if let Some(h) = header {
+            req.headers_mut()
+                .insert("authorization", h.parse().unwrap());
+        }
+        let err = tokio_tungstenite::connect_async(req).await.unwrap_err();
+        match err {
+            tokio_tungstenite::tungstenite::Error::Http(resp) => {
+                assert_eq!(resp.status(), 401, "{path}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Logging out closes the open sockets of every session.
+    let mut s = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let (st, _) = cs
+        .call(Method::POST, "/users/me/logout", Some(&a.token), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(s.closed().await);
+}
+
+#[tokio::test]
+async fn connectycube_messages_reach_the_sockets() {
+    let cs = Cs::start().await;
+    let a = cs.register("wscross1").await;
+    let b = cs.register("wscross2").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let id = chat["id"].as_str().unwrap();
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+
+    let token = cs.ts.login("wscross2").await;
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
+        .await;
+    let dialog_id = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+    // Stored without send_to_chat: history only, no live event.
+    let (s, _) = cs
+        .ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&token),
+            Some(json!({"chat_dialog_id": dialog_id, "message": "quiet"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    sa.quiet(300).await;
+    // With send_to_chat=1: live on every face.
+    let (s, v) = cs
+        .ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&token),
+            Some(json!({"chat_dialog_id": dialog_id, "message": "live one", "send_to_chat": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "message");
+    assert_eq!(f["source"], json!(b.id.to_string()));
+    assert_eq!(f["payload"]["text"], "live one");
+    assert_eq!(f["payload"]["chatId"], json!(id));
+    // The same integer id as the history shows.
+    let (_, page) = cs
+        .call(
+            Method::GET,
+            &format!("/chats/{id}/messages?count=1"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(page[0]["id"], f["payload"]["id"]);
+}
+
+#[tokio::test]
+async fn a_new_socket_of_a_session_replaces_the_old_one() {
+    let cs = Cs::start().await;
+    let a = cs.register("wsrepl01").await;
+    let b = cs.register("wsrepl02").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let mut old = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let mut new = cs.socket(&b.token, &format!("/ws/{}", b.session)).await;
+    assert!(old.closed().await, "one socket per device session");
+    cs.post(&a, chat["id"].as_str().unwrap(), "once").await;
+    assert_eq!(new.frame().await["payload"]["text"], "once");
+    new.quiet(300).await;
+}
