@@ -305,3 +305,28 @@ async fn one_account_on_both_faces() {
     assert_eq!(v["info"]["id"], json!(cc_id));
     assert_eq!(v["info"]["username"], "ccsideuser");
 }
+
+#[tokio::test]
+async fn the_face_needs_an_existing_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = confab_testkit::test_config(dir.path());
+    config.chatserver_addr = Some("127.0.0.1:0".into());
+    let err = confab::Server::start(config.clone())
+        .await
+        .err()
+        .expect("no app id");
+    assert!(
+        format!("{:?}", err.source).contains("chatserver_app_id"),
+        "{err:?}"
+    );
+    config.chatserver_app_id = Some(42);
+    assert!(
+        confab::Server::start(config.clone()).await.is_err(),
+        "no such app"
+    );
+    // Off when the address is empty, as an unset variable.
+    config.chatserver_addr = Some(String::new());
+    let server = confab::Server::start(config).await.unwrap();
+    assert!(server.chatserver_addr.is_none());
+    server.shutdown().await;
+}
