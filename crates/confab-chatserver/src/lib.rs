@@ -17,7 +17,7 @@ pub mod ws;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use confab_core::AppId;
 use confab_service::{Accounts, Chat, ChatServerState, Subscriber};
@@ -68,7 +68,13 @@ fn api() -> Router<State> {
     Router::new()
         .route("/users", post(users::register).get(users::search))
         .route("/users/login", post(users::login))
-        .route("/users/me", get(users::me))
+        .route(
+            "/users/me",
+            get(users::me)
+                .put(users::update_me)
+                .delete(users::delete_me),
+        )
+        .route("/users/me/changePassword", put(users::change_password))
         .route("/users/me/logout", post(users::logout))
         .route("/users/{id}", get(users::get_user))
         .route("/chats", post(chats::create).get(chats::list))

@@ -253,3 +253,68 @@ pub async fn search(
         .collect();
     Ok(Json(Value::Array(list)))
 }
+
+#[derive(Deserialize)]
+struct UpdateUser {
+    name: Option<String>,
+    /// Accepted for compatibility; the domain's users have no such field yet.
+    #[serde(rename = "about")]
+    _about: Option<String>,
+}
+
+/// `PUT /users/me`: the name (normalised as at registration); answers the full `UserInfo`.
+pub async fn update_me(St(face): St<State>, caller: Caller, body: Bytes) -> CsResult<Json<Value>> {
+    let req: UpdateUser = parse_json(&body)?;
+    let mut fields = UserFields::default();
+    if let Some(name) = req.name {
+        let name = normalize_name(&name).ok_or_else(|| CsError::bad_request(NAME_ERROR))?;
+        fields.full_name = Some(Some(name));
+    }
+    let user = face
+        .accounts
+        .update_user(face.app, caller.user(), fields, None)
+        .await?;
+    Ok(Json(user_info(&user, true, Dates::Iso)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangePassword {
+    old_password: String,
+    new_password: String,
+}
+
+/// `PUT /users/me/changePassword`: the same password on both faces changes.
+pub async fn change_password(
+    St(face): St<State>,
+    caller: Caller,
+    body: Bytes,
+) -> CsResult<Response> {
+    let req: ChangePassword = parse_json(&body)?;
+    if !password_ok(&req.new_password) {
+        return Err(CsError::bad_request(PASSWORD_ERROR));
+    }
+    match face
+        .accounts
+        .update_user(
+            face.app,
+            caller.user(),
+            UserFields::default(),
+            Some((req.new_password, Some(req.old_password))),
+        )
+        .await
+    {
+        Ok(_) => Ok(StatusCode::OK.into_response()),
+        Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("old_password") => {
+            Err(CsError::forbidden("Invalid user or password."))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `DELETE /users/me`: the account goes, on both faces, with its sessions.
+pub async fn delete_me(St(face): St<State>, caller: Caller) -> CsResult<Response> {
+    face.accounts.delete_user(face.app, caller.user()).await?;
+    face.hub.close_user(face.app, caller.user());
+    Ok(StatusCode::OK.into_response())
+}

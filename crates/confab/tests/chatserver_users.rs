@@ -330,3 +330,98 @@ async fn the_face_needs_an_existing_app() {
     assert!(server.chatserver_addr.is_none());
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn update_change_password_and_delete() {
+    let cs = Cs::start().await;
+    let u = cs.register("profile01").await;
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            "/users/me",
+            Some(&u.token),
+            Some(json!({"name": " New   Name ", "about": "hi"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["name"], "New Name");
+    assert!(v["lastAccess"].is_string());
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me",
+            Some(&u.token),
+            Some(json!({"name": "Bad!"})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        NAME_ERROR,
+    );
+    let (_, me) = cs
+        .call(Method::GET, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(me["info"]["name"], "New Name");
+
+    // Password: the old one must match, the new one follow the rules.
+    let change = |old: &str, new: &str| json!({"oldPassword": old, "newPassword": new});
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me/changePassword",
+            Some(&u.token),
+            Some(change("wrongpass1", "newpassword1")),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Invalid user or password.",
+    );
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me/changePassword",
+            Some(&u.token),
+            Some(change("password1", "short")),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        PASSWORD_ERROR,
+    );
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            "/users/me/changePassword",
+            Some(&u.token),
+            Some(change("password1", "newpassword1")),
+        )
+        .await;
+    assert_eq!((s, v), (StatusCode::OK, Value::Null));
+    assert_eq!(
+        cs.login("profile01", "password1", device(2)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        cs.login("profile01", "newpassword1", device(2)).await.0,
+        StatusCode::OK
+    );
+    // On the other face too.
+    assert_eq!(
+        cs.ts.user_session("profile01", "newpassword1").await.0,
+        StatusCode::OK
+    );
+
+    // Deleting the account ends it on both faces.
+    let (s, _) = cs
+        .call(Method::DELETE, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_error(
+        cs.call(Method::GET, "/users/me", Some(&u.token), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    assert_eq!(
+        cs.ts.user_session("profile01", "newpassword1").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
