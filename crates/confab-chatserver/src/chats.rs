@@ -12,7 +12,7 @@ use confab_core::chat::{DialogType, Message};
 use confab_core::model::{User, UserQuery};
 use confab_core::query::{Condition, Field, Op, Query as ChatQuery, Scalar};
 use confab_core::{DialogId, ErrorKind, ObjectId, UserId};
-use confab_service::chat::{Actor, DialogView, NewDialog};
+use confab_service::chat::{Actor, DialogUpdate, DialogView, NewDialog};
 use confab_service::ChatKey;
 use serde::Deserialize;
 use serde_json::Value;
@@ -313,4 +313,79 @@ pub async fn message_ids(face: &State, m: &Message) -> CsResult<(i64, String)> {
     let n = face.ids.message_numbers(face.app, &[m.id]).await?;
     let uuid = face.ids.chat_uuid(face.app, m.dialog_id).await?;
     Ok((n.first().copied().unwrap_or_default(), uuid))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateChat {
+    title: Option<String>,
+    is_muted: Option<bool>,
+}
+
+/// `PUT /chats/<uuid>`: the title of a group (any participant, as the domain's roles allow);
+/// participants get `chatUpdate`.
+pub async fn update(
+    St(face): St<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> CsResult<Json<Value>> {
+    let req: UpdateChat = parse_json(&body)?;
+    let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    if view.dialog.kind == DialogType::Private {
+        return Err(CsError::bad_request("You can't update personal chat."));
+    }
+    let view = match req.title {
+        Some(title) => {
+            face.chat
+                .update_dialog(
+                    face.app,
+                    Actor::User(caller.user().get()),
+                    DialogId::from(view.dialog.id),
+                    DialogUpdate {
+                        name: Some(Some(title)),
+                        ..Default::default()
+                    },
+                )
+                .await?
+        }
+        None => view,
+    };
+    let chat = [(uuid, view)];
+    let payload = render_chats(&face, &chat, false, Dates::Apple).await?;
+    crate::ws::notify(
+        &face,
+        &chat[0].1.dialog.occupants_ids,
+        "chatUpdate",
+        &caller.user().to_string(),
+        payload.into_iter().next().unwrap_or(Value::Null),
+    );
+    let mut out = render_chats(&face, &chat, false, Dates::Iso).await?;
+    Ok(Json(out.pop().unwrap_or(Value::Null)))
+}
+
+/// `PUT /chats/<uuid>/settings`: the caller's own settings. `isMuted` is the dialog's mute for
+/// this user on both faces; `isArchived` and `isRemovedOnDevice` are not kept yet.
+pub async fn settings(
+    St(face): St<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> CsResult<Json<Value>> {
+    let req: UpdateChat = parse_json(&body)?;
+    let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    let dialog = DialogId::from(view.dialog.id);
+    let view = match req.is_muted {
+        Some(muted) => {
+            face.chat
+                .set_muted(face.app, dialog, caller.user(), muted)
+                .await?;
+            face.chat
+                .dialog_for(face.app, Actor::User(caller.user().get()), dialog)
+                .await?
+        }
+        None => view,
+    };
+    let mut out = render_chats(&face, &[(uuid, view)], false, Dates::Iso).await?;
+    Ok(Json(out.pop().unwrap_or(Value::Null)))
 }

@@ -171,6 +171,16 @@ async fn run(face: State, user: UserId, session: String, socket: WebSocket) {
     face.hub.unregister(user, seq);
 }
 
+/// Sends one event to every socket of `users` (a change made on this face).
+pub fn notify(face: &Face, users: &[i64], event: &str, source: &str, payload: serde_json::Value) {
+    if !face.hub.has_any(users) {
+        return;
+    }
+    let frame = json!({"event": event, "source": source, "payload": payload});
+    face.hub
+        .send(users, Bytes::from(frame.to_string().into_bytes()));
+}
+
 /// The face's subscriber on the domain's bus.
 pub struct Realtime {
     pub face: Arc<Face>,

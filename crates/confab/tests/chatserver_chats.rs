@@ -213,3 +213,112 @@ async fn chats_are_the_connectycube_dialogs_and_keep_their_ids() {
     let again = cs.chat(&b.token, &[a.id, c.id], None).await;
     assert_eq!(again["id"], group["id"]);
 }
+
+#[tokio::test]
+async fn title_and_settings() {
+    let cs = Cs::start().await;
+    let a = cs.register("titlea01").await;
+    let b = cs.register("titleb01").await;
+    let c = cs.register("titlec01").await;
+    let outsider = cs.register("titleout").await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+
+    // Any participant renames a group; everyone is told.
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}"),
+            Some(&b.token),
+            Some(json!({"title": "Renamed"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["title"], "Renamed");
+    assert!(v.get("allUsers").is_none());
+    for sock in [&mut sa, &mut sc] {
+        let f = sock.frame().await;
+        assert_eq!(f["event"], "chatUpdate");
+        assert_eq!(f["source"], json!(b.id.to_string()));
+        assert_eq!(f["payload"]["title"], "Renamed");
+    }
+    // The ConnectyCube dialog has the new name.
+    let token = cs.ts.login("titlec01").await;
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
+        .await;
+    assert!(dialogs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["name"] == "Renamed"));
+
+    assert_error(
+        cs.call(
+            Method::PUT,
+            &format!("/chats/{}", personal["id"].as_str().unwrap()),
+            Some(&a.token),
+            Some(json!({"title": "x"})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "You can't update personal chat.",
+    );
+    assert_error(
+        cs.call(
+            Method::PUT,
+            &format!("/chats/{gid}"),
+            Some(&outsider.token),
+            Some(json!({"title": "x"})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    let (s, _) = cs
+        .call_raw(Method::PUT, &format!("/chats/{gid}"), Some(&a.token), "{")
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(
+        v["title"], "Renamed",
+        "nothing changed by the refused calls"
+    );
+
+    // Mute is the caller's own.
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            Some(&c.token),
+            Some(json!({"isMuted": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["isMuted"], json!(true));
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&c.token), None)
+        .await;
+    assert_eq!(v["isMuted"], json!(true));
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["isMuted"], json!(false));
+    assert_error(
+        cs.call(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            Some(&outsider.token),
+            Some(json!({"isMuted": true})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+}
