@@ -70,7 +70,7 @@ fn is_chat(v: &DialogView) -> bool {
 }
 
 /// Users by id, for owners and participants.
-async fn users(face: &State, ids: &BTreeSet<i64>) -> CsResult<HashMap<i64, User>> {
+pub(crate) async fn users(face: &State, ids: &BTreeSet<i64>) -> CsResult<HashMap<i64, User>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -323,7 +323,7 @@ struct UpdateChat {
 }
 
 /// `PUT /chats/<uuid>`: the title of a group (any participant, as the domain's roles allow);
-/// participants get `chatUpdate`.
+/// participants get `chatUpdate` through the bus.
 pub async fn update(
     St(face): St<State>,
     caller: Caller,
@@ -351,16 +351,9 @@ pub async fn update(
         }
         None => view,
     };
-    let chat = [(uuid, view)];
-    let payload = render_chats(&face, &chat, false, Dates::Apple).await?;
-    crate::ws::notify(
-        &face,
-        &chat[0].1.dialog.occupants_ids,
-        "chatUpdate",
-        &caller.user().to_string(),
-        payload.into_iter().next().unwrap_or(Value::Null),
-    );
-    let mut out = render_chats(&face, &chat, false, Dates::Iso).await?;
+    // Participants hear of it from the domain's bus (see `ws::Realtime`), as of a rename on the
+    // ConnectyCube face.
+    let mut out = render_chats(&face, &[(uuid, view)], false, Dates::Iso).await?;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
 }
 
@@ -388,4 +381,129 @@ pub async fn settings(
     };
     let mut out = render_chats(&face, &[(uuid, view)], false, Dates::Iso).await?;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
+}
+
+#[derive(Deserialize)]
+struct ChatUsers {
+    users: Vec<i64>,
+}
+
+/// Most users one `POST /chats/<uuid>/users` adds.
+const MAX_ADDED: usize = 10;
+
+/// `ChatInfo` with `addedUsers` or `removedUsers` (`key`) listing `ids`.
+pub async fn with_users(
+    face: &State,
+    chat: (String, DialogView),
+    key: &str,
+    ids: &[i64],
+    dates: Dates,
+) -> CsResult<Value> {
+    let people = users(face, &ids.iter().copied().collect()).await?;
+    let mut out = render_chats(face, &[chat], false, dates).await?;
+    let mut info = out.pop().unwrap_or(Value::Null);
+    let list: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| people.get(id))
+        .map(|u| crate::render::user_info(u, false, dates))
+        .collect();
+    if let Value::Object(o) = &mut info {
+        o.insert(key.into(), Value::Array(list));
+    }
+    Ok(info)
+}
+
+/// `POST /chats/<uuid>/users`: adds up to 10 new participants to a group; they and everyone
+/// already there get `addedUsers` through the bus.
+pub async fn add_users(
+    St(face): St<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> CsResult<Json<Value>> {
+    let req: ChatUsers = parse_json(&body)?;
+    let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    if view.dialog.kind == DialogType::Private {
+        return Err(CsError::bad_request("Bad Request"));
+    }
+    let current: BTreeSet<i64> = view.dialog.occupants_ids.iter().copied().collect();
+    let new: Vec<i64> = req
+        .users
+        .iter()
+        .copied()
+        .filter(|u| !current.contains(u))
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    if new.is_empty() {
+        return Err(CsError::bad_request("No users to add found."));
+    }
+    if new.len() > MAX_ADDED {
+        return Err(CsError::bad_request("To many users to add at once."));
+    }
+    if users(&face, &new.iter().copied().collect()).await?.len() != new.len() {
+        return Err(CsError::new(StatusCode::NOT_FOUND, "User not found."));
+    }
+    let view = face
+        .chat
+        .update_dialog(
+            face.app,
+            Actor::User(caller.user().get()),
+            DialogId::from(view.dialog.id),
+            DialogUpdate {
+                push_occupants: new.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(Json(
+        with_users(&face, (uuid, view), "addedUsers", &new, Dates::Iso).await?,
+    ))
+}
+
+/// `DELETE /chats/<uuid>/users`: removes participants of a group (the owner, as the domain's
+/// roles table has it; anyone may remove themselves); those left get `removedUsers`.
+pub async fn remove_users(
+    St(face): St<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> CsResult<Json<Value>> {
+    let req: ChatUsers = parse_json(&body)?;
+    if req.users.is_empty() {
+        return Err(CsError::bad_request("Bad Request"));
+    }
+    let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    if view.dialog.kind == DialogType::Private {
+        return Err(CsError::bad_request("Bad Request"));
+    }
+    let removed: Vec<i64> = req
+        .users
+        .iter()
+        .copied()
+        .filter(|u| view.dialog.occupants_ids.contains(u))
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    if removed.is_empty() {
+        return Err(CsError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Users provided are not participants of this chat.",
+        ));
+    }
+    let view = face
+        .chat
+        .update_dialog(
+            face.app,
+            Actor::User(caller.user().get()),
+            DialogId::from(view.dialog.id),
+            DialogUpdate {
+                pull_occupants: removed.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(Json(
+        with_users(&face, (uuid, view), "removedUsers", &removed, Dates::Iso).await?,
+    ))
 }

@@ -82,6 +82,10 @@ fn api() -> Router<State> {
         .route("/chats/{id}", get(chats::get_chat).put(chats::update))
         .route("/chats/{id}/settings", put(chats::settings))
         .route(
+            "/chats/{id}/users",
+            post(chats::add_users).delete(chats::remove_users),
+        )
+        .route(
             "/chats/{id}/messages",
             post(messages::post_message).get(messages::list),
         )

@@ -4,7 +4,8 @@
 //!
 //! [`Realtime`] is the face's subscriber on the domain's bus: every stored message delivered live
 //! (posted here, or over ConnectyCube REST with `send_to_chat=1`) becomes a `message` event for
-//! every device session of every participant, the author included.
+//! every device session of every participant, the author included; every change of a group dialog
+//! (made here or on the ConnectyCube face) becomes `addedUsers`, `removedUsers` or `chatUpdate`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,14 +22,15 @@ use confab_core::chat::{DialogType, Message};
 use confab_core::{AppId, DialogId, UserId};
 use confab_service::bus::Event;
 use confab_service::chat::Actor;
+use confab_service::rooms::DialogChanged;
 use confab_service::Subscriber;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::auth::bearer;
-use crate::chats::message_ids;
+use crate::chats::{message_ids, render_chats, with_users};
 use crate::error::CsError;
 use crate::render::{message_info, Dates};
 use crate::{Face, State};
@@ -171,16 +173,6 @@ async fn run(face: State, user: UserId, session: String, socket: WebSocket) {
     face.hub.unregister(user, seq);
 }
 
-/// Sends one event to every socket of `users` (a change made on this face).
-pub fn notify(face: &Face, users: &[i64], event: &str, source: &str, payload: serde_json::Value) {
-    if !face.hub.has_any(users) {
-        return;
-    }
-    let frame = json!({"event": event, "source": source, "payload": payload});
-    face.hub
-        .send(users, Bytes::from(frame.to_string().into_bytes()));
-}
-
 /// The face's subscriber on the domain's bus.
 pub struct Realtime {
     pub face: Arc<Face>,
@@ -230,11 +222,74 @@ impl Realtime {
     }
 }
 
+impl Realtime {
+    /// A group's membership or details changed (on either face): `addedUsers` to everyone in it
+    /// now, `removedUsers` to those left (the removed are gone already), else `chatUpdate`.
+    async fn dialog_changed(&self, c: &DialogChanged) {
+        if c.app != self.face.app.get() || c.deleted {
+            return;
+        }
+        let Ok(view) = self
+            .face
+            .chat
+            .dialog_for(self.face.app, Actor::Admin, DialogId::from(c.dialog_id))
+            .await
+        else {
+            return;
+        };
+        if view.dialog.kind != DialogType::Group {
+            return;
+        }
+        let users = view.dialog.occupants_ids.clone();
+        if !self.face.hub.has_any(&users) {
+            return;
+        }
+        let source = c
+            .actor
+            .map_or_else(|| "system".to_string(), |a| a.to_string());
+        let uuid = match self.face.ids.chat_uuid(self.face.app, c.dialog_id).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(error = %e, "chatserver: dialog event dropped");
+                return;
+            }
+        };
+        let mut events = Vec::new();
+        if !c.added.is_empty() {
+            events.push(("addedUsers", Some(c.added.as_slice())));
+        }
+        if !c.removed.is_empty() {
+            events.push(("removedUsers", Some(c.removed.as_slice())));
+        }
+        if events.is_empty() {
+            events.push(("chatUpdate", None));
+        }
+        for (event, ids) in events {
+            let chat = (uuid.clone(), view.clone());
+            let payload = match ids {
+                Some(ids) => with_users(&self.face, chat, event, ids, Dates::Apple).await,
+                None => render_chats(&self.face, &[chat], false, Dates::Apple)
+                    .await
+                    .map(|mut v| v.pop().unwrap_or(Value::Null)),
+            };
+            let Ok(payload) = payload else {
+                continue;
+            };
+            let frame = json!({"event": event, "source": source, "payload": payload});
+            self.face
+                .hub
+                .send(&users, Bytes::from(frame.to_string().into_bytes()));
+        }
+    }
+}
+
 #[async_trait]
 impl Subscriber for Realtime {
     async fn on_event(&self, event: &Event) {
-        if let Event::MessageSent(m) = event {
-            self.message_sent(m).await;
+        match event {
+            Event::MessageSent(m) => self.message_sent(m).await,
+            Event::DialogChanged(c) => self.dialog_changed(c).await,
+            _ => {}
         }
     }
 }

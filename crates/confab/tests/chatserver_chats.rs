@@ -322,3 +322,178 @@ async fn title_and_settings() {
         "Forbidden",
     );
 }
+
+#[tokio::test]
+async fn adding_and_removing_users_on_either_face() {
+    let cs = Cs::start().await;
+    let a = cs.register("membera1").await;
+    let b = cs.register("memberb1").await;
+    let c = cs.register("memberc1").await;
+    let d = cs.register("memberd1").await;
+    let group = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let gid = group["id"].as_str().unwrap();
+    let path = format!("/chats/{gid}/users");
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+
+    // Any participant adds; the new one and everyone there hear of it.
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            &path,
+            Some(&b.token),
+            Some(json!({"users": [c.id, a.id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["addedUsers"][0]["id"], json!(c.id));
+    assert_eq!(v["addedUsers"].as_array().unwrap().len(), 1);
+    for sock in [&mut sa, &mut sc] {
+        let f = sock.frame().await;
+        assert_eq!(f["event"], "addedUsers");
+        assert_eq!(f["source"], json!(b.id.to_string()));
+        assert_eq!(f["payload"]["addedUsers"][0]["id"], json!(c.id));
+    }
+    assert_error(
+        cs.call(
+            Method::POST,
+            &path,
+            Some(&b.token),
+            Some(json!({"users": [c.id]})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "No users to add found.",
+    );
+    let many: Vec<i64> = (100_001..=100_011).collect();
+    assert_error(
+        cs.call(
+            Method::POST,
+            &path,
+            Some(&b.token),
+            Some(json!({"users": many})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "To many users to add at once.",
+    );
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            &format!("/chats/{}/users", personal["id"].as_str().unwrap()),
+            Some(&a.token),
+            Some(json!({"users": [c.id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        cs.call(
+            Method::POST,
+            &path,
+            Some(&d.token),
+            Some(json!({"users": [d.id]}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN,
+        "outsiders cannot add themselves"
+    );
+
+    // Removing: the owner may; the removed one hears nothing more.
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&b.token),
+            Some(json!({"users": [c.id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "only the owner removes others");
+    let (s, v) = cs
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&a.token),
+            Some(json!({"users": [c.id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["removedUsers"][0]["id"], json!(c.id));
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "removedUsers");
+    assert_eq!(f["payload"]["removedUsers"][0]["id"], json!(c.id));
+    sc.quiet(300).await;
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            &path,
+            Some(&a.token),
+            Some(json!({"users": [c.id]})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Users provided are not participants of this chat.",
+    );
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&a.token),
+            Some(json!({"users": []})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // A change on the ConnectyCube face shows here: d added there, and a rename.
+    let token = cs.ts.login("membera1").await;
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
+        .await;
+    let dialog = dialogs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["type"] == 2)
+        .unwrap()
+        .clone();
+    let occupants: Vec<i64> = dialog["occupants_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert!(!occupants.contains(&c.id));
+    let did = dialog["_id"].as_str().unwrap();
+    let (s, v) = cs
+        .ts
+        .call(
+            Method::PUT,
+            &format!("/chat/Dialog/{did}.json"),
+            Some(&token),
+            Some(json!({"push_all": {"occupants_ids": [d.id]}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "addedUsers");
+    assert_eq!(f["source"], json!(a.id.to_string()));
+    assert_eq!(f["payload"]["addedUsers"][0]["id"], json!(d.id));
+    assert_eq!(f["payload"]["id"], json!(gid));
+    let (s, _) = cs
+        .ts
+        .call(
+            Method::PUT,
+            &format!("/chat/Dialog/{did}.json"),
+            Some(&token),
+            Some(json!({"name": "From the SDK"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sa.frame().await;
+    assert_eq!(
+        (f["event"].as_str(), f["payload"]["title"].as_str()),
+        (Some("chatUpdate"), Some("From the SDK"))
+    );
+}
