@@ -89,6 +89,14 @@ fn api() -> Router<State> {
             "/chats/{id}/messages",
             post(messages::post_message).get(messages::list),
         )
+        .route(
+            "/chats/{id}/messages/{message}",
+            put(messages::update_message).delete(messages::delete_message),
+        )
+        .route(
+            "/chats/{id}/messages/{message}/read",
+            put(messages::read_message),
+        )
 }
 
 /// Everything the face serves: the documented layout at the root, the newer one under `/api/`,

@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use crate::auth::bearer;
 use crate::chats::{message_ids, render_chats, with_users};
 use crate::error::CsError;
+use crate::messages::deleted_info;
 use crate::render::{message_info, Dates};
 use crate::{Face, State};
 
@@ -173,6 +174,16 @@ async fn run(face: State, user: UserId, session: String, socket: WebSocket) {
     face.hub.unregister(user, seq);
 }
 
+/// Sends one event to every socket of `users`, for changes the domain's bus does not carry.
+pub fn notify(face: &Face, users: &[i64], event: &str, source: &str, payload: Value) {
+    if !face.hub.has_any(users) {
+        return;
+    }
+    let frame = json!({"event": event, "source": source, "payload": payload});
+    face.hub
+        .send(users, Bytes::from(frame.to_string().into_bytes()));
+}
+
 /// The face's subscriber on the domain's bus.
 pub struct Realtime {
     pub face: Arc<Face>,
@@ -191,6 +202,30 @@ impl Realtime {
             DialogType::Private | DialogType::Group => Some(view.dialog.occupants_ids),
             _ => None,
         }
+    }
+
+    /// A message deleted for everyone (on either face): `messageUpdate` with no text.
+    async fn message_deleted(&self, m: &Message) {
+        if m.app_id != self.face.app.get() {
+            return;
+        }
+        let Some(users) = self.participants(m).await else {
+            return;
+        };
+        if !self.face.hub.has_any(&users) {
+            return;
+        }
+        let Ok((number, uuid)) = message_ids(&self.face, m).await else {
+            return;
+        };
+        let payload = deleted_info(m, number, &uuid, Dates::Apple);
+        notify(
+            &self.face,
+            &users,
+            "messageUpdate",
+            &m.sender_id.to_string(),
+            payload,
+        );
     }
 
     async fn message_sent(&self, m: &Message) {
@@ -288,6 +323,7 @@ impl Subscriber for Realtime {
     async fn on_event(&self, event: &Event) {
         match event {
             Event::MessageSent(m) => self.message_sent(m).await,
+            Event::MessageDeleted(m) => self.message_deleted(m).await,
             Event::DialogChanged(c) => self.dialog_changed(c).await,
             _ => {}
         }

@@ -356,3 +356,207 @@ async fn sdk_users_get_it_live_over_xmpp() {
         .clone();
     assert_eq!(g["last_message"], "to the group");
 }
+
+#[tokio::test]
+async fn edit_read_and_delete_on_both_faces() {
+    let cs = Cs::start().await;
+    let a = cs.register("editora1").await;
+    let b = cs.register("editorb1").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let other = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let id = chat["id"].as_str().unwrap();
+    let m = cs.post(&a, id, "first").await;
+    let n = m["id"].as_i64().unwrap();
+    let in_other = cs
+        .post(&a, other["id"].as_str().unwrap(), "elsewhere")
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let path = |n: i64| format!("/chats/{id}/messages/{n}");
+
+    // Edit: the author only; fileExists/previewExists may be left out.
+    assert_error(
+        cs.call(
+            Method::PUT,
+            &path(n),
+            Some(&b.token),
+            Some(json!({"text": "mine now"})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    assert_error(
+        cs.call(
+            Method::PUT,
+            &path(n),
+            Some(&a.token),
+            Some(json!({"text": ""})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        TEXT_LENGTH,
+    );
+    for unknown in [999_999, in_other] {
+        assert_eq!(
+            cs.call(
+                Method::PUT,
+                &path(unknown),
+                Some(&a.token),
+                Some(json!({"text": "x"}))
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            &path(n),
+            Some(&a.token),
+            Some(json!({"text": "edited"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["text"].as_str(), v["id"].as_i64()),
+        (Some("edited"), Some(n))
+    );
+    assert!(v["editedAt"].is_string());
+    for sock in [&mut sa, &mut sb] {
+        let f = sock.frame().await;
+        assert_eq!(f["event"], "messageUpdate");
+        assert_eq!(f["payload"]["text"], "edited");
+        assert!(f["payload"]["editedAt"].is_f64());
+    }
+    let token = cs.ts.login("editorb1").await;
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
+        .await;
+    let dialog_id = dialogs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["type"] == 3)
+        .unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let items = history(&cs, &token, &dialog_id).await;
+    assert_eq!(items[0]["message"], "edited");
+    assert!(!items[0]["read_ids"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(b.id)));
+
+    // Read: once per user, told once.
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("{}/read", path(n)),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for sock in [&mut sa, &mut sb] {
+        let f = sock.frame().await;
+        assert_eq!(
+            (f["event"].as_str(), f["source"].as_str()),
+            (Some("messageUpdate"), Some(b.id.to_string().as_str()))
+        );
+    }
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("{}/read", path(n)),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    sa.quiet(300).await;
+    let items = history(&cs, &token, &dialog_id).await;
+    assert!(items[0]["read_ids"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(b.id)));
+
+    // Delete: the author only, for everyone on both faces.
+    assert_error(
+        cs.call(Method::DELETE, &path(n), Some(&b.token), None)
+            .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    let (s, v) = cs
+        .call(Method::DELETE, &path(n), Some(&a.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["text"], "");
+    assert!(v["deletedAt"].is_string());
+    for sock in [&mut sa, &mut sb] {
+        let f = sock.frame().await;
+        assert_eq!(f["event"], "messageUpdate");
+        assert_eq!(f["payload"]["text"], "");
+        assert!(f["payload"]["deletedAt"].is_f64());
+    }
+    assert!(history(&cs, &token, &dialog_id).await.is_empty());
+    let (_, list) = cs
+        .call(
+            Method::GET,
+            &format!("/chats/{id}/messages"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(list, json!([]));
+
+    // A delete for everyone on the ConnectyCube face reaches the sockets too.
+    let (s, v) = cs
+        .ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&token),
+            Some(json!({"chat_dialog_id": dialog_id, "message": "sdk says", "send_to_chat": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let sdk_message = v["_id"].as_str().unwrap().to_string();
+    let live = sa.frame().await;
+    assert_eq!(live["payload"]["text"], "sdk says");
+    sb.frame().await;
+    let (s, _) = cs
+        .ts
+        .call(
+            Method::DELETE,
+            &format!("/chat/Message/{sdk_message}.json?force=1"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "messageUpdate");
+    assert_eq!(f["payload"]["id"], live["payload"]["id"]);
+    assert_eq!(f["payload"]["text"], "");
+}
+
+/// The ConnectyCube history of a dialog, without marking it read.
+async fn history(cs: &Cs, token: &str, dialog_id: &str) -> Vec<Value> {
+    let (_, v) = cs
+        .ts
+        .call(
+            Method::GET,
+            &format!("/chat/Message.json?chat_dialog_id={dialog_id}&mark_as_read=0"),
+            Some(token),
+            None,
+        )
+        .await;
+    v["items"].as_array().unwrap().clone()
+}
