@@ -15,7 +15,7 @@ use confab_core::{DialogId, ErrorKind, ObjectId, UserId};
 use confab_service::chat::{Actor, DialogUpdate, DialogView, NewDialog};
 use confab_service::ChatKey;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::{parse_json, CsError, CsResult};
@@ -506,4 +506,80 @@ pub async fn remove_users(
     Ok(Json(
         with_users(&face, (uuid, view), "removedUsers", &removed, Dates::Iso).await?,
     ))
+}
+
+/// `DELETE /chats/<uuid>/me`: leaves a group (on both faces); those left get `removedUsers`.
+pub async fn exit(
+    St(face): St<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> CsResult<StatusCode> {
+    let (_, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    if view.dialog.kind == DialogType::Private {
+        return Err(CsError::bad_request("Bad Request"));
+    }
+    face.chat
+        .update_dialog(
+            face.app,
+            Actor::User(caller.user().get()),
+            DialogId::from(view.dialog.id),
+            DialogUpdate {
+                pull_occupants: vec![caller.user().get()],
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct Notification {
+    name: String,
+    text: Option<String>,
+    /// Base64 of UTF-8 JSON (Swift's `Data`), handed on as the JSON it holds.
+    data: Option<String>,
+    /// `webSocket` (the default here), `push` or `all`; push is not sent yet.
+    #[serde(default)]
+    realm: Option<String>,
+}
+
+/// `POST /chats/<uuid>/notify`: an `auxiliary` event (typing and the like) to every participant's
+/// sockets, the sender's included; nothing is stored.
+pub async fn notify(
+    St(face): St<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> CsResult<StatusCode> {
+    use base64::Engine;
+    let req: Notification = parse_json(&body)?;
+    if !matches!(
+        req.realm.as_deref(),
+        None | Some("webSocket" | "push" | "all")
+    ) {
+        return Err(CsError::bad_request(
+            "Invalid or missing fields in the request body.",
+        ));
+    }
+    let data = match req.data.as_deref() {
+        None => Value::Null,
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .and_then(|raw| serde_json::from_slice(&raw).ok())
+            .ok_or_else(|| {
+                CsError::bad_request("Invalid or missing fields in the request body.")
+            })?,
+    };
+    let (_, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    if req.realm.as_deref() != Some("push") {
+        crate::ws::notify(
+            &face,
+            &view.dialog.occupants_ids,
+            "auxiliary",
+            &caller.user().to_string(),
+            json!({"name": req.name, "text": req.text, "data": data}),
+        );
+    }
+    Ok(StatusCode::OK)
 }

@@ -17,7 +17,7 @@ pub mod ws;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use confab_core::AppId;
 use confab_service::{Accounts, Chat, ChatServerState, Subscriber};
@@ -85,6 +85,8 @@ fn api() -> Router<State> {
             "/chats/{id}/users",
             post(chats::add_users).delete(chats::remove_users),
         )
+        .route("/chats/{id}/me", delete(chats::exit))
+        .route("/chats/{id}/notify", post(chats::notify))
         .route(
             "/chats/{id}/messages",
             post(messages::post_message).get(messages::list),

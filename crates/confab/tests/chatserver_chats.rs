@@ -497,3 +497,50 @@ async fn adding_and_removing_users_on_either_face() {
         (Some("chatUpdate"), Some("From the SDK"))
     );
 }
+
+#[tokio::test]
+async fn exit_a_group() {
+    let cs = Cs::start().await;
+    let a = cs.register("exitera1").await;
+    let b = cs.register("exiterb1").await;
+    let group = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            &format!("/chats/{}/me", personal["id"].as_str().unwrap()),
+            Some(&b.token),
+            None,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "Bad Request",
+    );
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}/me"),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "removedUsers");
+    assert_eq!(f["payload"]["removedUsers"][0]["id"], json!(b.id));
+    let (s, _) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}/me"),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

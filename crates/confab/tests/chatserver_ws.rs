@@ -167,3 +167,73 @@ async fn a_new_socket_of_a_session_replaces_the_old_one() {
     assert_eq!(new.frame().await["payload"]["text"], "once");
     new.quiet(300).await;
 }
+
+#[tokio::test]
+async fn notify_sends_auxiliary_events() {
+    use base64::Engine;
+    let cs = Cs::start().await;
+    let a = cs.register("notifya1").await;
+    let b = cs.register("notifyb1").await;
+    let outsider = cs.register("notifyo1").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let path = format!("/chats/{}/notify", chat["id"].as_str().unwrap());
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let data = base64::engine::general_purpose::STANDARD.encode(br#"{"deleted":true}"#);
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            &path,
+            Some(&a.token),
+            Some(json!({"name": "typing", "data": data, "realm": "webSocket"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for sock in [&mut sa, &mut sb] {
+        let f = sock.frame().await;
+        assert_eq!(f["event"], "auxiliary");
+        assert_eq!(f["source"], json!(a.id.to_string()));
+        assert_eq!(
+            f["payload"],
+            json!({"name": "typing", "text": null, "data": {"deleted": true}})
+        );
+    }
+    // Push only: nothing on the sockets (push is not sent yet).
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            &path,
+            Some(&a.token),
+            Some(json!({"name": "typing", "realm": "push"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    sb.quiet(300).await;
+    // Bad input and someone else's chat.
+    for body in [
+        json!({"name": "x", "data": "not base64!"}),
+        json!({"name": "x", "realm": "carrier pigeon"}),
+        json!({"text": "no name"}),
+    ] {
+        let (s, v) = cs
+            .call(Method::POST, &path, Some(&a.token), Some(body))
+            .await;
+        assert_eq!(
+            (s, &v["error"]),
+            (StatusCode::BAD_REQUEST, &json!(true)),
+            "{v}"
+        );
+    }
+    assert_error(
+        cs.call(
+            Method::POST,
+            &path,
+            Some(&outsider.token),
+            Some(json!({"name": "typing"})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    sb.quiet(300).await;
+}
