@@ -83,3 +83,18 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> CsResult<T> {
         CsError::bad_request(what)
     })
 }
+
+/// Answers the framework produces itself (a body over the size limit, a bad query string, a method
+/// the path does not have) get this face's error body too.
+pub async fn framework_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let reason = status.canonical_reason().unwrap_or("Error");
+    CsError::new(status, reason).into_response()
+}

@@ -103,7 +103,7 @@ fn api() -> Router<State> {
 
 /// Everything the face serves: the documented layout at the root, the newer one under `/api/`,
 /// and the WebSocket at `/<sessionId>` and `/ws/<sessionId>`.
-pub fn router(face: State) -> Router {
+pub fn router(face: State, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/", get(|| async { "Chat Server v0.1.0" }))
         .merge(api())
@@ -111,5 +111,7 @@ pub fn router(face: State) -> Router {
         .route("/{session}", get(ws::upgrade))
         .route("/ws/{session}", get(ws::upgrade))
         .fallback(|| async { CsError::not_found() })
+        .layer(axum::middleware::map_response(error::framework_errors))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(face)
 }

@@ -56,7 +56,7 @@ pub(crate) async fn start(
     let listener = TcpListener::bind(addr).await.map_err(Error::internal)?;
     let bound = listener.local_addr().map_err(Error::internal)?;
     tracing::info!(chatserver = %bound, app = %app, "listening");
-    let router = confab_chatserver::router(face);
+    let router = confab_chatserver::router(face, config.max_body_bytes);
     let mut serve_stop = stop;
     let serve = axum::serve(
         listener,

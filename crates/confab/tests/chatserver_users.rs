@@ -425,3 +425,33 @@ async fn update_change_password_and_delete() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn framework_errors_use_the_error_body_and_change_nothing() {
+    let cs = Cs::start().await;
+    let u = cs.register("bodylimit").await;
+    let chat = cs
+        .chat(&u.token, &[cs.register("bodyother").await.id], None)
+        .await;
+    let path = format!("/chats/{}/messages", chat["id"].as_str().unwrap());
+    // Over max_body_bytes (1 MiB by default).
+    let huge = json!({"localId": local_id(u.id), "text": "x".repeat(1_100_000)});
+    assert_error(
+        cs.call(Method::POST, &path, Some(&u.token), Some(huge))
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Payload Too Large",
+    );
+    assert_error(
+        cs.call(Method::PATCH, "/users/me", Some(&u.token), None)
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+    );
+    let (s, v) = cs.call(Method::GET, &path, Some(&u.token), None).await;
+    assert_eq!(
+        (s, v),
+        (StatusCode::OK, json!([])),
+        "nothing stored, still serving"
+    );
+}
