@@ -583,3 +583,38 @@ pub async fn notify(
     }
     Ok(StatusCode::OK)
 }
+
+/// `DELETE /chats/<uuid>`: a group is deleted for everyone by its owner only (its participants get
+/// `chatDeleted`); a personal chat is removed from the caller's list, as the domain does for
+/// private dialogs (its messages stay for the other side, unlike the original).
+pub async fn delete_chat(
+    St(face): St<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> CsResult<StatusCode> {
+    let (_, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    let me = caller.user().get();
+    let group = view.dialog.kind == DialogType::Group;
+    if group && view.dialog.owner_id != me {
+        return Err(CsError::forbidden("You can't delete this chat."));
+    }
+    let out = face
+        .chat
+        .delete_dialogs(
+            face.app,
+            caller.user(),
+            &[DialogId::from(view.dialog.id)],
+            group,
+        )
+        .await?;
+    if !out.forbidden.is_empty() {
+        return Err(CsError::forbidden("You can't delete this chat."));
+    }
+    let told = if group {
+        view.dialog.occupants_ids.clone()
+    } else {
+        vec![me]
+    };
+    crate::ws::notify(&face, &told, "chatDeleted", &me.to_string(), Value::Null);
+    Ok(StatusCode::OK)
+}

@@ -79,7 +79,12 @@ fn api() -> Router<State> {
         .route("/users/{id}", get(users::get_user))
         .route("/chats", post(chats::create).get(chats::list))
         .route("/chats/", get(chats::list))
-        .route("/chats/{id}", get(chats::get_chat).put(chats::update))
+        .route(
+            "/chats/{id}",
+            get(chats::get_chat)
+                .put(chats::update)
+                .delete(chats::delete_chat),
+        )
         .route("/chats/{id}/settings", put(chats::settings))
         .route(
             "/chats/{id}/users",

@@ -544,3 +544,65 @@ async fn exit_a_group() {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn deleting_chats() {
+    let cs = Cs::start().await;
+    let a = cs.register("deletea1").await;
+    let b = cs.register("deleteb1").await;
+    let group = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    let pid = personal["id"].as_str().unwrap();
+    cs.post(&a, pid, "kept for b").await;
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            &format!("/chats/{gid}"),
+            Some(&b.token),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "You can't delete this chat.",
+    );
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sb.frame().await;
+    assert_eq!(
+        (f["event"].as_str(), &f["payload"]),
+        (Some("chatDeleted"), &json!(null))
+    );
+    for t in [&a.token, &b.token] {
+        let (s, _) = cs
+            .call(Method::GET, &format!("/chats/{gid}"), Some(t), None)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+
+    // A personal chat leaves the caller's list only.
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{pid}"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    sb.quiet(300).await;
+    let (_, mine) = cs.call(Method::GET, "/chats", Some(&a.token), None).await;
+    assert_eq!(mine, json!([]));
+    let (_, theirs) = cs.call(Method::GET, "/chats", Some(&b.token), None).await;
+    assert_eq!(theirs[0]["id"], json!(pid));
+    assert_eq!(theirs[0]["lastMessage"]["text"], "kept for b");
+}
