@@ -75,6 +75,7 @@ fn api() -> Router<State> {
                 .delete(users::delete_me),
         )
         .route("/users/me/changePassword", put(users::change_password))
+        .route("/users/me/device", put(users::update_device))
         .route("/users/me/logout", post(users::logout))
         .route("/users/{id}", get(users::get_user))
         .route("/chats", post(chats::create).get(chats::list))

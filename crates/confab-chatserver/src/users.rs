@@ -318,3 +318,34 @@ pub async fn delete_me(St(face): St<State>, caller: Caller) -> CsResult<Response
     face.hub.close_user(face.app, caller.user());
     Ok(StatusCode::OK.into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceUpdate {
+    device_name: String,
+    device_token: Option<String>,
+}
+
+/// `PUT /users/me/device`: renames the caller's device and sets its push token.
+pub async fn update_device(
+    St(face): St<State>,
+    caller: Caller,
+    body: Bytes,
+) -> CsResult<Json<Value>> {
+    let req: DeviceUpdate = parse_json(&body)?;
+    let mut device: serde_json::Map<String, Value> =
+        serde_json::from_str(&caller.session.device_info).unwrap_or_default();
+    device.insert("name".into(), Value::String(req.device_name));
+    if let Some(t) = req.device_token {
+        device.insert("token".into(), Value::String(t));
+    }
+    let text = Value::Object(device).to_string();
+    face.ids.update_device(&caller.session.id, &text).await?;
+    let user = user_by_id(&face, caller.user()).await?;
+    let sessions = face.ids.device_sessions(face.app, caller.user()).await?;
+    Ok(Json(private_info(
+        &user,
+        &sessions,
+        (&caller.session.id, &caller.token),
+    )))
+}

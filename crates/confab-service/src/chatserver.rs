@@ -92,6 +92,19 @@ impl ChatServerState {
         }
     }
 
+    /// Replaces the `DeviceInfo` of a session.
+    pub async fn update_device(&self, session: &str, device_info: &str) -> Result<()> {
+        if self
+            .store
+            .update_device_info(session, device_info, now_millis())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::Unauthenticated, "Unauthorized"))
+        }
+    }
+
     pub async fn device_sessions(&self, app: AppId, user: UserId) -> Result<Vec<DeviceSession>> {
         self.store.device_sessions_of(app, user).await
     }

@@ -32,6 +32,8 @@ pub trait ChatServerStore: Send + Sync + 'static {
     async fn create_device_session(&self, session: &DeviceSession, token_hash: &[u8])
         -> Result<()>;
     async fn device_session_by_token(&self, token_hash: &[u8]) -> Result<Option<DeviceSession>>;
+    /// Replaces a session's `DeviceInfo` JSON; `false` when there is no such session.
+    async fn update_device_info(&self, id: &str, device_info: &str, now: Millis) -> Result<bool>;
     /// Every session of the user, oldest first.
     async fn device_sessions_of(&self, app: AppId, user: UserId) -> Result<Vec<DeviceSession>>;
     /// Deletes every session of the user; returns how many.

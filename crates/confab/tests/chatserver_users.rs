@@ -455,3 +455,46 @@ async fn framework_errors_use_the_error_body_and_change_nothing() {
         "nothing stored, still serving"
     );
 }
+
+#[tokio::test]
+async fn device_update_changes_only_the_callers_session() {
+    let cs = Cs::start().await;
+    let u = cs.register("devupdate").await;
+    let (second, second_id) = cs.second_session(&u).await;
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            "/users/me/device",
+            Some(&second),
+            Some(json!({"deviceName": "Renamed", "deviceToken": "push-token"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let sessions = v["deviceSessions"].as_array().unwrap();
+    let mine = sessions
+        .iter()
+        .find(|d| d["id"] == json!(second_id))
+        .unwrap();
+    assert_eq!(mine["deviceInfo"]["name"], "Renamed");
+    assert_eq!(mine["deviceInfo"]["token"], "push-token");
+    assert_eq!(mine["deviceInfo"]["model"], "Model");
+    assert_eq!(mine["accessToken"], json!(second));
+    let other = sessions
+        .iter()
+        .find(|d| d["id"] == json!(u.session))
+        .unwrap();
+    assert_eq!(other["deviceInfo"], device(1));
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            "/users/me/device",
+            Some(&second),
+            Some(json!({"deviceToken": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["error"]),
+        (StatusCode::BAD_REQUEST, &json!(true)),
+        "deviceName is required"
+    );
+}

@@ -1,6 +1,7 @@
 //! [`ChatServerStore`] on SQLite.
 
 use async_trait::async_trait;
+use confab_core::clock::Millis;
 use confab_core::{AppId, ObjectId, Result, UserId};
 use sqlx::Row;
 
@@ -54,6 +55,20 @@ impl ChatServerStore for SqliteStore {
         .await
         .map_err(db)?;
         row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn update_device_info(&self, id: &str, device_info: &str, now: Millis) -> Result<bool> {
+        let _write = self.write.lock().await;
+        let done = sqlx::query(
+            "UPDATE chatserver_device_sessions SET device_info = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(device_info)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn device_sessions_of(&self, app: AppId, user: UserId) -> Result<Vec<DeviceSession>> {

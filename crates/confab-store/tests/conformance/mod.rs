@@ -829,6 +829,20 @@ pub async fn chatserver_sessions_and_stable_ids(s: &impl Stores) {
         session("S2", alice, NOW + 1)
     );
     assert!(s.device_session_by_token(b"nope").await.unwrap().is_none());
+    assert!(s
+        .update_device_info("S2", r#"{"name":"new"}"#, NOW + 5)
+        .await
+        .unwrap());
+    assert!(!s.update_device_info("S9", "{}", NOW + 5).await.unwrap());
+    let updated = s.device_session_by_token(b"h2").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            updated.device_info.as_str(),
+            updated.updated_at,
+            updated.created_at
+        ),
+        (r#"{"name":"new"}"#, NOW + 5, NOW + 1)
+    );
     let ids: Vec<String> = s
         .device_sessions_of(a, alice)
         .await
