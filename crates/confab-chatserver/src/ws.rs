@@ -192,6 +192,11 @@ pub struct Realtime {
 impl Realtime {
     /// The participants of a message's chat; `None` for dialogs that are not chats here.
     async fn participants(&self, m: &Message) -> Option<Vec<i64>> {
+        Some(self.chat_of(m).await?.1)
+    }
+
+    /// The kind and participants of a message's chat.
+    async fn chat_of(&self, m: &Message) -> Option<(DialogType, Vec<i64>)> {
         let view = self
             .face
             .chat
@@ -199,7 +204,9 @@ impl Realtime {
             .await
             .ok()?;
         match view.dialog.kind {
-            DialogType::Private | DialogType::Group => Some(view.dialog.occupants_ids),
+            DialogType::Private | DialogType::Group => {
+                Some((view.dialog.kind, view.dialog.occupants_ids))
+            }
             _ => None,
         }
     }
@@ -232,12 +239,27 @@ impl Realtime {
         if m.app_id != self.face.app.get() {
             return;
         }
-        let Some(users) = self.participants(m).await else {
+        let Some((kind, mut users)) = self.chat_of(m).await else {
             return;
         };
         // Nobody of the chat has a socket open: no ids to assign, nothing to render.
         if !self.face.hub.has_any(&users) {
             return;
+        }
+        // The domain's group rule, as on XMPP: nobody on either side of a privacy block with the
+        // sender gets it live (a blocked 1:1 message was never stored).
+        if kind == DialogType::Group {
+            if let Ok(sender) = UserId::new(m.sender_id) {
+                let members: Vec<UserId> =
+                    users.iter().filter_map(|u| UserId::new(*u).ok()).collect();
+                let blocked = self
+                    .face
+                    .chat
+                    .privacy()
+                    .blocked_in_group(self.face.app, sender, members)
+                    .await;
+                users.retain(|u| !blocked.iter().any(|b| b.get() == *u));
+            }
         }
         let (number, uuid) = match message_ids(&self.face, m).await {
             Ok(ids) => ids,

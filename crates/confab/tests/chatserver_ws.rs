@@ -237,3 +237,38 @@ async fn notify_sends_auxiliary_events() {
     );
     sb.quiet(300).await;
 }
+
+#[tokio::test]
+async fn group_messages_skip_members_on_either_side_of_a_privacy_block() {
+    use confab_testkit::xmpp::{Transport, XmppClient};
+    let cs = Cs::start().await;
+    let a = cs.register("blocka01").await;
+    let b = cs.register("blockb01").await;
+    let c = cs.register("blockc01").await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    // c blocks a with a default privacy list, as an SDK client does over XMPP.
+    let mut x = XmppClient::over(&cs.ts, Transport::Tcp).await;
+    x.login(c.id, cs.ts.app_id, "password1").await;
+    x.send(&format!(
+        "<iq type='set' id='pl'><query xmlns='jabber:iq:privacy'><list name='bl'>\
+         <item type='jid' value='{}-{}@localhost' action='deny' order='1'/>\
+         </list></query></iq>",
+        a.id, cs.ts.app_id
+    ))
+    .await;
+    let r = x.until(|e| e.attr("id") == Some("pl")).await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", r.to_xml());
+    x.send(
+        "<iq type='set' id='pd'><query xmlns='jabber:iq:privacy'><default name='bl'/></query></iq>",
+    )
+    .await;
+    let r = x.until(|e| e.attr("id") == Some("pd")).await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", r.to_xml());
+
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+    cs.post(&a, group["id"].as_str().unwrap(), "not for c")
+        .await;
+    assert_eq!(sb.frame().await["payload"]["text"], "not for c");
+    sc.quiet(300).await;
+}
