@@ -4,13 +4,16 @@
 //! - [`error`]: the only renderer of errors (`{"error": true, "reason": …}`).
 //! - [`auth`]: the caller, from `Authorization: Bearer` (or `?token=` on the WebSocket).
 //! - [`render`]: the face's JSON objects and its two date styles.
-//! - [`users`], [`chats`], [`messages`]: handlers; they call services only.
+//! - [`users`], [`chats`], [`members`], [`messages`], [`notify`]: handlers; they call services
+//!   only.
 //! - [`ws`]: the sockets, and the face's subscriber on the domain's bus.
 
 pub mod auth;
 pub mod chats;
 pub mod error;
+pub mod members;
 pub mod messages;
+pub mod notify;
 pub mod render;
 pub mod users;
 pub mod ws;
@@ -89,10 +92,10 @@ fn api() -> Router<State> {
         .route("/chats/{id}/settings", put(chats::settings))
         .route(
             "/chats/{id}/users",
-            post(chats::add_users).delete(chats::remove_users),
+            post(members::add_users).delete(members::remove_users),
         )
-        .route("/chats/{id}/me", delete(chats::exit))
-        .route("/chats/{id}/notify", post(chats::notify))
+        .route("/chats/{id}/me", delete(members::exit))
+        .route("/chats/{id}/notify", post(notify::notify))
         .route(
             "/chats/{id}/messages",
             post(messages::post_message).get(messages::list),

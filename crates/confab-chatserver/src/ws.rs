@@ -30,8 +30,9 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::auth::bearer;
-use crate::chats::{message_ids, render_chats, with_users};
+use crate::chats::{message_ids, render_chats};
 use crate::error::CsError;
+use crate::members::with_users;
 use crate::messages::deleted_info;
 use crate::render::{message_info, Dates};
 use crate::{Face, State};
