@@ -79,6 +79,8 @@ fn api() -> Router<State> {
         )
         .route("/users/me/changePassword", put(users::change_password))
         .route("/users/me/device", put(users::update_device))
+        .route("/users/me/setAccountKey", put(users::set_account_key))
+        .route("/users/resetPassword", post(users::reset_password))
         .route("/users/me/logout", post(users::logout))
         .route("/users/{id}", get(users::get_user))
         .route("/chats", post(chats::create).get(chats::list))

@@ -349,3 +349,79 @@ pub async fn update_device(
         (&caller.session.id, &caller.token),
     )))
 }
+
+const ACCOUNT_KEY_ERROR: &str = "Account key should be between 25 and 100 characters long.";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetAccountKey {
+    password: String,
+    account_key: String,
+}
+
+/// `PUT /users/me/setAccountKey`: with the password, sets the key that can reset it.
+pub async fn set_account_key(
+    St(face): St<State>,
+    peer: ConnectInfo<SocketAddr>,
+    caller: Caller,
+    body: Bytes,
+) -> CsResult<StatusCode> {
+    let req: SetAccountKey = parse_json(&body)?;
+    if !(25..=100).contains(&req.account_key.chars().count()) {
+        return Err(CsError::bad_request(ACCOUNT_KEY_ERROR));
+    }
+    face.accounts.check_login_source(peer.0.ip())?;
+    let user = user_by_id(&face, caller.user()).await?;
+    let login = user.login.clone().unwrap_or_default();
+    match face
+        .accounts
+        .check_credentials(face.app, &login, &req.password)
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.kind == ErrorKind::Unauthenticated => {
+            return Err(CsError::forbidden("Invalid user or password."))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    face.ids
+        .set_account_key(face.app, caller.user(), req.account_key)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetPassword {
+    user_id: i64,
+    new_password: String,
+    account_key: String,
+}
+
+/// `POST /users/resetPassword` (the document says PUT; the code registers POST): the account key
+/// instead of the old password. Counted like a login attempt from the caller's address.
+pub async fn reset_password(
+    St(face): St<State>,
+    peer: ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> CsResult<StatusCode> {
+    let req: ResetPassword = parse_json(&body)?;
+    face.accounts.check_login_source(peer.0.ip())?;
+    let id = UserId::new(req.user_id)
+        .map_err(|_| CsError::new(StatusCode::NOT_FOUND, "User not found."))?;
+    user_by_id(&face, id).await?;
+    if !face
+        .ids
+        .account_key_matches(face.app, id, req.account_key)
+        .await?
+    {
+        return Err(CsError::forbidden("Invalid user or account key."));
+    }
+    if !password_ok(&req.new_password) {
+        return Err(CsError::bad_request(PASSWORD_ERROR));
+    }
+    face.accounts
+        .set_password(face.app, id, req.new_password)
+        .await?;
+    Ok(StatusCode::OK)
+}

@@ -439,6 +439,20 @@ impl Accounts {
             .ok_or_else(|| Error::not_found("User not found"))
     }
 
+    /// Sets a new password without the old one, for a face that proved the user otherwise (an
+    /// account key).
+    pub async fn set_password(&self, app: AppId, user: UserId, new: String) -> Result<()> {
+        let mut errors = FieldErrors::default();
+        check_password(&new, &mut errors);
+        errors.into_result()?;
+        let hash = hash_password(new).await?;
+        self.store
+            .update_user(app, user, &UserFields::default(), Some(&hash), now_millis())
+            .await?
+            .ok_or_else(|| Error::not_found("User not found"))
+            .map(|_| ())
+    }
+
     /// `DELETE /users/{id}`: only the session's own user; their sessions and blobs go with them.
     pub async fn delete_self(&self, ctx: &AuthContext, target: UserId) -> Result<()> {
         let me = ctx.user()?;

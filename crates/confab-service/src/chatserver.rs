@@ -10,7 +10,7 @@ use confab_core::{AppId, Error, ErrorKind, ObjectId, Result, UserId};
 use confab_store::{ChatKey, ChatServerStore, DeviceSession};
 use rand::RngCore;
 
-use crate::secrets::token_hash;
+use crate::secrets::{hash_password, token_hash, verify_password};
 
 pub struct ChatServerState {
     store: Arc<dyn ChatServerStore>,
@@ -112,6 +112,22 @@ impl ChatServerState {
     /// Logout: every device session of the user ends.
     pub async fn close_device_sessions(&self, app: AppId, user: UserId) -> Result<u64> {
         self.store.delete_device_sessions_of(app, user).await
+    }
+
+    /// Sets the user's account key (kept as an Argon2 hash, like passwords).
+    pub async fn set_account_key(&self, app: AppId, user: UserId, key: String) -> Result<()> {
+        let hash = hash_password(key).await?;
+        self.store
+            .set_account_key_hash(app, user, &hash, now_millis())
+            .await
+    }
+
+    /// Whether `key` is the user's account key (`false` when none was set).
+    pub async fn account_key_matches(&self, app: AppId, user: UserId, key: String) -> Result<bool> {
+        Ok(match self.store.account_key_hash(app, user).await? {
+            Some(hash) => verify_password(key, hash).await,
+            None => false,
+        })
     }
 
     /// The chat UUID of each dialog, given on first sight and stable after.

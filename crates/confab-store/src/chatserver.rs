@@ -39,6 +39,17 @@ pub trait ChatServerStore: Send + Sync + 'static {
     /// Deletes every session of the user; returns how many.
     async fn delete_device_sessions_of(&self, app: AppId, user: UserId) -> Result<u64>;
 
+    /// Sets (or replaces) the hash of a user's account key.
+    async fn set_account_key_hash(
+        &self,
+        app: AppId,
+        user: UserId,
+        hash: &str,
+        now: Millis,
+    ) -> Result<()>;
+    /// The hash of a user's account key, when one was set.
+    async fn account_key_hash(&self, app: AppId, user: UserId) -> Result<Option<String>>;
+
     /// The UUID of each dialog: the stored one, or the candidate given beside it, stored now.
     async fn chat_uuids(&self, app: AppId, dialogs: &[(ObjectId, String)]) -> Result<Vec<String>>;
     /// Records the participants key of a chat created on this face (its UUID stored or not).

@@ -498,3 +498,126 @@ async fn device_update_changes_only_the_callers_session() {
         "deviceName is required"
     );
 }
+
+#[tokio::test]
+async fn account_key_resets_the_password() {
+    let cs = Cs::start().await;
+    let u = cs.register("keyuser01").await;
+    let key = "k".repeat(30);
+    let reset =
+        |key: &str, new: &str| json!({"userId": u.id, "newPassword": new, "accountKey": key});
+    // No key set yet.
+    assert_error(
+        cs.call(
+            Method::POST,
+            "/users/resetPassword",
+            None,
+            Some(reset(&key, "newpassword1")),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Invalid user or account key.",
+    );
+    let set = |password: &str, key: &str| json!({"password": password, "accountKey": key});
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me/setAccountKey",
+            Some(&u.token),
+            Some(set("password1", "short")),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "Account key should be between 25 and 100 characters long.",
+    );
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me/setAccountKey",
+            Some(&u.token),
+            Some(set("wrongpass1", &key)),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Invalid user or password.",
+    );
+    assert_eq!(
+        cs.call(
+            Method::PUT,
+            "/users/me/setAccountKey",
+            None,
+            Some(set("password1", &key))
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            "/users/me/setAccountKey",
+            Some(&u.token),
+            Some(set("password1", &key)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    assert_error(
+        cs.call(
+            Method::POST,
+            "/users/resetPassword",
+            None,
+            Some(reset(&"x".repeat(30), "newpassword1")),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Invalid user or account key.",
+    );
+    assert_error(
+        cs.call(
+            Method::POST,
+            "/users/resetPassword",
+            None,
+            Some(reset(&key, "short")),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        PASSWORD_ERROR,
+    );
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            "/users/resetPassword",
+            None,
+            Some(json!({"userId": 999999, "newPassword": "newpassword1", "accountKey": key})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        cs.login("keyuser01", "password1", device(2)).await.0,
+        StatusCode::OK,
+        "unchanged so far"
+    );
+
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            "/users/resetPassword",
+            None,
+            Some(reset(&key, "newpassword1")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.login("keyuser01", "password1", device(2)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        cs.login("keyuser01", "newpassword1", device(2)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        cs.ts.user_session("keyuser01", "newpassword1").await.0,
+        StatusCode::OK
+    );
+}

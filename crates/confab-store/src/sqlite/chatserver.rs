@@ -96,6 +96,41 @@ impl ChatServerStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn set_account_key_hash(
+        &self,
+        app: AppId,
+        user: UserId,
+        hash: &str,
+        now: Millis,
+    ) -> Result<()> {
+        let _write = self.write.lock().await;
+        sqlx::query(
+            "INSERT INTO chatserver_account_keys (user_id, app_id, key_hash, updated_at)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (user_id) DO UPDATE SET
+                key_hash = excluded.key_hash, updated_at = excluded.updated_at",
+        )
+        .bind(user.get())
+        .bind(app.get())
+        .bind(hash)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn account_key_hash(&self, app: AppId, user: UserId) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT key_hash FROM chatserver_account_keys WHERE user_id = ? AND app_id = ?",
+        )
+        .bind(user.get())
+        .bind(app.get())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db)
+    }
+
     async fn chat_uuids(&self, app: AppId, dialogs: &[(ObjectId, String)]) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(dialogs.len());
         let mut missing = Vec::new();

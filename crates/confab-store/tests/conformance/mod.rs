@@ -855,6 +855,16 @@ pub async fn chatserver_sessions_and_stable_ids(s: &impl Stores) {
     assert!(s.device_session_by_token(b"h1").await.unwrap().is_none());
     assert!(s.device_session_by_token(b"h3").await.unwrap().is_some());
 
+    // Account keys: one per user, replaced, gone with the user.
+    assert_eq!(s.account_key_hash(a, bob).await.unwrap(), None);
+    s.set_account_key_hash(a, bob, "k1", NOW).await.unwrap();
+    s.set_account_key_hash(a, bob, "k2", NOW + 1).await.unwrap();
+    assert_eq!(
+        s.account_key_hash(a, bob).await.unwrap().as_deref(),
+        Some("k2")
+    );
+    assert_eq!(s.account_key_hash(b, bob).await.unwrap(), None);
+
     // A dialog keeps the first UUID it was given.
     let (d1, d2) = (ObjectId::generate(), ObjectId::generate());
     let first = s
@@ -898,4 +908,8 @@ pub async fn chatserver_sessions_and_stable_ids(s: &impl Stores) {
     assert_eq!(s.message_of_number(a, n[0]).await.unwrap(), Some(m1));
     assert_eq!(s.message_of_number(b, n[0]).await.unwrap(), None);
     assert_eq!(s.message_of_number(a, 9999).await.unwrap(), None);
+
+    assert!(s.delete_user(a, bob).await.unwrap());
+    assert_eq!(s.account_key_hash(a, bob).await.unwrap(), None);
+    assert!(s.device_session_by_token(b"h3").await.unwrap().is_none());
 }
