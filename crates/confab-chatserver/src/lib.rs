@@ -4,11 +4,12 @@
 //! - [`error`]: the only renderer of errors (`{"error": true, "reason": …}`).
 //! - [`auth`]: the caller, from `Authorization: Bearer` (or `?token=` on the WebSocket).
 //! - [`render`]: the face's JSON objects and its two date styles.
-//! - [`users`], [`chats`], [`members`], [`messages`], [`notify`]: handlers; they call services
+//! - [`users`], [`chats`], [`members`], [`blocks`], [`messages`], [`notify`]: handlers; they call services
 //!   only.
 //! - [`ws`]: the sockets, and the face's subscriber on the domain's bus.
 
 pub mod auth;
+pub mod blocks;
 pub mod chats;
 pub mod error;
 pub mod members;
@@ -35,6 +36,8 @@ pub struct Face {
     pub accounts: Arc<Accounts>,
     pub chat: Arc<Chat>,
     pub ids: Arc<ChatServerState>,
+    /// The chat domain, for the JIDs privacy lists name users by.
+    pub domain: String,
     pub hub: ws::Hub,
     /// Flips to `true` at shutdown: open sockets close.
     pub stop: watch::Receiver<bool>,
@@ -48,6 +51,7 @@ impl Face {
         accounts: Arc<Accounts>,
         chat: Arc<Chat>,
         ids: Arc<ChatServerState>,
+        domain: String,
         stop: watch::Receiver<bool>,
     ) -> State {
         Arc::new(Self {
@@ -55,6 +59,7 @@ impl Face {
             accounts,
             chat,
             ids,
+            domain,
             hub: ws::Hub::default(),
             stop,
         })
@@ -97,6 +102,8 @@ fn api() -> Router<State> {
             post(members::add_users).delete(members::remove_users),
         )
         .route("/chats/{id}/me", delete(members::exit))
+        .route("/chats/{id}/block", put(blocks::block))
+        .route("/chats/{id}/unblock", put(blocks::unblock))
         .route("/chats/{id}/notify", post(notify::notify))
         .route(
             "/chats/{id}/messages",

@@ -560,3 +560,65 @@ async fn history(cs: &Cs, token: &str, dialog_id: &str) -> Vec<Value> {
         .await;
     v["items"].as_array().unwrap().clone()
 }
+
+#[tokio::test]
+async fn a_blocked_personal_chat_refuses_the_other_side() {
+    let cs = Cs::start().await;
+    let a = cs.register("blockera1").await;
+    let b = cs.register("blockerb1").await;
+    let outsider = cs.register("blockero1").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let group = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let id = chat["id"].as_str().unwrap();
+    let block = |token: &str, chat: &str, what: &str| {
+        let (token, path) = (token.to_string(), format!("/chats/{chat}/{what}"));
+        let cs = &cs;
+        async move { cs.call(Method::PUT, &path, Some(&token), None).await.0 }
+    };
+    assert_eq!(block(&a.token, id, "block").await, StatusCode::OK);
+    assert_eq!(
+        block(&a.token, id, "block").await,
+        StatusCode::OK,
+        "twice is once"
+    );
+    assert_eq!(
+        block(&a.token, group["id"].as_str().unwrap(), "block").await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        block(&outsider.token, id, "block").await,
+        StatusCode::FORBIDDEN
+    );
+
+    assert_error(
+        post_raw(
+            &cs,
+            &b.token,
+            id,
+            json!({"localId": local_id(b.id), "text": "hello?"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "This chat was blocked.",
+    );
+    // The blocker can still write, as in the original.
+    cs.post(&a, id, "I can still talk").await;
+    // The same block holds on the ConnectyCube face.
+    let token = cs.ts.login("blockerb1").await;
+    let (s, _) = cs
+        .ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&token),
+            Some(json!({"recipient_id": a.id, "message": "via sdk"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    assert_eq!(block(&a.token, id, "unblock").await, StatusCode::OK);
+    cs.post(&b, id, "hello again").await;
+    let p = page(&cs, &a.token, id, "").await;
+    let texts: Vec<&str> = p.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["hello again", "I can still talk"]);
+}
