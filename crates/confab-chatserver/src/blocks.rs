@@ -9,6 +9,9 @@ use confab_core::chat::DialogType;
 use confab_core::contacts::{stanzas, PrivacyItem};
 use confab_core::jid::bare_jid;
 use confab_core::UserId;
+use confab_service::chat::DialogView;
+use confab_service::privacy::Check;
+use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::chats::chat_for;
@@ -100,4 +103,37 @@ pub async fn unblock(
         privacy.put_list(owner, &name, &kept).await?;
     }
     Ok(StatusCode::OK)
+}
+
+/// Sets `isBlocked` in rendered personal chats: whether the caller's default privacy list denies
+/// the other user's messages.
+pub async fn show_blocked(
+    face: &State,
+    me: UserId,
+    chats: &[(String, DialogView)],
+    out: &mut [Value],
+) {
+    let privacy = face.chat.privacy();
+    for ((_, view), info) in chats.iter().zip(out.iter_mut()) {
+        if view.dialog.kind != DialogType::Private {
+            continue;
+        }
+        let Some(other) = view
+            .dialog
+            .occupants_ids
+            .iter()
+            .find(|u| **u != me.get())
+            .and_then(|u| UserId::new(*u).ok())
+        else {
+            continue;
+        };
+        // A failed check shows as not blocked: the flag is informative only.
+        let blocked = privacy
+            .denies((face.app, me), (face.app, other), None, Check::MessageIn)
+            .await
+            .unwrap_or(false);
+        if let Value::Object(o) = info {
+            o.insert("isBlocked".into(), Value::Bool(blocked));
+        }
+    }
 }

@@ -292,9 +292,9 @@ pub async fn list(
     let ids: Vec<ObjectId> = views.iter().map(|v| v.dialog.id).collect();
     let uuids = face.ids.chat_uuids(face.app, &ids).await?;
     let chats: Vec<(String, DialogView)> = uuids.into_iter().zip(views).collect();
-    Ok(Json(Value::Array(
-        render_chats(&face, &chats, full, Dates::Iso).await?,
-    )))
+    let mut out = render_chats(&face, &chats, full, Dates::Iso).await?;
+    crate::blocks::show_blocked(&face, caller.user(), &chats, &mut out).await;
+    Ok(Json(Value::Array(out)))
 }
 
 /// `GET /chats/<uuid>`: the full info; 404 unless the caller takes part.
@@ -303,8 +303,9 @@ pub async fn get_chat(
     caller: Caller,
     Path(id): Path<String>,
 ) -> CsResult<Json<Value>> {
-    let chat = chat_for(&face, caller.user(), &id, CsError::not_found()).await?;
-    let mut out = render_chats(&face, &[chat], true, Dates::Iso).await?;
+    let chat = [chat_for(&face, caller.user(), &id, CsError::not_found()).await?];
+    let mut out = render_chats(&face, &chat, true, Dates::Iso).await?;
+    crate::blocks::show_blocked(&face, caller.user(), &chat, &mut out).await;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
 }
 

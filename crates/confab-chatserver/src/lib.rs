@@ -4,8 +4,8 @@
 //! - [`error`]: the only renderer of errors (`{"error": true, "reason": …}`).
 //! - [`auth`]: the caller, from `Authorization: Bearer` (or `?token=` on the WebSocket).
 //! - [`render`]: the face's JSON objects and its two date styles.
-//! - [`users`], [`chats`], [`members`], [`blocks`], [`messages`], [`notify`]: handlers; they call services
-//!   only.
+//! - [`users`], [`chats`], [`members`], [`blocks`], [`messages`], [`notify`]: handlers; they
+//!   call services only.
 //! - [`ws`]: the sockets, and the face's subscriber on the domain's bus.
 
 pub mod auth;

@@ -581,6 +581,24 @@ async fn a_blocked_personal_chat_refuses_the_other_side() {
         StatusCode::OK,
         "twice is once"
     );
+    let is_blocked = |token: String| {
+        let (cs, path) = (&cs, format!("/chats/{id}"));
+        async move { cs.call(Method::GET, &path, Some(&token), None).await.1["isBlocked"].clone() }
+    };
+    assert_eq!(is_blocked(a.token.clone()).await, json!(true));
+    assert_eq!(is_blocked(b.token.clone()).await, json!(false));
+    let (_, list) = cs.call(Method::GET, "/chats", Some(&a.token), None).await;
+    let listed: Vec<bool> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["isBlocked"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        listed.iter().filter(|b| **b).count(),
+        1,
+        "only the personal chat"
+    );
     assert_eq!(
         block(&a.token, group["id"].as_str().unwrap(), "block").await,
         StatusCode::BAD_REQUEST
@@ -617,6 +635,7 @@ async fn a_blocked_personal_chat_refuses_the_other_side() {
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     assert_eq!(block(&a.token, id, "unblock").await, StatusCode::OK);
+    assert_eq!(is_blocked(a.token.clone()).await, json!(false));
     cs.post(&b, id, "hello again").await;
     let p = page(&cs, &a.token, id, "").await;
     let texts: Vec<&str> = p.iter().map(|m| m["text"].as_str().unwrap()).collect();
