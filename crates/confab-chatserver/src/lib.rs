@@ -107,7 +107,9 @@ fn api() -> Router<State> {
         .route("/chats/{id}/notify", post(notify::notify))
         .route(
             "/chats/{id}/messages",
-            post(messages::post_message).get(messages::list),
+            post(messages::post_message)
+                .get(messages::list)
+                .delete(messages::clear),
         )
         .route(
             "/chats/{id}/messages/{message}",

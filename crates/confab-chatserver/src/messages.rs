@@ -350,3 +350,51 @@ pub async fn read_message(
     );
     Ok(StatusCode::OK)
 }
+
+/// How many messages one clearing step deletes.
+const CLEAR_BATCH: u32 = 500;
+
+/// `DELETE /chats/<uuid>/messages`: a group's owner deletes every message for everyone (others:
+/// `403 "You can't clear this chat."`); in a personal chat the history is cleared for the caller
+/// only, the domain's rule (the original deleted both sides' messages). `chatCleared` follows.
+pub async fn clear(
+    St(face): St<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> CsResult<StatusCode> {
+    let (_, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    let me = caller.user().get();
+    let dialog = DialogId::from(view.dialog.id);
+    let told = if view.dialog.kind == DialogType::Group {
+        if view.dialog.owner_id != me {
+            return Err(CsError::forbidden("You can't clear this chat."));
+        }
+        loop {
+            let page = ChatQuery {
+                conditions: Vec::new(),
+                sort: None,
+                limit: CLEAR_BATCH,
+                skip: 0,
+            };
+            let (batch, _) = face
+                .chat
+                .list_messages(face.app, caller.user(), dialog, &page, false)
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            let ids: Vec<MessageId> = batch.iter().map(|m| MessageId::from(m.id)).collect();
+            face.chat
+                .delete_messages(face.app, caller.user(), &ids, true)
+                .await?;
+        }
+        view.dialog.occupants_ids.clone()
+    } else {
+        face.chat
+            .clear_history(face.app, caller.user(), dialog)
+            .await?;
+        vec![me]
+    };
+    crate::ws::notify(&face, &told, "chatCleared", &me.to_string(), Value::Null);
+    Ok(StatusCode::OK)
+}

@@ -641,3 +641,71 @@ async fn a_blocked_personal_chat_refuses_the_other_side() {
     let texts: Vec<&str> = p.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["hello again", "I can still talk"]);
 }
+
+#[tokio::test]
+async fn clearing_a_chat() {
+    let cs = Cs::start().await;
+    let a = cs.register("cleara01").await;
+    let b = cs.register("clearb01").await;
+    let group = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let (gid, pid) = (
+        group["id"].as_str().unwrap(),
+        personal["id"].as_str().unwrap(),
+    );
+    for i in 0..3 {
+        cs.post(&a, gid, &format!("g{i}")).await;
+        cs.post(&b, gid, &format!("h{i}")).await;
+    }
+    cs.post(&a, pid, "p from a").await;
+    cs.post(&b, pid, "p from b").await;
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            &format!("/chats/{gid}/messages"),
+            Some(&b.token),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "You can't clear this chat.",
+    );
+    assert_eq!(
+        page(&cs, &b.token, gid, "").await.len(),
+        6,
+        "nothing deleted"
+    );
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}/messages"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sb.frame().await;
+    assert_eq!(
+        (f["event"].as_str(), &f["payload"]),
+        (Some("chatCleared"), &json!(null))
+    );
+    for t in [&a.token, &b.token] {
+        assert!(page(&cs, t, gid, "").await.is_empty());
+    }
+
+    // Personal: the caller's history only.
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{pid}/messages"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    sb.quiet(300).await;
+    assert!(page(&cs, &a.token, pid, "").await.is_empty());
+    assert_eq!(page(&cs, &b.token, pid, "").await.len(), 2);
+}
