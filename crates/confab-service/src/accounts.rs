@@ -282,6 +282,19 @@ impl Accounts {
         Ok(())
     }
 
+    /// Checks a login and password (rate limited like every login) without opening a session:
+    /// for faces that issue their own tokens.
+    pub async fn check_credentials(&self, app: AppId, login: &str, password: &str) -> Result<User> {
+        self.verify_credentials(
+            app,
+            Credentials::Login {
+                login: login.to_string(),
+                password: password.to_string(),
+            },
+        )
+        .await
+    }
+
     async fn verify_credentials(&self, app: AppId, credentials: Credentials) -> Result<User> {
         let (key, password) = match credentials {
             Credentials::Guest { full_name } => return self.create_guest(app, full_name).await,
@@ -391,13 +404,25 @@ impl Accounts {
         if me != target {
             return Err(Error::forbidden("You can only update your own account"));
         }
+        self.update_user(ctx.app(), me, fields, new_password).await
+    }
+
+    /// Changes a user's profile and, given the current password, their password: for faces
+    /// that authenticate users with their own tokens.
+    pub async fn update_user(
+        &self,
+        app: AppId,
+        me: UserId,
+        fields: UserFields,
+        new_password: Option<(String, Option<String>)>,
+    ) -> Result<User> {
         validate_fields(&fields)?;
         let mut password_hash = None;
         if let Some((new, old)) = new_password {
             let mut errors = FieldErrors::default();
             check_password(&new, &mut errors);
             errors.into_result()?;
-            let current = self.store.user_password_hash(ctx.app(), me).await?;
+            let current = self.store.user_password_hash(app, me).await?;
             let old_ok = match (old, current) {
                 (Some(old), Some(hash)) => verify_password(old, hash).await,
                 (None, _) => return Err(Error::invalid("old_password", "can't be blank")),
@@ -409,15 +434,23 @@ impl Accounts {
             password_hash = Some(hash_password(new).await?);
         }
         self.store
-            .update_user(
-                ctx.app(),
-                me,
-                &fields,
-                password_hash.as_deref(),
-                now_millis(),
-            )
+            .update_user(app, me, &fields, password_hash.as_deref(), now_millis())
             .await?
             .ok_or_else(|| Error::not_found("User not found"))
+    }
+
+    /// Sets a new password without the old one, for a face that proved the user otherwise (an
+    /// account key).
+    pub async fn set_password(&self, app: AppId, user: UserId, new: String) -> Result<()> {
+        let mut errors = FieldErrors::default();
+        check_password(&new, &mut errors);
+        errors.into_result()?;
+        let hash = hash_password(new).await?;
+        self.store
+            .update_user(app, user, &UserFields::default(), Some(&hash), now_millis())
+            .await?
+            .ok_or_else(|| Error::not_found("User not found"))
+            .map(|_| ())
     }
 
     /// `DELETE /users/{id}`: only the session's own user; their sessions and blobs go with them.
@@ -426,12 +459,17 @@ impl Accounts {
         if me != target {
             return Err(Error::forbidden("You can only delete your own account"));
         }
+        self.delete_user(ctx.app(), me).await
+    }
+
+    /// Deletes a user with their sessions and blobs: for faces with their own tokens.
+    pub async fn delete_user(&self, app: AppId, me: UserId) -> Result<()> {
         // The blob rows go with the user's row; which files they named is read first.
         let files = match &self.blobs {
-            Some(blobs) => blobs.user_files(ctx.app(), me).await?,
+            Some(blobs) => blobs.user_files(app, me).await?,
             None => Vec::new(),
         };
-        if !self.store.delete_user(ctx.app(), me).await? {
+        if !self.store.delete_user(app, me).await? {
             return Err(Error::not_found("User not found"));
         }
         if let Some(blobs) = &self.blobs {

@@ -4,6 +4,7 @@
 //! - [`blobs`]: blobs (the SDK's storage module), their access rules and the filesystem backend.
 //! - [`bus`]: domain events for the live faces ([`Bus`], in-process [`bus::LocalBus`]).
 //! - [`chat`]: dialogs and messages under the roles-and-privileges table.
+//! - [`chatserver`]: the ChatServer face's device sessions and its stable chat and message ids.
 //! - [`history`]: what a live face records before it delivers (1:1 messages, markers, edits, deletes).
 //! - [`limiter`]: keyed rate limiters that forget idle keys.
 //! - [`offline`]: the offline queue (queue, claim, confirm, release).
@@ -18,6 +19,7 @@ pub mod accounts;
 pub mod blobs;
 pub mod bus;
 pub mod chat;
+pub mod chatserver;
 pub mod history;
 pub mod limiter;
 pub mod offline;
@@ -33,8 +35,9 @@ pub use accounts::{Accounts, AccountsConfig, AuthContext, Credentials};
 pub use blobs::{Blobs, BlobsConfig};
 pub use bus::{Bus, Event, LocalBus, Subscriber};
 pub use chat::Chat;
+pub use chatserver::ChatServerState;
 pub use confab_store::chat::AdminDialogInfo;
-pub use confab_store::{MessageSearch, UserKey};
+pub use confab_store::{ChatKey, DeviceSession, MessageSearch, UserKey};
 pub use offline::Offline;
 pub use privacy::{ContactStores, MessageVerdict, Privacy};
 pub use push::{Push, PushConfig};

@@ -4,6 +4,7 @@
 //! - [`ChatStore`] (in [`chat`]): [`DialogStore`] (dialogs, members) and [`MessageStore`] (messages,
 //!   receipts, unread counts, search).
 //! - [`BlobStore`] (in [`blobs`]): blob metadata and one-time upload grants.
+//! - [`ChatServerStore`] (in [`chatserver`]): the ChatServer face's device sessions and id mappings.
 //! - [`PushStore`] (in [`push`]): push subscriptions and the outbox of notifications.
 //! - [`OfflineStore`]: the XMPP offline message queue.
 //! - [`PrivacyStore`] (in [`privacy`]): XEP-0016 privacy lists; [`RosterStore`] (in [`roster`]):
@@ -17,6 +18,7 @@ use confab_core::{AppId, Result, UserId};
 
 pub mod blobs;
 pub mod chat;
+pub mod chatserver;
 pub mod offline;
 pub mod privacy;
 pub mod push;
@@ -29,6 +31,7 @@ pub use chat::{
 };
 
 pub use blobs::{Blob, BlobStore, NewBlob};
+pub use chatserver::{ChatKey, ChatServerStore, DeviceSession};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use privacy::{PrivacyItem, PrivacyNames, PrivacyStore};
 pub use push::{NewPush, NewSubscription, OutboxPush, PushStore, PushSubscription};

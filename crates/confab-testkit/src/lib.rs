@@ -35,6 +35,8 @@ pub struct TestServer {
     pub auth_key: String,
     pub api_key: String,
     pub client: reqwest::Client,
+    /// `http://<addr>` of the ChatServer face, when it runs.
+    pub chatserver_base: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -59,6 +61,7 @@ impl TestServer {
         let creds = confab::create_app(&config, "test").await.unwrap();
         let server = Server::start(config.clone()).await.unwrap();
         Self {
+            chatserver_base: server.chatserver_addr.map(|a| format!("http://{a}")),
             base: format!("http://{}", server.http_addr),
             server: Some(server),
             config,
@@ -68,6 +71,41 @@ impl TestServer {
             client: reqwest::Client::new(),
             _dir: dir,
         }
+    }
+
+    /// The server with the ChatServer face on a free port, serving the test app's users.
+    pub async fn start_chatserver() -> Self {
+        Self::start_chatserver_with(|_| {}).await
+    }
+
+    /// As [`start_chatserver`](Self::start_chatserver), with more configuration.
+    pub async fn start_chatserver_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        let creds = confab::create_app(&config, "test").await.unwrap();
+        config.chatserver_addr = Some("127.0.0.1:0".into());
+        config.chatserver_app_id = Some(creds.app.id.get());
+        tweak(&mut config);
+        let server = Server::start(config.clone()).await.unwrap();
+        Self {
+            chatserver_base: server.chatserver_addr.map(|a| format!("http://{a}")),
+            base: format!("http://{}", server.http_addr),
+            server: Some(server),
+            config,
+            app_id: creds.app.id.get(),
+            auth_key: creds.app.auth_key,
+            api_key: creds.api_key,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// The ChatServer face's address.
+    pub fn chatserver_addr(&self) -> std::net::SocketAddr {
+        self.server
+            .as_ref()
+            .and_then(|s| s.chatserver_addr)
+            .expect("the ChatServer face runs")
     }
 
     /// A second application in the same store, created while the server runs.
@@ -93,6 +131,7 @@ impl TestServer {
         }
         let server = Server::start(self.config.clone()).await.unwrap();
         self.base = format!("http://{}", server.http_addr);
+        self.chatserver_base = server.chatserver_addr.map(|a| format!("http://{a}"));
         self.server = Some(server);
     }
 

@@ -135,6 +135,11 @@ pub struct Config {
     pub vapid_private_key: Option<String>,
     /// Web Push: the VAPID contact (`mailto:` or `https:` URL).
     pub vapid_subject: String,
+    /// The ChatServer face (REST + JSON WebSocket), e.g. `0.0.0.0:8081`; off when unset. A `:0`
+    /// port binds a free one.
+    pub chatserver_addr: Option<String>,
+    /// The ConnectyCube app whose users ChatServer users are; required with `chatserver_addr`.
+    pub chatserver_app_id: Option<i64>,
 }
 
 /// A switch written as `true`/`false` or `1`/`0` (environment variables are usually the latter).
@@ -219,6 +224,8 @@ impl Default for Config {
             apns_ca_file: None,
             vapid_private_key: None,
             vapid_subject: "mailto:admin@localhost".into(),
+            chatserver_addr: None,
+            chatserver_app_id: None,
         }
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! - [`config`]: the configuration (TOML file + `CONFAB_*` environment).
 //! - `xmpp`: builds the XMPP face (TCP/TLS listeners; `/ws` is merged into the HTTP router).
+//! - `chatserver`: the ChatServer face's listener, when `chatserver_addr` is set.
 //! - [`Server`]: binds the listeners, serves until shut down, then closes the store cleanly.
 
+mod chatserver;
 pub mod config;
 mod push;
 mod xmpp;
@@ -19,8 +21,8 @@ use confab_http::rate_limit::{Rate, RateLimits};
 use confab_http::{AppState, HttpConfig};
 use confab_service::blobs::s3::S3Config;
 use confab_service::{
-    Accounts, AccountsConfig, Blobs, BlobsConfig, Chat, LocalBus, Offline, Privacy, Push,
-    PushConfig, Roster, Subscriber,
+    Accounts, AccountsConfig, Blobs, BlobsConfig, Chat, ChatServerState, LocalBus, Offline,
+    Privacy, Push, PushConfig, Roster, Subscriber,
 };
 use confab_store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
@@ -44,6 +46,8 @@ struct Domain {
     push: Arc<Push>,
     offline: Arc<Offline>,
     roster: Arc<Roster>,
+    /// The ChatServer face's device sessions and id mappings.
+    chatserver: Arc<ChatServerState>,
 }
 
 impl Domain {
@@ -100,7 +104,9 @@ impl Domain {
                 alert_queue_len: config.push_alert_queue_len,
             },
         );
+        let chatserver = Arc::new(ChatServerState::new(Arc::new(store.clone())));
         Ok(Self {
+            chatserver,
             store,
             accounts,
             chat,
@@ -174,6 +180,10 @@ pub struct Server {
     pub xmpp_addr: SocketAddr,
     /// XMPP over direct TLS, when configured.
     pub xmpp_tls_addr: Option<SocketAddr>,
+    /// The ChatServer face, when configured.
+    pub chatserver_addr: Option<SocketAddr>,
+    /// Held here: the bus holds its subscribers weakly.
+    _chatserver_events: Option<Arc<dyn Subscriber>>,
     /// The XMPP face, for embedding code (and tests) that act on sessions directly.
     pub xmpp: Arc<confab_xmpp::XmppServer>,
     /// Held here: the bus holds its subscribers weakly.
@@ -189,6 +199,12 @@ impl Server {
         domain.blobs.clear_unfinished_uploads()?;
         let providers = push::providers(&config)?;
         let (shutdown, mut stop) = watch::channel(false);
+        // First: a misconfigured face fails the start before anything else listens.
+        let chatserver = chatserver::start(&config, &domain, stop.clone()).await?;
+        let (chatserver_addr, chatserver_events, chatserver_task) = match chatserver {
+            Some(c) => (Some(c.addr), Some(c.events), Some(c.task)),
+            None => (None, None, None),
+        };
         let xmpp = xmpp::start(&config, &domain, stop.clone()).await?;
         // The XMPP face renders the domain's events for its sessions.
         let xmpp_events: Arc<dyn Subscriber> = Arc::new(confab_xmpp::realtime::XmppRealtime {
@@ -278,6 +294,9 @@ impl Server {
             }
             // Pushes in flight finish or stay in the outbox for the next start.
             let _ = push_worker.await;
+            if let Some(t) = chatserver_task {
+                let _ = t.await;
+            }
             // In-flight requests are done (graceful shutdown); XMPP sessions close their streams.
             xmpp_server
                 .wait_sessions_closed(Duration::from_secs(5))
@@ -292,6 +311,8 @@ impl Server {
             http_addr,
             xmpp_addr: xmpp.addr,
             xmpp_tls_addr: xmpp.tls_addr,
+            chatserver_addr,
+            _chatserver_events: chatserver_events,
             xmpp: xmpp.server.clone(),
             _xmpp_events: xmpp_events,
             shutdown,

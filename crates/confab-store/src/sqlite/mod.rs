@@ -7,6 +7,7 @@
 
 mod accounts;
 mod blobs;
+mod chatserver;
 mod dialogs;
 mod group_commit;
 mod inline;

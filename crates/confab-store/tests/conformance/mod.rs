@@ -10,19 +10,28 @@ use confab_core::model::{UserFields, UserQuery};
 use confab_core::query::Query;
 use confab_core::{AppId, ErrorKind, ObjectId, UserId};
 use confab_store::{
-    AccountStore, BlobStore, ChatStore, MemberChange, MessageSearch, NewBlob, NewPush,
-    NewSubscription, NewUser, OfflineStore, PrivacyStore, PushStore, RosterStore, UserKey, Viewer,
+    AccountStore, BlobStore, ChatKey, ChatServerStore, ChatStore, DeviceSession, MemberChange,
+    MessageSearch, NewBlob, NewPush, NewSubscription, NewUser, OfflineStore, PrivacyStore,
+    PushStore, RosterStore, UserKey, Viewer,
 };
 use serde_json::Map;
 
 /// Every capability a backend provides.
 pub trait Stores:
-    AccountStore + BlobStore + ChatStore + OfflineStore + PrivacyStore + PushStore + RosterStore
+    AccountStore
+    + BlobStore
+    + ChatServerStore
+    + ChatStore
+    + OfflineStore
+    + PrivacyStore
+    + PushStore
+    + RosterStore
 {
 }
 impl<
         T: AccountStore
             + BlobStore
+            + ChatServerStore
             + ChatStore
             + OfflineStore
             + PrivacyStore
@@ -53,6 +62,7 @@ macro_rules! conformance_suite {
             push_subscriptions_are_per_device_and_go_with_their_user,
             push_outbox_is_claimed_under_a_lease_retried_and_finished,
             deleting_an_app_takes_everything_in_it,
+            chatserver_sessions_and_stable_ids,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -967,4 +977,122 @@ pub async fn deleting_an_app_takes_everything_in_it(s: &impl Stores) {
         .unwrap()
         .is_some());
     assert!(s.dialog(kept.get(), other).await.unwrap().is_some());
+}
+
+pub async fn chatserver_sessions_and_stable_ids(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let b = app(s, "b").await;
+    let alice = user(s, a, "alice").await;
+    let bob = user(s, a, "bob").await;
+    let session = |id: &str, user: UserId, at: Millis| DeviceSession {
+        id: id.into(),
+        app_id: a,
+        user_id: user,
+        device_info: "{}".into(),
+        ip_address: None,
+        created_at: at,
+        updated_at: at,
+    };
+    s.create_device_session(&session("S1", alice, NOW), b"h1")
+        .await
+        .unwrap();
+    s.create_device_session(&session("S2", alice, NOW + 1), b"h2")
+        .await
+        .unwrap();
+    s.create_device_session(&session("S3", bob, NOW), b"h3")
+        .await
+        .unwrap();
+    // A token hash names one session.
+    assert!(s
+        .create_device_session(&session("S4", bob, NOW), b"h3")
+        .await
+        .is_err());
+    assert_eq!(
+        s.device_session_by_token(b"h2").await.unwrap().unwrap(),
+        session("S2", alice, NOW + 1)
+    );
+    assert!(s.device_session_by_token(b"nope").await.unwrap().is_none());
+    assert!(s
+        .update_device_info("S2", r#"{"name":"new"}"#, NOW + 5)
+        .await
+        .unwrap());
+    assert!(!s.update_device_info("S9", "{}", NOW + 5).await.unwrap());
+    let updated = s.device_session_by_token(b"h2").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            updated.device_info.as_str(),
+            updated.updated_at,
+            updated.created_at
+        ),
+        (r#"{"name":"new"}"#, NOW + 5, NOW + 1)
+    );
+    let ids: Vec<String> = s
+        .device_sessions_of(a, alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, ["S1", "S2"]);
+    assert_eq!(s.delete_device_sessions_of(a, alice).await.unwrap(), 2);
+    assert!(s.device_session_by_token(b"h1").await.unwrap().is_none());
+    assert!(s.device_session_by_token(b"h3").await.unwrap().is_some());
+
+    // Account keys: one per user, replaced, gone with the user.
+    assert_eq!(s.account_key_hash(a, bob).await.unwrap(), None);
+    s.set_account_key_hash(a, bob, "k1", NOW).await.unwrap();
+    s.set_account_key_hash(a, bob, "k2", NOW + 1).await.unwrap();
+    assert_eq!(
+        s.account_key_hash(a, bob).await.unwrap().as_deref(),
+        Some("k2")
+    );
+    assert_eq!(s.account_key_hash(b, bob).await.unwrap(), None);
+
+    // A dialog keeps the first UUID it was given.
+    let (d1, d2) = (ObjectId::generate(), ObjectId::generate());
+    let first = s
+        .chat_uuids(a, &[(d1, "U1".into()), (d2, "U2".into())])
+        .await
+        .unwrap();
+    assert_eq!(first, ["U1", "U2"]);
+    let again = s.chat_uuids(a, &[(d1, "X".into())]).await.unwrap();
+    assert_eq!(again, ["U1"]);
+    assert_eq!(s.dialog_of_chat(a, "u1").await.unwrap(), Some(d1));
+    assert_eq!(s.dialog_of_chat(b, "U1").await.unwrap(), None);
+    let key = ChatKey {
+        participants_key: "1+2+3".into(),
+        is_personal: false,
+    };
+    assert_eq!(s.set_chat_key(a, d2, "X", &key).await.unwrap(), "U2");
+    let d3 = ObjectId::generate();
+    assert_eq!(s.set_chat_key(a, d3, "U3", &key).await.unwrap(), "U3");
+    assert_eq!(s.dialogs_by_chat_key(a, &key).await.unwrap(), [d3, d2]);
+    let personal = ChatKey {
+        is_personal: true,
+        ..key.clone()
+    };
+    assert!(s
+        .dialogs_by_chat_key(a, &personal)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Message numbers: given in order on first sight, then stable.
+    let (m1, m2, m3) = (
+        ObjectId::generate(),
+        ObjectId::generate(),
+        ObjectId::generate(),
+    );
+    let n = s.message_numbers(a, &[m1, m2]).await.unwrap();
+    assert!(n[0] < n[1]);
+    let again = s.message_numbers(a, &[m3, m2, m1]).await.unwrap();
+    assert_eq!((again[1], again[2]), (n[1], n[0]));
+    assert!(again[0] > n[1]);
+    assert_eq!(s.message_of_number(a, n[0]).await.unwrap(), Some(m1));
+    assert_eq!(s.message_of_number(b, n[0]).await.unwrap(), None);
+    assert_eq!(s.message_of_number(a, 9999).await.unwrap(), None);
+
+    assert!(s.delete_user(a, bob).await.unwrap());
+    assert_eq!(s.account_key_hash(a, bob).await.unwrap(), None);
+    assert!(s.device_session_by_token(b"h3").await.unwrap().is_none());
 }

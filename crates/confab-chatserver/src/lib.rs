@@ -1,0 +1,137 @@
+//! The ChatServer face: ChatServer's REST API and JSON WebSocket over confab's domain, so its
+//! clients and ConnectyCube SDK clients of one app talk in the same dialogs.
+//!
+//! - [`error`]: the only renderer of errors (`{"error": true, "reason": …}`).
+//! - [`auth`]: the caller, from `Authorization: Bearer` (or `?token=` on the WebSocket).
+//! - [`render`]: the face's JSON objects and its two date styles.
+//! - [`users`], [`chats`], [`members`], [`blocks`], [`messages`], [`notify`]: handlers; they
+//!   call services only.
+//! - [`ws`]: the sockets, and the face's subscriber on the domain's bus.
+
+pub mod auth;
+pub mod blocks;
+pub mod chats;
+pub mod error;
+pub mod members;
+pub mod messages;
+pub mod notify;
+pub mod render;
+pub mod users;
+pub mod ws;
+
+use std::sync::Arc;
+
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use confab_core::AppId;
+use confab_service::{Accounts, Chat, ChatServerState, Subscriber};
+use tokio::sync::watch;
+
+use crate::error::CsError;
+
+/// What the handlers share.
+pub struct Face {
+    /// The ConnectyCube app whose users ChatServer users are.
+    pub app: AppId,
+    pub accounts: Arc<Accounts>,
+    pub chat: Arc<Chat>,
+    pub ids: Arc<ChatServerState>,
+    /// The chat domain, for the JIDs privacy lists name users by.
+    pub domain: String,
+    pub hub: ws::Hub,
+    /// Flips to `true` at shutdown: open sockets close.
+    pub stop: watch::Receiver<bool>,
+}
+
+pub type State = Arc<Face>;
+
+impl Face {
+    pub fn new(
+        app: AppId,
+        accounts: Arc<Accounts>,
+        chat: Arc<Chat>,
+        ids: Arc<ChatServerState>,
+        domain: String,
+        stop: watch::Receiver<bool>,
+    ) -> State {
+        Arc::new(Self {
+            app,
+            accounts,
+            chat,
+            ids,
+            domain,
+            hub: ws::Hub::default(),
+            stop,
+        })
+    }
+
+    /// The face's subscriber on the domain's bus; the caller holds it (the bus holds it weakly).
+    pub fn subscriber(self: &Arc<Self>) -> Arc<dyn Subscriber> {
+        Arc::new(ws::Realtime { face: self.clone() })
+    }
+}
+
+/// The API's routes, relative to a root.
+fn api() -> Router<State> {
+    Router::new()
+        .route("/users", post(users::register).get(users::search))
+        .route("/users/login", post(users::login))
+        .route(
+            "/users/me",
+            get(users::me)
+                .put(users::update_me)
+                .delete(users::delete_me),
+        )
+        .route("/users/me/changePassword", put(users::change_password))
+        .route("/users/me/device", put(users::update_device))
+        .route("/users/me/setAccountKey", put(users::set_account_key))
+        .route("/users/resetPassword", post(users::reset_password))
+        .route("/users/me/logout", post(users::logout))
+        .route("/users/{id}", get(users::get_user))
+        .route("/chats", post(chats::create).get(chats::list))
+        .route("/chats/", get(chats::list))
+        .route(
+            "/chats/{id}",
+            get(chats::get_chat)
+                .put(chats::update)
+                .delete(chats::delete_chat),
+        )
+        .route("/chats/{id}/settings", put(chats::settings))
+        .route(
+            "/chats/{id}/users",
+            post(members::add_users).delete(members::remove_users),
+        )
+        .route("/chats/{id}/me", delete(members::exit))
+        .route("/chats/{id}/block", put(blocks::block))
+        .route("/chats/{id}/unblock", put(blocks::unblock))
+        .route("/chats/{id}/notify", post(notify::notify))
+        .route(
+            "/chats/{id}/messages",
+            post(messages::post_message)
+                .get(messages::list)
+                .delete(messages::clear),
+        )
+        .route(
+            "/chats/{id}/messages/{message}",
+            put(messages::update_message).delete(messages::delete_message),
+        )
+        .route(
+            "/chats/{id}/messages/{message}/read",
+            put(messages::read_message),
+        )
+}
+
+/// Everything the face serves: the documented layout at the root, the newer one under `/api/`,
+/// and the WebSocket at `/<sessionId>` and `/ws/<sessionId>`.
+pub fn router(face: State, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/", get(|| async { "Chat Server v0.1.0" }))
+        .merge(api())
+        .nest("/api", api())
+        .route("/{session}", get(ws::upgrade))
+        .route("/ws/{session}", get(ws::upgrade))
+        .fallback(|| async { CsError::not_found() })
+        .layer(axum::middleware::map_response(error::framework_errors))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .with_state(face)
+}

@@ -1,0 +1,355 @@
+//! The WebSocket (spec §7): `ws://host/<sessionId>` (or `/ws/<sessionId>`), authenticated by
+//! `Authorization: Bearer` or `?token=`. Push only: the server pings once on connect, then sends
+//! binary frames `{"event", "source", "payload"}` and reads nothing but control frames.
+//!
+//! [`Realtime`] is the face's subscriber on the domain's bus: every stored message delivered live
+//! (posted here, or over ConnectyCube REST with `send_to_chat=1`) becomes a `message` event for
+//! every device session of every participant, the author included; every change of a group dialog
+//! (made here or on the ConnectyCube face) becomes `addedUsers`, `removedUsers` or `chatUpdate`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::body::Bytes;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State as St};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use confab_core::chat::{DialogType, Message};
+use confab_core::{AppId, DialogId, UserId};
+use confab_service::bus::Event;
+use confab_service::chat::Actor;
+use confab_service::rooms::DialogChanged;
+use confab_service::Subscriber;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::auth::bearer;
+use crate::chats::{message_ids, render_chats};
+use crate::error::CsError;
+use crate::members::with_users;
+use crate::messages::deleted_info;
+use crate::render::{message_info, Dates};
+use crate::{Face, State};
+
+/// Frames waiting for one socket; a client that lets this many pile up is disconnected.
+const QUEUE: usize = 256;
+/// Largest frame accepted from a client (it has nothing to say but control frames).
+const MAX_CLIENT_FRAME: usize = 4096;
+
+struct Conn {
+    session: String,
+    /// Tells this registration apart from a later one of the same session.
+    seq: u64,
+    tx: mpsc::Sender<Bytes>,
+}
+
+/// The open sockets, by user. One socket per device session: a new one replaces the old.
+#[derive(Default)]
+pub struct Hub {
+    users: Mutex<HashMap<i64, Vec<Conn>>>,
+    seq: AtomicU64,
+}
+
+impl Hub {
+    fn register(&self, user: UserId, session: &str) -> (u64, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let mut users = self.users.lock().expect("hub lock");
+        let conns = users.entry(user.get()).or_default();
+        // Dropping the old sender ends the old socket.
+        conns.retain(|c| c.session != session);
+        conns.push(Conn {
+            session: session.to_string(),
+            seq,
+            tx,
+        });
+        (seq, rx)
+    }
+
+    fn unregister(&self, user: UserId, seq: u64) {
+        let mut users = self.users.lock().expect("hub lock");
+        if let Some(conns) = users.get_mut(&user.get()) {
+            conns.retain(|c| c.seq != seq);
+            if conns.is_empty() {
+                users.remove(&user.get());
+            }
+        }
+    }
+
+    /// Closes every socket of the user (their sessions ended).
+    pub fn close_user(&self, _app: AppId, user: UserId) {
+        self.users.lock().expect("hub lock").remove(&user.get());
+    }
+
+    fn has_any(&self, users: &[i64]) -> bool {
+        let map = self.users.lock().expect("hub lock");
+        users.iter().any(|u| map.contains_key(u))
+    }
+
+    /// Queues `frame` on every socket of every user; full queues are dropped (disconnected).
+    fn send(&self, users: &[i64], frame: Bytes) -> usize {
+        let mut sent = 0;
+        let mut map = self.users.lock().expect("hub lock");
+        for u in users {
+            if let Some(conns) = map.get_mut(u) {
+                conns.retain(|c| match c.tx.try_send(frame.clone()) {
+                    Ok(()) => {
+                        sent += 1;
+                        true
+                    }
+                    Err(_) => false,
+                });
+            }
+        }
+        sent
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// `GET /<sessionId>` and `/ws/<sessionId>`. The path segment is not trusted: the socket is the
+/// authenticated session's. Without a valid token the upgrade is refused (the original upgraded
+/// and then sent nothing).
+pub async fn upgrade(
+    St(face): St<State>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return CsError::not_found().into_response();
+    };
+    let Some(token) = bearer(&headers).or(q.token) else {
+        return CsError::unauthorized().into_response();
+    };
+    let session = match face.ids.authenticate(face.app, &token).await {
+        Ok(s) => s,
+        Err(e) => return CsError::from(e).into_response(),
+    };
+    ws.max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| run(face, session.user_id, session.id, socket))
+}
+
+async fn run(face: State, user: UserId, session: String, socket: WebSocket) {
+    let (seq, mut rx) = face.hub.register(user, &session);
+    let (mut sink, mut stream) = socket.split();
+    let mut stop = face.stop.clone();
+    if sink.send(WsMessage::Ping(Bytes::new())).await.is_ok() {
+        loop {
+            tokio::select! {
+                frame = rx.recv() => match frame {
+                    Some(f) => {
+                        if sink.send(WsMessage::Binary(f)).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Replaced by a newer socket of the session, or the session ended.
+                    None => {
+                        let _ = sink.send(WsMessage::Close(None)).await;
+                        break;
+                    }
+                },
+                incoming = stream.next() => match incoming {
+                    // Nothing to read but control frames; pongs are answered for us.
+                    Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+                // The guard `wait_for` returns is not `Send`: drop it inside.
+                _ = async { stop.wait_for(|s| *s).await.is_ok() } => {
+                    let _ = sink.send(WsMessage::Close(None)).await;
+                    break;
+                }
+            }
+        }
+    }
+    face.hub.unregister(user, seq);
+}
+
+/// Sends one event to every socket of `users`, for changes the domain's bus does not carry.
+pub fn notify(face: &Face, users: &[i64], event: &str, source: &str, payload: Value) {
+    if !face.hub.has_any(users) {
+        return;
+    }
+    let frame = json!({"event": event, "source": source, "payload": payload});
+    face.hub
+        .send(users, Bytes::from(frame.to_string().into_bytes()));
+}
+
+/// The face's subscriber on the domain's bus.
+pub struct Realtime {
+    pub face: Arc<Face>,
+}
+
+impl Realtime {
+    /// The participants of a message's chat; `None` for dialogs that are not chats here.
+    async fn participants(&self, m: &Message) -> Option<Vec<i64>> {
+        Some(self.chat_of(m).await?.1)
+    }
+
+    /// The kind and participants of a message's chat.
+    async fn chat_of(&self, m: &Message) -> Option<(DialogType, Vec<i64>)> {
+        let view = self
+            .face
+            .chat
+            .dialog_for(self.face.app, Actor::Admin, DialogId::from(m.dialog_id))
+            .await
+            .ok()?;
+        match view.dialog.kind {
+            DialogType::Private | DialogType::Group => {
+                Some((view.dialog.kind, view.dialog.occupants_ids))
+            }
+            _ => None,
+        }
+    }
+
+    /// A message deleted for everyone (on either face): `messageUpdate` with no text.
+    async fn message_deleted(&self, m: &Message) {
+        if m.app_id != self.face.app.get() {
+            return;
+        }
+        let Some(users) = self.participants(m).await else {
+            return;
+        };
+        if !self.face.hub.has_any(&users) {
+            return;
+        }
+        let Ok((number, uuid)) = message_ids(&self.face, m).await else {
+            return;
+        };
+        let payload = deleted_info(m, number, &uuid, Dates::Apple);
+        notify(
+            &self.face,
+            &users,
+            "messageUpdate",
+            &m.sender_id.to_string(),
+            payload,
+        );
+    }
+
+    async fn message_sent(&self, m: &Message) {
+        if m.app_id != self.face.app.get() {
+            return;
+        }
+        let Some((kind, mut users)) = self.chat_of(m).await else {
+            return;
+        };
+        // Nobody of the chat has a socket open: no ids to assign, nothing to render.
+        if !self.face.hub.has_any(&users) {
+            return;
+        }
+        // The domain's group rule, as on XMPP: nobody on either side of a privacy block with the
+        // sender gets it live (a blocked 1:1 message was never stored).
+        if kind == DialogType::Group {
+            if let Ok(sender) = UserId::new(m.sender_id) {
+                let members: Vec<UserId> =
+                    users.iter().filter_map(|u| UserId::new(*u).ok()).collect();
+                let blocked = self
+                    .face
+                    .chat
+                    .privacy()
+                    .blocked_in_group(self.face.app, sender, members)
+                    .await;
+                users.retain(|u| !blocked.iter().any(|b| b.get() == *u));
+            }
+        }
+        let (number, uuid) = match message_ids(&self.face, m).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(reason = %e.reason, "chatserver: message event dropped");
+                return;
+            }
+        };
+        let frame = json!({
+            "event": "message",
+            "source": m.sender_id.to_string(),
+            "payload": message_info(m, number, &uuid, Dates::Apple),
+        });
+        self.face
+            .hub
+            .send(&users, Bytes::from(frame.to_string().into_bytes()));
+    }
+}
+
+impl Realtime {
+    /// A group's membership or details changed (on either face): `addedUsers` to everyone in it
+    /// now, `removedUsers` to those left (the removed are gone already), else `chatUpdate`.
+    async fn dialog_changed(&self, c: &DialogChanged) {
+        if c.app != self.face.app.get() || c.deleted {
+            return;
+        }
+        let Ok(view) = self
+            .face
+            .chat
+            .dialog_for(self.face.app, Actor::Admin, DialogId::from(c.dialog_id))
+            .await
+        else {
+            return;
+        };
+        if view.dialog.kind != DialogType::Group {
+            return;
+        }
+        let users = view.dialog.occupants_ids.clone();
+        if !self.face.hub.has_any(&users) {
+            return;
+        }
+        let source = c
+            .actor
+            .map_or_else(|| "system".to_string(), |a| a.to_string());
+        let uuid = match self.face.ids.chat_uuid(self.face.app, c.dialog_id).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(error = %e, "chatserver: dialog event dropped");
+                return;
+            }
+        };
+        let mut events = Vec::new();
+        if !c.added.is_empty() {
+            events.push(("addedUsers", Some(c.added.as_slice())));
+        }
+        if !c.removed.is_empty() {
+            events.push(("removedUsers", Some(c.removed.as_slice())));
+        }
+        if events.is_empty() {
+            events.push(("chatUpdate", None));
+        }
+        for (event, ids) in events {
+            let chat = (uuid.clone(), view.clone());
+            let payload = match ids {
+                Some(ids) => with_users(&self.face, chat, event, ids, Dates::Apple).await,
+                None => render_chats(&self.face, &[chat], false, Dates::Apple)
+                    .await
+                    .map(|mut v| v.pop().unwrap_or(Value::Null)),
+            };
+            let Ok(payload) = payload else {
+                continue;
+            };
+            let frame = json!({"event": event, "source": source, "payload": payload});
+            self.face
+                .hub
+                .send(&users, Bytes::from(frame.to_string().into_bytes()));
+        }
+    }
+}
+
+#[async_trait]
+impl Subscriber for Realtime {
+    async fn on_event(&self, event: &Event) {
+        match event {
+            // Sent over ConnectyCube REST, or stored by the XMPP face while it delivered it.
+            Event::MessageSent(m) | Event::MessageRecorded(m) => self.message_sent(m).await,
+            Event::MessageDeleted(m) => self.message_deleted(m).await,
+            Event::DialogChanged(c) => self.dialog_changed(c).await,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! The ChatServer face's chats (spec §4) over real HTTP: create with dedupe by participant set,
+//! the personal-chat rule, list (with `full`), get (UUIDs in either case), someone else's chat,
+//! and the same conversations on the ConnectyCube face.
+mod chatserver_common;
+
+use chatserver_common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn create_dedupes_by_participants_and_checks_personal_chats() {
+    let cs = Cs::start().await;
+    let a = cs.register("chatusera").await;
+    let b = cs.register("chatuserb").await;
+    let c = cs.register("chatuserc").await;
+
+    // Nobody but the creator.
+    for participants in [json!([]), json!([a.id])] {
+        assert_error(
+            cs.call(
+                Method::POST,
+                "/chats",
+                Some(&a.token),
+                Some(json!({"participants": participants})),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "New chat should contain at least one participant.",
+        );
+    }
+    assert_error(
+        cs.call(
+            Method::POST,
+            "/chats",
+            Some(&a.token),
+            Some(json!({"participants": [b.id, c.id], "isPersonal": true})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Personal chat can only contain two users.",
+    );
+
+    // Two users: personal by default, and the same chat however it is asked for.
+    let p1 = cs.chat(&a.token, &[b.id], None).await;
+    assert_eq!(p1["isPersonal"], json!(true));
+    assert!(p1.get("title").is_none());
+    assert_eq!(p1["owner"]["id"], json!(a.id));
+    assert_eq!(p1["allUsers"].as_array().unwrap().len(), 2);
+    let p2 = cs.chat(&b.token, &[a.id, b.id, a.id], None).await;
+    assert_eq!(p2["id"], p1["id"]);
+    let uuid = p1["id"].as_str().unwrap();
+    assert_eq!(uuid.len(), 36);
+    assert_eq!(uuid, uuid.to_uppercase());
+
+    // Groups: dedupe by the same set; a personal flag makes another chat.
+    let g1 = cs.chat(&a.token, &[b.id, c.id], None).await;
+    assert_eq!(g1["isPersonal"], json!(false));
+    assert_eq!(g1["allUsers"].as_array().unwrap().len(), 3);
+    let g2 = cs.chat(&c.token, &[a.id, b.id], None).await;
+    assert_eq!(g2["id"], g1["id"]);
+    let titled = cs
+        .call(
+            Method::POST,
+            "/chats",
+            Some(&a.token),
+            Some(json!({"participants": [b.id], "isPersonal": false, "title": "Pair group"})),
+        )
+        .await;
+    assert_eq!(titled.0, StatusCode::OK, "{}", titled.1);
+    assert_eq!(titled.1["title"], "Pair group");
+    assert_ne!(titled.1["id"], p1["id"]);
+
+    // Unknown users, malformed bodies, no token: errors, nothing created.
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            "/chats",
+            Some(&a.token),
+            Some(json!({"participants": [999999]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = cs
+        .call_raw(Method::POST, "/chats", Some(&a.token), "[1,")
+        .await;
+    assert_eq!((s, &v["error"]), (StatusCode::BAD_REQUEST, &json!(true)));
+    assert_error(
+        cs.call(
+            Method::POST,
+            "/chats",
+            None,
+            Some(json!({"participants": [b.id]})),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    let (_, list) = cs.call(Method::GET, "/chats", Some(&a.token), None).await;
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+}
+
+#[tokio::test]
+async fn list_and_get_with_uuids_in_either_case() {
+    let cs = Cs::start().await;
+    let a = cs.register("listusera").await;
+    let b = cs.register("listuserb").await;
+    let outsider = cs.register("outsider1").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let uuid = chat["id"].as_str().unwrap();
+
+    let (s, list) = cs.call(Method::GET, "/chats", Some(&b.token), None).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], json!(uuid));
+    assert!(list[0].get("allUsers").is_none(), "only with full");
+    let (s, slash) = cs.call(Method::GET, "/chats/", Some(&b.token), None).await;
+    assert_eq!((s, slash.as_array().unwrap()), (StatusCode::OK, list));
+    assert_eq!(list[0]["owner"]["id"], json!(a.id));
+    for full in ["1", "true"] {
+        let (_, v) = cs
+            .call(
+                Method::GET,
+                &format!("/chats?full={full}"),
+                Some(&b.token),
+                None,
+            )
+            .await;
+        assert_eq!(v[0]["allUsers"].as_array().unwrap().len(), 2);
+    }
+
+    for id in [uuid.to_string(), uuid.to_lowercase()] {
+        let (s, v) = cs
+            .call(Method::GET, &format!("/chats/{id}"), Some(&a.token), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["id"], json!(uuid));
+        assert_eq!(v["allUsers"].as_array().unwrap().len(), 2);
+        assert_eq!(v["isMuted"], json!(false));
+    }
+    // Someone else's chat, an unknown UUID, a malformed one.
+    for (token, id) in [
+        (&outsider.token, uuid.to_string()),
+        (&a.token, "E621E1F8-C36C-495A-93FC-0C247A3E6E5F".to_string()),
+        (&a.token, "not-a-uuid".to_string()),
+    ] {
+        assert_error(
+            cs.call(Method::GET, &format!("/chats/{id}"), Some(token), None)
+                .await,
+            StatusCode::NOT_FOUND,
+            "Not Found",
+        );
+    }
+    let (_, v) = cs
+        .call(Method::GET, "/chats", Some(&outsider.token), None)
+        .await;
+    assert_eq!(v, json!([]));
+}
+
+#[tokio::test]
+async fn chats_are_the_connectycube_dialogs_and_keep_their_ids() {
+    let mut cs = Cs::start().await;
+    let a = cs.register("dialogusera").await;
+    let b = cs.register("dialoguserb").await;
+    let c = cs.register("dialoguserc").await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+
+    // The ConnectyCube face sees a private (3) and a group (2) dialog with the same users.
+    let token = cs.ts.login("dialogusera").await;
+    let (s, v) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{v}");
+    let mut types: Vec<i64> = items.iter().map(|d| d["type"].as_i64().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, [2, 3]);
+
+    // A dialog made on the ConnectyCube side gets a UUID the first time it is shown here.
+    let cc_group = cs.ts.group(&token, &[b.id]).await;
+    let (_, list) = cs.call(Method::GET, "/chats", Some(&a.token), None).await;
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+    let ids_before: Vec<String> = {
+        let mut v: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!cc_group.is_empty());
+
+    // Ids survive a restart.
+    cs.ts.restart().await;
+    cs.base = cs.ts.chatserver_base.clone().unwrap();
+    let (_, list) = cs.call(Method::GET, "/chats", Some(&a.token), None).await;
+    let mut ids_after: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    ids_after.sort();
+    assert_eq!(ids_before, ids_after);
+    assert!(ids_after.contains(&personal["id"].as_str().unwrap().to_string()));
+    assert!(ids_after.contains(&group["id"].as_str().unwrap().to_string()));
+    // And dedupe still finds the same group.
+    let again = cs.chat(&b.token, &[a.id, c.id], None).await;
+    assert_eq!(again["id"], group["id"]);
+}
+
+#[tokio::test]
+async fn title_and_settings() {
+    let cs = Cs::start().await;
+    let a = cs.register("titlea01").await;
+    let b = cs.register("titleb01").await;
+    let c = cs.register("titlec01").await;
+    let outsider = cs.register("titleout").await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+
+    // Any participant renames a group; everyone is told.
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}"),
+            Some(&b.token),
+            Some(json!({"title": "Renamed"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["title"], "Renamed");
+    assert!(v.get("allUsers").is_none());
+    for sock in [&mut sa, &mut sc] {
+        let f = sock.frame().await;
+        assert_eq!(f["event"], "chatUpdate");
+        assert_eq!(f["source"], json!(b.id.to_string()));
+        assert_eq!(f["payload"]["title"], "Renamed");
+    }
+    // The ConnectyCube dialog has the new name.
+    let token = cs.ts.login("titlec01").await;
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
+        .await;
+    assert!(dialogs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["name"] == "Renamed"));
+
+    assert_error(
+        cs.call(
+            Method::PUT,
+            &format!("/chats/{}", personal["id"].as_str().unwrap()),
+            Some(&a.token),
+            Some(json!({"title": "x"})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "You can't update personal chat.",
+    );
+    assert_error(
+        cs.call(
+            Method::PUT,
+            &format!("/chats/{gid}"),
+            Some(&outsider.token),
+            Some(json!({"title": "x"})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    let (s, _) = cs
+        .call_raw(Method::PUT, &format!("/chats/{gid}"), Some(&a.token), "{")
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(
+        v["title"], "Renamed",
+        "nothing changed by the refused calls"
+    );
+
+    // Mute is the caller's own.
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            Some(&c.token),
+            Some(json!({"isMuted": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["isMuted"], json!(true));
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&c.token), None)
+        .await;
+    assert_eq!(v["isMuted"], json!(true));
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["isMuted"], json!(false));
+    assert_error(
+        cs.call(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            Some(&outsider.token),
+            Some(json!({"isMuted": true})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+}
+
+#[tokio::test]
+async fn adding_and_removing_users_on_either_face() {
+    let cs = Cs::start().await;
+    let a = cs.register("membera1").await;
+    let b = cs.register("memberb1").await;
+    let c = cs.register("memberc1").await;
+    let d = cs.register("memberd1").await;
+    let group = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let gid = group["id"].as_str().unwrap();
+    let path = format!("/chats/{gid}/users");
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+
+    // Any participant adds; the new one and everyone there hear of it.
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            &path,
+            Some(&b.token),
+            Some(json!({"users": [c.id, a.id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["addedUsers"][0]["id"], json!(c.id));
+    assert_eq!(v["addedUsers"].as_array().unwrap().len(), 1);
+    for sock in [&mut sa, &mut sc] {
+        let f = sock.frame().await;
+        assert_eq!(f["event"], "addedUsers");
+        assert_eq!(f["source"], json!(b.id.to_string()));
+        assert_eq!(f["payload"]["addedUsers"][0]["id"], json!(c.id));
+    }
+    assert_error(
+        cs.call(
+            Method::POST,
+            &path,
+            Some(&b.token),
+            Some(json!({"users": [c.id]})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "No users to add found.",
+    );
+    let many: Vec<i64> = (100_001..=100_011).collect();
+    assert_error(
+        cs.call(
+            Method::POST,
+            &path,
+            Some(&b.token),
+            Some(json!({"users": many})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "To many users to add at once.",
+    );
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            &format!("/chats/{}/users", personal["id"].as_str().unwrap()),
+            Some(&a.token),
+            Some(json!({"users": [c.id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        cs.call(
+            Method::POST,
+            &path,
+            Some(&d.token),
+            Some(json!({"users": [d.id]}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN,
+        "outsiders cannot add themselves"
+    );
+
+    // Removing: the owner may; the removed one hears nothing more.
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&b.token),
+            Some(json!({"users": [c.id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "only the owner removes others");
+    let (s, v) = cs
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&a.token),
+            Some(json!({"users": [c.id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["removedUsers"][0]["id"], json!(c.id));
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "removedUsers");
+    assert_eq!(f["payload"]["removedUsers"][0]["id"], json!(c.id));
+    sc.quiet(300).await;
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            &path,
+            Some(&a.token),
+            Some(json!({"users": [c.id]})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Users provided are not participants of this chat.",
+    );
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&a.token),
+            Some(json!({"users": []})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // A change on the ConnectyCube face shows here: d added there, and a rename.
+    let token = cs.ts.login("membera1").await;
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
+        .await;
+    let dialog = dialogs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["type"] == 2)
+        .unwrap()
+        .clone();
+    let occupants: Vec<i64> = dialog["occupants_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert!(!occupants.contains(&c.id));
+    let did = dialog["_id"].as_str().unwrap();
+    let (s, v) = cs
+        .ts
+        .call(
+            Method::PUT,
+            &format!("/chat/Dialog/{did}.json"),
+            Some(&token),
+            Some(json!({"push_all": {"occupants_ids": [d.id]}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "addedUsers");
+    assert_eq!(f["source"], json!(a.id.to_string()));
+    assert_eq!(f["payload"]["addedUsers"][0]["id"], json!(d.id));
+    assert_eq!(f["payload"]["id"], json!(gid));
+    let (s, _) = cs
+        .ts
+        .call(
+            Method::PUT,
+            &format!("/chat/Dialog/{did}.json"),
+            Some(&token),
+            Some(json!({"name": "From the SDK"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sa.frame().await;
+    assert_eq!(
+        (f["event"].as_str(), f["payload"]["title"].as_str()),
+        (Some("chatUpdate"), Some("From the SDK"))
+    );
+}
+
+#[tokio::test]
+async fn exit_a_group() {
+    let cs = Cs::start().await;
+    let a = cs.register("exitera1").await;
+    let b = cs.register("exiterb1").await;
+    let group = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            &format!("/chats/{}/me", personal["id"].as_str().unwrap()),
+            Some(&b.token),
+            None,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "Bad Request",
+    );
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}/me"),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "removedUsers");
+    assert_eq!(f["payload"]["removedUsers"][0]["id"], json!(b.id));
+    let (s, _) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}/me"),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn deleting_chats() {
+    let cs = Cs::start().await;
+    let a = cs.register("deletea1").await;
+    let b = cs.register("deleteb1").await;
+    let group = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    let pid = personal["id"].as_str().unwrap();
+    cs.post(&a, pid, "kept for b").await;
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            &format!("/chats/{gid}"),
+            Some(&b.token),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "You can't delete this chat.",
+    );
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sb.frame().await;
+    assert_eq!(
+        (f["event"].as_str(), &f["payload"]),
+        (Some("chatDeleted"), &json!(null))
+    );
+    for t in [&a.token, &b.token] {
+        let (s, _) = cs
+            .call(Method::GET, &format!("/chats/{gid}"), Some(t), None)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+
+    // A personal chat leaves the caller's list only.
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{pid}"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    sb.quiet(300).await;
+    let (_, mine) = cs.call(Method::GET, "/chats", Some(&a.token), None).await;
+    assert_eq!(mine, json!([]));
+    let (_, theirs) = cs.call(Method::GET, "/chats", Some(&b.token), None).await;
+    assert_eq!(theirs[0]["id"], json!(pid));
+    assert_eq!(theirs[0]["lastMessage"]["text"], "kept for b");
+}

@@ -1,0 +1,623 @@
+//! The ChatServer face's users (spec §3) over real HTTP: the root, registration and its
+//! validation, Basic login with a bare `DeviceInfo`, me, logout of every session, lookups that
+//! need a token, and one account on both faces.
+mod chatserver_common;
+
+use chatserver_common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const NAME_ERROR: &str = "Name should consist of letters.";
+const USERNAME_ERROR: &str = "Username should be at least 5 characters length, start with letter and consist of letters and digits.";
+const PASSWORD_ERROR: &str = "Password should be at least 8 characters length.";
+
+#[tokio::test]
+async fn root_answers_and_api_prefix_is_an_alias() {
+    let cs = Cs::start().await;
+    let (s, v) = cs.call(Method::GET, "/", None, None).await;
+    assert_eq!((s, v), (StatusCode::OK, json!("Chat Server v0.1.0")));
+    let u = cs.register("aliasuser").await;
+    let (s, v) = cs
+        .call(Method::GET, "/api/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["info"]["id"], json!(u.id));
+    assert_error(
+        cs.call(Method::GET, "/no/such/path", None, None).await,
+        StatusCode::NOT_FOUND,
+        "Not Found",
+    );
+}
+
+async fn register(cs: &Cs, name: &str, username: &str, password: &str) -> (StatusCode, Value) {
+    cs.call(
+        Method::POST,
+        "/users",
+        None,
+        Some(
+            json!({"name": name, "username": username, "password": password,
+                    "deviceInfo": device(1)}),
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn registration_validates_and_logs_in() {
+    let cs = Cs::start().await;
+    for name in ["", "   ", "Bob!", "a_b"] {
+        assert_error(
+            register(&cs, name, "validname", "password1").await,
+            StatusCode::BAD_REQUEST,
+            NAME_ERROR,
+        );
+    }
+    for username in ["abcd", "1abcde", "abc_def", "abcdefghijklmnopqrstuvwxyz"] {
+        assert_error(
+            register(&cs, "Bob", username, "password1").await,
+            StatusCode::BAD_REQUEST,
+            USERNAME_ERROR,
+        );
+    }
+    for password in ["short77", "p234567890123456789012345x"] {
+        assert_error(
+            register(&cs, "Bob", "validname", password).await,
+            StatusCode::BAD_REQUEST,
+            PASSWORD_ERROR,
+        );
+    }
+    // Malformed JSON and a missing deviceInfo are 400s with the error body.
+    let (s, v) = cs
+        .call_raw(Method::POST, "/users", None, "{\"name\":")
+        .await;
+    assert_eq!(
+        (s, &v["error"]),
+        (StatusCode::BAD_REQUEST, &json!(true)),
+        "{v}"
+    );
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            "/users",
+            None,
+            Some(json!({"name": "Bob", "username": "validname", "password": "password1"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["error"]),
+        (StatusCode::BAD_REQUEST, &json!(true)),
+        "{v}"
+    );
+
+    // Names are normalised, usernames lower-cased.
+    let (s, v) = register(&cs, "  Bob   Smith ", "ValidName", "password1").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["info"]["name"], "Bob Smith");
+    assert_eq!(v["info"]["username"], "validname");
+    assert!(v["info"]["lastAccess"].as_str().unwrap().ends_with('Z'));
+    let sessions = v["deviceSessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    let token = sessions[0]["accessToken"].as_str().unwrap();
+    assert_eq!(token.len(), 44);
+    assert_eq!(sessions[0]["deviceInfo"], device(1));
+    assert_eq!(sessions[0]["id"].as_str().unwrap().len(), 36);
+    // ISO-8601 without fractional seconds.
+    let created = sessions[0]["createdAt"].as_str().unwrap();
+    assert_eq!(created.len(), "2025-08-08T11:41:06Z".len(), "{created}");
+
+    // A taken username is the client's error, not a 500, and nothing else was created.
+    assert_error(
+        register(&cs, "Other", "VALIDNAME", "password2").await,
+        StatusCode::CONFLICT,
+        "This username is already taken.",
+    );
+    let (s, v) = cs
+        .call(Method::GET, "/users?s=validname", Some(token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn login_takes_basic_auth_and_a_bare_device_info() {
+    let cs = Cs::start().await;
+    let u = cs.register("loginuser").await;
+    let (s, v) = cs.login("LoginUser", "password1", device(2)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["info"]["id"], json!(u.id));
+    let sessions = v["deviceSessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "every login is a new session");
+    // Only the new session's token is shown: the others are stored as hashes.
+    let shown: Vec<&str> = sessions
+        .iter()
+        .map(|d| d["accessToken"].as_str().unwrap())
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(shown.len(), 1);
+    assert_ne!(shown[0], u.token);
+    let (s, _) = cs
+        .call(Method::GET, "/users/me", Some(shown[0]), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    assert_error(
+        cs.login("loginuser", "wrongpassword", device(3)).await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    assert_error(
+        cs.login("nosuchuser", "password1", device(3)).await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    // No Basic header at all.
+    assert_error(
+        cs.call(Method::POST, "/users/login", None, Some(device(3)))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    // The document's `{"deviceInfo": …}` wrapper is not what the code reads.
+    let (s, v) = cs
+        .login("loginuser", "password1", json!({"deviceInfo": device(3)}))
+        .await;
+    assert_eq!(
+        (s, &v["error"]),
+        (StatusCode::BAD_REQUEST, &json!(true)),
+        "{v}"
+    );
+    let (_, me) = cs
+        .call(Method::GET, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(
+        me["deviceSessions"].as_array().unwrap().len(),
+        2,
+        "nothing added"
+    );
+}
+
+#[tokio::test]
+async fn me_needs_a_valid_token() {
+    let cs = Cs::start().await;
+    let u = cs.register("meuser1").await;
+    let (s, v) = cs
+        .call(Method::GET, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["info"]["username"], "meuser1");
+    assert_eq!(v["deviceSessions"][0]["accessToken"], json!(u.token));
+    assert_error(
+        cs.call(Method::GET, "/users/me", None, None).await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    assert_error(
+        cs.call(Method::GET, "/users/me", Some("bm90IGEgdG9rZW4="), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_every_session() {
+    let cs = Cs::start().await;
+    let u = cs.register("logoutuser").await;
+    let (second, _) = cs.second_session(&u).await;
+    let other = cs.register("stayuser").await;
+    let (s, v) = cs
+        .call(Method::POST, "/users/me/logout", Some(&second), None)
+        .await;
+    assert_eq!((s, v), (StatusCode::OK, Value::Null));
+    for t in [&u.token, &second] {
+        assert_error(
+            cs.call(Method::GET, "/users/me", Some(t), None).await,
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+        );
+    }
+    let (s, _) = cs
+        .call(Method::GET, "/users/me", Some(&other.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "other users keep theirs");
+    // The password still works: a new session.
+    let (s, v) = cs.login("logoutuser", "password1", device(4)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["deviceSessions"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn lookups_need_a_token() {
+    let cs = Cs::start().await;
+    let a = cs.register("lookera").await;
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            "/users",
+            None,
+            Some(
+                json!({"name": "Zed Findme", "username": "zedfind", "password": "password1",
+                        "deviceInfo": device(1)}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let zed = v["info"]["id"].as_i64().unwrap();
+
+    for path in [format!("/users/{zed}"), "/users?s=zed".into()] {
+        assert_error(
+            cs.call(Method::GET, &path, None, None).await,
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+        );
+    }
+    let (s, v) = cs
+        .call(Method::GET, &format!("/users/{zed}"), Some(&a.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["username"], "zedfind");
+    assert_eq!(v["name"], "Zed Findme");
+    assert!(v["lastAccess"].is_string());
+    let (s, _) = cs
+        .call(Method::GET, "/users/999999", Some(&a.token), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // By part of the name (any case), by exact username, by id.
+    for q in ["FINDM", "zedfind", &zed.to_string()] {
+        let (s, v) = cs
+            .call(Method::GET, &format!("/users?s={q}"), Some(&a.token), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        let ids: Vec<i64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [zed], "{q}");
+    }
+    let (s, v) = cs
+        .call(Method::GET, "/users?search=zedfind", Some(&a.token), None)
+        .await;
+    assert_eq!((s, v.as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+    // Too short.
+    assert_eq!(
+        cs.call(Method::GET, "/users?s=z", Some(&a.token), None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn one_account_on_both_faces() {
+    let cs = Cs::start().await;
+    let u = cs.register("bothfaces").await;
+    // Registered here, logs in on the ConnectyCube face with the same password: the same id.
+    let (s, v) = cs.ts.user_session("bothfaces", "password1").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["session"]["user_id"], json!(u.id));
+    // Signed up there, logs in here.
+    let cc_id = cs.ts.signup("ccsideuser").await;
+    let (s, v) = cs.login("ccsideuser", "password1", device(1)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["info"]["id"], json!(cc_id));
+    assert_eq!(v["info"]["username"], "ccsideuser");
+}
+
+#[tokio::test]
+async fn the_face_needs_an_existing_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = confab_testkit::test_config(dir.path());
+    config.chatserver_addr = Some("127.0.0.1:0".into());
+    let err = confab::Server::start(config.clone())
+        .await
+        .err()
+        .expect("no app id");
+    assert!(
+        format!("{:?}", err.source).contains("chatserver_app_id"),
+        "{err:?}"
+    );
+    config.chatserver_app_id = Some(42);
+    assert!(
+        confab::Server::start(config.clone()).await.is_err(),
+        "no such app"
+    );
+    // Off when the address is empty, as an unset variable.
+    config.chatserver_addr = Some(String::new());
+    let server = confab::Server::start(config).await.unwrap();
+    assert!(server.chatserver_addr.is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn update_change_password_and_delete() {
+    let cs = Cs::start().await;
+    let u = cs.register("profile01").await;
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            "/users/me",
+            Some(&u.token),
+            Some(json!({"name": " New   Name ", "about": "hi"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["name"], "New Name");
+    assert!(v["lastAccess"].is_string());
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me",
+            Some(&u.token),
+            Some(json!({"name": "Bad!"})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        NAME_ERROR,
+    );
+    let (_, me) = cs
+        .call(Method::GET, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(me["info"]["name"], "New Name");
+
+    // Password: the old one must match, the new one follow the rules.
+    let change = |old: &str, new: &str| json!({"oldPassword": old, "newPassword": new});
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me/changePassword",
+            Some(&u.token),
+            Some(change("wrongpass1", "newpassword1")),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Invalid user or password.",
+    );
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me/changePassword",
+            Some(&u.token),
+            Some(change("password1", "short")),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        PASSWORD_ERROR,
+    );
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            "/users/me/changePassword",
+            Some(&u.token),
+            Some(change("password1", "newpassword1")),
+        )
+        .await;
+    assert_eq!((s, v), (StatusCode::OK, Value::Null));
+    assert_eq!(
+        cs.login("profile01", "password1", device(2)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        cs.login("profile01", "newpassword1", device(2)).await.0,
+        StatusCode::OK
+    );
+    // On the other face too.
+    assert_eq!(
+        cs.ts.user_session("profile01", "newpassword1").await.0,
+        StatusCode::OK
+    );
+
+    // Deleting the account ends it on both faces.
+    let (s, _) = cs
+        .call(Method::DELETE, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_error(
+        cs.call(Method::GET, "/users/me", Some(&u.token), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    );
+    assert_eq!(
+        cs.ts.user_session("profile01", "newpassword1").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn framework_errors_use_the_error_body_and_change_nothing() {
+    let cs = Cs::start().await;
+    let u = cs.register("bodylimit").await;
+    let chat = cs
+        .chat(&u.token, &[cs.register("bodyother").await.id], None)
+        .await;
+    let path = format!("/chats/{}/messages", chat["id"].as_str().unwrap());
+    // Over max_body_bytes (1 MiB by default).
+    let huge = json!({"localId": local_id(u.id), "text": "x".repeat(1_100_000)});
+    assert_error(
+        cs.call(Method::POST, &path, Some(&u.token), Some(huge))
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Payload Too Large",
+    );
+    assert_error(
+        cs.call(Method::PATCH, "/users/me", Some(&u.token), None)
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+    );
+    let (s, v) = cs.call(Method::GET, &path, Some(&u.token), None).await;
+    assert_eq!(
+        (s, v),
+        (StatusCode::OK, json!([])),
+        "nothing stored, still serving"
+    );
+}
+
+#[tokio::test]
+async fn device_update_changes_only_the_callers_session() {
+    let cs = Cs::start().await;
+    let u = cs.register("devupdate").await;
+    let (second, second_id) = cs.second_session(&u).await;
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            "/users/me/device",
+            Some(&second),
+            Some(json!({"deviceName": "Renamed", "deviceToken": "push-token"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let sessions = v["deviceSessions"].as_array().unwrap();
+    let mine = sessions
+        .iter()
+        .find(|d| d["id"] == json!(second_id))
+        .unwrap();
+    assert_eq!(mine["deviceInfo"]["name"], "Renamed");
+    assert_eq!(mine["deviceInfo"]["token"], "push-token");
+    assert_eq!(mine["deviceInfo"]["model"], "Model");
+    assert_eq!(mine["accessToken"], json!(second));
+    let other = sessions
+        .iter()
+        .find(|d| d["id"] == json!(u.session))
+        .unwrap();
+    assert_eq!(other["deviceInfo"], device(1));
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            "/users/me/device",
+            Some(&second),
+            Some(json!({"deviceToken": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["error"]),
+        (StatusCode::BAD_REQUEST, &json!(true)),
+        "deviceName is required"
+    );
+}
+
+#[tokio::test]
+async fn account_key_resets_the_password() {
+    let cs = Cs::start().await;
+    let u = cs.register("keyuser01").await;
+    let key = "k".repeat(30);
+    let reset =
+        |key: &str, new: &str| json!({"userId": u.id, "newPassword": new, "accountKey": key});
+    // No key set yet.
+    assert_error(
+        cs.call(
+            Method::POST,
+            "/users/resetPassword",
+            None,
+            Some(reset(&key, "newpassword1")),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Invalid user or account key.",
+    );
+    let set = |password: &str, key: &str| json!({"password": password, "accountKey": key});
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me/setAccountKey",
+            Some(&u.token),
+            Some(set("password1", "short")),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "Account key should be between 25 and 100 characters long.",
+    );
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me/setAccountKey",
+            Some(&u.token),
+            Some(set("wrongpass1", &key)),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Invalid user or password.",
+    );
+    assert_eq!(
+        cs.call(
+            Method::PUT,
+            "/users/me/setAccountKey",
+            None,
+            Some(set("password1", &key))
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            "/users/me/setAccountKey",
+            Some(&u.token),
+            Some(set("password1", &key)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    assert_error(
+        cs.call(
+            Method::POST,
+            "/users/resetPassword",
+            None,
+            Some(reset(&"x".repeat(30), "newpassword1")),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Invalid user or account key.",
+    );
+    assert_error(
+        cs.call(
+            Method::POST,
+            "/users/resetPassword",
+            None,
+            Some(reset(&key, "short")),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        PASSWORD_ERROR,
+    );
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            "/users/resetPassword",
+            None,
+            Some(json!({"userId": 999999, "newPassword": "newpassword1", "accountKey": key})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        cs.login("keyuser01", "password1", device(2)).await.0,
+        StatusCode::OK,
+        "unchanged so far"
+    );
+
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            "/users/resetPassword",
+            None,
+            Some(reset(&key, "newpassword1")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.login("keyuser01", "password1", device(2)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        cs.login("keyuser01", "newpassword1", device(2)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        cs.ts.user_session("keyuser01", "newpassword1").await.0,
+        StatusCode::OK
+    );
+}

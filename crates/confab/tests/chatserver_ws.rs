@@ -1,0 +1,337 @@
+//! The ChatServer face's WebSocket (spec §7) against the real server: the ping on connect, the
+//! `message` event on every device session of every participant (the author's too), Apple-epoch
+//! dates, token checks, and messages stored through the ConnectyCube face arriving here.
+mod chatserver_common;
+
+use chatserver_common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// Seconds from 2001-01-01 to now, roughly.
+fn apple_now() -> f64 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    unix - 978_307_200.0
+}
+
+#[tokio::test]
+async fn message_event_reaches_every_session_of_every_participant() {
+    let cs = Cs::start().await;
+    let a = cs.register("wsusera1").await;
+    let b = cs.register("wsuserb1").await;
+    let c = cs.register("wsuserc1").await;
+    let outsider = cs.register("wsout001").await;
+    let chat = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let id = chat["id"].as_str().unwrap();
+    // b has two devices; the original's `break` left the second one out.
+    let (b2, b2_session) = cs.second_session(&b).await;
+
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let mut sb1 = cs.socket(&b.token, &format!("/ws/{}", b.session)).await;
+    let mut sb2 = cs.socket(&b2, &format!("/{b2_session}")).await;
+    // A browser passes the token in the query.
+    let url = format!(
+        "ws://{}/ws/{}?token={}",
+        cs.ts.chatserver_addr(),
+        c.session,
+        urlencode(&c.token)
+    );
+    let mut sc = Socket::open(url.into_client_request().unwrap()).await;
+    let mut so = cs
+        .socket(&outsider.token, &format!("/{}", outsider.session))
+        .await;
+
+    let posted = cs.post(&a, id, "Hey").await;
+    for s in [&mut sa, &mut sb1, &mut sb2, &mut sc] {
+        let f = s.frame().await;
+        assert_eq!(f["event"], "message");
+        assert_eq!(f["source"], json!(a.id.to_string()));
+        let p = &f["payload"];
+        assert_eq!(p["text"], "Hey");
+        assert_eq!(p["id"], posted["id"]);
+        assert_eq!(p["chatId"], json!(id));
+        assert_eq!(p["authorId"], json!(a.id));
+        // Dates are numbers: seconds since 2001-01-01.
+        let at = p["createdAt"].as_f64().expect("a number");
+        assert!((at - apple_now()).abs() < 60.0, "{at}");
+    }
+    so.quiet(300).await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+}
+
+#[tokio::test]
+async fn sockets_need_a_valid_token() {
+    let cs = Cs::start().await;
+    let a = cs.register("wstoken1").await;
+    for (path, header) in [
+        (format!("/{}", a.session), None),
+        (format!("/{}", a.session), Some("Bearer bm90IGEgdG9rZW4=")),
+        (format!("/ws/{}?token=wrong", a.session), None),
+    ] {
+        let url = format!("ws://{}{}", cs.ts.chatserver_addr(), path);
+        let mut req = url.into_client_request().unwrap();
+        if let Some(h) = header {
+            req.headers_mut()
+                .insert("authorization", h.parse().unwrap());
+        }
+        let err = tokio_tungstenite::connect_async(req).await.unwrap_err();
+        match err {
+            tokio_tungstenite::tungstenite::Error::Http(resp) => {
+                assert_eq!(resp.status(), 401, "{path}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Logging out closes the open sockets of every session.
+    let mut s = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let (st, _) = cs
+        .call(Method::POST, "/users/me/logout", Some(&a.token), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(s.closed().await);
+}
+
+#[tokio::test]
+async fn connectycube_messages_reach_the_sockets() {
+    let cs = Cs::start().await;
+    let a = cs.register("wscross1").await;
+    let b = cs.register("wscross2").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let id = chat["id"].as_str().unwrap();
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+
+    let token = cs.ts.login("wscross2").await;
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
+        .await;
+    let dialog_id = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+    // Stored without send_to_chat: history only, no live event.
+    let (s, _) = cs
+        .ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&token),
+            Some(json!({"chat_dialog_id": dialog_id, "message": "quiet"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    sa.quiet(300).await;
+    // With send_to_chat=1: live on every face.
+    let (s, v) = cs
+        .ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&token),
+            Some(json!({"chat_dialog_id": dialog_id, "message": "live one", "send_to_chat": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "message");
+    assert_eq!(f["source"], json!(b.id.to_string()));
+    assert_eq!(f["payload"]["text"], "live one");
+    assert_eq!(f["payload"]["chatId"], json!(id));
+    // The same integer id as the history shows.
+    let (_, page) = cs
+        .call(
+            Method::GET,
+            &format!("/chats/{id}/messages?count=1"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(page[0]["id"], f["payload"]["id"]);
+}
+
+#[tokio::test]
+async fn a_new_socket_of_a_session_replaces_the_old_one() {
+    let cs = Cs::start().await;
+    let a = cs.register("wsrepl01").await;
+    let b = cs.register("wsrepl02").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let mut old = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let mut new = cs.socket(&b.token, &format!("/ws/{}", b.session)).await;
+    assert!(old.closed().await, "one socket per device session");
+    cs.post(&a, chat["id"].as_str().unwrap(), "once").await;
+    assert_eq!(new.frame().await["payload"]["text"], "once");
+    new.quiet(300).await;
+}
+
+#[tokio::test]
+async fn notify_sends_auxiliary_events() {
+    use base64::Engine;
+    let cs = Cs::start().await;
+    let a = cs.register("notifya1").await;
+    let b = cs.register("notifyb1").await;
+    let outsider = cs.register("notifyo1").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let path = format!("/chats/{}/notify", chat["id"].as_str().unwrap());
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let data = base64::engine::general_purpose::STANDARD.encode(br#"{"deleted":true}"#);
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            &path,
+            Some(&a.token),
+            Some(json!({"name": "typing", "data": data, "realm": "webSocket"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for sock in [&mut sa, &mut sb] {
+        let f = sock.frame().await;
+        assert_eq!(f["event"], "auxiliary");
+        assert_eq!(f["source"], json!(a.id.to_string()));
+        assert_eq!(
+            f["payload"],
+            json!({"name": "typing", "text": null, "data": {"deleted": true}})
+        );
+    }
+    // Push only: nothing on the sockets (push is not sent yet).
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            &path,
+            Some(&a.token),
+            Some(json!({"name": "typing", "realm": "push"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    sb.quiet(300).await;
+    // Bad input and someone else's chat.
+    for body in [
+        json!({"name": "x", "data": "not base64!"}),
+        json!({"name": "x", "realm": "carrier pigeon"}),
+        json!({"text": "no name"}),
+    ] {
+        let (s, v) = cs
+            .call(Method::POST, &path, Some(&a.token), Some(body))
+            .await;
+        assert_eq!(
+            (s, &v["error"]),
+            (StatusCode::BAD_REQUEST, &json!(true)),
+            "{v}"
+        );
+    }
+    assert_error(
+        cs.call(
+            Method::POST,
+            &path,
+            Some(&outsider.token),
+            Some(json!({"name": "typing"})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    sb.quiet(300).await;
+}
+
+#[tokio::test]
+async fn group_messages_skip_members_on_either_side_of_a_privacy_block() {
+    use confab_testkit::xmpp::{Transport, XmppClient};
+    let cs = Cs::start().await;
+    let a = cs.register("blocka01").await;
+    let b = cs.register("blockb01").await;
+    let c = cs.register("blockc01").await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    // c blocks a with a default privacy list, as an SDK client does over XMPP.
+    let mut x = XmppClient::over(&cs.ts, Transport::Tcp).await;
+    x.login(c.id, cs.ts.app_id, "password1").await;
+    x.send(&format!(
+        "<iq type='set' id='pl'><query xmlns='jabber:iq:privacy'><list name='bl'>\
+         <item type='jid' value='{}-{}@localhost' action='deny' order='1'/>\
+         </list></query></iq>",
+        a.id, cs.ts.app_id
+    ))
+    .await;
+    let r = x.until(|e| e.attr("id") == Some("pl")).await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", r.to_xml());
+    x.send(
+        "<iq type='set' id='pd'><query xmlns='jabber:iq:privacy'><default name='bl'/></query></iq>",
+    )
+    .await;
+    let r = x.until(|e| e.attr("id") == Some("pd")).await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", r.to_xml());
+
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+    cs.post(&a, group["id"].as_str().unwrap(), "not for c")
+        .await;
+    assert_eq!(sb.frame().await["payload"]["text"], "not for c");
+    sc.quiet(300).await;
+}
+
+/// Messages an XMPP client stores (`save_to_history=1`), 1:1 and in a group, reach the ChatServer
+/// sockets of the dialog's users; unsaved ones stay on XMPP.
+#[tokio::test]
+async fn xmpp_messages_with_history_reach_the_sockets() {
+    use confab_testkit::xmpp::XmppClient;
+    let cs = Cs::start().await;
+    let a = cs.register("xmppcross1").await;
+    let b = cs.register("xmppcross2").await;
+    let c = cs.register("xmppcross3").await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let group = cs.chat(&a.token, &[b.id, c.id], Some(false)).await;
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+
+    // b speaks XMPP, with a ConnectyCube session of the same account.
+    let token = cs.ts.login("xmppcross2").await;
+    let mut x = XmppClient::tcp(cs.ts.xmpp_addr()).await;
+    x.login(b.id, cs.ts.app_id, &token).await;
+    let a_jid = format!("{}-{}@localhost", a.id, cs.ts.app_id);
+    let save =
+        "<extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams>";
+    x.send(&format!(
+        "<message to='{a_jid}' type='chat' id='6b02b1f7b5a07d1600000001'><body>not kept</body></message>"
+    ))
+    .await;
+    sa.quiet(300).await;
+    x.send(&format!(
+        "<message to='{a_jid}' type='chat' id='6b02b1f7b5a07d1600000002'><body>kept 1:1</body>{save}</message>"
+    ))
+    .await;
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "message");
+    assert_eq!(f["source"], json!(b.id.to_string()));
+    assert_eq!(f["payload"]["text"], "kept 1:1");
+    assert_eq!(f["payload"]["chatId"], personal["id"]);
+
+    // The group dialog behind the ChatServer group: its room, as the SDK addresses it.
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json?type=2", Some(&token), None)
+        .await;
+    let dialog_id = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+    let room = format!("{}_{dialog_id}@muc.localhost", cs.ts.app_id);
+    x.send(&format!(
+        "<message to='{room}' type='groupchat' id='6b02b1f7b5a07d1600000003'><body>kept in the group</body>{save}</message>"
+    ))
+    .await;
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "message");
+    assert_eq!(f["payload"]["text"], "kept in the group");
+    assert_eq!(f["payload"]["chatId"], group["id"]);
+    // And the ChatServer history lists it.
+    let id = group["id"].as_str().unwrap();
+    let (_, page) = cs
+        .call(
+            Method::GET,
+            &format!("/chats/{id}/messages?count=1"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(page[0]["text"], "kept in the group");
+}
