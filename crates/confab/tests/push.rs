@@ -528,7 +528,7 @@ async fn bad_events_are_refused_and_send_nothing() {
             "user.ids",
         ),
         (
-            json!({"notification_type":"push","environment":"development","event_type":"period_date","message":msg,"user":{"ids":[bob]}}),
+            json!({"notification_type":"push","environment":"development","event_type":"hourly","message":msg,"user":{"ids":[bob]}}),
             "event_type",
         ),
         (
