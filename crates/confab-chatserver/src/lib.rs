@@ -15,6 +15,7 @@ pub mod error;
 pub mod members;
 pub mod messages;
 pub mod notify;
+pub mod rate_limit;
 pub mod render;
 pub mod users;
 pub mod ws;
@@ -123,7 +124,7 @@ fn api() -> Router<State> {
 
 /// Everything the face serves: the documented layout at the root, the newer one under `/api/`,
 /// and the WebSocket at `/<sessionId>` and `/ws/<sessionId>`.
-pub fn router(face: State, max_body_bytes: usize) -> Router {
+pub fn router(face: State, max_body_bytes: usize, limits: rate_limit::RateLimits) -> Router {
     Router::new()
         .route("/", get(|| async { "Chat Server v0.1.0" }))
         .merge(api())
@@ -133,5 +134,9 @@ pub fn router(face: State, max_body_bytes: usize) -> Router {
         .fallback(|| async { CsError::not_found() })
         .layer(axum::middleware::map_response(error::framework_errors))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(limits),
+            rate_limit::limit,
+        ))
         .with_state(face)
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use confab_chatserver::rate_limit::{Limit, RateLimits};
 use confab_core::{AppId, Error, Result};
 use confab_service::Subscriber;
 use confab_store::AccountStore;
@@ -57,7 +58,18 @@ pub(crate) async fn start(
     let listener = TcpListener::bind(addr).await.map_err(Error::internal)?;
     let bound = listener.local_addr().map_err(Error::internal)?;
     tracing::info!(chatserver = %bound, app = %app, "listening");
-    let router = confab_chatserver::router(face, config.max_body_bytes);
+    let limits = RateLimits::new(
+        Limit {
+            per_sec: config.http_requests_per_sec_per_ip,
+            burst: config.http_burst_per_ip,
+        },
+        Limit {
+            per_sec: config.http_requests_per_sec_per_token,
+            burst: config.http_burst_per_token,
+        },
+        config.per_ip_limits_on_loopback,
+    );
+    let router = confab_chatserver::router(face, config.max_body_bytes, limits);
     let mut serve_stop = stop;
     let serve = axum::serve(
         listener,

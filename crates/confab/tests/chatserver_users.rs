@@ -621,3 +621,41 @@ async fn account_key_resets_the_password() {
         StatusCode::OK
     );
 }
+
+/// The face has the REST listener's rate limits: per Bearer token (and per address, off for
+/// loopback unless asked), over them `429` with `Retry-After` and the error body, nothing handled.
+#[tokio::test]
+async fn requests_over_the_rate_get_429() {
+    let cs = Cs::start_with(|c| {
+        c.http_requests_per_sec_per_token = 1;
+        c.http_burst_per_token = 3;
+    })
+    .await;
+    let a = cs.register("ratelimit1").await;
+    let b = cs.register("ratelimit2").await;
+    for _ in 0..3 {
+        let (s, _) = cs
+            .call(Method::GET, "/users/me", Some(&a.token), None)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let resp = reqwest::Client::new()
+        .get(format!("{}/users/me", cs.base))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    let (_, body) = read(resp).await;
+    assert_eq!(body["error"], true);
+    assert!(
+        body["reason"].as_str().unwrap().contains("Too many"),
+        "{body}"
+    );
+    // Another token is not affected.
+    let (s, _) = cs
+        .call(Method::GET, "/users/me", Some(&b.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}

@@ -41,7 +41,11 @@ pub fn local_id(user: i64) -> String {
 
 impl Cs {
     pub async fn start() -> Self {
-        let ts = TestServer::start_chatserver().await;
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut confab::Config)) -> Self {
+        let ts = TestServer::start_chatserver_with(tweak).await;
         let base = ts.chatserver_base.clone().expect("face on");
         Self { ts, base }
     }
