@@ -59,6 +59,15 @@ impl TestServer {
         let mut config = test_config(dir.path());
         tweak(&mut config);
         let creds = confab::create_app(&config, "test").await.unwrap();
+        Self::running(dir, config, creds).await
+    }
+
+    /// Starts the server on `config`, whose data directory `dir` holds the app `creds`.
+    async fn running(
+        dir: tempfile::TempDir,
+        config: Config,
+        creds: confab_core::model::AppCredentials,
+    ) -> Self {
         let server = Server::start(config.clone()).await.unwrap();
         Self {
             chatserver_base: server.chatserver_addr.map(|a| format!("http://{a}")),
@@ -86,18 +95,7 @@ impl TestServer {
         config.chatserver_addr = Some("127.0.0.1:0".into());
         config.chatserver_app_id = Some(creds.app.id.get());
         tweak(&mut config);
-        let server = Server::start(config.clone()).await.unwrap();
-        Self {
-            chatserver_base: server.chatserver_addr.map(|a| format!("http://{a}")),
-            base: format!("http://{}", server.http_addr),
-            server: Some(server),
-            config,
-            app_id: creds.app.id.get(),
-            auth_key: creds.app.auth_key,
-            api_key: creds.api_key,
-            client: reqwest::Client::new(),
-            _dir: dir,
-        }
+        Self::running(dir, config, creds).await
     }
 
     /// The ChatServer face's address.

@@ -106,6 +106,21 @@ impl NullableSubscriptionRow {
     }
 }
 
+impl SqliteStore {
+    /// Moves a notification's due time; `attempts` is the SQL of its new attempt count.
+    async fn reschedule_push(&self, id: i64, due_at: Millis, attempts: &str) -> Result<()> {
+        let _write = self.write.lock().await;
+        let sql = format!("UPDATE push_outbox SET attempts = {attempts}, due_at = ? WHERE id = ?");
+        sqlx::query(&sql)
+            .bind(due_at)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl PushStore for SqliteStore {
     async fn upsert_subscription(&self, s: NewSubscription) -> Result<PushSubscription> {
@@ -350,25 +365,11 @@ impl PushStore for SqliteStore {
     }
 
     async fn repeat_push(&self, id: i64, due_at: Millis) -> Result<()> {
-        let _write = self.write.lock().await;
-        sqlx::query("UPDATE push_outbox SET attempts = 0, due_at = ? WHERE id = ?")
-            .bind(due_at)
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(db)?;
-        Ok(())
+        self.reschedule_push(id, due_at, "0").await
     }
 
     async fn retry_push(&self, id: i64, due_at: Millis) -> Result<()> {
-        let _write = self.write.lock().await;
-        sqlx::query("UPDATE push_outbox SET attempts = attempts + 1, due_at = ? WHERE id = ?")
-            .bind(due_at)
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(db)?;
-        Ok(())
+        self.reschedule_push(id, due_at, "attempts + 1").await
     }
 
     async fn next_push_due(&self) -> Result<Option<Millis>> {
