@@ -306,6 +306,16 @@ impl Default for XmlLimits {
     }
 }
 
+/// Whether a name renders back to the same name. The tokenizer is lenient (the SDK sends element
+/// names such as `<0>`), but a quote, `=` or `<` inside a name would change the markup around it
+/// when the element is rendered and parsed again: `a"b="c"` would come back as other attributes.
+fn renderable_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.bytes().any(|b| {
+            matches!(b, b'"' | b'\'' | b'<' | b'>' | b'&' | b'=' | b'/') || b.is_ascii_whitespace()
+        })
+}
+
 /// Reads the attributes of a start tag, unescaped.
 pub fn start_attrs(
     start: &BytesStart<'_>,
@@ -320,6 +330,9 @@ pub fn start_attrs(
         let key = std::str::from_utf8(a.key.as_ref())
             .map_err(|_| ParseError::Malformed)?
             .to_string();
+        if !renderable_name(&key) {
+            return Err(ParseError::Malformed);
+        }
         let value = a
             .unescape_value()
             .map_err(|_| ParseError::Malformed)?
@@ -343,7 +356,7 @@ fn start_element(
     let name = std::str::from_utf8(start.name().as_ref())
         .map_err(|_| ParseError::Malformed)?
         .to_string();
-    if name.is_empty() {
+    if !renderable_name(&name) {
         return Err(ParseError::Malformed);
     }
     let attrs = start_attrs(start, limits)?;
@@ -475,6 +488,28 @@ mod tests {
             "a"
         );
         assert_eq!(e.to_xml(), x);
+    }
+
+    /// Found by the `xmpp_stream` fuzz target: an attribute name with a quote in it rendered to
+    /// markup that parsed back as other attributes.
+    #[test]
+    fn names_that_would_not_render_back_are_refused() {
+        let crash = br#"<iq i'="b3:markActi'="b3:markActive"idype="l/mobile#v2" enable="false"/>"#;
+        assert!(parse_element(crash, &Scope::client()).is_err());
+        for bad in [
+            &br#"<iq a"b="1"/>"#[..],
+            br#"<iq a'b="1"/>"#,
+            br#"<a"b/>"#,
+            br#"<iq a&b="1"/>"#,
+        ] {
+            assert!(
+                parse_element(bad, &Scope::client()).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Lenient names the SDK sends still parse.
+        assert!(parse_element(br#"<tags><0>a</0></tags>"#, &Scope::client()).is_ok());
     }
 
     #[test]
