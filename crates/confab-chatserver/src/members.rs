@@ -49,6 +49,24 @@ pub async fn with_users(
     Ok(info)
 }
 
+/// Adds or removes occupants as the caller, under the domain's role rules.
+async fn update_members(
+    face: &State,
+    caller: &Caller,
+    view: &DialogView,
+    update: DialogUpdate,
+) -> CsResult<DialogView> {
+    Ok(face
+        .chat
+        .update_dialog(
+            face.app,
+            Actor::User(caller.user().get()),
+            DialogId::from(view.dialog.id),
+            update,
+        )
+        .await?)
+}
+
 /// `POST /chats/<uuid>/users`: adds up to 10 new participants to a group; they and everyone
 /// already there get `addedUsers` through the bus.
 pub async fn add_users(
@@ -80,18 +98,11 @@ pub async fn add_users(
     if users(&face, &new.iter().copied().collect()).await?.len() != new.len() {
         return Err(CsError::new(StatusCode::NOT_FOUND, "User not found."));
     }
-    let view = face
-        .chat
-        .update_dialog(
-            face.app,
-            Actor::User(caller.user().get()),
-            DialogId::from(view.dialog.id),
-            DialogUpdate {
-                push_occupants: new.clone(),
-                ..Default::default()
-            },
-        )
-        .await?;
+    let update = DialogUpdate {
+        push_occupants: new.clone(),
+        ..Default::default()
+    };
+    let view = update_members(&face, &caller, &view, update).await?;
     Ok(Json(
         with_users(&face, (uuid, view), "addedUsers", &new, Dates::Iso).await?,
     ))
@@ -127,18 +138,11 @@ pub async fn remove_users(
             "Users provided are not participants of this chat.",
         ));
     }
-    let view = face
-        .chat
-        .update_dialog(
-            face.app,
-            Actor::User(caller.user().get()),
-            DialogId::from(view.dialog.id),
-            DialogUpdate {
-                pull_occupants: removed.clone(),
-                ..Default::default()
-            },
-        )
-        .await?;
+    let update = DialogUpdate {
+        pull_occupants: removed.clone(),
+        ..Default::default()
+    };
+    let view = update_members(&face, &caller, &view, update).await?;
     Ok(Json(
         with_users(&face, (uuid, view), "removedUsers", &removed, Dates::Iso).await?,
     ))
