@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 cargo build -p confab
 # The S3-compatible server (moto, from PyPI) that the S3 blob tests start.
 ./e2e/s3/setup.sh
+# nats-server (Debian) for the tests of several nodes on one bus.
+./scripts/nats.sh
 cargo test --workspace
 
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')

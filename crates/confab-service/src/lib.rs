@@ -5,6 +5,7 @@
 //! - [`bus`]: domain events for the live faces ([`Bus`], in-process [`bus::LocalBus`]).
 //! - [`chat`]: dialogs and messages under the roles-and-privileges table.
 //! - [`chatserver`]: the ChatServer face's device sessions and its stable chat and message ids.
+//! - [`cluster`]: which other nodes have sessions of a user, and handing a face's payload to one.
 //! - [`history`]: what a live face records before it delivers (1:1 messages, markers, edits, deletes).
 //! - [`limiter`]: keyed rate limiters that forget idle keys.
 //! - [`offline`]: the offline queue (queue, claim, confirm, release).
@@ -20,6 +21,7 @@ pub mod blobs;
 pub mod bus;
 pub mod chat;
 pub mod chatserver;
+pub mod cluster;
 pub mod history;
 pub mod limiter;
 pub mod offline;
@@ -36,6 +38,7 @@ pub use blobs::{Blobs, BlobsConfig};
 pub use bus::{Bus, Event, LocalBus, Subscriber};
 pub use chat::Chat;
 pub use chatserver::ChatServerState;
+pub use cluster::{Cluster, NodeHandler, NodeId, SingleNode};
 pub use confab_store::chat::AdminDialogInfo;
 pub use confab_store::{ChatKey, DeviceSession, MessageSearch, UserKey};
 pub use offline::Offline;

@@ -1,6 +1,8 @@
 //! What tests and benches share: the real server in-process on port 0 with a temporary database
-//! ([`TestServer`]), a small HTTP client on it, and a scripted XMPP client ([`xmpp::XmppClient`]).
+//! ([`TestServer`]), a small HTTP client on it, a scripted XMPP client ([`xmpp::XmppClient`]) and a
+//! private NATS server for tests of several nodes ([`nats::NatsServer`]).
 
+pub mod nats;
 pub mod xmpp;
 
 /// Runs each named `async fn(Transport)` test twice, as `over_tcp::<name>` and
@@ -37,7 +39,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// `http://<addr>` of the ChatServer face, when it runs.
     pub chatserver_base: Option<String>,
-    _dir: tempfile::TempDir,
+    /// The data directory, owned by the first node that uses it.
+    _dir: Option<tempfile::TempDir>,
 }
 
 pub fn test_config(dir: &std::path::Path) -> Config {
@@ -78,7 +81,7 @@ impl TestServer {
             auth_key: creds.app.auth_key,
             api_key: creds.api_key,
             client: reqwest::Client::new(),
-            _dir: dir,
+            _dir: Some(dir),
         }
     }
 
@@ -110,6 +113,30 @@ impl TestServer {
     pub async fn second_app(&self) -> (i64, String) {
         let c = confab::create_app(&self.config, "second").await.unwrap();
         (c.app.id.get(), c.app.auth_key)
+    }
+
+    /// A second node of the same cluster: the same store and app, its own listeners, and the
+    /// configuration `tweak` gives it (its `nats_url`, `node_id`). Stop it before this one.
+    pub async fn another_node(&self, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.config.clone();
+        config.http_addr = "127.0.0.1:0".into();
+        config.xmpp_addr = "127.0.0.1:0".into();
+        if config.chatserver_addr.is_some() {
+            config.chatserver_addr = Some("127.0.0.1:0".into());
+        }
+        tweak(&mut config);
+        let server = Server::start(config.clone()).await.unwrap();
+        Self {
+            chatserver_base: server.chatserver_addr.map(|a| format!("http://{a}")),
+            base: format!("http://{}", server.http_addr),
+            server: Some(server),
+            config,
+            app_id: self.app_id,
+            auth_key: self.auth_key.clone(),
+            api_key: self.api_key.clone(),
+            client: reqwest::Client::new(),
+            _dir: None,
+        }
     }
 
     /// The XMPP-over-TCP address of the running server.

@@ -17,9 +17,11 @@
 //! - [`muc`]: group, public and broadcast dialogs as rooms (XEP-0045 subset), plugged in with
 //!   [`muc::Rooms::install`].
 //! - [`error`]: stanza and stream errors; [`jid`]: ConnectyCube JIDs; [`tls`]: certificates.
+//! - [`cluster`]: 1:1 stanzas and carbons for sessions on other nodes.
 //! - [`listen`]: accept loops and the `/ws` route; [`conn_limit`]: connection caps (in all, per
 //!   address); [`throttle`]: per-session input rates (backpressure, nothing refused).
 
+pub mod cluster;
 pub mod conn_limit;
 pub mod error;
 pub mod history;
@@ -48,7 +50,7 @@ use std::time::Duration;
 
 use confab_service::limiter::KeyedLimiter;
 use confab_service::Accounts;
-use confab_service::{Offline, Privacy, Push, Roster};
+use confab_service::{Cluster, NodeHandler, Offline, Privacy, Push, Roster};
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
 
@@ -93,6 +95,8 @@ pub struct Services {
     pub history: Option<Arc<dyn ChatHistory>>,
     /// Chat alerts for recipients a message reached no active session of; `None`: no alerts.
     pub push: Option<Arc<Push>>,
+    /// The other nodes ([`confab_service::SingleNode`] when there are none).
+    pub cluster: Arc<dyn Cluster>,
 }
 
 impl Default for XmppConfig {
@@ -123,6 +127,10 @@ pub struct XmppServer {
     /// The messages service; `None` delivers without recording history.
     pub history: Option<Arc<dyn ChatHistory>>,
     pub push: Option<Arc<Push>>,
+    /// The other nodes: who has sessions where, and handing stanzas to them.
+    pub cluster: Arc<dyn Cluster>,
+    /// Held here: the cluster holds the face's handler weakly.
+    _node_handler: Arc<dyn NodeHandler>,
     pub tls: Option<TlsAcceptor>,
     /// The MUC service, once installed ([`muc::Rooms::install`]); without it rooms are unavailable.
     pub muc: std::sync::OnceLock<Arc<muc::Rooms>>,
@@ -156,8 +164,11 @@ impl XmppServer {
             roster,
             history,
             push,
+            cluster,
         } = services;
-        Arc::new(Self {
+        let server = Arc::new_cyclic(|me| Self {
+            _node_handler: Arc::new(cluster::XmppNodeHandler { server: me.clone() }),
+            cluster,
             auth_limiter: KeyedLimiter::per_minute(config.auth_attempts_per_minute.max(1)),
             connections: conn_limit::ConnLimits::new(
                 config.max_connections,
@@ -178,7 +189,11 @@ impl XmppServer {
             shutdown,
             active: AtomicUsize::new(0),
             idle: Notify::new(),
-        })
+        });
+        server
+            .cluster
+            .serve(cluster::FACE, Arc::downgrade(&server._node_handler));
+        server
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {

@@ -14,7 +14,7 @@ use confab_service::push::ChatAlert;
 use crate::error::{error_reply, StanzaError};
 use crate::history::{extra_params_to_json, message_event, ChatMessage, MessageEvent};
 use crate::hub::{Account, SessionHandle};
-use crate::jid::{bare_jid, Jid};
+use crate::jid::Jid;
 use crate::xml::{parse_element, Element, Scope, NS_CLIENT};
 use crate::XmppServer;
 
@@ -161,32 +161,22 @@ pub async fn route(
     }
 
     let xml: Arc<str> = msg.to_xml().into();
-    let sessions = srv.hub.sessions(target);
-    // To a full JID: that resource when it is online, else every resource.
-    let only = resource
-        .as_deref()
-        .filter(|r| sessions.iter().any(|s| s.resource == *r));
-
     // Chat messages would be stored for an offline user, so they must not be lost on the way to an
     // online one either (see `SessionHandle::send_durable`).
     let durable = typ == "chat" && !kind.typing_only && !kind.marker;
-    let mut taken = false;
-    for s in sessions
-        .iter()
-        .filter(|s| only.is_none_or(|r| s.resource == r))
-    {
-        taken |= if durable {
-            s.send_durable(xml.clone())
-        } else {
-            s.send(xml.clone())
-        };
-    }
-
+    let here = crate::cluster::deliver_here(srv, target, resource.as_deref(), &xml, durable);
+    // To a full JID that is online here, only here; otherwise the user's sessions on other nodes too.
+    let resource_here = resource
+        .as_deref()
+        .is_some_and(|r| srv.hub.session(target, r).is_some());
+    let elsewhere = if resource_here {
+        crate::cluster::Delivered::default()
+    } else {
+        crate::cluster::deliver_elsewhere(srv, target, resource.as_deref(), &xml, durable).await
+    };
+    let taken = here.taken || elsewhere.taken;
     // Whether an active session got it: otherwise the recipient's devices get a chat alert.
-    let reached_active = sessions
-        .iter()
-        .filter(|s| only.is_none_or(|r| s.resource == r))
-        .any(|s| !s.inactive());
+    let reached_active = here.active || elsewhere.active;
 
     let mut replies = Vec::new();
     if !taken && durable {
@@ -218,23 +208,7 @@ pub async fn route(
     let private = msg.has_child("private", NS_CARBONS) || msg.has_child("no-copy", NS_HINTS);
     // A message to one's own bare JID already reached every resource.
     if typ == "chat" && !kind.typing_only && !private && target != from.account() {
-        let own = srv.hub.sessions(from.account());
-        let carbon_targets = || own.iter().filter(|s| s.id != from.id && s.carbons());
-        let own_bare = match carbon_targets().next() {
-            Some(_) => bare_jid(from.app, from.user, domain),
-            None => String::new(),
-        };
-        for s in carbon_targets() {
-            let carbon = Element::new("message", NS_CLIENT)
-                .with_attr("from", own_bare.as_str())
-                .with_attr("to", s.full_jid.as_str())
-                .with_attr("type", "chat")
-                .with_child(
-                    Element::new("sent", NS_CARBONS)
-                        .with_child(Element::new("forwarded", NS_FORWARD).with_child(msg.clone())),
-                );
-            s.send(carbon.to_xml().into());
-        }
+        crate::cluster::carbons_everywhere(srv, from.account(), from.id, &msg).await;
     }
     replies
 }

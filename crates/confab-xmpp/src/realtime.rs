@@ -67,14 +67,12 @@ impl XmppRealtime {
     /// take it).
     async fn deliver(&self, app: AppId, user: UserId, stanza: Element, queue_offline: bool) {
         let xml: Arc<str> = stanza.to_xml().into();
-        let mut taken = false;
-        for s in self.server.hub.sessions((app, user)).iter() {
-            taken |= if queue_offline {
-                s.send_durable(xml.clone())
-            } else {
-                s.send(xml.clone())
-            };
-        }
+        let srv = &self.server;
+        let here = crate::cluster::deliver_here(srv, (app, user), None, &xml, queue_offline);
+        let taken = here.taken
+            || crate::cluster::deliver_elsewhere(srv, (app, user), None, &xml, queue_offline)
+                .await
+                .taken;
         if taken || !queue_offline {
             return;
         }

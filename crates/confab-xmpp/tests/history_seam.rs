@@ -75,6 +75,7 @@ async fn history_is_asked_before_delivery() {
             )),
             history: Some(fake.clone()),
             push: None,
+            cluster: Arc::new(confab_service::SingleNode::default()),
         },
         None,
         stop,

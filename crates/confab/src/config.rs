@@ -140,6 +140,15 @@ pub struct Config {
     pub chatserver_addr: Option<String>,
     /// The ConnectyCube app whose users ChatServer users are; required with `chatserver_addr`.
     pub chatserver_app_id: Option<i64>,
+    /// `postgres://…`: the shared store of several nodes; unset, the embedded SQLite store under
+    /// `data_dir`.
+    pub database_url: Option<String>,
+    /// `nats://host:port[,…]`: the bus between nodes; unset, this node is alone.
+    pub nats_url: Option<String>,
+    /// This node's name on the bus; unset, a random one at each start.
+    pub node_id: Option<String>,
+    /// A node not heard from for this long is taken as gone: its users are no longer online there.
+    pub node_timeout_secs: u64,
 }
 
 /// A switch written as `true`/`false` or `1`/`0` (environment variables are usually the latter).
@@ -226,6 +235,10 @@ impl Default for Config {
             vapid_subject: "mailto:admin@localhost".into(),
             chatserver_addr: None,
             chatserver_app_id: None,
+            database_url: None,
+            nats_url: None,
+            node_id: None,
+            node_timeout_secs: 10,
         }
     }
 }

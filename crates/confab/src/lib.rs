@@ -6,6 +6,7 @@
 //! - [`Server`]: binds the listeners, serves until shut down, then closes the store cleanly.
 
 mod chatserver;
+mod cluster;
 pub mod config;
 mod push;
 mod xmpp;
@@ -205,7 +206,8 @@ impl Server {
             Some(c) => (Some(c.addr), Some(c.events), Some(c.task)),
             None => (None, None, None),
         };
-        let xmpp = xmpp::start(&config, &domain, stop.clone()).await?;
+        let membership = cluster::join(&config).await?;
+        let xmpp = xmpp::start(&config, &domain, membership.cluster.clone(), stop.clone()).await?;
         // The XMPP face renders the domain's events for its sessions.
         let xmpp_events: Arc<dyn Subscriber> = Arc::new(confab_xmpp::realtime::XmppRealtime {
             server: xmpp.server.clone(),
@@ -303,6 +305,9 @@ impl Server {
                 .await;
             if let Err(e) = domain.accounts.flush_session_extensions().await {
                 tracing::warn!(error = ?e, "writing session extensions at shutdown failed");
+            }
+            if let Some(nats) = &membership.nats {
+                nats.leave().await;
             }
             domain.store.close().await;
             tracing::info!("stopped");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_core::{Error, Result};
+use confab_service::Cluster;
 use confab_xmpp::throttle::InputRate;
 use confab_xmpp::{Services, XmppConfig, XmppServer};
 use tokio::net::TcpListener;
@@ -21,6 +22,7 @@ pub(crate) struct Xmpp {
 pub(crate) async fn start(
     config: &Config,
     domain: &Domain,
+    cluster: Arc<dyn Cluster>,
     stop: watch::Receiver<bool>,
 ) -> Result<Xmpp> {
     let mut names = vec![config.domain.clone()];
@@ -34,8 +36,17 @@ pub(crate) async fn start(
         config.tls_key_path.as_deref(),
         &names,
     )?;
-    // No session runs yet: claims on offline messages are left over from a killed process.
-    let released = domain.offline.release_all().await?;
+    // Alone, no session runs yet: claims on offline messages are left over from a killed process.
+    // In a cluster other nodes' sessions hold claims, which must stay theirs.
+    let alone = config
+        .nats_url
+        .as_deref()
+        .is_none_or(|u| u.trim().is_empty());
+    let released = if alone {
+        domain.offline.release_all().await?
+    } else {
+        0
+    };
     if released > 0 {
         tracing::info!(
             count = released,
@@ -74,6 +85,7 @@ pub(crate) async fn start(
             roster: domain.roster.clone(),
             history: Some(domain.chat.clone()),
             push: Some(domain.push.clone()),
+            cluster,
         },
         Some(tls),
         stop,

@@ -161,6 +161,7 @@ impl Session {
                     claimed: false,
                 });
                 if first {
+                    self.srv.cluster.online_here(app, user, true);
                     self.srv.hub.notify_watchers((app, user), iq::status_push);
                 }
                 let reply = Element::new("iq", NS_CLIENT)

@@ -533,6 +533,7 @@ impl XmppServer {
             rooms.session_closed(handle);
         }
         if self.hub.unregister(handle) {
+            self.cluster.online_here(handle.app, handle.user, false);
             self.hub.notify_watchers(handle.account(), iq::status_push);
         }
     }

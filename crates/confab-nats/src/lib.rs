@@ -1,0 +1,344 @@
+//! The cluster over NATS (core publish/subscribe and request/reply; no JetStream): several confab
+//! nodes on one PostgreSQL database learn who is online where and hand each other payloads.
+//!
+//! Subjects (`<prefix>` is `confab`):
+//! - `<prefix>.presence.<node>`: a node's announcements ([`directory::Announce`]): a heartbeat every
+//!   second, each user's first and last session on the node, and a snapshot of all its users when
+//!   another node appears (or the bus comes back). Every node subscribes to `<prefix>.presence.*`.
+//! - `<prefix>.node.<node>.<face>`: requests for one face on one node; the answer is the reply.
+//!
+//! A node not heard from for `node_timeout` is taken as gone, with all its users.
+
+pub mod directory;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use confab_core::{AppId, Error, Result, UserId};
+use confab_service::{Cluster, NodeHandler, NodeId};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use directory::{Announce, Directory, UserKey};
+
+const PREFIX: &str = "confab";
+/// How often a node says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a request to another node may take before the sender acts as if nobody took it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Users per snapshot part (well under NATS's default 1 MiB payload limit).
+const SNAPSHOT_PART: usize = 10_000;
+
+/// Settings of the bus between nodes.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// `nats://host:port`, several separated by commas.
+    pub url: String,
+    /// This node's name: letters, digits, `-` and `_` (it is part of subjects).
+    pub node_id: String,
+    pub node_timeout: Duration,
+}
+
+/// What the announcer task sends, in order.
+enum Outgoing {
+    Announce(Announce),
+    /// A snapshot of the users online here, taken when it is sent.
+    Snapshot,
+}
+
+struct Shared {
+    id: NodeId,
+    /// Users with at least one session on this node.
+    local: Mutex<HashSet<UserKey>>,
+    directory: RwLock<Directory>,
+    handlers: RwLock<HashMap<String, Weak<dyn NodeHandler>>>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+}
+
+pub struct NatsCluster {
+    shared: Arc<Shared>,
+    client: async_nats::Client,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Whether `id` can be part of a subject.
+pub fn valid_node_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn bus_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::internal(std::io::Error::other(format!("{what}: {e}")))
+}
+
+impl NatsCluster {
+    /// Connects (waiting for the first connection), subscribes and starts announcing.
+    pub async fn connect(config: NatsConfig) -> Result<Self> {
+        if !valid_node_id(&config.node_id) {
+            return Err(bus_error(
+                "node_id",
+                "use 1 to 64 letters, digits, '-' or '_'",
+            ));
+        }
+        let (outgoing, queued) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            id: config.node_id.as_str().into(),
+            local: Mutex::default(),
+            directory: RwLock::default(),
+            handlers: RwLock::default(),
+            outgoing,
+        });
+        let reconnected = shared.clone();
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("confab-{}", config.node_id))
+            // Keep trying for ever: the bus coming back must not need a restart of the node.
+            .max_reconnects(None)
+            .event_callback(move |event| {
+                let shared = reconnected.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::info!("bus connected");
+                            // Others may have taken this node as gone meanwhile.
+                            let _ = shared.outgoing.send(Outgoing::Snapshot);
+                        }
+                        async_nats::Event::Disconnected => tracing::warn!("bus disconnected"),
+                        other => tracing::debug!(event = %other, "bus event"),
+                    }
+                }
+            })
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| bus_error("connecting to NATS", e))?;
+
+        let presence = client
+            .subscribe(format!("{PREFIX}.presence.*"))
+            .await
+            .map_err(|e| bus_error("subscribing", e))?;
+        let requests = client
+            .subscribe(format!("{PREFIX}.node.{}.*", config.node_id))
+            .await
+            .map_err(|e| bus_error("subscribing", e))?;
+        let tasks = vec![
+            tokio::spawn(announce(client.clone(), shared.clone(), queued)),
+            tokio::spawn(listen_presence(shared.clone(), presence)),
+            tokio::spawn(serve_requests(client.clone(), shared.clone(), requests)),
+            tokio::spawn(heartbeat(shared.clone(), config.node_timeout)),
+        ];
+        tracing::info!(node = %shared.id, "joined the bus");
+        Ok(Self {
+            shared,
+            client,
+            tasks,
+        })
+    }
+
+    /// Tells the other nodes this one is leaving (they forget its users at once) and stops.
+    pub async fn leave(&self) {
+        let _ = self
+            .shared
+            .outgoing
+            .send(Outgoing::Announce(Announce::Leaving));
+        // The announcer sends in order; give it the moment it needs, then flush.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = self.client.flush().await;
+    }
+
+    /// The other nodes heard from.
+    pub fn node_count(&self) -> usize {
+        self.shared
+            .directory
+            .read()
+            .expect("directory")
+            .node_count()
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+#[async_trait]
+impl Cluster for NatsCluster {
+    fn node_id(&self) -> &str {
+        &self.shared.id
+    }
+
+    fn nodes_with(&self, app: AppId, user: UserId) -> Vec<NodeId> {
+        self.shared
+            .directory
+            .read()
+            .expect("directory")
+            .nodes_with((app.get(), user.get()))
+    }
+
+    fn online_here(&self, app: AppId, user: UserId, online: bool) {
+        let key = (app.get(), user.get());
+        let mut local = self.shared.local.lock().expect("local users");
+        let changed = if online {
+            local.insert(key)
+        } else {
+            local.remove(&key)
+        };
+        if changed {
+            let (app, user) = key;
+            let a = if online {
+                Announce::Online { app, user }
+            } else {
+                Announce::Offline { app, user }
+            };
+            // Sent while the lock is held, so the announcements keep the order of the changes.
+            let _ = self.shared.outgoing.send(Outgoing::Announce(a));
+        }
+    }
+
+    async fn send_to_node(&self, node: &str, face: &str, payload: Vec<u8>) -> Option<Vec<u8>> {
+        let subject = format!("{PREFIX}.node.{node}.{face}");
+        let request = async_nats::Request::new()
+            .payload(payload.into())
+            .timeout(Some(REQUEST_TIMEOUT));
+        match self.client.send_request(subject, request).await {
+            Ok(reply) => Some(reply.payload.to_vec()),
+            Err(e) => {
+                tracing::warn!(node, face, error = %e, "another node did not answer");
+                None
+            }
+        }
+    }
+
+    fn serve(&self, face: &str, handler: Weak<dyn NodeHandler>) {
+        self.shared
+            .handlers
+            .write()
+            .expect("handlers")
+            .insert(face.to_string(), handler);
+    }
+}
+
+/// Publishes this node's announcements in the order they were made.
+async fn announce(
+    client: async_nats::Client,
+    shared: Arc<Shared>,
+    mut queued: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    let subject = format!("{PREFIX}.presence.{}", shared.id);
+    while let Some(next) = queued.recv().await {
+        let announces = match next {
+            Outgoing::Announce(a) => vec![a],
+            Outgoing::Snapshot => {
+                let users: Vec<UserKey> = shared
+                    .local
+                    .lock()
+                    .expect("local users")
+                    .iter()
+                    .copied()
+                    .collect();
+                let mut parts: Vec<Announce> = users
+                    .chunks(SNAPSHOT_PART)
+                    .enumerate()
+                    .map(|(i, part)| Announce::Snapshot {
+                        first: i == 0,
+                        users: part.to_vec(),
+                    })
+                    .collect();
+                if parts.is_empty() {
+                    parts.push(Announce::Snapshot {
+                        first: true,
+                        users: Vec::new(),
+                    });
+                }
+                parts
+            }
+        };
+        for a in announces {
+            let body = serde_json::to_vec(&a).expect("an announcement serializes");
+            // While the bus is down the client buffers; a failure here is a full buffer, and the
+            // snapshot sent on reconnection repairs what others missed.
+            if let Err(e) = client.publish(subject.clone(), body.into()).await {
+                tracing::warn!(error = %e, "announcing to the bus failed");
+            }
+        }
+    }
+}
+
+async fn listen_presence(shared: Arc<Shared>, mut presence: async_nats::Subscriber) {
+    while let Some(msg) = presence.next().await {
+        let Some(node) = msg.subject.rsplit('.').next() else {
+            continue;
+        };
+        if node == &*shared.id {
+            continue;
+        }
+        let Ok(announce) = serde_json::from_slice::<Announce>(&msg.payload) else {
+            tracing::warn!(node, "unreadable announcement");
+            continue;
+        };
+        let node: NodeId = node.into();
+        let new =
+            shared
+                .directory
+                .write()
+                .expect("directory")
+                .apply(&node, announce, Instant::now());
+        if new {
+            tracing::info!(%node, "node joined");
+            // It knows nothing of this node's users yet.
+            let _ = shared.outgoing.send(Outgoing::Snapshot);
+        }
+    }
+}
+
+async fn serve_requests(
+    client: async_nats::Client,
+    shared: Arc<Shared>,
+    mut requests: async_nats::Subscriber,
+) {
+    while let Some(msg) = requests.next().await {
+        let Some(reply) = msg.reply.clone() else {
+            continue;
+        };
+        let face = msg.subject.rsplit('.').next().unwrap_or_default();
+        let handler = shared
+            .handlers
+            .read()
+            .expect("handlers")
+            .get(face)
+            .and_then(Weak::upgrade);
+        let Some(handler) = handler else {
+            continue;
+        };
+        let client = client.clone();
+        tokio::spawn(async move {
+            let answer = handler.handle(msg.payload.to_vec()).await;
+            if let Err(e) = client.publish(reply, answer.into()).await {
+                tracing::warn!(error = %e, "answering another node failed");
+            }
+        });
+    }
+}
+
+/// Says this node is alive every second, and forgets nodes that stopped saying so.
+async fn heartbeat(shared: Arc<Shared>, timeout: Duration) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tick.tick().await;
+        let _ = shared.outgoing.send(Outgoing::Announce(Announce::Alive));
+        let gone = shared
+            .directory
+            .write()
+            .expect("directory")
+            .expire(Instant::now(), timeout);
+        for node in gone {
+            tracing::warn!(%node, "node gone: not heard from in time");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The cluster: which other nodes have live sessions of a user, and a way to hand a face's payload
+//! to one of them. One node alone is [`SingleNode`] (no other node, nothing to hand on); several
+//! nodes share a [`Cluster`] over a message bus between them (NATS).
+//!
+//! The rule every face keeps: a node delivers to its own sessions, hands the same delivery to the
+//! nodes that have sessions of the recipient, and only when no node took it does the *sending* node
+//! store it offline — so a message is stored once, by one node, whatever the number of nodes.
+
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use confab_core::{AppId, UserId};
+
+/// A node's name in the cluster (`node_id` in the configuration).
+pub type NodeId = Arc<str>;
+
+/// What one face does with a payload another node's face handed to it; the answer goes back to
+/// the sender.
+#[async_trait]
+pub trait NodeHandler: Send + Sync + 'static {
+    async fn handle(&self, payload: Vec<u8>) -> Vec<u8>;
+}
+
+#[async_trait]
+pub trait Cluster: Send + Sync + 'static {
+    /// This node's name.
+    fn node_id(&self) -> &str;
+    /// The other nodes that have at least one session of the user, as last announced.
+    fn nodes_with(&self, app: AppId, user: UserId) -> Vec<NodeId>;
+    /// This node's first session of a user began (`true`) or its last one ended (`false`).
+    fn online_here(&self, app: AppId, user: UserId, online: bool);
+    /// Hands `payload` to the handler of `face` on `node` and returns its answer; `None` when the
+    /// node did not answer in time (gone, or the bus is down): the caller acts as if nobody took it.
+    async fn send_to_node(&self, node: &str, face: &str, payload: Vec<u8>) -> Option<Vec<u8>>;
+    /// Serves payloads other nodes send to `face` on this node (held weakly, like bus subscribers).
+    fn serve(&self, face: &str, handler: Weak<dyn NodeHandler>);
+}
+
+/// One node alone: nobody else has sessions, nothing to hand on.
+pub struct SingleNode {
+    id: NodeId,
+}
+
+impl SingleNode {
+    pub fn new(id: &str) -> Self {
+        Self { id: id.into() }
+    }
+}
+
+impl Default for SingleNode {
+    fn default() -> Self {
+        Self::new("local")
+    }
+}
+
+#[async_trait]
+impl Cluster for SingleNode {
+    fn node_id(&self) -> &str {
+        &self.id
+    }
+
+    fn nodes_with(&self, _app: AppId, _user: UserId) -> Vec<NodeId> {
+        Vec::new()
+    }
+
+    fn online_here(&self, _app: AppId, _user: UserId, _online: bool) {}
+
+    async fn send_to_node(&self, _node: &str, _face: &str, _payload: Vec<u8>) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn serve(&self, _face: &str, _handler: Weak<dyn NodeHandler>) {}
+}

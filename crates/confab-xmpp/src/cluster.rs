@@ -1,0 +1,210 @@
+//! The XMPP face across nodes: 1:1 stanzas and carbons for a user's sessions on other nodes.
+//!
+//! The sending node renders the stanza once and hands it to every node the cluster says has a
+//! session of the recipient; each delivers to its own sessions exactly as [`crate::message`] does
+//! locally and answers whether a session took it. Only the sending node stores offline, and only
+//! when no node took it, so a message is stored once.
+
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use confab_core::{AppId, UserId};
+use confab_service::NodeHandler;
+use serde::{Deserialize, Serialize};
+
+use crate::hub::Account;
+use crate::jid::bare_jid;
+use crate::message::{NS_CARBONS, NS_FORWARD};
+use crate::xml::{parse_element, Element, Scope, NS_CLIENT};
+use crate::XmppServer;
+
+/// The face's name on the cluster.
+pub const FACE: &str = "xmpp";
+
+/// What one node asks another's XMPP face to do.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Request {
+    /// A stanza for the user's sessions there (that resource only, when it is there).
+    Deliver {
+        app: i64,
+        user: i64,
+        resource: Option<String>,
+        xml: String,
+        durable: bool,
+    },
+    /// A *sent* carbon (XEP-0280) of `message` for the user's sessions there that enabled carbons.
+    Carbon {
+        app: i64,
+        user: i64,
+        message: String,
+    },
+}
+
+/// What a node answers about a delivery.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+pub struct Delivered {
+    /// A session took it.
+    pub taken: bool,
+    /// A session in the foreground took it (otherwise the recipient gets a chat alert).
+    pub active: bool,
+}
+
+/// The face's side of the cluster: serves what other nodes send.
+pub struct XmppNodeHandler {
+    pub server: Weak<XmppServer>,
+}
+
+#[async_trait]
+impl NodeHandler for XmppNodeHandler {
+    async fn handle(&self, payload: Vec<u8>) -> Vec<u8> {
+        let answer = match (self.server.upgrade(), serde_json::from_slice(&payload)) {
+            (Some(srv), Ok(request)) => handle(&srv, request),
+            (_, Err(e)) => {
+                tracing::warn!(error = %e, "unreadable request from another node");
+                Delivered::default()
+            }
+            (None, _) => Delivered::default(),
+        };
+        serde_json::to_vec(&answer).unwrap_or_default()
+    }
+}
+
+fn handle(srv: &XmppServer, request: Request) -> Delivered {
+    match request {
+        Request::Deliver {
+            app,
+            user,
+            resource,
+            xml,
+            durable,
+        } => {
+            let Some(account) = account(app, user) else {
+                return Delivered::default();
+            };
+            deliver_here(srv, account, resource.as_deref(), &xml.into(), durable)
+        }
+        Request::Carbon { app, user, message } => {
+            let Some(account) = account(app, user) else {
+                return Delivered::default();
+            };
+            match parse_element(message.as_bytes(), &Scope::client()) {
+                Ok(msg) => send_carbons(srv, account, None, &msg),
+                Err(_) => tracing::warn!("unreadable carbon from another node"),
+            }
+            Delivered::default()
+        }
+    }
+}
+
+fn account(app: i64, user: i64) -> Option<Account> {
+    Some((AppId::new(app).ok()?, UserId::new(user).ok()?))
+}
+
+/// Delivers to this node's sessions of `target`: to `resource` when it is here, else to every one.
+pub fn deliver_here(
+    srv: &XmppServer,
+    target: Account,
+    resource: Option<&str>,
+    xml: &Arc<str>,
+    durable: bool,
+) -> Delivered {
+    let sessions = srv.hub.sessions(target);
+    let only = resource.filter(|r| sessions.iter().any(|s| s.resource == *r));
+    let mut delivered = Delivered::default();
+    for s in sessions
+        .iter()
+        .filter(|s| only.is_none_or(|r| s.resource == r))
+    {
+        let took = if durable {
+            s.send_durable(xml.clone())
+        } else {
+            s.send(xml.clone())
+        };
+        delivered.taken |= took;
+        delivered.active |= !s.inactive();
+    }
+    delivered
+}
+
+/// Hands a stanza to every other node with a session of `target`; what they answered, together.
+pub async fn deliver_elsewhere(
+    srv: &XmppServer,
+    target: Account,
+    resource: Option<&str>,
+    xml: &str,
+    durable: bool,
+) -> Delivered {
+    let nodes = srv.cluster.nodes_with(target.0, target.1);
+    if nodes.is_empty() {
+        return Delivered::default();
+    }
+    let request = Request::Deliver {
+        app: target.0.get(),
+        user: target.1.get(),
+        resource: resource.map(str::to_string),
+        xml: xml.to_string(),
+        durable,
+    };
+    let mut all = Delivered::default();
+    for answer in ask(srv, &nodes, &request).await {
+        all.taken |= answer.taken;
+        all.active |= answer.active;
+    }
+    all
+}
+
+/// Sends *sent* carbons of `msg` to the sender's sessions with carbons on, here and on the other
+/// nodes, except the sending session `skip`.
+pub async fn carbons_everywhere(srv: &XmppServer, own: Account, skip: u64, msg: &Element) {
+    send_carbons(srv, own, Some(skip), msg);
+    let nodes = srv.cluster.nodes_with(own.0, own.1);
+    if !nodes.is_empty() {
+        let request = Request::Carbon {
+            app: own.0.get(),
+            user: own.1.get(),
+            message: msg.to_xml(),
+        };
+        ask(srv, &nodes, &request).await;
+    }
+}
+
+fn send_carbons(srv: &XmppServer, own: Account, skip: Option<u64>, msg: &Element) {
+    let sessions = srv.hub.sessions(own);
+    let targets = || {
+        sessions
+            .iter()
+            .filter(|s| Some(s.id) != skip && s.carbons())
+    };
+    if targets().next().is_none() {
+        return;
+    }
+    let own_bare = bare_jid(own.0, own.1, &srv.config.domain);
+    for s in targets() {
+        let carbon = Element::new("message", NS_CLIENT)
+            .with_attr("from", own_bare.as_str())
+            .with_attr("to", s.full_jid.as_str())
+            .with_attr("type", "chat")
+            .with_child(
+                Element::new("sent", NS_CARBONS)
+                    .with_child(Element::new("forwarded", NS_FORWARD).with_child(msg.clone())),
+            );
+        s.send(carbon.to_xml().into());
+    }
+}
+
+/// Sends `request` to every node at once; the answers of those that answered.
+async fn ask(srv: &XmppServer, nodes: &[Arc<str>], request: &Request) -> Vec<Delivered> {
+    let payload = serde_json::to_vec(request).expect("a request serializes");
+    let answers = futures_util::future::join_all(
+        nodes
+            .iter()
+            .map(|node| srv.cluster.send_to_node(node, FACE, payload.clone())),
+    )
+    .await;
+    answers
+        .into_iter()
+        .flatten()
+        .filter_map(|a| serde_json::from_slice(&a).ok())
+        .collect()
+}

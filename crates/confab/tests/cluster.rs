@@ -1,0 +1,256 @@
+//! Several nodes on one store and a NATS bus between them: a user's sessions on another node get
+//! 1:1 messages, REST messages and carbons exactly as on one node, and a message for a user online
+//! nowhere is stored once, by the sending node.
+
+use std::time::Duration;
+
+use common::nats::NatsServer;
+use common::xmpp::XmppClient;
+use common::TestServer;
+use confab_core::{AppId, UserId};
+use confab_testkit as common;
+use confab_xmpp::xml::Element;
+use reqwest::Method;
+use serde_json::json;
+
+/// Two nodes of one cluster on a private NATS server.
+async fn two_nodes() -> (NatsServer, TestServer, TestServer) {
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let a = TestServer::start_with(|c| {
+        c.nats_url = Some(url.clone());
+        c.node_id = Some("node-a".into());
+    })
+    .await;
+    let b = a
+        .another_node(|c| {
+            c.nats_url = Some(url.clone());
+            c.node_id = Some("node-b".into());
+        })
+        .await;
+    (nats, a, b)
+}
+
+async fn online(ts: &TestServer, id: i64, token: &str) -> XmppClient {
+    let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
+    c.login(id, ts.app_id, token).await;
+    c.send("<presence/>").await;
+    c
+}
+
+/// Waits until `node` knows that `user` has a session on another node.
+async fn seen_elsewhere(node: &TestServer, user: i64) {
+    let cluster = node.server.as_ref().unwrap().xmpp.cluster.clone();
+    let (app, user) = (AppId::new(node.app_id).unwrap(), UserId::new(user).unwrap());
+    for _ in 0..200 {
+        if !cluster.nodes_with(app, user).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the other node's session was never announced");
+}
+
+/// Waits until `node` no longer counts `user` as online on another node.
+async fn gone_elsewhere(node: &TestServer, user: i64) {
+    let cluster = node.server.as_ref().unwrap().xmpp.cluster.clone();
+    let (app, user) = (AppId::new(node.app_id).unwrap(), UserId::new(user).unwrap());
+    for _ in 0..200 {
+        if cluster.nodes_with(app, user).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the other node's session end was never announced");
+}
+
+fn jid(ts: &TestServer, user: i64) -> String {
+    format!("{user}-{}@localhost", ts.app_id)
+}
+
+async fn body_of_next_message(c: &mut XmppClient) -> (Element, String) {
+    let m = c
+        .until(|e| e.name == "message" && e.child_named("body").is_some())
+        .await;
+    let body = m.child_named("body").unwrap().text();
+    (m, body)
+}
+
+async fn offline_rows(ts: &TestServer, user: i64) -> i64 {
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        ts.config.data_dir.join("confab.db").display()
+    ))
+    .await
+    .unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM offline_messages WHERE user_id = ?")
+        .bind(user)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+#[tokio::test]
+async fn one_to_one_messages_reach_sessions_on_the_other_node() {
+    let (_nats, a, b) = two_nodes().await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let mut alice_c = online(&a, alice, &at).await;
+    let mut bob_c = online(&b, bob, &bt).await;
+    seen_elsewhere(&a, bob).await;
+    seen_elsewhere(&b, alice).await;
+
+    alice_c
+        .send(&format!(
+            "<message to='{}' type='chat' id='m1'><body>across</body>\
+             <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>",
+            jid(&a, bob)
+        ))
+        .await;
+    let (m, body) = body_of_next_message(&mut bob_c).await;
+    assert_eq!(body, "across");
+    assert!(m.attr("from").unwrap().starts_with(&jid(&a, alice)));
+    // Taken by bob's session on node B: nothing was stored offline.
+    assert_eq!(offline_rows(&a, bob).await, 0);
+
+    bob_c
+        .send(&format!(
+            "<message to='{}' type='chat' id='m2'><body>and back</body></message>",
+            jid(&a, alice)
+        ))
+        .await;
+    let (_, body) = body_of_next_message(&mut alice_c).await;
+    assert_eq!(body, "and back");
+
+    // Stored once in history, whichever node stored it.
+    let (s, v) = a
+        .call(
+            Method::GET,
+            &format!(
+                "/chat/Message.json?chat_dialog_id={}",
+                dialog_of(&a, &at, bob).await
+            ),
+            Some(&at),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let bodies: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["message"].as_str())
+        .collect();
+    assert_eq!(bodies, ["across"]);
+}
+
+async fn dialog_of(ts: &TestServer, token: &str, other: i64) -> String {
+    let (_, v) = ts
+        .call(Method::GET, "/chat/Dialog.json?type=3", Some(token), None)
+        .await;
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["occupants_ids"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(other))
+        })
+        .expect("the private dialog")["_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_user_online_nowhere_gets_the_message_once_at_next_login() {
+    let (_nats, a, b) = two_nodes().await;
+    let (alice, at) = a.user("alice").await;
+    let (carol, ct) = a.user("carol").await;
+    let mut alice_c = online(&a, alice, &at).await;
+    // Carol was on node B and left.
+    let mut carol_c = online(&b, carol, &ct).await;
+    seen_elsewhere(&a, carol).await;
+    carol_c.close().await;
+    gone_elsewhere(&a, carol).await;
+
+    alice_c
+        .send(&format!(
+            "<message to='{}' type='chat' id='off1'><body>while away</body></message>",
+            jid(&a, carol)
+        ))
+        .await;
+    // Stored by the sending node, once.
+    for _ in 0..100 {
+        if offline_rows(&a, carol).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(offline_rows(&a, carol).await, 1);
+
+    let mut carol_again = online(&b, carol, &ct).await;
+    let (m, body) = body_of_next_message(&mut carol_again).await;
+    assert_eq!(body, "while away");
+    assert!(m.child("delay", "urn:xmpp:delay").is_some());
+    carol_again.nothing_for(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn rest_messages_and_carbons_cross_nodes() {
+    let (_nats, a, b) = two_nodes().await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    // Alice has one session on each node; the one on node B wants carbons.
+    let mut alice_a = online(&a, alice, &at).await;
+    let mut alice_b = online(&b, alice, &at).await;
+    alice_b
+        .send("<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+        .await;
+    alice_b.until(|e| e.attr("id") == Some("c1")).await;
+    let mut bob_b = online(&b, bob, &bt).await;
+    seen_elsewhere(&a, bob).await;
+    seen_elsewhere(&a, alice).await;
+
+    // REST with send_to_chat=1 on node A reaches bob's session on node B.
+    let (s, v) = a
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&at),
+            Some(json!({"recipient_id": bob, "message": "over rest", "send_to_chat": 1})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let (_, body) = body_of_next_message(&mut bob_b).await;
+    assert_eq!(body, "over rest");
+
+    // An XMPP message from alice's session on node A: a *sent* carbon reaches her session on B.
+    alice_a
+        .send(&format!(
+            "<message to='{}' type='chat' id='cc1'><body>carbon me</body></message>",
+            jid(&a, bob)
+        ))
+        .await;
+    let (_, body) = body_of_next_message(&mut bob_b).await;
+    assert_eq!(body, "carbon me");
+    let carbon = alice_b
+        .until(|e| e.name == "message" && e.child("sent", "urn:xmpp:carbons:2").is_some())
+        .await;
+    assert!(carbon.to_xml().contains("carbon me"));
+}
+
+#[tokio::test]
+async fn a_node_that_leaves_stops_counting_at_once() {
+    let (_nats, a, b) = two_nodes().await;
+    let (bob, bt) = a.user("bob").await;
+    let _bob_b = online(&b, bob, &bt).await;
+    seen_elsewhere(&a, bob).await;
+    b.stop().await;
+    // A clean shutdown says so on the bus: no waiting for the node timeout.
+    gone_elsewhere(&a, bob).await;
+}
