@@ -116,6 +116,11 @@ impl Directory {
         self.by_user.get(&user).cloned().unwrap_or_default()
     }
 
+    /// Every node heard from.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        self.nodes.keys().cloned().collect()
+    }
+
     /// The nodes heard from, for diagnostics and tests.
     pub fn node_count(&self) -> usize {
         self.nodes.len()

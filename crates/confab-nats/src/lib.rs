@@ -181,6 +181,10 @@ impl Cluster for NatsCluster {
             .nodes_with((app.get(), user.get()))
     }
 
+    fn other_nodes(&self) -> Vec<NodeId> {
+        self.shared.directory.read().expect("directory").nodes()
+    }
+
     fn online_here(&self, app: AppId, user: UserId, online: bool) {
         let key = (app.get(), user.get());
         let mut local = self.shared.local.lock().expect("local users");

@@ -27,6 +27,8 @@ pub trait Cluster: Send + Sync + 'static {
     fn node_id(&self) -> &str;
     /// The other nodes that have at least one session of the user, as last announced.
     fn nodes_with(&self, app: AppId, user: UserId) -> Vec<NodeId>;
+    /// Every other node heard from.
+    fn other_nodes(&self) -> Vec<NodeId>;
     /// This node's first session of a user began (`true`) or its last one ended (`false`).
     fn online_here(&self, app: AppId, user: UserId, online: bool);
     /// Hands `payload` to the handler of `face` on `node` and returns its answer; `None` when the
@@ -60,6 +62,10 @@ impl Cluster for SingleNode {
     }
 
     fn nodes_with(&self, _app: AppId, _user: UserId) -> Vec<NodeId> {
+        Vec::new()
+    }
+
+    fn other_nodes(&self) -> Vec<NodeId> {
         Vec::new()
     }
 

@@ -39,15 +39,26 @@ enum Request {
         user: i64,
         message: String,
     },
+    /// A room's stanza for every session there of these users (group fan-out).
+    ToUsers {
+        app: i64,
+        users: Vec<i64>,
+        xml: String,
+    },
+    /// A broadcast dialog's stanza for every session there of the app.
+    ToApp { app: i64, xml: String },
 }
 
 /// What a node answers about a delivery.
-#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Delivered {
     /// A session took it.
     pub taken: bool,
     /// A session in the foreground took it (otherwise the recipient gets a chat alert).
     pub active: bool,
+    /// Of a group fan-out's users, those with a session in the foreground there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_users: Vec<i64>,
 }
 
 /// The face's side of the cluster: serves what other nodes send.
@@ -93,6 +104,40 @@ fn handle(srv: &XmppServer, request: Request) -> Delivered {
                 Err(_) => tracing::warn!("unreadable carbon from another node"),
             }
             Delivered::default()
+        }
+        Request::ToUsers { app, users, xml } => {
+            let Ok(app) = AppId::new(app) else {
+                return Delivered::default();
+            };
+            let users: Vec<UserId> = users
+                .into_iter()
+                .filter_map(|u| UserId::new(u).ok())
+                .collect();
+            let xml: Arc<str> = xml.into();
+            let taken = srv
+                .hub
+                .send_to_users(app, users.iter().copied(), &xml, None)
+                > 0;
+            let passive = srv.hub.without_active_session(app, users.iter().copied());
+            Delivered {
+                taken,
+                active: passive.len() < users.len(),
+                active_users: users
+                    .iter()
+                    .filter(|u| !passive.contains(u))
+                    .map(|u| u.get())
+                    .collect(),
+            }
+        }
+        Request::ToApp { app, xml } => {
+            let Ok(app) = AppId::new(app) else {
+                return Delivered::default();
+            };
+            let taken = srv.hub.send_to_app(app, &xml.into(), None) > 0;
+            Delivered {
+                taken,
+                ..Delivered::default()
+            }
         }
     }
 }
@@ -146,12 +191,62 @@ pub async fn deliver_elsewhere(
         xml: xml.to_string(),
         durable,
     };
+    merge(ask(srv, &nodes, &request).await)
+}
+
+fn merge(answers: Vec<Delivered>) -> Delivered {
     let mut all = Delivered::default();
-    for answer in ask(srv, &nodes, &request).await {
+    for answer in answers {
         all.taken |= answer.taken;
         all.active |= answer.active;
+        all.active_users.extend(answer.active_users);
     }
     all
+}
+
+/// Hands a room's stanza to the other nodes with sessions of `users`, each node once with the
+/// users it has; answers which of them have a session in the foreground there.
+pub async fn to_users_elsewhere(
+    srv: &XmppServer,
+    app: AppId,
+    users: impl IntoIterator<Item = UserId>,
+    xml: &str,
+) -> Delivered {
+    let mut per_node: std::collections::HashMap<Arc<str>, Vec<i64>> = Default::default();
+    for user in users {
+        for node in srv.cluster.nodes_with(app, user) {
+            per_node.entry(node).or_default().push(user.get());
+        }
+    }
+    let asks = per_node.into_iter().map(|(node, users)| {
+        let request = Request::ToUsers {
+            app: app.get(),
+            users,
+            xml: xml.to_string(),
+        };
+        let payload = serde_json::to_vec(&request).expect("a request serializes");
+        async move { srv.cluster.send_to_node(&node, FACE, payload).await }
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    merge(
+        answers
+            .into_iter()
+            .flatten()
+            .filter_map(|a| serde_json::from_slice(&a).ok())
+            .collect(),
+    )
+}
+
+/// Hands a broadcast dialog's stanza to every other node.
+pub async fn to_app_elsewhere(srv: &XmppServer, app: AppId, xml: &str) {
+    let nodes = srv.cluster.other_nodes();
+    if !nodes.is_empty() {
+        let request = Request::ToApp {
+            app: app.get(),
+            xml: xml.to_string(),
+        };
+        ask(srv, &nodes, &request).await;
+    }
 }
 
 /// Sends *sent* carbons of `msg` to the sender's sessions with carbons on, here and on the other

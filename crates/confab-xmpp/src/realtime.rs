@@ -65,16 +65,22 @@ pub(crate) fn extra_params(m: &Message) -> Element {
 impl XmppRealtime {
     /// Sends to every session of the recipient, or queues it when none is online (or none could
     /// take it).
-    async fn deliver(&self, app: AppId, user: UserId, stanza: Element, queue_offline: bool) {
+    /// Returns whether a session in the foreground got it, here or on another node.
+    async fn deliver(
+        &self,
+        app: AppId,
+        user: UserId,
+        stanza: Element,
+        queue_offline: bool,
+    ) -> bool {
         let xml: Arc<str> = stanza.to_xml().into();
         let srv = &self.server;
         let here = crate::cluster::deliver_here(srv, (app, user), None, &xml, queue_offline);
-        let taken = here.taken
-            || crate::cluster::deliver_elsewhere(srv, (app, user), None, &xml, queue_offline)
-                .await
-                .taken;
-        if taken || !queue_offline {
-            return;
+        let elsewhere =
+            crate::cluster::deliver_elsewhere(srv, (app, user), None, &xml, queue_offline).await;
+        let active = here.active || elsewhere.active;
+        if here.taken || elsewhere.taken || !queue_offline {
+            return active;
         }
         match crate::message::store_offline(&self.server, (app, user), &[(&xml, now_millis())])
             .await
@@ -83,6 +89,7 @@ impl XmppRealtime {
             Ok(_) => tracing::warn!("offline queue full: a REST message was not queued"),
             Err(e) => tracing::warn!(error = ?e, "queueing a REST message offline failed"),
         }
+        false
     }
 
     /// The private dialog's other user, if the message is a 1:1 one.
@@ -134,15 +141,15 @@ impl XmppRealtime {
             stanza.push(Element::bare("body").with_text(body.as_str()));
         }
         stanza.push(extra_params(m));
-        self.deliver(app, to, stanza, true).await;
-        if let Some(push) = &self.server.push {
+        let reached_active = self.deliver(app, to, stanza, true).await;
+        if let Some(push) = self.server.push.as_ref().filter(|_| !reached_active) {
             push.alert(ChatAlert {
                 app,
                 sender: from,
                 dialog_id: Some(m.dialog_id),
                 message_id: Some(m.id.to_string()),
                 body: m.body.clone(),
-                recipients: self.server.hub.without_active_session(app, [to]),
+                recipients: vec![to],
                 silent: m.custom.get("silent").and_then(|v| v.as_str()) == Some("1"),
             });
         }

@@ -254,3 +254,46 @@ async fn a_node_that_leaves_stops_counting_at_once() {
     // A clean shutdown says so on the bus: no waiting for the node timeout.
     gone_elsewhere(&a, bob).await;
 }
+
+#[tokio::test]
+async fn group_messages_reach_members_on_the_other_node() {
+    let (_nats, a, b) = two_nodes().await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let (carol, ct) = a.user("carol").await;
+    let dialog = a.group(&at, &[bob, carol]).await;
+    let room = format!("{}_{dialog}@muc.localhost", a.app_id);
+    let mut alice_a = online(&a, alice, &at).await;
+    let mut bob_b = online(&b, bob, &bt).await;
+    let mut carol_a = online(&a, carol, &ct).await;
+    seen_elsewhere(&a, bob).await;
+
+    // Over XMPP, stored: the members on both nodes get it, the sender's session its reflection.
+    alice_a
+        .send(&format!(
+            "<message to='{room}' type='groupchat' id='g1'><body>to all</body>\
+             <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>"
+        ))
+        .await;
+    for c in [&mut bob_b, &mut carol_a, &mut alice_a] {
+        let (m, body) = body_of_next_message(c).await;
+        assert_eq!(
+            (m.attr("type"), body.as_str()),
+            (Some("groupchat"), "to all")
+        );
+    }
+    // Over REST with send_to_chat=1, posted on node B: alice and carol on node A get it.
+    let (s, v) = b
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&bt),
+            Some(json!({"chat_dialog_id": dialog, "message": "from b", "send_to_chat": 1})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    for c in [&mut alice_a, &mut carol_a, &mut bob_b] {
+        let (_, body) = body_of_next_message(c).await;
+        assert_eq!(body, "from b");
+    }
+}

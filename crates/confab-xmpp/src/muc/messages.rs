@@ -142,7 +142,7 @@ impl Rooms {
         // Typing is not echoed to the typing session; everything else is reflected (standard MUC).
         let skip = typing_only.then_some(from.id);
         let blocked = self.blocked_recipients(&room, app, from.user).await;
-        self.fan_out(&room, from.user, &xml, skip, &blocked);
+        let active_elsewhere = self.fan_out(&room, from.user, &xml, skip, &blocked).await;
         if is_new_message {
             let extra = msg
                 .child("extraParams", NS_CLIENT)
@@ -157,13 +157,20 @@ impl Rooms {
                 recipients: Vec::new(),
                 silent: extra.get("silent").and_then(Value::as_str) == Some("1"),
             };
-            self.alert_members(&room, &blocked, alert);
+            self.alert_members(&room, &blocked, &active_elsewhere, alert);
         }
         Vec::new()
     }
 
-    /// Queues chat alerts for the members the message reached no active session of.
-    fn alert_members(&self, room: &Room, blocked: &HashSet<UserId>, mut alert: ChatAlert) {
+    /// Queues chat alerts for the members the message reached no active session of, here or on
+    /// another node (`active_elsewhere`).
+    fn alert_members(
+        &self,
+        room: &Room,
+        blocked: &HashSet<UserId>,
+        active_elsewhere: &HashSet<UserId>,
+        mut alert: ChatAlert,
+    ) {
         // A broadcast goes to the whole app: live only.
         if room.kind == DialogType::Broadcast || alert.silent {
             return;
@@ -177,7 +184,7 @@ impl Rooms {
             room.members
                 .iter()
                 .copied()
-                .filter(|u| *u != sender && !blocked.contains(u)),
+                .filter(|u| *u != sender && !blocked.contains(u) && !active_elsewhere.contains(u)),
         );
         push.alert(alert);
     }
@@ -196,31 +203,39 @@ impl Rooms {
     }
 
     /// Hands `xml` to every online session of the room's audience but `blocked` (and the sender's
-    /// other sessions), skipping session `skip`.
-    fn fan_out(
+    /// other sessions), skipping session `skip`, on this node and the others. Returns the members
+    /// with a session in the foreground on another node.
+    async fn fan_out(
         &self,
         room: &Room,
         sender: UserId,
         xml: &Arc<str>,
         skip: Option<u64>,
         blocked: &HashSet<UserId>,
-    ) -> usize {
-        match room.kind {
-            DialogType::Broadcast => self.hub.send_to_app(room.app, xml, skip),
-            _ => {
-                let sender_extra = (!room.member_set.contains(&sender.get())).then_some(sender);
-                self.hub.send_to_users(
-                    room.app,
-                    room.members
-                        .iter()
-                        .copied()
-                        .filter(|u| !blocked.contains(u))
-                        .chain(sender_extra),
-                    xml,
-                    skip,
-                )
-            }
+    ) -> HashSet<UserId> {
+        let Some(srv) = self.srv.upgrade() else {
+            return HashSet::new();
+        };
+        if room.kind == DialogType::Broadcast {
+            self.hub.send_to_app(room.app, xml, skip);
+            crate::cluster::to_app_elsewhere(&srv, room.app, xml).await;
+            return HashSet::new();
         }
+        let sender_extra = (!room.member_set.contains(&sender.get())).then_some(sender);
+        let audience = || {
+            room.members
+                .iter()
+                .copied()
+                .filter(|u| !blocked.contains(u))
+                .chain(sender_extra)
+        };
+        self.hub.send_to_users(room.app, audience(), xml, skip);
+        crate::cluster::to_users_elsewhere(&srv, room.app, audience(), xml)
+            .await
+            .active_users
+            .into_iter()
+            .filter_map(|u| UserId::new(u).ok())
+            .collect()
     }
 
     /// Delivers a message created over REST with `send_to_chat=1` to the room's audience, as the
@@ -251,7 +266,7 @@ impl Rooms {
         let xml: Arc<str> = stanza.to_xml().into();
         // The same privacy rule as a groupchat message sent over XMPP.
         let blocked = self.blocked_recipients(&room, app, sender).await;
-        self.fan_out(&room, sender, &xml, None, &blocked);
+        let active_elsewhere = self.fan_out(&room, sender, &xml, None, &blocked).await;
         let alert = ChatAlert {
             app,
             sender,
@@ -261,6 +276,6 @@ impl Rooms {
             recipients: Vec::new(),
             silent: m.custom.get("silent").and_then(Value::as_str) == Some("1"),
         };
-        self.alert_members(&room, &blocked, alert);
+        self.alert_members(&room, &blocked, &active_elsewhere, alert);
     }
 }
