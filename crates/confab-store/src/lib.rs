@@ -10,6 +10,7 @@
 //! - [`PrivacyStore`] (in [`privacy`]): XEP-0016 privacy lists; [`RosterStore`] (in [`roster`]):
 //!   contact lists and presence subscriptions.
 //! - [`sqlite`]: the embedded default backend (SQLite in WAL mode under the data directory).
+//! - [`postgres`]: PostgreSQL, for several nodes sharing one database.
 
 use async_trait::async_trait;
 use confab_core::clock::Millis;
@@ -20,6 +21,7 @@ pub mod blobs;
 pub mod chat;
 pub mod chatserver;
 pub mod offline;
+pub mod postgres;
 pub mod privacy;
 pub mod push;
 pub mod roster;

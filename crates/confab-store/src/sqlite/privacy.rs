@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use super::SqliteStore;
 use crate::privacy::*;
 
-fn items_to_json(items: &[PrivacyItem]) -> String {
+/// The stored form of a list (shared with the PostgreSQL backend).
+pub(crate) fn items_to_json(items: &[PrivacyItem]) -> String {
     Value::Array(
         items
             .iter()
@@ -18,7 +19,7 @@ fn items_to_json(items: &[PrivacyItem]) -> String {
     .to_string()
 }
 
-fn items_from_json(s: &str) -> Result<Vec<PrivacyItem>> {
+pub(crate) fn items_from_json(s: &str) -> Result<Vec<PrivacyItem>> {
     let v: Value = serde_json::from_str(s).map_err(Error::internal)?;
     let Some(arr) = v.as_array() else {
         return Ok(Vec::new());

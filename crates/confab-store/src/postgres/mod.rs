@@ -1,0 +1,86 @@
+//! The PostgreSQL backend: every store trait on one connection pool, for deployments that run
+//! several nodes against one database.
+//!
+//! One file per capability trait, as in [`crate::sqlite`]; `rows` holds what the chat files
+//! share. SQLite funnels writes through one lock and group-commit writer tasks because it has one
+//! writer; PostgreSQL takes concurrent transactions (and merges their WAL flushes itself), so here
+//! each call is one statement or one short transaction, with multi-row statements (`UNNEST`)
+//! wherever a call writes many rows.
+//!
+//! Lock order, so concurrent writers queue instead of deadlocking: a dialog row before its
+//! messages, messages before member rows. Writers that change several member rows of a dialog
+//! lock the dialog row first (`lock_dialog`); the message trigger updates the dialog before the
+//! members.
+
+mod accounts;
+mod blobs;
+mod chatserver;
+mod dialogs;
+mod messages;
+mod offline;
+mod privacy;
+mod push;
+mod roster;
+mod rows;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use confab_core::{Error, Result};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections per node unless the caller picks ([`PgStore::connect_with`]).
+const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+}
+
+impl PgStore {
+    /// Opens a pool on `url` (`postgres://user@host:port/db?sslmode=...`) and migrates the schema.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(Error::internal)?;
+        Self::connect_with(options, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// [`Self::connect`] with options built by the caller.
+    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(Error::internal)?;
+        // Safe when several nodes start at once: sqlx's PostgreSQL migrator takes a session-level
+        // `pg_advisory_lock` (keyed by the database name) before it reads or creates
+        // `_sqlx_migrations`, and applies each migration in its own transaction, so the first
+        // node migrates while the others wait and then find nothing left to apply.
+        MIGRATOR.run(&pool).await.map_err(Error::internal)?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub(crate) fn db(e: sqlx::Error) -> Error {
+    Error::internal(e)
+}
+
+/// Locks a dialog's row for the rest of the transaction (see the lock order above).
+pub(crate) async fn lock_dialog(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    dialog: &str,
+) -> Result<()> {
+    sqlx::query("SELECT 1 FROM dialogs WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(dialog)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
