@@ -60,7 +60,8 @@ fn unique_name() -> String {
     )
 }
 
-async fn fresh() -> Option<(PgStore, Database)> {
+/// A new, empty database: its connect options and the guard that drops it.
+async fn fresh_database() -> Option<(PgConnectOptions, Database)> {
     let url = match std::env::var("CONFAB_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => url,
         _ if std::env::var("CONFAB_SKIP_POSTGRES").as_deref() == Ok("1") => {
@@ -84,14 +85,406 @@ async fn fresh() -> Option<(PgStore, Database)> {
         .await
         .expect("CREATE DATABASE");
     conn.close().await.ok();
-    let guard = Database {
-        admin: admin.clone(),
-        name: name.clone(),
-    };
-    let store = PgStore::connect_with(admin.database(&name), 4)
+    let options = admin.clone().database(&name);
+    Some((options, Database { admin, name }))
+}
+
+async fn fresh() -> Option<(PgStore, Database)> {
+    let (options, guard) = fresh_database().await?;
+    let store = PgStore::connect_with(options, 8)
         .await
         .expect("open the store");
     Some((store, guard))
 }
 
 conformance_suite!(skippable fresh());
+
+/// What PostgreSQL adds to the suite: several nodes (or many connections of one) at once.
+mod concurrency {
+    use super::*;
+    use confab_core::chat::{Dialog, DialogType, Message};
+    use confab_core::{AppId, ObjectId, UserId};
+    use confab_store::{
+        AccountStore, DialogStore, MessageSearch, MessageStore, NewPush, NewUser, OfflineStore,
+        PushStore, RosterItem, RosterStore,
+    };
+    use serde_json::Map;
+
+    async fn account(s: &PgStore, app: AppId, login: &str) -> UserId {
+        let mut u = NewUser {
+            app_id: app.get(),
+            now: 1,
+            ..Default::default()
+        };
+        u.fields.login = Some(Some(login.to_string()));
+        UserId::new(s.create_user(u).await.unwrap().id).unwrap()
+    }
+
+    fn dialog(app: AppId, kind: DialogType, owner: i64, now: i64) -> Dialog {
+        Dialog {
+            id: ObjectId::generate(),
+            app_id: app.get(),
+            kind,
+            owner_id: owner,
+            name: None,
+            description: None,
+            photo: None,
+            occupants_ids: Vec::new(),
+            occupants_count: 0,
+            admins_ids: Vec::new(),
+            pinned_messages_ids: Vec::new(),
+            data: None,
+            extensions: None,
+            last_message: None,
+            last_message_date_sent: None,
+            last_message_id: None,
+            last_message_user_id: None,
+            last_message_delivered_ids: Vec::new(),
+            last_message_read_ids: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn message(app: AppId, dialog: ObjectId, sender: i64, body: &str) -> Message {
+        Message {
+            id: ObjectId::generate(),
+            app_id: app.get(),
+            dialog_id: dialog,
+            sender_id: sender,
+            recipient_id: 0,
+            body: Some(body.to_string()),
+            date_sent: 1_700_000_000,
+            attachments: Vec::new(),
+            custom: Map::new(),
+            read_ids: vec![sender],
+            delivered_ids: vec![sender],
+            deleted_for_ids: Vec::new(),
+            reactions: Map::new(),
+            markable: false,
+            views_count: 0,
+            edited_at: None,
+            created_at: 2,
+            updated_at: 2,
+        }
+    }
+
+    async fn unread(s: &PgStore, app: AppId, user: i64, dialog: ObjectId) -> i64 {
+        let counts = s
+            .unread_counts(app.get(), user, Some(&[dialog]))
+            .await
+            .unwrap();
+        counts.first().map_or(0, |c| c.1)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn nodes_starting_at_once_migrate_once() {
+        let Some((options, _guard)) = fresh_database().await else {
+            return;
+        };
+        let nodes = (0..4).map(|_| {
+            let options = options.clone();
+            tokio::spawn(async move { PgStore::connect_with(options, 2).await })
+        });
+        let mut stores = Vec::new();
+        for n in nodes {
+            stores.push(n.await.unwrap().expect("every node starts"));
+        }
+        let app = stores[0].create_app("a", "k", "s", b"h", 1).await.unwrap();
+        assert!(stores[3].app(app.id).await.unwrap().is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_private_dialog_is_created_once_by_racing_creators() {
+        let Some((s, _guard)) = fresh().await else {
+            return;
+        };
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let (a, b) = (account(&s, app, "a").await, account(&s, app, "b").await);
+        let (low, high) = (a.get().min(b.get()), a.get().max(b.get()));
+        let tasks: Vec<_> = (0..16)
+            .map(|n| {
+                let s = s.clone();
+                let owner = if n % 2 == 0 { low } else { high };
+                tokio::spawn(async move {
+                    let d = dialog(app, DialogType::Private, owner, 1000 + n);
+                    let got = s.create_private_dialog(&d, low, high).await.unwrap();
+                    (got.expect("both users exist"), d.id)
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        let mut created = 0;
+        for t in tasks {
+            let (got, mine) = t.await.unwrap();
+            created += usize::from(got == mine);
+            ids.push(got);
+        }
+        assert_eq!(created, 1, "exactly one creation wins");
+        assert!(ids.iter().all(|id| *id == ids[0]));
+        let d = s.dialog(app.get(), ids[0]).await.unwrap().unwrap();
+        assert_eq!(d.occupants_ids, [low, high]);
+    }
+
+    /// Inserts, receipts, deletions and membership changes on one dialog at once: nothing
+    /// deadlocks, every message lands once, and the counts add up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writers_on_one_dialog_neither_deadlock_nor_miscount() {
+        let Some((s, _guard)) = fresh().await else {
+            return;
+        };
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let mut users = Vec::new();
+        for n in 0..4 {
+            users.push(account(&s, app, &format!("u{n}")).await.get());
+        }
+        let g = s
+            .insert_dialog(&dialog(app, DialogType::Group, users[0], 1), None, &users)
+            .await
+            .unwrap();
+        let messages: Vec<Message> = (0..200)
+            .map(|i| message(app, g, users[i % 4], &format!("word{i} hello")))
+            .collect();
+        let mut tasks = Vec::new();
+        for (i, m) in messages.iter().cloned().enumerate() {
+            let s = s.clone();
+            let users = users.clone();
+            tasks.push(tokio::spawn(async move {
+                s.insert_message(&m).await?;
+                let reader = users[(i + 1) % 4];
+                match i % 5 {
+                    0 => s.mark_messages(g, reader, None, true).await,
+                    1 => s.mark_messages(g, reader, Some(&[m.id]), true).await,
+                    2 => s.delete_messages_for_user(g, reader, &[m.id]).await,
+                    3 => s.add_members(g, &[users[2], users[3]], 5).await,
+                    _ => s.mark_messages(g, reader, Some(&[m.id]), false).await,
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().expect("no deadlock, no lost write");
+        }
+        let query = confab_core::query::Query {
+            limit: 1000,
+            ..Default::default()
+        };
+        let (all, total) = s.list_messages(g, None, None, &query, true).await.unwrap();
+        assert_eq!((all.len(), total), (200, 200));
+        // Each user's counter equals what a recount says: others' messages not read, not hidden.
+        for &u in &users {
+            let expected = all
+                .iter()
+                .filter(|m| {
+                    m.sender_id != u && !m.read_ids.contains(&u) && !m.deleted_for_ids.contains(&u)
+                })
+                .count() as i64;
+            assert_eq!(unread(&s, app, u, g).await, expected, "user {u}");
+        }
+        // Deleting for everyone half of them, concurrently, keeps the counts right too.
+        let doomed: Vec<ObjectId> = all.iter().step_by(2).map(|m| m.id).collect();
+        let deletes: Vec<_> = doomed
+            .chunks(10)
+            .map(|chunk| {
+                let (s, chunk) = (s.clone(), chunk.to_vec());
+                tokio::spawn(async move { s.delete_messages(g, &chunk).await })
+            })
+            .collect();
+        for d in deletes {
+            d.await.unwrap().unwrap();
+        }
+        let (left, _) = s.list_messages(g, None, None, &query, false).await.unwrap();
+        assert_eq!(left.len(), 100);
+        for &u in &users {
+            let expected = left
+                .iter()
+                .filter(|m| {
+                    m.sender_id != u && !m.read_ids.contains(&u) && !m.deleted_for_ids.contains(&u)
+                })
+                .count() as i64;
+            assert_eq!(unread(&s, app, u, g).await, expected, "user {u}");
+        }
+        let d = s.dialog(app.get(), g).await.unwrap().unwrap();
+        let newest = left
+            .iter()
+            .max_by_key(|m| (m.date_sent, m.id.to_string()))
+            .unwrap();
+        assert_eq!(d.last_message_id, Some(newest.id.to_string()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn retried_message_ids_are_stored_once() {
+        let Some((s, _guard)) = fresh().await else {
+            return;
+        };
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let a = account(&s, app, "a").await.get();
+        let b = account(&s, app, "b").await.get();
+        let g = s
+            .insert_dialog(&dialog(app, DialogType::Group, a, 1), None, &[a, b])
+            .await
+            .unwrap();
+        let m = message(app, g, a, "once");
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, m) = (s.clone(), m.clone());
+                tokio::spawn(async move { s.insert_message(&m).await })
+            })
+            .collect();
+        let mut stored = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => stored += 1,
+                Err(e) => assert!(e.fields.contains_key("_id"), "{e:?}"),
+            }
+        }
+        assert_eq!(stored, 1);
+        assert_eq!(unread(&s, app, b, g).await, 1);
+        // A message for a dialog that does not exist fails and leaves nothing.
+        assert!(s
+            .insert_message(&message(app, ObjectId::generate(), a, "nowhere"))
+            .await
+            .is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn offline_queue_bound_and_claims_hold_under_concurrency() {
+        let Some((s, _guard)) = fresh().await else {
+            return;
+        };
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let u = account(&s, app, "u").await;
+        let pushes: Vec<_> = (0..10)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let a = format!("<a{i}/>");
+                    let b = format!("<b{i}/>");
+                    let entries = [(a.as_str(), i), (b.as_str(), i)];
+                    s.push_offline_many(app, u, &entries, 7).await.unwrap()
+                })
+            })
+            .collect();
+        let mut stored = 0;
+        for p in pushes {
+            stored += p.await.unwrap();
+        }
+        assert_eq!(stored, 7, "the bound holds across concurrent pushes");
+        let claims: Vec<_> = (0..6)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move { s.claim_offline(app, u, &format!("c{i}")).await })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for c in claims {
+            seen.extend(c.await.unwrap().unwrap().into_iter().map(|m| m.id));
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 7, "every row claimed exactly once");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn push_workers_claim_disjoint_rows() {
+        let Some((s, _guard)) = fresh().await else {
+            return;
+        };
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let u = account(&s, app, "u").await;
+        let pushes: Vec<NewPush> = (0..60)
+            .map(|i| NewPush {
+                app_id: app,
+                user_id: u,
+                subscription_id: None,
+                payload: format!("{{\"n\":{i}}}"),
+                due_at: 10,
+            })
+            .collect();
+        s.enqueue_pushes(&pushes, 1).await.unwrap();
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.claim_pushes(100, 1000, 20).await.unwrap() })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for w in workers {
+            ids.extend(w.await.unwrap().into_iter().map(|p| p.id));
+        }
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!((n, ids.len()), (60, 60));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_contact_limit_holds_under_concurrency() {
+        let Some((s, _guard)) = fresh().await else {
+            return;
+        };
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let owner = account(&s, app, "owner").await;
+        let mut contacts = Vec::new();
+        for n in 0..8 {
+            contacts.push(account(&s, app, &format!("c{n}")).await);
+        }
+        let puts: Vec<_> = contacts
+            .iter()
+            .map(|&c| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.put_roster_item(app, owner, &RosterItem::new(c), 3, 1)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut added = 0;
+        for p in puts {
+            added += usize::from(p.await.unwrap());
+        }
+        assert_eq!(added, 3);
+        assert_eq!(s.roster(app, owner).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn search_splits_words_at_punctuation_as_fts5_does() {
+        let Some((s, _guard)) = fresh().await else {
+            return;
+        };
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let a = account(&s, app, "a").await.get();
+        let g = s
+            .insert_dialog(&dialog(app, DialogType::Group, a, 1), None, &[a])
+            .await
+            .unwrap();
+        for body in [
+            "mail alice@example.com now",
+            "pi is 3.14",
+            "a Quick-Brown fox",
+        ] {
+            s.insert_message(&message(app, g, a, body)).await.unwrap();
+        }
+        let search = |term: &str| MessageSearch {
+            app_id: app.get(),
+            user_id: a,
+            terms: vec![term.to_string()],
+            dialog_ids: None,
+            date_from: None,
+            date_to: None,
+            limit: 10,
+        };
+        for (term, hits) in [
+            ("example", 1),
+            ("alice@example.com", 1),
+            ("14", 1),
+            ("quick brown", 1),
+            ("QUICK", 1),
+            ("brown quick", 0),
+            ("!!!", 0),
+        ] {
+            let found = s.search_messages(&search(term)).await.unwrap();
+            assert_eq!(found.len(), hits, "{term}");
+        }
+    }
+}

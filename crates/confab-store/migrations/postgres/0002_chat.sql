@@ -65,10 +65,14 @@ CREATE TABLE messages (
     edited_at        BIGINT,
     created_at       BIGINT   NOT NULL,
     updated_at       BIGINT   NOT NULL,
-    -- Full-text index over bodies (SQLite: the external-content FTS5 table and its triggers).
-    -- 'simple': lower-cased words, no stemming and no stop words, like FTS5's unicode61
-    -- tokenizer; kept up to date by PostgreSQL itself on every insert and edit.
-    body_tsv         TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', COALESCE(body, ''))) STORED
+    -- Full-text index over bodies (SQLite: the external-content FTS5 table and its triggers),
+    -- kept up to date by PostgreSQL itself on every insert and edit. Tokens as FTS5's unicode61
+    -- tokenizer makes them: punctuation separates words (PostgreSQL's parser would otherwise keep
+    -- "alice@example.com", "3.14" or "quick-brown" whole), and the 'simple' configuration only
+    -- lower-cases (no stemming, no stop words). The search applies the same expression to its
+    -- terms (postgres/messages.rs).
+    body_tsv         TSVECTOR GENERATED ALWAYS AS
+        (to_tsvector('simple', regexp_replace(COALESCE(body, ''), '[[:punct:]]+', ' ', 'g'))) STORED
 );
 CREATE INDEX messages_dialog_date ON messages (dialog_id, date_sent, id);
 CREATE INDEX messages_dialog_id ON messages (dialog_id, id);

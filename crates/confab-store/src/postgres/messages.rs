@@ -341,9 +341,10 @@ impl MessageStore for PgStore {
             if i > 0 {
                 q.push(" || ");
             }
-            q.push("phraseto_tsquery('simple', ")
+            // Tokenized as the bodies are (see migration 0002).
+            q.push("phraseto_tsquery('simple', regexp_replace(")
                 .push_bind(term.clone())
-                .push(")");
+                .push(", '[[:punct:]]+', ' ', 'g'))");
         }
         q.push(") AND m.app_id = ").push_bind(s.app_id);
         q.push(" AND ((d.type <> 1 AND mb.occupant) OR d.type = 1)");

@@ -18,17 +18,23 @@ impl OfflineStore for PgStore {
     ) -> Result<usize> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // Pushes for one user queue on the user's row, so two nodes cannot both see room for
-        // the last slot. (The rows' foreign key takes a KEY SHARE lock, which this does not block.)
-        let waiting: Option<i64> = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM offline_messages o WHERE o.user_id = u.id AND o.app_id = $1) \
-             FROM users u WHERE u.id = $2 FOR NO KEY UPDATE",
+        // the last slot. (The rows' foreign key takes a KEY SHARE lock, which this does not
+        // block.) The count is a statement of its own: its snapshot is taken once the lock is
+        // held, so it sees what the previous holder committed.
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(user.get())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM offline_messages WHERE app_id = $1 AND user_id = $2",
         )
         .bind(app.get())
         .bind(user.get())
-        .fetch_optional(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
-        let room = (i64::from(max_per_user) - waiting.unwrap_or(0)).max(0) as usize;
+        let room = (i64::from(max_per_user) - waiting).max(0) as usize;
         let fitting = &stanzas[..stanzas.len().min(room)];
         if !fitting.is_empty() {
             let (texts, times): (Vec<&str>, Vec<Millis>) = fitting.iter().copied().unzip();

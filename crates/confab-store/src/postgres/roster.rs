@@ -66,12 +66,16 @@ impl RosterStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         if item.in_roster {
             // Writes to one user's roster queue on the user's row, so two nodes cannot both
-            // see room for the last contact.
+            // see room for the last contact. The count is a statement of its own: its snapshot
+            // is taken once the lock is held.
+            sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(user.get())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
             let counts: Option<(i64, bool)> = sqlx::query_as(
-                "SELECT (SELECT COUNT(*) FROM roster_items r WHERE r.user_id = u.id AND r.app_id = $1 AND r.in_roster), \
-                 EXISTS (SELECT 1 FROM roster_items r WHERE r.user_id = u.id AND r.app_id = $1 \
-                     AND r.contact_id = $3 AND r.in_roster) \
-                 FROM users u WHERE u.id = $2 FOR NO KEY UPDATE",
+                "SELECT COUNT(*), COALESCE(bool_or(contact_id = $3), FALSE) FROM roster_items \
+                 WHERE app_id = $1 AND user_id = $2 AND in_roster",
             )
             .bind(app.get())
             .bind(user.get())
