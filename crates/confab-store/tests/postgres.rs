@@ -346,6 +346,65 @@ mod concurrency {
             .is_err());
     }
 
+    /// Messages queued together share a batch; a bad one (a retried id, an unknown dialog)
+    /// fails alone and the rest are stored with exact counts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failing_message_fails_alone_in_its_batch() {
+        let Some((s, _guard)) = fresh().await else {
+            return;
+        };
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let a = account(&s, app, "a").await.get();
+        let b = account(&s, app, "b").await.get();
+        let g = s
+            .insert_dialog(&dialog(app, DialogType::Group, a, 1), None, &[a, b])
+            .await
+            .unwrap();
+        let first = message(app, g, a, "first");
+        s.insert_message(&first).await.unwrap();
+        let mut batch: Vec<Message> = (0..40)
+            .map(|i| message(app, g, a, &format!("m{i}")))
+            .collect();
+        let mut retry = first.clone();
+        retry.body = Some("retried".into());
+        batch.insert(5, retry);
+        batch.insert(10, message(app, ObjectId::generate(), a, "nowhere"));
+        let twice = message(app, g, a, "twice");
+        batch.insert(15, twice.clone());
+        batch.insert(16, twice);
+        let tasks: Vec<_> = batch
+            .iter()
+            .cloned()
+            .map(|m| {
+                let s = s.clone();
+                tokio::spawn(async move { s.insert_message(&m).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        let taken =
+            |r: &confab_core::Result<()>| matches!(r, Err(e) if e.fields.contains_key("_id"));
+        assert!(taken(&results[5]));
+        assert!(results[10].is_err() && !taken(&results[10]));
+        assert_eq!(
+            usize::from(results[15].is_ok()) + usize::from(results[16].is_ok()),
+            1,
+            "the same new id twice is stored once"
+        );
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 41);
+        assert_eq!(unread(&s, app, b, g).await, 42);
+        assert_eq!(unread(&s, app, a, g).await, 0);
+        let query = confab_core::query::Query {
+            limit: 1000,
+            ..Default::default()
+        };
+        let (all, _) = s.list_messages(g, None, None, &query, false).await.unwrap();
+        assert_eq!(all.len(), 42);
+        assert!(all.iter().all(|m| m.body.as_deref() != Some("retried")));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn offline_queue_bound_and_claims_hold_under_concurrency() {
         let Some((s, _guard)) = fresh().await else {
@@ -487,4 +546,104 @@ mod concurrency {
             assert_eq!(found.len(), hits, "{term}");
         }
     }
+}
+
+/// Not a check: how fast concurrent message inserts go (`cargo test -p confab-store --test
+/// postgres -- --ignored --nocapture throughput`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore]
+async fn throughput_of_concurrent_message_inserts() {
+    use confab_core::chat::{Dialog, DialogType, Message};
+    use confab_core::{ObjectId, UserId};
+    use confab_store::{AccountStore, DialogStore, MessageStore, NewUser};
+    let Some((s, _guard)) = fresh().await else {
+        return;
+    };
+    let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+    let mut users = Vec::new();
+    for n in 0..20 {
+        let mut u = NewUser {
+            app_id: app.get(),
+            now: 1,
+            ..Default::default()
+        };
+        u.fields.login = Some(Some(format!("u{n}")));
+        users.push(
+            UserId::new(s.create_user(u).await.unwrap().id)
+                .unwrap()
+                .get(),
+        );
+    }
+    let mut dialogs = Vec::new();
+    for pair in users.chunks(2) {
+        let mut d = Dialog {
+            id: ObjectId::generate(),
+            app_id: app.get(),
+            kind: DialogType::Private,
+            owner_id: pair[0],
+            name: None,
+            description: None,
+            photo: None,
+            occupants_ids: Vec::new(),
+            occupants_count: 0,
+            admins_ids: Vec::new(),
+            pinned_messages_ids: Vec::new(),
+            data: None,
+            extensions: None,
+            last_message: None,
+            last_message_date_sent: None,
+            last_message_id: None,
+            last_message_user_id: None,
+            last_message_delivered_ids: Vec::new(),
+            last_message_read_ids: Vec::new(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        d.id = s
+            .create_private_dialog(&d, pair[0], pair[1])
+            .await
+            .unwrap()
+            .unwrap();
+        dialogs.push((d.id, pair[0]));
+    }
+    let n = 4000;
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let s = s.clone();
+            let (dialog, sender) = dialogs[i % dialogs.len()];
+            tokio::spawn(async move {
+                let m = Message {
+                    id: ObjectId::generate(),
+                    app_id: app.get(),
+                    dialog_id: dialog,
+                    sender_id: sender,
+                    recipient_id: 0,
+                    body: Some(format!("hello number {i}")),
+                    date_sent: 1_700_000_000,
+                    attachments: Vec::new(),
+                    custom: serde_json::Map::new(),
+                    read_ids: vec![sender],
+                    delivered_ids: vec![sender],
+                    deleted_for_ids: Vec::new(),
+                    reactions: serde_json::Map::new(),
+                    markable: false,
+                    views_count: 0,
+                    edited_at: None,
+                    created_at: 2,
+                    updated_at: 2,
+                };
+                s.insert_message(&m).await.unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{n} messages over {} dialogs in {secs:.2}s: {:.0}/s",
+        dialogs.len(),
+        n as f64 / secs
+    );
 }

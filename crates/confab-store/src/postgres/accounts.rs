@@ -190,7 +190,10 @@ where
 /// `lower(column) IN (lower($1), …)`: logins and emails compare case-insensitively, as SQLite's
 /// COLLATE NOCASE columns do, and this is the expression the unique indexes are on.
 fn push_in_nocase<'a>(q: &mut QueryBuilder<'a, Postgres>, column: &str, values: &'a [String]) {
-    q.push(format!(" AND lower({column}) IN ("));
+    // The IS NOT NULL lets the planner use the partial unique index.
+    q.push(format!(
+        " AND {column} IS NOT NULL AND lower({column}) IN ("
+    ));
     let mut sep = q.separated(", ");
     for v in values {
         sep.push("lower(");

@@ -7,48 +7,30 @@ use confab_core::query::Query;
 use confab_core::{Error, ObjectId, Result};
 use sqlx::{Postgres, QueryBuilder, Row};
 
+use super::private_dialog_writer::{pair_key, PrivateDialogRow};
 use super::rows::*;
 use super::{db, lock_dialog, PgStore};
 use crate::chat::{AdminDialogInfo, DialogStore, MemberChange, Membership, PostTarget, Viewer};
 
-/// The unique key of a pair's private dialog.
-fn pair_key(low: i64, high: i64) -> String {
-    format!("{low}:{high}")
-}
-
 impl PgStore {
-    /// Inserts private dialog `d` of users `low` and `high` when both are users of its app, in
-    /// one statement (the `dialogs_private_members` trigger adds the two members). When nothing
-    /// was inserted, the pair's existing dialog (one a concurrent transaction just committed
-    /// included: `ON CONFLICT` waits for it), or `None` for an unknown user.
-    async fn insert_private(&self, d: &Dialog, low: i64, high: i64) -> Result<Option<ObjectId>> {
-        let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO dialogs (id, app_id, type, owner_id, name, description, photo, admins_ids, \
-             pinned_messages_ids, data, private_key, created_at, updated_at, extensions) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14::jsonb \
-             WHERE (SELECT COUNT(*) FROM users u WHERE u.app_id = $2 AND u.id IN ($15, $16)) = 2 \
-             ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(d.id.to_string())
-        .bind(d.app_id)
-        .bind(d.kind as i64)
-        .bind(d.owner_id)
-        .bind(&d.name)
-        .bind(&d.description)
-        .bind(&d.photo)
-        .bind(&d.admins_ids)
-        .bind(&d.pinned_messages_ids)
-        .bind(encode_object(&d.data))
-        .bind(pair_key(low, high))
-        .bind(d.created_at)
-        .bind(d.updated_at)
-        .bind(encode_object(&d.extensions))
-        .bind(low)
-        .bind(high)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        if inserted.is_some() {
+    /// Inserts private dialog `d` of users `low` and `high` (batched with concurrent ones) when
+    /// both are users of its app. When nothing was inserted, the pair's existing dialog (one a
+    /// concurrent transaction just committed included: `ON CONFLICT` waits for it), or `None`
+    /// for an unknown user.
+    async fn insert_private(
+        &self,
+        d: &Dialog,
+        low: i64,
+        high: i64,
+        hurried: bool,
+    ) -> Result<Option<ObjectId>> {
+        let row = PrivateDialogRow::new(d, low, high);
+        let inserted = if hurried {
+            self.private_dialogs.write(row).await?
+        } else {
+            self.private_dialogs.write_unhurried(row).await?
+        };
+        if inserted {
             return Ok(Some(d.id));
         }
         self.find_private_dialog(d.app_id, &pair_key(low, high))
@@ -89,7 +71,7 @@ impl DialogStore for PgStore {
             debug_assert_eq!(key, pair_key(low, high), "members are the key's pair");
             // Users were checked by the caller; `None` only if one was deleted meanwhile.
             return self
-                .insert_private(d, low, high)
+                .insert_private(d, low, high, true)
                 .await?
                 .ok_or_else(|| Error::not_found("User not found"));
         }
@@ -137,11 +119,17 @@ impl DialogStore for PgStore {
             low < high,
             "a private dialog's pair is ordered and distinct"
         );
-        self.insert_private(d, low, high).await
+        self.insert_private(d, low, high, true).await
     }
 
-    // `create_private_dialog_unhurried`: the trait's default. Batching unhurried dialogs is what
-    // SQLite needs (one writer); here each is one short statement on its own connection.
+    async fn create_private_dialog_unhurried(
+        &self,
+        d: &Dialog,
+        low: i64,
+        high: i64,
+    ) -> Result<Option<ObjectId>> {
+        self.insert_private(d, low, high, false).await
+    }
 
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>> {
         let id: Option<String> =

@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use confab_core::chat::Message;
 use confab_core::clock::Millis;
 use confab_core::query::Query;
-use confab_core::{Error, ObjectId, Result};
+use confab_core::{ObjectId, Result};
 use serde_json::{Map, Value};
 use sqlx::{Postgres, QueryBuilder, Row};
 
+use super::message_writer::MessageRow;
 use super::rows::*;
 use super::{db, lock_dialog, PgStore};
 use crate::chat::{MessageSearch, MessageStore};
@@ -15,42 +16,9 @@ use crate::chat::{MessageSearch, MessageStore};
 #[async_trait]
 impl MessageStore for PgStore {
     async fn insert_message(&self, m: &Message) -> Result<()> {
-        let types: Vec<String> = m
-            .attachments
-            .iter()
-            .filter_map(|a| a.get("type").and_then(Value::as_str).map(str::to_string))
-            .collect();
-        // One statement; the `messages_dialog_insert` trigger updates the dialog and the unread
-        // counts in it, so a failed insert leaves nothing behind.
-        let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO messages (id, dialog_id, app_id, sender_id, recipient_id, body, date_sent, \
-             attachments, attachment_types, custom, read_ids, delivered_ids, markable, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-             ON CONFLICT (id) DO NOTHING RETURNING id",
-        )
-        .bind(m.id.to_string())
-        .bind(m.dialog_id.to_string())
-        .bind(m.app_id)
-        .bind(m.sender_id)
-        .bind(m.recipient_id)
-        .bind(&m.body)
-        .bind(m.date_sent)
-        .bind(Value::Array(m.attachments.clone()).to_string())
-        .bind(&types)
-        .bind((!m.custom.is_empty()).then(|| Value::Object(m.custom.clone()).to_string()))
-        .bind(&m.read_ids)
-        .bind(&m.delivered_ids)
-        .bind(m.markable)
-        .bind(m.created_at)
-        .bind(m.updated_at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        match inserted {
-            Some(_) => Ok(()),
-            // A client retry: storing the message once is enough.
-            None => Err(Error::invalid("_id", "has already been taken")),
-        }
+        // Batched with concurrent inserts (see `message_writer`); the `messages_dialog_insert`
+        // trigger updates the dialog and the unread counts in the same statement.
+        self.messages.write(MessageRow::new(m)).await
     }
 
     async fn message(&self, app_id: i64, id: ObjectId) -> Result<Option<Message>> {

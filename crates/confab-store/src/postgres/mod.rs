@@ -2,10 +2,11 @@
 //! several nodes against one database.
 //!
 //! One file per capability trait, as in [`crate::sqlite`]; `rows` holds what the chat files
-//! share. SQLite funnels writes through one lock and group-commit writer tasks because it has one
-//! writer; PostgreSQL takes concurrent transactions (and merges their WAL flushes itself), so here
-//! each call is one statement or one short transaction, with multi-row statements (`UNNEST`)
-//! wherever a call writes many rows.
+//! share. Writes that come in bursts (stored messages, new private dialogs) go through
+//! group-commit writers as on SQLite (`message_writer`, `private_dialog_writer` on
+//! `group_commit`): one multi-row statement and one plain transaction per batch, several batches
+//! at once. Everything else is one statement or one short transaction per call, with arrays
+//! (`UNNEST`, `= ANY`) wherever a call reads or writes many rows.
 //!
 //! Lock order, so concurrent writers queue instead of deadlocking: a dialog row before its
 //! messages, messages before member rows. Writers that change several member rows of a dialog
@@ -16,9 +17,12 @@ mod accounts;
 mod blobs;
 mod chatserver;
 mod dialogs;
+mod group_commit;
+mod message_writer;
 mod messages;
 mod offline;
 mod privacy;
+mod private_dialog_writer;
 mod push;
 mod roster;
 mod rows;
@@ -30,6 +34,10 @@ use confab_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use group_commit::GroupCommit;
+use message_writer::{MessageBatch, MessageWriter};
+use private_dialog_writer::{PrivateDialogBatch, PrivateDialogWriter};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Connections per node unless the caller picks ([`PgStore::connect_with`]).
@@ -38,6 +46,10 @@ const DEFAULT_MAX_CONNECTIONS: u32 = 16;
 #[derive(Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    /// Stored messages go through writer tasks that insert them in batches.
+    pub(crate) messages: MessageWriter,
+    /// New private dialogs likewise (the first messages of many new pairs come in bursts).
+    pub(crate) private_dialogs: PrivateDialogWriter,
 }
 
 impl PgStore {
@@ -60,7 +72,11 @@ impl PgStore {
         // `_sqlx_migrations`, and applies each migration in its own transaction, so the first
         // node migrates while the others wait and then find nothing left to apply.
         MIGRATOR.run(&pool).await.map_err(Error::internal)?;
-        Ok(Self { pool })
+        Ok(Self {
+            messages: GroupCommit::start(MessageBatch, pool.clone()),
+            private_dialogs: GroupCommit::start(PrivateDialogBatch, pool.clone()),
+            pool,
+        })
     }
 
     pub async fn close(&self) {

@@ -389,3 +389,26 @@ pub(crate) fn unread_without_row(user: i64) -> String {
          AND x.sender_id <> {user} AND NOT ({user} = ANY(x.read_ids)))"
     )
 }
+
+/// `{1,2}`: an integer list as one text value, for a per-row array inside a bound array (a
+/// PostgreSQL array has one length per dimension, so a batch of lists cannot be a 2-D array).
+pub(crate) fn int_array_literal(ids: &[i64]) -> String {
+    format!(
+        "{{{}}}",
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    )
+}
+
+/// `{"a","b"}`: a text list as one text value (see [`int_array_literal`]), every element quoted.
+pub(crate) fn text_array_literal<S: AsRef<str>>(items: &[S]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| {
+            format!(
+                "\"{}\"",
+                s.as_ref().replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        })
+        .collect();
+    format!("{{{}}}", quoted.join(","))
+}

@@ -1,0 +1,167 @@
+//! Group commit: concurrent writes of one kind share one statement in one transaction.
+//!
+//! The PostgreSQL twin of [`crate::sqlite`]'s `group_commit`. A burst of stored messages (or of
+//! first messages between new pairs) costs a round trip, a statement and a commit per row when
+//! each caller writes its own; here writer tasks take whatever rows are queued and write them with
+//! one multi-row statement in one plain transaction, answering each caller only after the commit.
+//! No write lock: PostgreSQL takes concurrent transactions, so a few writers run side by side (on
+//! as many pooled connections) and other nodes write alongside.
+//!
+//! A batch whose statement fails (a row breaks a constraint) is rolled back and its rows written
+//! one by one, so the bad row fails alone.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use confab_core::{Error, Result};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+/// Bounds how long one transaction holds its row locks.
+const MAX_BATCH: usize = 256;
+
+/// Batches written at once, each on its own connection.
+const WRITERS: usize = 2;
+
+/// How long rows that nobody waits for ([`GroupCommit::write_unhurried`]) wait for company.
+const UNHURRIED_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How one kind of row is written in a batch.
+#[async_trait]
+pub(crate) trait BatchWrite: Send + Sync + 'static {
+    type Row: Send + Sync + 'static;
+    type Out: Send + 'static;
+    /// What the writer is called in logs and errors.
+    const NAME: &'static str;
+
+    /// Writes `rows` inside `tx` with one statement: one result per row, in order. An `Err`
+    /// fails the statement, which is rolled back; the rows are then written one by one.
+    async fn write(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        rows: &[&Self::Row],
+    ) -> std::result::Result<Vec<Result<Self::Out>>, sqlx::Error>;
+
+    /// The order rows are written in within a batch. Writers that lock rows in this order
+    /// (dialogs, unique keys) cannot deadlock with each other, here or on another node.
+    fn sort_key(row: &Self::Row) -> &str;
+}
+
+/// A queued row, the caller to answer, and whether the caller is in a hurry.
+type Pending<W> = (
+    <W as BatchWrite>::Row,
+    oneshot::Sender<Result<<W as BatchWrite>::Out>>,
+    bool,
+);
+
+/// The queue in front of the writer tasks; they end when the last clone is dropped.
+pub(crate) struct GroupCommit<W: BatchWrite> {
+    queue: mpsc::UnboundedSender<Pending<W>>,
+}
+
+impl<W: BatchWrite> Clone for GroupCommit<W> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<W: BatchWrite> GroupCommit<W> {
+    pub(crate) fn start(writer: W, pool: PgPool) -> Self {
+        let (queue, pending) = mpsc::unbounded_channel();
+        let pending = Arc::new(Mutex::new(pending));
+        let writer = Arc::new(writer);
+        for _ in 0..WRITERS {
+            tokio::spawn(run(Arc::clone(&writer), pool.clone(), Arc::clone(&pending)));
+        }
+        Self { queue }
+    }
+
+    /// Writes one row; returns once its transaction is committed.
+    pub(crate) async fn write(&self, row: W::Row) -> Result<W::Out> {
+        self.queue_row(row, true).await
+    }
+
+    /// Like [`Self::write`], for a caller that is not waiting on the answer to serve anyone: the
+    /// row may wait a few milliseconds for others to share its transaction.
+    pub(crate) async fn write_unhurried(&self, row: W::Row) -> Result<W::Out> {
+        self.queue_row(row, false).await
+    }
+
+    async fn queue_row(&self, row: W::Row, hurried: bool) -> Result<W::Out> {
+        let (done, result) = oneshot::channel();
+        self.queue
+            .send((row, done, hurried))
+            .map_err(|_| stopped::<W>())?;
+        result.await.map_err(|_| stopped::<W>())?
+    }
+}
+
+fn stopped<W: BatchWrite>() -> Error {
+    Error::internal(std::io::Error::other(format!("{} writer stopped", W::NAME)))
+}
+
+async fn run<W: BatchWrite>(
+    writer: Arc<W>,
+    pool: PgPool,
+    pending: Arc<Mutex<mpsc::UnboundedReceiver<Pending<W>>>>,
+) {
+    let mut batch: Vec<Pending<W>> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            // One writer takes a batch at a time; the others write theirs meanwhile.
+            let mut queue = pending.lock().await;
+            if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
+            }
+            // Only unhurried rows: let more join, until someone is in a hurry or time is up.
+            let deadline = tokio::time::Instant::now() + UNHURRIED_LINGER;
+            while batch.len() < MAX_BATCH && batch.iter().all(|p| !p.2) {
+                let room = MAX_BATCH - batch.len();
+                match tokio::time::timeout_at(deadline, queue.recv_many(&mut batch, room)).await {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
+        }
+        // Stable: rows of one key (one dialog's messages) keep their order.
+        batch.sort_by(|a, b| W::sort_key(&a.0).cmp(W::sort_key(&b.0)));
+        let rows: Vec<&W::Row> = batch.iter().map(|p| &p.0).collect();
+        let results = write_batch(&*writer, &pool, &rows).await;
+        for ((_, done, _), result) in batch.drain(..).zip(results) {
+            // The caller may have gone away: nobody left to tell.
+            let _ = done.send(result);
+        }
+    }
+}
+
+async fn write_batch<W: BatchWrite>(
+    writer: &W,
+    pool: &PgPool,
+    rows: &[&W::Row],
+) -> Vec<Result<W::Out>> {
+    let attempt = async {
+        let mut tx = pool.begin().await?;
+        let results = writer.write(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(results)
+    };
+    match attempt.await {
+        Ok(results) => {
+            debug_assert_eq!(results.len(), rows.len(), "one result per row");
+            results
+        }
+        // One row alone: its error is its own.
+        Err(e) if rows.len() == 1 => vec![Err(Error::internal(e))],
+        Err(_) => {
+            // The transaction is gone; row by row, the bad row fails alone.
+            let mut results = Vec::with_capacity(rows.len());
+            for row in rows {
+                results
+                    .extend(Box::pin(write_batch(writer, pool, std::slice::from_ref(row))).await);
+            }
+            results
+        }
+    }
+}
