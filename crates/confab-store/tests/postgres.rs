@@ -647,3 +647,470 @@ async fn throughput_of_concurrent_message_inserts() {
         n as f64 / secs
     );
 }
+
+/// The same writes on both backends, then the chat API's filters, sorts and pages on both:
+/// PostgreSQL must answer what SQLite answers (SQLite's comparison rules are the reference).
+mod differential {
+    use super::*;
+    use confab_core::chat::{Dialog, DialogType, Message};
+    use confab_core::query::{Condition, Field, Op, Query, Scalar, Sort};
+    use confab_core::{AppId, ObjectId};
+    use confab_store::sqlite::SqliteStore;
+    use confab_store::{
+        AccountStore, ChatStore, DialogStore, MemberChange, MessageSearch, MessageStore, NewUser,
+        UserKey, Viewer,
+    };
+    use serde_json::{json, Map, Value};
+
+    fn obj(v: Value) -> Option<Map<String, Value>> {
+        v.as_object().cloned()
+    }
+
+    struct World {
+        app: AppId,
+        users: Vec<i64>,
+        dialogs: Vec<ObjectId>,
+    }
+
+    /// Identical writes (ids included) on a store.
+    async fn populate<S: AccountStore + ChatStore>(
+        s: &S,
+        dialogs: &[Dialog],
+        messages: &[Message],
+    ) -> World {
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let mut users = Vec::new();
+        for (n, login) in ["Alice", "bob", "carol", "dave"].iter().enumerate() {
+            let mut u = NewUser {
+                app_id: app.get(),
+                now: 1,
+                ..Default::default()
+            };
+            u.fields.login = Some(Some(login.to_string()));
+            u.fields.full_name = Some(Some(format!("{login} Person")));
+            u.fields.tags = Some(vec![format!("T{}", n % 2)]);
+            users.push(s.create_user(u).await.unwrap().id);
+        }
+        let mut ids = Vec::new();
+        for d in dialogs {
+            let mut d = d.clone();
+            d.app_id = app.get();
+            ids.push(if d.kind == DialogType::Private {
+                let (low, high) = (users[0], users[1]);
+                s.insert_dialog(&d, Some(&format!("{low}:{high}")), &[low, high])
+                    .await
+                    .unwrap()
+            } else {
+                s.insert_dialog(&d, None, &users[..3]).await.unwrap()
+            });
+        }
+        for m in messages {
+            let mut m = m.clone();
+            m.app_id = app.get();
+            s.insert_message(&m).await.unwrap();
+        }
+        s.mark_messages(ids[0], users[1], None, true).await.unwrap();
+        s.delete_messages_for_user(ids[0], users[2], &[messages[0].id])
+            .await
+            .unwrap();
+        s.set_member_state(ids[1], users[3], MemberChange::Muted(true), 5)
+            .await
+            .unwrap();
+        World {
+            app,
+            users,
+            dialogs: ids,
+        }
+    }
+
+    fn fixtures() -> (Vec<Dialog>, Vec<Message>) {
+        let base = |kind, name: Option<&str>, data: Option<Value>, at: i64| Dialog {
+            id: ObjectId::generate(),
+            app_id: 0,
+            kind,
+            owner_id: 1,
+            name: name.map(str::to_string),
+            description: None,
+            photo: None,
+            occupants_ids: Vec::new(),
+            occupants_count: 0,
+            admins_ids: vec![1, 2],
+            pinned_messages_ids: vec!["x".into()],
+            data: data.and_then(obj),
+            extensions: obj(json!({"e": [1, 2.5, "s"]})),
+            last_message: None,
+            last_message_date_sent: None,
+            last_message_id: None,
+            last_message_user_id: None,
+            last_message_delivered_ids: Vec::new(),
+            last_message_read_ids: Vec::new(),
+            created_at: at,
+            updated_at: at,
+        };
+        let dialogs = vec![
+            base(
+                DialogType::Group,
+                Some("alpha"),
+                Some(json!({"color": "red", "n": 5, "f": true})),
+                1_000_000,
+            ),
+            base(
+                DialogType::Group,
+                Some("Beta_1%"),
+                Some(json!({"color": "blue", "n": 12})),
+                2_000_000,
+            ),
+            base(
+                DialogType::Public,
+                Some("gamma"),
+                Some(json!({"color": "Red", "n": "5"})),
+                3_000_000,
+            ),
+            base(DialogType::Broadcast, None, None, 4_000_000),
+            base(
+                DialogType::Private,
+                None,
+                Some(json!({"n": 2.5})),
+                5_000_000,
+            ),
+            base(
+                DialogType::Group,
+                Some("Zeta"),
+                Some(json!({"color": null, "o": {"k": 1}})),
+                6_000_000,
+            ),
+        ];
+        let mut messages = Vec::new();
+        let bodies = [
+            "Hello World",
+            "hello there",
+            "100% sure",
+            "under_score",
+            "ünïcode words",
+            "the quick brown fox",
+            "x",
+            "",
+            "brown",
+            "Brown bread",
+        ];
+        for (i, body) in bodies.iter().enumerate() {
+            let d = &dialogs[i % 5];
+            let sender = 1 + (i % 3) as i64;
+            let kind = ["image", "video", "audio"][i % 3];
+            messages.push(Message {
+                id: ObjectId::generate(),
+                app_id: 0,
+                dialog_id: d.id,
+                sender_id: sender,
+                recipient_id: if d.kind == DialogType::Private { 2 } else { 0 },
+                body: (i != 6).then(|| body.to_string()),
+                date_sent: 1_700_000_000 + (i as i64 % 4) * 10,
+                attachments: if i % 2 == 0 {
+                    vec![json!({"type": kind, "id": i}), json!({"type": "file"})]
+                } else {
+                    Vec::new()
+                },
+                custom: obj(json!({"k": i})).unwrap_or_default(),
+                read_ids: vec![sender],
+                delivered_ids: vec![sender],
+                deleted_for_ids: Vec::new(),
+                reactions: Map::new(),
+                markable: i % 2 == 1,
+                views_count: 0,
+                edited_at: None,
+                created_at: 1_700_000_000_000 + i as i64 * 1500,
+                updated_at: 1_700_000_000_000 + i as i64 * 1500,
+            });
+        }
+        (dialogs, messages)
+    }
+
+    fn cond(field: Field, op: Op, values: Vec<Scalar>) -> Condition {
+        Condition { field, op, values }
+    }
+
+    fn t(s: &str) -> Scalar {
+        Scalar::Text(s.to_string())
+    }
+
+    #[tokio::test]
+    async fn chat_queries_answer_as_on_sqlite() {
+        let Some((pg, _guard)) = fresh().await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let lite = SqliteStore::open(dir.path()).await.unwrap();
+        let (dialogs, messages) = fixtures();
+        let wp = populate(&pg, &dialogs, &messages).await;
+        let wl = populate(&lite, &dialogs, &messages).await;
+        assert_eq!(
+            (wp.users.clone(), wp.dialogs.clone()),
+            (wl.users.clone(), wl.dialogs.clone())
+        );
+        let (app, users) = (wp.app.get(), wp.users.clone());
+
+        use Field::*;
+        use Op::*;
+        let i = Scalar::Int;
+        let dialog_conditions = vec![
+            vec![],
+            vec![cond(Name, Eq, vec![t("alpha")])],
+            vec![cond(Name, Ne, vec![t("alpha")])],
+            vec![cond(Name, Lt, vec![t("b")])],
+            vec![cond(Name, Gte, vec![t("Beta")])],
+            vec![cond(Name, In, vec![t("alpha"), t("Zeta"), i(5)])],
+            vec![cond(Name, Nin, vec![t("alpha")])],
+            vec![cond(Name, All, vec![t("alpha"), t("Zeta")])],
+            vec![cond(Name, Ctn, vec![t("ETA")])],
+            vec![cond(Name, Ctn, vec![t("_1%")])],
+            vec![cond(Name, Ctn, vec![t("a_p")])],
+            vec![cond(DialogType, In, vec![i(2), i(4)])],
+            vec![cond(DialogType, Eq, vec![t("2")])],
+            vec![cond(DialogType, Eq, vec![t("two")])],
+            vec![cond(DialogType, Lt, vec![t("two")])],
+            vec![cond(CreatedAt, Gt, vec![i(2000)])],
+            vec![cond(CreatedAt, Lte, vec![i(3000)])],
+            vec![cond(UpdatedAt, Ne, vec![i(1000)])],
+            vec![cond(LastMessageDateSent, Gte, vec![i(1_700_000_010)])],
+            vec![cond(LastMessageDateSent, Ne, vec![i(1_700_000_010)])],
+            vec![cond(
+                Id,
+                In,
+                vec![t(&wp.dialogs[1].to_string()), t(&wp.dialogs[2].to_string())],
+            )],
+            vec![cond(Id, Gt, vec![t(&wp.dialogs[2].to_string())])],
+            vec![cond(Custom("color".into()), Eq, vec![t("red")])],
+            vec![cond(Custom("color".into()), Ne, vec![t("red")])],
+            vec![cond(Custom("color".into()), In, vec![t("red"), t("blue")])],
+            vec![cond(Custom("color".into()), Nin, vec![t("red")])],
+            vec![cond(Custom("color".into()), Lt, vec![t("c")])],
+            vec![cond(Custom("color".into()), Ctn, vec![t("E")])],
+            vec![cond(Custom("n".into()), Eq, vec![t("5")])],
+            vec![cond(Custom("n".into()), Gt, vec![t("3")])],
+            vec![cond(Custom("n".into()), Lt, vec![t("3")])],
+            vec![cond(Custom("n".into()), Ctn, vec![t("5")])],
+            vec![cond(Custom("n".into()), Eq, vec![i(5)])],
+            vec![cond(Custom("n".into()), Gt, vec![i(3)])],
+            vec![cond(Custom("f".into()), Eq, vec![i(1)])],
+            vec![cond(Custom("o".into()), Ctn, vec![t("k")])],
+            vec![cond(Custom("missing".into()), Ne, vec![t("x")])],
+            vec![
+                cond(DialogType, Ne, vec![i(1)]),
+                cond(Name, Ctn, vec![t("a")]),
+            ],
+        ];
+        let sorts = [
+            None,
+            Some(Sort {
+                field: Name,
+                desc: false,
+            }),
+            Some(Sort {
+                field: Name,
+                desc: true,
+            }),
+            Some(Sort {
+                field: LastMessageDateSent,
+                desc: false,
+            }),
+            Some(Sort {
+                field: LastMessageDateSent,
+                desc: true,
+            }),
+            Some(Sort {
+                field: CreatedAt,
+                desc: true,
+            }),
+        ];
+        let viewers = [
+            Viewer::Admin,
+            Viewer::User(users[0]),
+            Viewer::User(users[2]),
+            Viewer::User(users[3]),
+        ];
+        let mut checked = 0;
+        for conditions in &dialog_conditions {
+            for sort in &sorts {
+                for viewer in viewers {
+                    for (limit, skip) in [(100, 0), (2, 1)] {
+                        let q = Query {
+                            conditions: conditions.clone(),
+                            sort: sort.clone(),
+                            limit,
+                            skip,
+                        };
+                        let got = pg
+                            .list_dialogs(app, viewer, &q)
+                            .await
+                            .map(|(d, n)| (format!("{d:?}"), n));
+                        let want = lite
+                            .list_dialogs(app, viewer, &q)
+                            .await
+                            .map(|(d, n)| (format!("{d:?}"), n));
+                        match (&got, &want) {
+                            (Ok(g), Ok(w)) => assert_eq!(g, w, "list_dialogs {viewer:?} {q:?}"),
+                            (Err(_), Err(_)) => {}
+                            _ => panic!("list_dialogs {viewer:?} {q:?}: {got:?} vs {want:?}"),
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+
+        let message_conditions = vec![
+            vec![],
+            vec![cond(Body, Ctn, vec![t("HELLO")])],
+            vec![cond(Body, Ctn, vec![t("%")])],
+            vec![cond(Body, Ctn, vec![t("_")])],
+            vec![cond(Body, Eq, vec![t("x")])],
+            vec![cond(Body, Ne, vec![t("x")])],
+            vec![cond(Body, Lt, vec![t("a")])],
+            vec![cond(SenderId, In, vec![i(1), i(3)])],
+            vec![cond(SenderId, Nin, vec![i(1)])],
+            vec![cond(SenderId, Ctn, vec![t("2")])],
+            vec![cond(RecipientId, Eq, vec![i(2)])],
+            vec![cond(DateSent, Gt, vec![i(1_700_000_010)])],
+            vec![cond(DateSent, Lte, vec![t("1700000010")])],
+            vec![cond(CreatedAt, Gte, vec![i(1_700_000_006)])],
+            vec![cond(AttachmentType, In, vec![t("image"), t("video")])],
+            vec![cond(AttachmentType, All, vec![t("image"), t("file")])],
+            vec![cond(AttachmentType, Nin, vec![t("file")])],
+            vec![cond(AttachmentType, Eq, vec![t("audio")])],
+            vec![cond(Id, Gt, vec![t(&messages[4].id.to_string())])],
+            vec![cond(ChatDialogId, Eq, vec![t(&wp.dialogs[0].to_string())])],
+            vec![cond(Custom("x".into()), Eq, vec![t("y")])],
+        ];
+        let message_sorts = [
+            None,
+            Some(Sort {
+                field: DateSent,
+                desc: true,
+            }),
+            Some(Sort {
+                field: Body,
+                desc: false,
+            }),
+            Some(Sort {
+                field: Body,
+                desc: true,
+            }),
+            Some(Sort {
+                field: SenderId,
+                desc: false,
+            }),
+        ];
+        for conditions in &message_conditions {
+            for sort in &message_sorts {
+                for (limit, skip) in [(100, 0), (3, 2)] {
+                    let q = Query {
+                        conditions: conditions.clone(),
+                        sort: sort.clone(),
+                        limit,
+                        skip,
+                    };
+                    let got = pg
+                        .list_app_messages(app, &q)
+                        .await
+                        .map(|(m, n)| (format!("{m:?}"), n));
+                    let want = lite
+                        .list_app_messages(app, &q)
+                        .await
+                        .map(|(m, n)| (format!("{m:?}"), n));
+                    match (&got, &want) {
+                        (Ok(g), Ok(w)) => assert_eq!(g, w, "list_app_messages {q:?}"),
+                        (Err(_), Err(_)) => {}
+                        _ => panic!("list_app_messages {q:?}: {got:?} vs {want:?}"),
+                    }
+                    for (d, viewer) in [(0, Some(users[2])), (1, None), (4, Some(users[0]))] {
+                        let dialog = wp.dialogs[d];
+                        let got = pg
+                            .list_messages(
+                                dialog,
+                                viewer,
+                                Some(messages[1].id).filter(|_| d == 1),
+                                &q,
+                                true,
+                            )
+                            .await
+                            .map(|(m, n)| (format!("{m:?}"), n));
+                        let want = lite
+                            .list_messages(
+                                dialog,
+                                viewer,
+                                Some(messages[1].id).filter(|_| d == 1),
+                                &q,
+                                true,
+                            )
+                            .await
+                            .map(|(m, n)| (format!("{m:?}"), n));
+                        match (&got, &want) {
+                            (Ok(g), Ok(w)) => assert_eq!(g, w, "list_messages {d} {q:?}"),
+                            (Err(_), Err(_)) => {}
+                            _ => panic!("list_messages {q:?}: {got:?} vs {want:?}"),
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+
+        for &u in &users {
+            assert_eq!(
+                pg.unread_counts(app, u, None).await.unwrap(),
+                lite.unread_counts(app, u, None).await.unwrap(),
+                "unread_counts {u}"
+            );
+            assert_eq!(
+                pg.unread_total(app, u).await.unwrap(),
+                lite.unread_total(app, u).await.unwrap(),
+                "unread_total {u}"
+            );
+            for terms in [
+                vec!["hello"],
+                vec!["HELLO world"],
+                vec!["world hello"],
+                vec!["brown", "sure"],
+                vec!["under"],
+                vec!["under_score"],
+                vec!["100"],
+                vec!["ünïcode"],
+                vec!["\"quoted\""],
+            ] {
+                let search = MessageSearch {
+                    app_id: app,
+                    user_id: u,
+                    terms: terms.iter().map(|t| t.to_string()).collect(),
+                    dialog_ids: None,
+                    date_from: Some(1_700_000_000),
+                    date_to: None,
+                    limit: 50,
+                };
+                let got = format!("{:?}", pg.search_messages(&search).await.unwrap());
+                let want = format!("{:?}", lite.search_messages(&search).await.unwrap());
+                assert_eq!(got, want, "search {terms:?} as {u}");
+            }
+        }
+        for key in [
+            UserKey::Login("alice".into()),
+            UserKey::Login("ALICE".into()),
+            UserKey::Email("x".into()),
+        ] {
+            let got = format!("{:?}", pg.user(wp.app, key.clone()).await.unwrap());
+            let want = format!("{:?}", lite.user(wl.app, key.clone()).await.unwrap());
+            assert_eq!(got, want, "{key:?}");
+        }
+        let query = confab_core::model::UserQuery {
+            logins: Some(vec!["BOB".into(), "alice".into()]),
+            full_name: Some("PERSON".into()),
+            tags: Some(vec!["t1".into()]),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(
+            format!("{:?}", pg.list_users(wp.app, &query).await.unwrap()),
+            format!("{:?}", lite.list_users(wl.app, &query).await.unwrap())
+        );
+        eprintln!("{checked} queries answered alike");
+    }
+}

@@ -172,66 +172,71 @@ fn comparison(op: Op) -> &'static str {
     }
 }
 
-/// A custom parameter `data.<name>` compared as SQLite's `json_extract` result would be: a JSON
-/// string or object as text, a number as a number, and (SQLite's type order) any number below any
-/// text.
+/// A custom parameter `data.<name>` compared as SQLite compares its `json_extract` value: a JSON
+/// number (or boolean, as 1 or 0) is a number, a string (or an object or array, as JSON text) is
+/// text, JSON null or a missing key is NULL; a number never equals text and sorts below any.
 fn push_custom(q: &mut QueryBuilder<'_, Postgres>, name: &str, op: Op, values: &[Scalar]) {
-    let e = format!("(d.data -> '{name}')");
-    let as_json = |q: &mut QueryBuilder<'_, Postgres>, v: &Scalar| {
-        match v {
-            Scalar::Int(i) => q.push("to_jsonb(").push_bind(*i).push("::bigint)"),
-            Scalar::Text(t) => q.push("to_jsonb(").push_bind(t.clone()).push("::text)"),
-        };
-    };
+    let e = format!("NULLIF(d.data -> '{name}', 'null'::jsonb)");
+    let num = format!(
+        "(CASE jsonb_typeof({e}) WHEN 'number' THEN ({e} #>> '{{}}')::numeric \
+         WHEN 'boolean' THEN CASE WHEN {e} = 'true'::jsonb THEN 1 ELSE 0 END END)"
+    );
+    let txt = format!(
+        "(CASE WHEN jsonb_typeof({e}) IN ('string', 'object', 'array') THEN {e} #>> '{{}}' END)"
+    );
     match op {
-        Op::Eq | Op::Ne => {
-            q.push(format!("{e} {} ", comparison(op)));
-            as_json(q, &values[0]);
-        }
-        Op::In | Op::Nin | Op::All => {
+        Op::Eq | Op::In | Op::Nin | Op::All | Op::Ne => {
             if op == Op::All && values.len() > 1 {
+                // A single value cannot equal two different ones.
                 q.push("FALSE");
                 return;
             }
-            q.push(format!(
-                "{e} {} (",
-                if op == Op::Nin { "NOT IN" } else { "IN" }
-            ));
-            for (i, v) in values.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
+            let values = if matches!(op, Op::Eq | Op::Ne) {
+                &values[..1]
+            } else {
+                values
+            };
+            let mut ints: Vec<i64> = Vec::new();
+            let mut texts: Vec<String> = Vec::new();
+            for v in values {
+                match v {
+                    Scalar::Int(i) => ints.push(*i),
+                    Scalar::Text(t) => texts.push(t.clone()),
                 }
-                as_json(q, v);
             }
-            q.push(")");
+            // NOT IN is NULL for a NULL value; IS NOT (Ne) is true for it.
+            q.push(match op {
+                Op::Nin => format!("{e} IS NOT NULL AND NOT ("),
+                Op::Ne => "NOT (".to_string(),
+                _ => "(".to_string(),
+            });
+            q.push(format!("COALESCE({num} = ANY("))
+                .push_bind(ints)
+                .push(format!("), FALSE) OR COALESCE({txt} COLLATE \"C\" = ANY("))
+                .push_bind(texts)
+                .push("), FALSE))");
         }
         Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
             let sym = comparison(op);
             let below = matches!(op, Op::Lt | Op::Lte);
             match &values[0] {
                 Scalar::Int(i) => {
-                    // A number against numbers; text is above every number.
                     q.push(format!(
-                        "CASE jsonb_typeof({e}) WHEN 'null' THEN NULL \
-                         WHEN 'number' THEN ({e} #>> '{{}}')::numeric {sym} "
-                    ));
-                    q.push_bind(*i).push(format!(
-                        "::numeric WHEN 'boolean' THEN ({e} = 'true'::jsonb)::int {sym} "
+                        "CASE WHEN {e} IS NULL THEN NULL WHEN {num} IS NOT NULL THEN {num} {sym} "
                     ));
                     q.push_bind(*i).push(format!(" ELSE {} END", !below));
                 }
                 Scalar::Text(t) => {
                     q.push(format!(
-                        "CASE jsonb_typeof({e}) WHEN 'null' THEN NULL \
-                         WHEN 'number' THEN {below} WHEN 'boolean' THEN {below} \
-                         ELSE ({e} #>> '{{}}') COLLATE \"C\" {sym} "
+                        "CASE WHEN {e} IS NULL THEN NULL WHEN {num} IS NOT NULL THEN {below} \
+                         ELSE {txt} COLLATE \"C\" {sym} "
                     ));
                     q.push_bind(t.clone()).push(" END");
                 }
             }
         }
         Op::Ctn => {
-            q.push(format!("({e} #>> '{{}}') ILIKE "));
+            q.push(format!("COALESCE({txt}, {num}::text) ILIKE "));
             q.push_bind(like_pattern(&values[0]));
             q.push(" ESCAPE '\\'");
         }
