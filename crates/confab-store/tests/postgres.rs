@@ -833,6 +833,71 @@ mod differential {
         Scalar::Text(s.to_string())
     }
 
+    /// Edits and deletions, the same on any store.
+    #[async_trait::async_trait]
+    trait Probe: Sync {
+        async fn churn(&self, app: i64, dialogs: &[ObjectId], users: &[i64], messages: &[Message]);
+    }
+
+    #[async_trait::async_trait]
+    impl<S: ChatStore> Probe for S {
+        async fn churn(&self, app: i64, dialogs: &[ObjectId], users: &[i64], messages: &[Message]) {
+            let _ = app;
+            self.edit_message(messages[5].id, Some("edited body"), 9_000)
+                .await
+                .unwrap();
+            let mut reactions = Map::new();
+            reactions.insert("+1".into(), json!([users[1]]));
+            self.set_reactions(messages[2].id, &reactions, 9_100)
+                .await
+                .unwrap();
+            self.mark_messages(
+                dialogs[1],
+                users[2],
+                Some(&[messages[1].id, messages[6].id]),
+                true,
+            )
+            .await
+            .unwrap();
+            self.mark_messages(dialogs[2], users[0], None, false)
+                .await
+                .unwrap();
+            self.delete_messages(dialogs[0], &[messages[5].id])
+                .await
+                .unwrap();
+            self.delete_messages(dialogs[4], &[messages[4].id, messages[9].id])
+                .await
+                .unwrap();
+            self.delete_messages_for_user(dialogs[3], users[1], &[messages[3].id, messages[8].id])
+                .await
+                .unwrap();
+            self.set_member_state(dialogs[3], users[3], MemberChange::Hidden(true), 9_200)
+                .await
+                .unwrap();
+            self.set_member_state(
+                dialogs[0],
+                users[0],
+                MemberChange::ClearedBefore(messages[0].id),
+                9_300,
+            )
+            .await
+            .unwrap();
+            self.set_member_state(
+                dialogs[1],
+                users[1],
+                MemberChange::Notifications(false),
+                9_400,
+            )
+            .await
+            .unwrap();
+            self.add_members(dialogs[2], &[users[3], users[3]], 9_500)
+                .await
+                .unwrap();
+            self.remove_members(dialogs[1], &[users[0]]).await.unwrap();
+            self.delete_dialog(dialogs[5]).await.unwrap();
+        }
+    }
+
     #[tokio::test]
     async fn chat_queries_answer_as_on_sqlite() {
         let Some((pg, _guard)) = fresh().await else {
@@ -1110,6 +1175,60 @@ mod differential {
         assert_eq!(
             format!("{:?}", pg.list_users(wp.app, &query).await.unwrap()),
             format!("{:?}", lite.list_users(wl.app, &query).await.unwrap())
+        );
+        // Per-dialog reads, then the same edits and deletions on both, then the reads again.
+        async fn reads<S: ChatStore>(
+            s: &S,
+            app: i64,
+            dialogs: &[ObjectId],
+            users: &[i64],
+        ) -> String {
+            let mut out = String::new();
+            for &d in dialogs {
+                out += &format!("{:?}\n", s.dialog(app, d).await.unwrap());
+                out += &format!("{:?}\n", s.admin_dialog_info(d).await.unwrap());
+                out += &format!("{:?}\n", s.members(d, 2, 1).await.unwrap());
+                for &u in users {
+                    out += &format!("{:?}\n", s.membership(d, u).await.unwrap());
+                    out += &format!("{:?}\n", s.post_target(app, d, u).await.unwrap());
+                }
+            }
+            out
+        }
+        assert_eq!(
+            reads(&pg, app, &wp.dialogs, &users).await,
+            reads(&lite, app, &wl.dialogs, &users).await
+        );
+        for s in [&pg as &dyn Probe, &lite as &dyn Probe] {
+            s.churn(app, &wp.dialogs, &users, &messages).await;
+        }
+        assert_eq!(
+            reads(&pg, app, &wp.dialogs, &users).await,
+            reads(&lite, app, &wl.dialogs, &users).await
+        );
+        let q = Query {
+            limit: 100,
+            ..Default::default()
+        };
+        for &u in &users {
+            assert_eq!(
+                format!(
+                    "{:?}",
+                    pg.list_dialogs(app, Viewer::User(u), &q).await.unwrap()
+                ),
+                format!(
+                    "{:?}",
+                    lite.list_dialogs(app, Viewer::User(u), &q).await.unwrap()
+                )
+            );
+            assert_eq!(
+                pg.unread_total(app, u).await.unwrap(),
+                lite.unread_total(app, u).await.unwrap()
+            );
+        }
+        assert_eq!(
+            format!("{:?}", pg.list_app_messages(app, &q).await.unwrap()),
+            format!("{:?}", lite.list_app_messages(app, &q).await.unwrap())
         );
         eprintln!("{checked} queries answered alike");
     }
