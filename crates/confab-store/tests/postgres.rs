@@ -792,6 +792,8 @@ mod differential {
             "",
             "brown",
             "Brown bread",
+            "café crème",
+            "Ñandú İstanbul",
         ];
         for (i, body) in bodies.iter().enumerate() {
             let d = &dialogs[i % 5];
@@ -1141,6 +1143,10 @@ mod differential {
                 vec!["100"],
                 vec!["ünïcode"],
                 vec!["\"quoted\""],
+                vec!["unicode"],
+                vec!["CAFE creme"],
+                vec!["nandu", "istanbul"],
+                vec!["ǘber"],
             ] {
                 let search = MessageSearch {
                     app_id: app,

@@ -309,10 +309,10 @@ impl MessageStore for PgStore {
             if i > 0 {
                 q.push(" || ");
             }
-            // Tokenized as the bodies are (see migration 0002).
-            q.push("phraseto_tsquery('simple', regexp_replace(")
+            // Tokenized as the bodies are (see search_text in migration 0002).
+            q.push("phraseto_tsquery('simple', search_text(")
                 .push_bind(term.clone())
-                .push(", '[[:punct:]]+', ' ', 'g'))");
+                .push("))");
         }
         q.push(") AND m.app_id = ").push_bind(s.app_id);
         q.push(" AND ((d.type <> 1 AND mb.occupant) OR d.type = 1)");
