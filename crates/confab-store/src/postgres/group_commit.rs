@@ -8,7 +8,7 @@
 //! as many pooled connections) and other nodes write alongside.
 //!
 //! A batch whose statement fails (a row breaks a constraint) is rolled back and its rows written
-//! one by one, so the bad row fails alone.
+//! one by one, so the bad row fails alone; a batch that finds no connection fails as a whole.
 
 use std::sync::Arc;
 
@@ -152,16 +152,26 @@ async fn write_batch<W: BatchWrite>(
             debug_assert_eq!(results.len(), rows.len(), "one result per row");
             results
         }
-        // One row alone: its error is its own.
-        Err(e) if rows.len() == 1 => vec![Err(Error::internal(e))],
-        Err(_) => {
-            // The transaction is gone; row by row, the bad row fails alone.
+        // The statement failed (a row broke a constraint) and its transaction is gone: row by
+        // row, the bad row fails alone.
+        Err(sqlx::Error::Database(_)) if rows.len() > 1 => {
             let mut results = Vec::with_capacity(rows.len());
             for row in rows {
                 results
                     .extend(Box::pin(write_batch(writer, pool, std::slice::from_ref(row))).await);
             }
             results
+        }
+        // One row's own error; or no connection, or one that broke: every row fails alike, at
+        // once (retrying each would wait for a connection once per row).
+        Err(e) => {
+            if rows.len() > 1 {
+                tracing::error!(error = %e, rows = rows.len(), writer = W::NAME, "batch failed");
+            }
+            let e = Arc::new(e);
+            rows.iter()
+                .map(|_| Err(Error::internal(Arc::clone(&e))))
+                .collect()
         }
     }
 }
