@@ -405,6 +405,57 @@ mod concurrency {
         assert!(all.iter().all(|m| m.body.as_deref() != Some("retried")));
     }
 
+    /// Nodes flushing session touches of the same users at once, in opposite orders.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn session_touches_from_several_nodes_do_not_deadlock() {
+        let Some((s, _guard)) = fresh().await else {
+            return;
+        };
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let mut sessions = Vec::new();
+        for n in 0..4 {
+            let u = account(&s, app, &format!("u{n}")).await;
+            for k in 0..5u8 {
+                let token = [n as u8, k];
+                sessions.push(
+                    s.create_session(app, Some(u), &token, 1, 100)
+                        .await
+                        .unwrap(),
+                );
+            }
+        }
+        let nodes: Vec<_> = (0..6)
+            .map(|node| {
+                let (s, mut sessions) = (s.clone(), sessions.clone());
+                if node % 2 == 1 {
+                    sessions.reverse();
+                }
+                tokio::spawn(async move {
+                    for round in 0..20i64 {
+                        let at = 1000 + round * 10 + node;
+                        let touches: Vec<_> = sessions
+                            .iter()
+                            .map(|x| (x.clone(), at, at + 5000))
+                            .collect();
+                        s.touch_sessions(&touches).await?;
+                    }
+                    Ok::<_, confab_core::Error>(())
+                })
+            })
+            .collect();
+        for n in nodes {
+            n.await.unwrap().expect("no deadlock");
+        }
+        // The furthest expiry wins, whoever wrote last.
+        let last = 1000 + 19 * 10 + 5 + 5000;
+        let found = s
+            .session_by_token(&[3, 4], last - 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.expires_at, last);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn offline_queue_bound_and_claims_hold_under_concurrency() {
         let Some((s, _guard)) = fresh().await else {

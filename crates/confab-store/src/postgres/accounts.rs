@@ -548,47 +548,64 @@ impl AccountStore for PgStore {
         let (session_ids, expiries): (Vec<i64>, Vec<Millis>) = sessions.into_iter().unzip();
         let (user_ids, times): (Vec<i64>, Vec<Millis>) = users.into_iter().unzip();
         let mut tx = self.pool.begin().await.map_err(db)?;
-        // GREATEST: a late batch never shortens a session another node extended further.
-        sqlx::query(
-            "WITH v AS (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, x)), \
-             locked AS (SELECT s.id FROM sessions s JOIN v ON s.id = v.id ORDER BY s.id FOR NO KEY UPDATE OF s) \
-             UPDATE sessions SET expires_at = GREATEST(sessions.expires_at, v.x) \
-             FROM v WHERE sessions.id = v.id AND sessions.id IN (SELECT id FROM locked)",
-        )
-        .bind(&session_ids)
-        .bind(&expiries)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if !user_ids.is_empty() {
-            sqlx::query(
-                "WITH v AS (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, x)), \
-                 locked AS (SELECT u.id FROM users u JOIN v ON u.id = v.id ORDER BY u.id FOR NO KEY UPDATE OF u) \
-                 UPDATE users SET last_request_at = GREATEST(COALESCE(users.last_request_at, 0), v.x) \
-                 FROM v WHERE users.id = v.id AND users.id IN (SELECT id FROM locked)",
-            )
-            .bind(&user_ids)
-            .bind(&times)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        // Rows are locked in id order first (sessions, then users, as everywhere here): two
+        // nodes touching the same user's sessions at once queue instead of deadlocking. The
+        // UPDATE … FROM that follows may visit rows in any order.
+        for (lock, update, ids, values) in [
+            (
+                "SELECT 1 FROM sessions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+                // GREATEST: a late batch never shortens a session another node extended further.
+                "UPDATE sessions SET expires_at = GREATEST(sessions.expires_at, v.x) \
+                 FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, x) WHERE sessions.id = v.id",
+                &session_ids,
+                &expiries,
+            ),
+            (
+                "SELECT 1 FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+                "UPDATE users SET last_request_at = GREATEST(COALESCE(users.last_request_at, 0), v.x) \
+                 FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, x) WHERE users.id = v.id",
+                &user_ids,
+                &times,
+            ),
+        ] {
+            if ids.is_empty() {
+                continue;
+            }
+            sqlx::query(lock)
+                .bind(ids)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            sqlx::query(update)
+                .bind(ids)
+                .bind(values)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
         Ok(())
     }
 
     async fn set_session_user(&self, id: i64, user: Option<UserId>, now: Millis) -> Result<()> {
-        sqlx::query(
-            "WITH s AS (UPDATE sessions SET user_id = $1, updated_at = $2 WHERE id = $3) \
-             UPDATE users SET last_request_at = $2 WHERE id = $1",
-        )
-        .bind(user.map(UserId::get))
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(db)
+        // The session, then the user: the order `touch_sessions` locks them in.
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("UPDATE sessions SET user_id = $1, updated_at = $2 WHERE id = $3")
+            .bind(user.map(UserId::get))
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if let Some(user) = user {
+            sqlx::query("UPDATE users SET last_request_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(user.get())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
     }
 
     async fn delete_session(&self, id: i64) -> Result<()> {
