@@ -8,10 +8,13 @@
 //! at once. Everything else is one statement or one short transaction per call, with arrays
 //! (`UNNEST`, `= ANY`) wherever a call reads or writes many rows.
 //!
-//! Lock order, so concurrent writers queue instead of deadlocking: a dialog row before its
-//! messages, messages before member rows. Writers that change several member rows of a dialog
-//! lock the dialog row first (`lock_dialog`); the message trigger updates the dialog before the
-//! members.
+//! Lock order, so concurrent writers (here and on other nodes) queue instead of deadlocking:
+//! - a dialog row before its messages, messages before member rows. Writers that change several
+//!   member rows of a dialog lock the dialog row first (`lock_dialog`); the message trigger
+//!   updates the dialog before the members, and message batches visit dialogs in id order;
+//! - sessions before users, several of either in id order;
+//! - what a per-user limit or rule guards (the offline queue's bound, the contact limit, the one
+//!   default privacy list) is counted or changed only while holding the user's row.
 
 mod accounts;
 mod blobs;
