@@ -456,6 +456,40 @@ mod concurrency {
         assert_eq!(found.expires_at, last);
     }
 
+    /// PostgreSQL refuses NUL characters in text (SQLite stores them): a client error, alone in
+    /// its batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn text_with_nul_characters_is_a_bad_request() {
+        let Some((s, _guard)) = fresh().await else {
+            return;
+        };
+        let app = s.create_app("a", "k", "s", b"h", 1).await.unwrap().id;
+        let a = account(&s, app, "a").await.get();
+        let g = s
+            .insert_dialog(&dialog(app, DialogType::Group, a, 1), None, &[a])
+            .await
+            .unwrap();
+        let tasks: Vec<_> = ["fine", "bad\0body", "also fine"]
+            .into_iter()
+            .map(|body| {
+                let s = s.clone();
+                let m = message(app, g, a, body);
+                tokio::spawn(async move { s.insert_message(&m).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        assert!(results[0].is_ok() && results[2].is_ok());
+        let e = results[1].as_ref().unwrap_err();
+        assert_eq!(e.kind, confab_core::ErrorKind::BadRequest, "{e:?}");
+        let mut d = dialog(app, DialogType::Group, a, 1);
+        d.data = serde_json::json!({"k": "a\u{0}b"}).as_object().cloned();
+        let e = s.insert_dialog(&d, None, &[a]).await.unwrap_err();
+        assert_eq!(e.kind, confab_core::ErrorKind::BadRequest, "{e:?}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn offline_queue_bound_and_claims_hold_under_concurrency() {
         let Some((s, _guard)) = fresh().await else {

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use confab_core::{Error, Result};
+
+use super::db;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -162,12 +164,12 @@ async fn write_batch<W: BatchWrite>(
             }
             results
         }
-        // One row's own error; or no connection, or one that broke: every row fails alike, at
-        // once (retrying each would wait for a connection once per row).
+        // One row's own error.
+        Err(e) if rows.len() == 1 => vec![Err(db(e))],
+        // No connection, or one that broke: every row fails alike, at once (retrying each
+        // would wait for a connection once per row).
         Err(e) => {
-            if rows.len() > 1 {
-                tracing::error!(error = %e, rows = rows.len(), writer = W::NAME, "batch failed");
-            }
+            tracing::error!(error = %e, rows = rows.len(), writer = W::NAME, "batch failed");
             let e = Arc::new(e);
             rows.iter()
                 .map(|_| Err(Error::internal(Arc::clone(&e))))

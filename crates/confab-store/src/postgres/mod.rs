@@ -88,6 +88,13 @@ impl PgStore {
 }
 
 pub(crate) fn db(e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(d) = &e {
+        // Text PostgreSQL cannot store, where SQLite could: a NUL character in a text column
+        // (22021), or the escape \u0000 in a JSONB value (22P05). The client's doing, not ours.
+        if matches!(d.code().as_deref(), Some("22021" | "22P05")) {
+            return Error::bad_request("text must not contain NUL characters");
+        }
+    }
     Error::internal(e)
 }
 
