@@ -16,10 +16,15 @@ log() { echo "postgres.sh: $*" >&2; }
 
 pg_bindir() {
     local dir
-    # The newest installed major version.
+    # Debian and Ubuntu: the newest installed major version.
     dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
     if [[ -n "$dir" && -x "$dir/initdb" ]]; then
         echo "$dir"
+        return
+    fi
+    # Elsewhere the server's programs may be on the PATH.
+    if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
+        dirname "$(command -v initdb)"
     fi
 }
 
@@ -48,7 +53,8 @@ as_owner() {
 }
 
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' \
+        2>/dev/null || echo $((20000 + RANDOM % 40000))
 }
 
 start() {
