@@ -10,9 +10,11 @@ cargo build -p confab
 # nats-server (Debian) for the tests of several nodes on one bus.
 ./scripts/nats.sh
 # A private PostgreSQL cluster for the PostgreSQL store's conformance tests (installed with apt-get
-# when missing), stopped and removed however the script ends.
-eval "$(scripts/postgres.sh start)"
-trap 'scripts/postgres.sh stop' EXIT
+# when missing), stopped and removed however the script ends; unless the caller names a server.
+if [[ -z "${CONFAB_TEST_DATABASE_URL:-}" ]]; then
+    eval "$(scripts/postgres.sh start)"
+    trap 'scripts/postgres.sh stop' EXIT
+fi
 cargo test --workspace
 
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
