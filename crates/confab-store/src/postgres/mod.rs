@@ -8,6 +8,10 @@
 //! at once. Everything else is one statement or one short transaction per call, with arrays
 //! (`UNNEST`, `= ANY`) wherever a call reads or writes many rows.
 //!
+//! Needs PostgreSQL 12 or later (generated columns) and a UTF8 database; the user connecting
+//! creates the schema on first start (tables, indexes, PL/pgSQL triggers, one SQL function), so
+//! it needs CREATE on the database's schema then.
+//!
 //! Lock order, so concurrent writers (here and on other nodes) queue instead of deadlocking:
 //! - a dialog row before its messages, messages before member rows. Writers that change several
 //!   member rows of a dialog lock the dialog row first (`lock_dialog`); the message trigger
