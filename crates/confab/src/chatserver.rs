@@ -7,7 +7,6 @@ use std::sync::Arc;
 use confab_chatserver::rate_limit::{Limit, RateLimits};
 use confab_core::{AppId, Error, Result};
 use confab_service::Subscriber;
-use confab_store::AccountStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -25,7 +25,12 @@ use confab_service::{
     Accounts, AccountsConfig, Blobs, BlobsConfig, Chat, ChatServerState, LocalBus, Offline,
     Privacy, Push, PushConfig, Roster, Subscriber,
 };
+use confab_store::postgres::PgStore;
 use confab_store::sqlite::SqliteStore;
+use confab_store::{
+    AccountStore, BlobStore, ChatServerStore, ChatStore, OfflineStore, PrivacyStore, PushStore,
+    RosterStore,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -40,7 +45,7 @@ const BLOB_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// The domain services over one opened store.
 /// The store and the domain services over it, shared by every face.
 struct Domain {
-    store: SqliteStore,
+    store: OpenStore,
     accounts: Arc<Accounts>,
     chat: Arc<Chat>,
     blobs: Arc<Blobs>,
@@ -51,9 +56,70 @@ struct Domain {
     chatserver: Arc<ChatServerState>,
 }
 
+/// The store the configuration names: PostgreSQL with `database_url`, else SQLite under `data_dir`.
+enum OpenStore {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl OpenStore {
+    async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+
+    async fn app(&self, id: AppId) -> Result<Option<confab_core::model::App>> {
+        match self {
+            Self::Sqlite(s) => s.app(id).await,
+            Self::Postgres(s) => s.app(id).await,
+        }
+    }
+}
+
+/// Every store trait the domain needs, from one backend.
+trait Stores:
+    AccountStore
+    + BlobStore
+    + ChatServerStore
+    + ChatStore
+    + OfflineStore
+    + PrivacyStore
+    + PushStore
+    + RosterStore
+    + Clone
+{
+}
+
+impl<S> Stores for S where
+    S: AccountStore
+        + BlobStore
+        + ChatServerStore
+        + ChatStore
+        + OfflineStore
+        + PrivacyStore
+        + PushStore
+        + RosterStore
+        + Clone
+{
+}
+
 impl Domain {
     async fn open(config: &Config) -> Result<Self> {
-        let store = SqliteStore::open(&config.data_dir).await?;
+        match config.database_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => {
+                let store = PgStore::connect(url).await?;
+                Self::over(store.clone(), OpenStore::Postgres(store), config)
+            }
+            _ => {
+                let store = SqliteStore::open(&config.data_dir).await?;
+                Self::over(store.clone(), OpenStore::Sqlite(store), config)
+            }
+        }
+    }
+
+    fn over<S: Stores>(store: S, open: OpenStore, config: &Config) -> Result<Self> {
         let blobs = Arc::new(Blobs::new(
             Arc::new(store.clone()),
             BlobsConfig {
@@ -108,7 +174,7 @@ impl Domain {
         let chatserver = Arc::new(ChatServerState::new(Arc::new(store.clone())));
         Ok(Self {
             chatserver,
-            store,
+            store: open,
             accounts,
             chat,
             blobs,

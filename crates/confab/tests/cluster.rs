@@ -297,3 +297,79 @@ async fn group_messages_reach_members_on_the_other_node() {
         assert_eq!(body, "from b");
     }
 }
+
+/// A fresh database on the PostgreSQL server the test scripts start, as a `postgres://` URL.
+async fn fresh_postgres_url() -> Option<String> {
+    let url = match std::env::var("CONFAB_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CONFAB_SKIP_POSTGRES").as_deref() == Ok("1") => return None,
+        _ => panic!(
+            "CONFAB_TEST_DATABASE_URL is not set: start a PostgreSQL server \
+             (eval \"$(scripts/postgres.sh start)\") or set CONFAB_SKIP_POSTGRES=1"
+        ),
+    };
+    let name = format!("confab_cluster_{}", rand::random::<u64>());
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let mut parsed = url::Url::parse(&url).unwrap();
+    parsed.set_path(&format!("/{name}"));
+    Some(parsed.to_string())
+}
+
+#[tokio::test]
+async fn two_nodes_on_postgresql_share_conversations() {
+    let Some(database_url) = fresh_postgres_url().await else {
+        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
+        return;
+    };
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let a = TestServer::start_with(|c| {
+        c.database_url = Some(database_url.clone());
+        c.nats_url = Some(url.clone());
+        c.node_id = Some("pg-a".into());
+    })
+    .await;
+    let b = a
+        .another_node(|c| {
+            c.nats_url = Some(url.clone());
+            c.node_id = Some("pg-b".into());
+        })
+        .await;
+    // Users made on node A log in on node B: one store.
+    let (alice, at) = a.user("alice").await;
+    let (bob, _) = a.user("bob").await;
+    let bt = b.login("bob").await;
+    let mut alice_a = online(&a, alice, &at).await;
+    let mut bob_b = online(&b, bob, &bt).await;
+    seen_elsewhere(&a, bob).await;
+
+    alice_a
+        .send(&format!(
+            "<message to='{}' type='chat' id='pg1'><body>on postgres</body>\
+             <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>",
+            jid(&a, bob)
+        ))
+        .await;
+    let (_, body) = body_of_next_message(&mut bob_b).await;
+    assert_eq!(body, "on postgres");
+    // Node B's REST API lists what node A stored.
+    let dialog = dialog_of(&b, &bt, alice).await;
+    let (s, v) = b
+        .call(
+            Method::GET,
+            &format!("/chat/Message.json?chat_dialog_id={dialog}"),
+            Some(&bt),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    assert_eq!(v["items"][0]["message"], "on postgres");
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    b.stop().await;
+    a.stop().await;
+}
