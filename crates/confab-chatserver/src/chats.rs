@@ -107,6 +107,11 @@ pub async fn render_chats(
         }
     }
     let people = users(face, &ids).await?;
+    let owners: Vec<String> = chats
+        .iter()
+        .map(|(uuid, _)| crate::media::chat_owner(uuid))
+        .collect();
+    let pictures = face.ids.media_of(face.app, &owners).await?;
     let numbers: HashMap<ObjectId, i64> = face
         .ids
         .message_numbers(face.app, &last)
@@ -131,6 +136,12 @@ pub async fn render_chats(
                     .filter_map(|id| people.get(id))
                     .collect()
             });
+            let owner = crate::media::chat_owner(uuid);
+            let images: Vec<Value> = pictures
+                .iter()
+                .filter(|m| m.owner == owner)
+                .map(|m| crate::render::picture(m, dates))
+                .collect();
             chat_info(
                 &ChatParts {
                     uuid,
@@ -139,6 +150,7 @@ pub async fn render_chats(
                     owner: people.get(&v.dialog.owner_id),
                     all_users,
                     last_number,
+                    images,
                 },
                 dates,
             )
@@ -221,7 +233,9 @@ pub async fn create(St(face): St<State>, caller: Caller, body: Bytes) -> CsResul
         .ids
         .remember_chat(face.app, view.dialog.id, &key)
         .await?;
-    let mut out = render_chats(&face, &[(uuid, view)], true, Dates::Iso).await?;
+    let chat = [(uuid, view)];
+    let mut out = render_chats(&face, &chat, true, Dates::Iso).await?;
+    crate::flags::show_flags(&face, caller.user(), &chat, &mut out).await?;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
 }
 
@@ -292,8 +306,10 @@ pub async fn list(
     let ids: Vec<ObjectId> = views.iter().map(|v| v.dialog.id).collect();
     let uuids = face.ids.chat_uuids(face.app, &ids).await?;
     let chats: Vec<(String, DialogView)> = uuids.into_iter().zip(views).collect();
+    let chats = crate::flags::not_removed(&face, caller.user(), chats).await?;
     let mut out = render_chats(&face, &chats, full, Dates::Iso).await?;
     crate::blocks::show_blocked(&face, caller.user(), &chats, &mut out).await;
+    crate::flags::show_flags(&face, caller.user(), &chats, &mut out).await?;
     Ok(Json(Value::Array(out)))
 }
 
@@ -306,6 +322,7 @@ pub async fn get_chat(
     let chat = [chat_for(&face, caller.user(), &id, CsError::not_found()).await?];
     let mut out = render_chats(&face, &chat, true, Dates::Iso).await?;
     crate::blocks::show_blocked(&face, caller.user(), &chat, &mut out).await;
+    crate::flags::show_flags(&face, caller.user(), &chat, &mut out).await?;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
 }
 
@@ -321,6 +338,8 @@ pub async fn message_ids(face: &State, m: &Message) -> CsResult<(i64, String)> {
 struct UpdateChat {
     title: Option<String>,
     is_muted: Option<bool>,
+    is_archived: Option<bool>,
+    is_removed_on_device: Option<bool>,
 }
 
 /// `PUT /chats/<uuid>`: the title of a group (any participant, as the domain's roles allow);
@@ -354,12 +373,15 @@ pub async fn update(
     };
     // Participants hear of it from the domain's bus (see `ws::Realtime`), as of a rename on the
     // ConnectyCube face.
-    let mut out = render_chats(&face, &[(uuid, view)], false, Dates::Iso).await?;
+    let chat = [(uuid, view)];
+    let mut out = render_chats(&face, &chat, false, Dates::Iso).await?;
+    crate::flags::show_flags(&face, caller.user(), &chat, &mut out).await?;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
 }
 
 /// `PUT /chats/<uuid>/settings`: the caller's own settings. `isMuted` is the dialog's mute for
-/// this user on both faces; `isArchived` and `isRemovedOnDevice` are not kept yet.
+/// this user on both faces; `isArchived` and `isRemovedOnDevice` are this face's (see
+/// [`crate::flags`]).
 pub async fn settings(
     St(face): St<State>,
     caller: Caller,
@@ -380,7 +402,17 @@ pub async fn settings(
         }
         None => view,
     };
-    let mut out = render_chats(&face, &[(uuid, view)], false, Dates::Iso).await?;
+    crate::flags::set(
+        &face,
+        view.dialog.id,
+        caller.user(),
+        req.is_archived,
+        req.is_removed_on_device,
+    )
+    .await?;
+    let chat = [(uuid, view)];
+    let mut out = render_chats(&face, &chat, false, Dates::Iso).await?;
+    crate::flags::show_flags(&face, caller.user(), &chat, &mut out).await?;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
 }
 

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State as St};
+use axum::extract::{Path, Query, State as St};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use confab_core::chat::{DialogType, Message};
@@ -138,6 +138,24 @@ pub async fn upgrade(
     ws.max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| run(face, session.user_id, session.id, socket))
+}
+
+/// `GET /<segment>` at the root is a socket (`/<sessionId>`) or, for a name with a type
+/// (`/<name>.<type>`; session ids have no dot), an uploaded file.
+pub async fn upgrade_or_file(
+    St(face): St<State>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+    q: Query<TokenQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if segment.contains('.') && ws.is_err() {
+        return match crate::uploads::serve_named(&face, &segment).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+    }
+    upgrade(St(face), headers, q, ws).await
 }
 
 async fn run(face: State, user: UserId, session: String, socket: WebSocket) {

@@ -606,3 +606,285 @@ async fn deleting_chats() {
     assert_eq!(theirs[0]["id"], json!(pid));
     assert_eq!(theirs[0]["lastMessage"]["text"], "kept for b");
 }
+
+/// The ids of the chats `GET /chats` lists for `token`.
+async fn listed(cs: &Cs, token: &str) -> Vec<String> {
+    let (s, v) = cs.call(Method::GET, "/chats", Some(token), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn settings(cs: &Cs, token: &str, chat: &str, body: serde_json::Value) -> serde_json::Value {
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{chat}/settings"),
+            Some(token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn archive_and_remove_on_device_are_per_user() {
+    let cs = Cs::start().await;
+    let a = cs.register("flagsa01").await;
+    let b = cs.register("flagsb01").await;
+    let c = cs.register("flagsc01").await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let (pid, gid) = (
+        personal["id"].as_str().unwrap().to_string(),
+        group["id"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(personal["isArchived"], false);
+
+    // Archiving shows in every answer to the caller, and only to them.
+    let v = settings(&cs, &a.token, &gid, json!({"isArchived": true})).await;
+    assert_eq!(v["isArchived"], true);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["isArchived"], true);
+    let (_, list) = cs.call(Method::GET, "/chats", Some(&a.token), None).await;
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == json!(gid))
+        .unwrap();
+    assert_eq!(mine["isArchived"], true);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
+        .await;
+    assert_eq!(v["isArchived"], false);
+    // Another setting leaves it as it is.
+    let v = settings(&cs, &a.token, &gid, json!({"isMuted": true})).await;
+    assert_eq!(
+        (&v["isArchived"], &v["isMuted"]),
+        (&json!(true), &json!(true))
+    );
+
+    // Removed on device: gone from the list, still readable by id.
+    settings(&cs, &a.token, &pid, json!({"isRemovedOnDevice": true})).await;
+    settings(&cs, &a.token, &gid, json!({"isRemovedOnDevice": true})).await;
+    assert!(listed(&cs, &a.token).await.is_empty());
+    assert_eq!(listed(&cs, &b.token).await.len(), 2);
+    let (s, _) = cs
+        .call(Method::GET, &format!("/chats/{pid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // A message in a personal chat brings it back for the recipient; in a group it does not.
+    cs.post(&b, &pid, "back?").await;
+    cs.post(&b, &gid, "not for a").await;
+    assert_eq!(listed(&cs, &a.token).await, vec![pid.clone()]);
+    // The author's own post brings it back and un-archives it.
+    cs.post(&a, &gid, "here").await;
+    assert_eq!(listed(&cs, &a.token).await.len(), 2);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(
+        (&v["isArchived"], &v["isMuted"]),
+        (&json!(false), &json!(true))
+    );
+
+    // Bad input changes nothing.
+    let outsider = cs.register("flagsout1").await;
+    assert_error(
+        cs.call(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            Some(&outsider.token),
+            Some(json!({"isArchived": true})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    let (s, _) = cs
+        .call_raw(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            Some(&a.token),
+            "{\"isArchived\": true",
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            Some(&a.token),
+            Some(json!({"isArchived": "yes"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            None,
+            Some(json!({"isArchived": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["isArchived"], false);
+    let (_, v) = cs
+        .call(
+            Method::GET,
+            &format!("/chats/{gid}"),
+            Some(&outsider.token),
+            None,
+        )
+        .await;
+    assert_eq!(v["error"], true);
+}
+
+#[tokio::test]
+async fn group_images_belong_to_the_owner_and_are_told() {
+    let cs = Cs::start().await;
+    let a = cs.register("imagesa01").await;
+    let b = cs.register("imagesb01").await;
+    let group = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    assert_eq!(group["images"], json!([]));
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let image = |id: Option<String>, kind: &str, size: i64| {
+        let mut i = json!({"fileType": kind, "fileSize": size, "previewWidth": 40});
+        if let Some(id) = id {
+            i["id"] = json!(id);
+        }
+        json!({ "image": i })
+    };
+    let post = |token: String, chat: String, body: serde_json::Value| {
+        let cs = &cs;
+        async move {
+            cs.call(
+                Method::POST,
+                &format!("/chats/{chat}/images"),
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    let id = uuid(7);
+    let (s, v) = post(
+        a.token.clone(),
+        gid.into(),
+        image(Some(id.clone()), "jpg", 500),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], json!(gid));
+    assert_eq!(v["images"][0]["id"], json!(id));
+    assert_eq!(
+        (
+            &v["images"][0]["previewWidth"],
+            &v["images"][0]["previewHeight"]
+        ),
+        (&json!(40), &json!(100))
+    );
+    // The participants are told (the original was silent, its document said otherwise).
+    let f = sb.frame().await;
+    assert_eq!(f["event"], "chatUpdate");
+    assert_eq!(f["source"], json!(a.id.to_string()));
+    assert_eq!(f["payload"]["images"][0]["id"], json!(id));
+    assert!(f["payload"]["images"][0]["createdAt"].is_number());
+    let (_, list) = cs.call(Method::GET, "/chats", Some(&b.token), None).await;
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == json!(gid))
+        .unwrap();
+    assert_eq!(listed["images"][0]["id"], json!(id));
+
+    // Refused: not the owner, a personal chat, bad media; nothing is added or told.
+    assert_error(
+        post(b.token.clone(), gid.into(), image(Some(uuid(8)), "jpg", 5)).await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    assert_error(
+        post(
+            a.token.clone(),
+            personal["id"].as_str().unwrap().into(),
+            image(Some(uuid(8)), "jpg", 5),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "You can't update personal chat.",
+    );
+    assert_error(
+        post(a.token.clone(), gid.into(), image(None, "jpg", 5)).await,
+        StatusCode::BAD_REQUEST,
+        "Media resource id is missing.",
+    );
+    assert_error(
+        post(a.token.clone(), gid.into(), image(Some(uuid(8)), "jpg", 0)).await,
+        StatusCode::BAD_REQUEST,
+        "Media fileType or fileSize are missing.",
+    );
+    assert_error(
+        post(a.token.clone(), uuid(99), image(Some(uuid(8)), "jpg", 5)).await,
+        StatusCode::NOT_FOUND,
+        "Not Found",
+    );
+    let (s, _) = cs
+        .call_raw(
+            Method::POST,
+            &format!("/chats/{gid}/images"),
+            Some(&a.token),
+            "{\"image\":",
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    sb.quiet(300).await;
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["images"].as_array().unwrap().len(), 1);
+
+    // Removing: owner only, known ids only; then it is gone and told.
+    let path = format!("/chats/{gid}/images/{id}");
+    assert_error(
+        cs.call(Method::DELETE, &path, Some(&b.token), None).await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            &format!("/chats/{gid}/images/{}", uuid(8)),
+            Some(&a.token),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "Not Found",
+    );
+    sb.quiet(300).await;
+    let (s, _) = cs.call(Method::DELETE, &path, Some(&a.token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sb.frame().await;
+    assert_eq!(f["event"], "chatUpdate");
+    assert_eq!(f["payload"]["images"], json!([]));
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
+        .await;
+    assert_eq!(v["images"], json!([]));
+}
