@@ -265,6 +265,15 @@ impl ChatServerState {
         self.store.set_chat_flags(app, dialog, user, flags).await
     }
 
+    /// Every user of the dialog with a flag set (blocks included).
+    pub async fn dialog_chat_flags(
+        &self,
+        app: AppId,
+        dialog: ObjectId,
+    ) -> Result<Vec<(UserId, ChatFlags)>> {
+        self.store.dialog_chat_flags(app, dialog).await
+    }
+
     /// The blob an upload's name names.
     pub async fn file_blob(&self, app: AppId, name: &str) -> Result<Option<i64>> {
         self.store.file_blob(app, name).await

@@ -57,11 +57,15 @@ pub struct Contact {
     pub created_at: Millis,
 }
 
-/// A user's own flags on a chat; both `false` when never set.
+/// A user's flags on a chat; all `false` when never set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChatFlags {
     pub archived: bool,
     pub removed_on_device: bool,
+    /// The user blocked the chat (hears nothing of it).
+    pub chat_blocked: bool,
+    /// The user is blocked in the chat (may not post).
+    pub user_blocked: bool,
 }
 
 #[async_trait]
@@ -146,6 +150,12 @@ pub trait ChatServerStore: Send + Sync + 'static {
         user: UserId,
         flags: ChatFlags,
     ) -> Result<()>;
+    /// Every user of the dialog with a flag set, by user id.
+    async fn dialog_chat_flags(
+        &self,
+        app: AppId,
+        dialog: ObjectId,
+    ) -> Result<Vec<(UserId, ChatFlags)>>;
 
     /// The blob an upload name (`<name>.<type>`) names.
     async fn file_blob(&self, app: AppId, name: &str) -> Result<Option<i64>>;

@@ -37,13 +37,16 @@ CREATE TABLE chatserver_contacts (
     UNIQUE (owner_id, user_id)
 );
 
--- A user's own flags on a chat (mute is the domain's; these two are not).
+-- A user's flags on a group chat (mute is the domain's; these are not): their own archive,
+-- removed-on-device and block of the chat, and whether they are blocked in it.
 CREATE TABLE chatserver_chat_flags (
     dialog_id TEXT NOT NULL,
     user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     app_id INTEGER NOT NULL,
     archived INTEGER NOT NULL DEFAULT 0,
     removed_on_device INTEGER NOT NULL DEFAULT 0,
+    chat_blocked INTEGER NOT NULL DEFAULT 0,
+    user_blocked INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (dialog_id, user_id)
 );
 

@@ -53,6 +53,17 @@ fn contact_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Contact> {
 const CONTACT_COLUMNS: &str =
     "id, app_id, owner_id, user_id, name, is_favorite, is_blocked, created_at";
 
+const FLAG_COLUMNS: &str = "archived, removed_on_device, chat_blocked, user_blocked";
+
+fn flags_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ChatFlags> {
+    Ok(ChatFlags {
+        archived: r.try_get("archived").map_err(db)?,
+        removed_on_device: r.try_get("removed_on_device").map_err(db)?,
+        chat_blocked: r.try_get("chat_blocked").map_err(db)?,
+        user_blocked: r.try_get("user_blocked").map_err(db)?,
+    })
+}
+
 const SESSION_COLUMNS: &str =
     "id, app_id, user_id, device_info, ip_address, created_at, updated_at";
 
@@ -492,10 +503,10 @@ impl ChatServerStore for SqliteStore {
     ) -> Result<Vec<ChatFlags>> {
         let mut out = Vec::with_capacity(dialogs.len());
         for d in dialogs {
-            let row = sqlx::query(
-                "SELECT archived, removed_on_device FROM chatserver_chat_flags
-                 WHERE dialog_id = ? AND user_id = ? AND app_id = ?",
-            )
+            let row = sqlx::query(&format!(
+                "SELECT {FLAG_COLUMNS} FROM chatserver_chat_flags
+                 WHERE dialog_id = ? AND user_id = ? AND app_id = ?"
+            ))
             .bind(d.to_string())
             .bind(user.get())
             .bind(app.get())
@@ -503,10 +514,7 @@ impl ChatServerStore for SqliteStore {
             .await
             .map_err(db)?;
             out.push(match row {
-                Some(r) => ChatFlags {
-                    archived: r.try_get("archived").map_err(db)?,
-                    removed_on_device: r.try_get("removed_on_device").map_err(db)?,
-                },
+                Some(r) => flags_from_row(&r)?,
                 None => ChatFlags::default(),
             });
         }
@@ -521,21 +529,48 @@ impl ChatServerStore for SqliteStore {
         flags: ChatFlags,
     ) -> Result<()> {
         let _write = self.write.lock().await;
-        sqlx::query(
-            "INSERT INTO chatserver_chat_flags
-             (dialog_id, user_id, app_id, archived, removed_on_device) VALUES (?, ?, ?, ?, ?)
+        sqlx::query(&format!(
+            "INSERT INTO chatserver_chat_flags (dialog_id, user_id, app_id, {FLAG_COLUMNS})
+             VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (dialog_id, user_id) DO UPDATE SET
-                archived = excluded.archived, removed_on_device = excluded.removed_on_device",
-        )
+                archived = excluded.archived, removed_on_device = excluded.removed_on_device,
+                chat_blocked = excluded.chat_blocked, user_blocked = excluded.user_blocked"
+        ))
         .bind(dialog.to_string())
         .bind(user.get())
         .bind(app.get())
         .bind(flags.archived)
         .bind(flags.removed_on_device)
+        .bind(flags.chat_blocked)
+        .bind(flags.user_blocked)
         .execute(self.pool())
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    async fn dialog_chat_flags(
+        &self,
+        app: AppId,
+        dialog: ObjectId,
+    ) -> Result<Vec<(UserId, ChatFlags)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT user_id, {FLAG_COLUMNS} FROM chatserver_chat_flags
+             WHERE dialog_id = ? AND app_id = ? ORDER BY user_id"
+        ))
+        .bind(dialog.to_string())
+        .bind(app.get())
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let flags = flags_from_row(r)?;
+            if flags != ChatFlags::default() {
+                out.push((UserId::new(r.try_get("user_id").map_err(db)?)?, flags));
+            }
+        }
+        Ok(out)
     }
 
     async fn file_blob(&self, app: AppId, name: &str) -> Result<Option<i64>> {

@@ -1198,7 +1198,7 @@ pub async fn chatserver_rest_state(s: &impl Stores) {
     let (d1, d2) = (ObjectId::generate(), ObjectId::generate());
     let on = ChatFlags {
         archived: true,
-        removed_on_device: false,
+        ..ChatFlags::default()
     };
     s.set_chat_flags(a, d1, alice, on).await.unwrap();
     assert_eq!(
@@ -1209,6 +1209,14 @@ pub async fn chatserver_rest_state(s: &impl Stores) {
         s.chat_flags(a, bob, &[d1]).await.unwrap(),
         [ChatFlags::default()]
     );
+    let blocked = ChatFlags {
+        user_blocked: true,
+        chat_blocked: true,
+        ..ChatFlags::default()
+    };
+    s.set_chat_flags(a, d1, bob, blocked).await.unwrap();
+    assert_eq!(s.chat_flags(a, bob, &[d1]).await.unwrap(), [blocked]);
+    // A dialog's flags: only users with one set.
     s.set_chat_flags(a, d1, alice, ChatFlags::default())
         .await
         .unwrap();
@@ -1216,6 +1224,9 @@ pub async fn chatserver_rest_state(s: &impl Stores) {
         s.chat_flags(a, alice, &[d1]).await.unwrap(),
         [ChatFlags::default()]
     );
+    assert_eq!(s.dialog_chat_flags(a, d1).await.unwrap(), [(bob, blocked)]);
+    assert!(s.dialog_chat_flags(b, d1).await.unwrap().is_empty());
+    assert!(s.dialog_chat_flags(a, d2).await.unwrap().is_empty());
 
     // Upload names: a name names one blob, per app; renaming tells the old one.
     let blob = |uid: &str| NewBlob {
@@ -1255,4 +1266,5 @@ pub async fn chatserver_rest_state(s: &impl Stores) {
         s.chat_flags(a, bob, &[d1]).await.unwrap(),
         [ChatFlags::default()]
     );
+    assert!(s.dialog_chat_flags(a, d1).await.unwrap().is_empty());
 }
