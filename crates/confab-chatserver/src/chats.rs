@@ -352,6 +352,13 @@ pub async fn update(
 ) -> CsResult<Json<Value>> {
     let req: UpdateChat = parse_json(&body)?;
     let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    crate::flags::not_blocked(
+        &face,
+        view.dialog.id,
+        caller.user(),
+        CsError::forbidden("Forbidden"),
+    )
+    .await?;
     if view.dialog.kind == DialogType::Private {
         return Err(CsError::bad_request("You can't update personal chat."));
     }
@@ -402,13 +409,10 @@ pub async fn settings(
         }
         None => view,
     };
-    crate::flags::set(
-        &face,
-        view.dialog.id,
-        caller.user(),
-        req.is_archived,
-        req.is_removed_on_device,
-    )
+    crate::flags::update(&face, view.dialog.id, caller.user(), |f| {
+        f.archived = req.is_archived.unwrap_or(f.archived);
+        f.removed_on_device = req.is_removed_on_device.unwrap_or(f.removed_on_device);
+    })
     .await?;
     let chat = [(uuid, view)];
     let mut out = render_chats(&face, &chat, false, Dates::Iso).await?;
@@ -447,6 +451,15 @@ pub async fn delete_chat(
     } else {
         vec![me]
     };
-    crate::ws::notify(&face, &told, "chatDeleted", &me.to_string(), Value::Null);
+    let dialog = view.dialog.id;
+    crate::ws::notify_chat(
+        &face,
+        dialog,
+        &told,
+        "chatDeleted",
+        &me.to_string(),
+        Value::Null,
+    )
+    .await?;
     Ok(StatusCode::OK)
 }

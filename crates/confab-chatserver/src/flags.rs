@@ -1,6 +1,7 @@
-//! A user's own flags on a chat (spec §4 #5): `isArchived` and `isRemovedOnDevice`, kept by this
-//! face (the domain has mute only). A removed chat leaves `GET /chats` until a message is posted
-//! in it; posting also un-archives it for the author.
+//! A user's flags on a chat, kept by this face (the domain has mute only): their own
+//! `isArchived` and `isRemovedOnDevice` (spec §4 #5), their block of a group chat (#13: they hear
+//! nothing of it) and whether they are blocked in it (#14: they may not post). A removed chat
+//! leaves `GET /chats` until a message is posted in it; posting also un-archives it for the author.
 
 use confab_core::chat::DialogType;
 use confab_core::{ObjectId, UserId};
@@ -8,10 +9,11 @@ use confab_service::chat::DialogView;
 use confab_service::ChatFlags;
 use serde_json::Value;
 
-use crate::error::CsResult;
+use crate::error::{CsError, CsResult};
 use crate::State;
 
-/// Writes the caller's `isArchived` into each rendered `ChatInfo`.
+/// Writes the caller's `isArchived` into each rendered `ChatInfo`, and for groups `isBlocked`
+/// (the caller's block of the chat; personal chats show their privacy block, see `blocks`).
 pub async fn show_flags(
     face: &State,
     me: UserId,
@@ -20,9 +22,12 @@ pub async fn show_flags(
 ) -> CsResult<()> {
     let ids: Vec<ObjectId> = chats.iter().map(|(_, v)| v.dialog.id).collect();
     let flags = face.ids.chat_flags(face.app, me, &ids).await?;
-    for (f, info) in flags.iter().zip(out.iter_mut()) {
+    for ((f, (_, view)), info) in flags.iter().zip(chats).zip(out.iter_mut()) {
         if let Value::Object(o) = info {
             o.insert("isArchived".into(), Value::Bool(f.archived));
+            if view.dialog.kind == DialogType::Group {
+                o.insert("isBlocked".into(), Value::Bool(f.chat_blocked));
+            }
         }
     }
     Ok(())
@@ -44,24 +49,18 @@ pub async fn not_removed(
         .collect())
 }
 
-/// Changes the given flags of the user on one chat.
-pub async fn set(
+/// Changes the user's flags on one chat; writes only when something changed.
+pub async fn update(
     face: &State,
     dialog: ObjectId,
-    me: UserId,
-    archived: Option<bool>,
-    removed: Option<bool>,
+    user: UserId,
+    change: impl FnOnce(&mut ChatFlags),
 ) -> CsResult<()> {
-    if archived.is_none() && removed.is_none() {
-        return Ok(());
-    }
-    let was = face.ids.chat_flags(face.app, me, &[dialog]).await?[0];
-    let now = ChatFlags {
-        archived: archived.unwrap_or(was.archived),
-        removed_on_device: removed.unwrap_or(was.removed_on_device),
-    };
+    let was = face.ids.chat_flags(face.app, user, &[dialog]).await?[0];
+    let mut now = was;
+    change(&mut now);
     if now != was {
-        face.ids.set_chat_flags(face.app, dialog, me, now).await?;
+        face.ids.set_chat_flags(face.app, dialog, user, now).await?;
     }
     Ok(())
 }
@@ -70,7 +69,11 @@ pub async fn set(
 /// chat back on the recipient's devices, as in the original.
 pub async fn after_post(face: &State, view: &DialogView, author: UserId) -> CsResult<()> {
     let dialog = view.dialog.id;
-    set(face, dialog, author, Some(false), Some(false)).await?;
+    update(face, dialog, author, |f| {
+        f.archived = false;
+        f.removed_on_device = false;
+    })
+    .await?;
     if view.dialog.kind == DialogType::Private {
         for other in view
             .dialog
@@ -79,8 +82,51 @@ pub async fn after_post(face: &State, view: &DialogView, author: UserId) -> CsRe
             .filter(|u| **u != author.get())
         {
             let other = UserId::new(*other)?;
-            set(face, dialog, other, None, Some(false)).await?;
+            update(face, dialog, other, |f| f.removed_on_device = false).await?;
         }
     }
     Ok(())
+}
+
+/// `refusal` when the user is blocked in the chat.
+pub async fn not_blocked(
+    face: &State,
+    dialog: ObjectId,
+    user: UserId,
+    refusal: CsError,
+) -> CsResult<()> {
+    let f = face.ids.chat_flags(face.app, user, &[dialog]).await?[0];
+    if f.user_blocked {
+        Err(refusal)
+    } else {
+        Ok(())
+    }
+}
+
+/// The users blocked in the chat.
+pub async fn blocked_users(face: &State, dialog: ObjectId) -> CsResult<Vec<UserId>> {
+    Ok(face
+        .ids
+        .dialog_chat_flags(face.app, dialog)
+        .await?
+        .into_iter()
+        .filter(|(_, f)| f.user_blocked)
+        .map(|(u, _)| u)
+        .collect())
+}
+
+/// Who of `users` hears of the chat: not those blocked in it, nor those who blocked it (the
+/// original's recipients).
+pub async fn listeners(face: &crate::Face, dialog: ObjectId, users: &[i64]) -> CsResult<Vec<i64>> {
+    let flags = face.ids.dialog_chat_flags(face.app, dialog).await?;
+    let deaf: Vec<i64> = flags
+        .iter()
+        .filter(|(_, f)| f.chat_blocked || f.user_blocked)
+        .map(|(u, _)| u.get())
+        .collect();
+    Ok(users
+        .iter()
+        .copied()
+        .filter(|u| !deaf.contains(u))
+        .collect())
 }

@@ -4,11 +4,12 @@
 //! - [`error`]: the only renderer of errors (`{"error": true, "reason": …}`).
 //! - [`auth`]: the caller, from `Authorization: Bearer` (or `?token=` on the WebSocket).
 //! - [`render`]: the face's JSON objects and its two date styles.
-//! - [`users`], [`contacts`], [`media`], [`chats`], [`flags`], [`members`], [`blocks`],
+//! - [`users`], [`contacts`], [`media`], [`chats`], [`flags`], [`members`], [`blocks`], [`bans`],
 //!   [`messages`], [`notify`], [`uploads`]: handlers; they call services only.
 //! - [`ws`]: the sockets, and the face's subscriber on the domain's bus.
 
 pub mod auth;
+pub mod bans;
 pub mod blocks;
 pub mod chats;
 pub mod contacts;
@@ -120,6 +121,9 @@ fn api() -> Router<State> {
             post(members::add_users).delete(members::remove_users),
         )
         .route("/chats/{id}/me", delete(members::exit))
+        .route("/chats/{id}/users/blocked", get(bans::blocked_list))
+        .route("/chats/{id}/users/{user}/block", put(bans::block_user))
+        .route("/chats/{id}/users/{user}/unblock", put(bans::unblock_user))
         .route("/chats/{id}/block", put(blocks::block))
         .route("/chats/{id}/unblock", put(blocks::unblock))
         .route("/chats/{id}/notify", post(notify::notify))

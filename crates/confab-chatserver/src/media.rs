@@ -190,13 +190,15 @@ async fn tell(face: &State, caller: &Caller, id: &str) -> CsResult<Value> {
         .await?
         .pop()
         .unwrap_or(Value::Null);
-    crate::ws::notify(
+    crate::ws::notify_chat(
         face,
+        chat[0].1.dialog.id,
         &chat[0].1.dialog.occupants_ids,
         "chatUpdate",
         &caller.user().to_string(),
         payload,
-    );
+    )
+    .await?;
     let mut out = render_chats(face, &chat, false, Dates::Iso).await?;
     let mut info = out.pop().unwrap_or(Value::Null);
     crate::flags::show_flags(face, caller.user(), &chat, std::slice::from_mut(&mut info)).await?;

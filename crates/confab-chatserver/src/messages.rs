@@ -140,6 +140,8 @@ pub async fn post_message(
     }
     // 2. A chat the caller takes part in.
     let (uuid, view) = chat_for(&face, caller.user(), &id, cant_post()).await?;
+    // Not blocked in it.
+    crate::flags::not_blocked(&face, view.dialog.id, caller.user(), cant_post()).await?;
     // 3. In a personal chat, the other side has not blocked it.
     if view.dialog.kind == DialogType::Private {
         let me = caller.user().get();
@@ -232,6 +234,13 @@ pub async fn list(
     Query(q): Query<PageQuery>,
 ) -> CsResult<Json<Value>> {
     let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    crate::flags::not_blocked(
+        &face,
+        view.dialog.id,
+        caller.user(),
+        CsError::forbidden("Forbidden"),
+    )
+    .await?;
     let count = match q.count.as_deref() {
         None | Some("") => DEFAULT_PAGE,
         Some(c) => c
@@ -332,6 +341,13 @@ pub async fn update_message(
 ) -> CsResult<Json<Value>> {
     let req: UpdateMessage = parse_json(&body)?;
     let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    crate::flags::not_blocked(
+        &face,
+        view.dialog.id,
+        caller.user(),
+        CsError::forbidden("Forbidden"),
+    )
+    .await?;
     let mut m = message_in(&face, &caller, view.dialog.id, &number).await?;
     if m.sender_id != caller.user().get() {
         return Err(CsError::forbidden("Forbidden"));
@@ -353,13 +369,15 @@ pub async fn update_message(
             .edit_message(face.app, caller.user(), MessageId::from(m.id), req.text)
             .await?;
     }
-    crate::ws::notify(
+    crate::ws::notify_chat(
         &face,
+        view.dialog.id,
         &view.dialog.occupants_ids,
         "messageUpdate",
         &caller.user().to_string(),
         render_one(&face, &m, number, &uuid, Dates::Apple).await?,
-    );
+    )
+    .await?;
     Ok(Json(
         render_one(&face, &m, number, &uuid, Dates::Iso).await?,
     ))
@@ -424,13 +442,15 @@ pub async fn read_message(
         .await?;
     let m = message_in(&face, &caller, view.dialog.id, &number).await?;
     let number = face.ids.message_numbers(face.app, &[m.id]).await?[0];
-    crate::ws::notify(
+    crate::ws::notify_chat(
         &face,
+        view.dialog.id,
         &view.dialog.occupants_ids,
         "messageUpdate",
         &me.to_string(),
         render_one(&face, &m, number, &uuid, Dates::Apple).await?,
-    );
+    )
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -478,6 +498,14 @@ pub async fn clear(
             .await?;
         vec![me]
     };
-    crate::ws::notify(&face, &told, "chatCleared", &me.to_string(), Value::Null);
+    crate::ws::notify_chat(
+        &face,
+        view.dialog.id,
+        &told,
+        "chatCleared",
+        &me.to_string(),
+        Value::Null,
+    )
+    .await?;
     Ok(StatusCode::OK)
 }

@@ -203,6 +203,23 @@ pub fn notify(face: &Face, users: &[i64], event: &str, source: &str, payload: Va
         .send(users, Bytes::from(frame.to_string().into_bytes()));
 }
 
+/// [`notify`] for an event of one chat: those blocked in it or who blocked it hear nothing.
+pub async fn notify_chat(
+    face: &Face,
+    dialog: confab_core::ObjectId,
+    users: &[i64],
+    event: &str,
+    source: &str,
+    payload: Value,
+) -> crate::error::CsResult<()> {
+    if !face.hub.has_any(users) {
+        return Ok(());
+    }
+    let users = crate::flags::listeners(face, dialog, users).await?;
+    notify(face, &users, event, source, payload);
+    Ok(())
+}
+
 /// The face's subscriber on the domain's bus.
 pub struct Realtime {
     pub face: Arc<Face>,
@@ -245,13 +262,18 @@ impl Realtime {
             return;
         };
         let payload = deleted_info(m, number, &uuid, Dates::Apple);
-        notify(
+        let told = notify_chat(
             &self.face,
+            m.dialog_id,
             &users,
             "messageUpdate",
             &m.sender_id.to_string(),
             payload,
-        );
+        )
+        .await;
+        if let Err(e) = told {
+            tracing::warn!(reason = %e.reason, "chatserver: messageUpdate event dropped");
+        }
     }
 
     async fn message_sent(&self, m: &Message) {
@@ -280,7 +302,15 @@ impl Realtime {
                 users.retain(|u| !blocked.iter().any(|b| b.get() == *u));
             }
         }
-        let (number, uuid) = match message_ids(&self.face, m).await {
+        // Nor those blocked in the chat or who blocked it.
+        let ids = match crate::flags::listeners(&self.face, m.dialog_id, &users).await {
+            Ok(listening) => {
+                users = listening;
+                message_ids(&self.face, m).await
+            }
+            Err(e) => Err(e),
+        };
+        let (number, uuid) = match ids {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(reason = %e.reason, "chatserver: message event dropped");
@@ -320,6 +350,13 @@ impl Realtime {
         if !self.face.hub.has_any(&users) {
             return;
         }
+        let users = match crate::flags::listeners(&self.face, c.dialog_id, &users).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(reason = %e.reason, "chatserver: dialog event dropped");
+                return;
+            }
+        };
         let source = c
             .actor
             .map_or_else(|| "system".to_string(), |a| a.to_string());

@@ -888,3 +888,253 @@ async fn group_images_belong_to_the_owner_and_are_told() {
         .await;
     assert_eq!(v["images"], json!([]));
 }
+
+async fn put(cs: &Cs, token: &str, path: &str) -> StatusCode {
+    cs.call(Method::PUT, path, Some(token), None).await.0
+}
+
+#[tokio::test]
+async fn a_blocked_group_is_silent_and_its_blocker_not_added_back() {
+    let cs = Cs::start().await;
+    let a = cs.register("gblocka01").await;
+    let b = cs.register("gblockb01").await;
+    let c = cs.register("gblockc01").await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+
+    assert_eq!(
+        put(&cs, &b.token, &format!("/chats/{gid}/block")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        put(&cs, &b.token, &format!("/chats/{gid}/block")).await,
+        StatusCode::OK
+    );
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
+        .await;
+    assert_eq!(v["isBlocked"], true);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["isBlocked"], false);
+
+    // The blocker hears nothing of the chat; the others do.
+    cs.post(&a, gid, "quiet please").await;
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}"),
+            Some(&a.token),
+            Some(json!({"title": "Renamed"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(sc.frame().await["event"], "message");
+    assert_eq!(sc.frame().await["event"], "chatUpdate");
+    sb.quiet(300).await;
+
+    // Unblocked, they hear it again.
+    assert_eq!(
+        put(&cs, &b.token, &format!("/chats/{gid}/unblock")).await,
+        StatusCode::OK
+    );
+    cs.post(&a, gid, "welcome back").await;
+    let f = sb.frame().await;
+    assert_eq!(
+        (&f["event"], &f["payload"]["text"]),
+        (&json!("message"), &json!("welcome back"))
+    );
+
+    // Blocked and gone, they are not added back.
+    assert_eq!(
+        put(&cs, &b.token, &format!("/chats/{gid}/block")).await,
+        StatusCode::OK
+    );
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}/me"),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_error(
+        cs.call(
+            Method::POST,
+            &format!("/chats/{gid}/users"),
+            Some(&a.token),
+            Some(json!({"users": [b.id]})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "No users to add found.",
+    );
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["allUsers"].as_array().unwrap().len(), 2);
+    // Outsiders cannot block it.
+    assert_eq!(
+        put(&cs, &b.token, &format!("/chats/{gid}/block")).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn users_blocked_in_a_group_may_read_but_not_take_part() {
+    let cs = Cs::start().await;
+    let a = cs.register("ubanaaa01").await;
+    let b = cs.register("ubanbbb01").await;
+    let c = cs.register("ubanccc01").await;
+    let d = cs.register("uband0001").await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    let ban = |user: i64, what: &str| format!("/chats/{gid}/users/{user}/{what}");
+    let blocked_list = |token: String| {
+        let (cs, path) = (&cs, format!("/chats/{gid}/users/blocked"));
+        async move { cs.call(Method::GET, &path, Some(&token), None).await }
+    };
+    let m = cs.post(&a, gid, "before").await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+
+    // Only the owner (or an admin) blocks, only participants, never themselves; nothing changes
+    // when refused.
+    assert_eq!(
+        put(&cs, &b.token, &ban(c.id, "block")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        put(&cs, &a.token, &ban(d.id, "block")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        put(&cs, &a.token, &ban(999_999, "block")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        put(&cs, &a.token, &ban(a.id, "block")).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        put(
+            &cs,
+            &a.token,
+            &format!("/chats/{}/users/{}/block", uuid(5), c.id)
+        )
+        .await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        put(
+            &cs,
+            &a.token,
+            &format!(
+                "/chats/{}/users/{}/block",
+                personal["id"].as_str().unwrap(),
+                b.id
+            )
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        put(&cs, &d.token, &ban(c.id, "block")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        blocked_list(a.token.clone()).await,
+        (StatusCode::OK, json!([]))
+    );
+
+    assert_eq!(
+        put(&cs, &a.token, &ban(c.id, "block")).await,
+        StatusCode::OK
+    );
+    let (s, v) = blocked_list(b.token.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (&v[0]["id"], &v[0]["username"]),
+        (&json!(c.id), &json!("ubanccc01"))
+    );
+
+    // Blocked: no posting, editing, listing, renaming, members, notifying, blocking, or list.
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            &format!("/chats/{gid}/messages"),
+            Some(&c.token),
+            Some(json!({"localId": local_id(c.id), "text": "let me in"})),
+        )
+        .await;
+    assert_error(
+        (s, v),
+        StatusCode::FORBIDDEN,
+        "You can't post into this chat.",
+    );
+    let refused = [
+        (Method::GET, format!("/chats/{gid}/messages"), None),
+        (
+            Method::PUT,
+            format!("/chats/{gid}"),
+            Some(json!({"title": "Mine"})),
+        ),
+        (
+            Method::POST,
+            format!("/chats/{gid}/users"),
+            Some(json!({"users": [d.id]})),
+        ),
+        (
+            Method::DELETE,
+            format!("/chats/{gid}/users"),
+            Some(json!({"users": [b.id]})),
+        ),
+        (
+            Method::POST,
+            format!("/chats/{gid}/notify"),
+            Some(json!({"name": "typing"})),
+        ),
+        (Method::PUT, ban(b.id, "block"), None),
+        (Method::GET, format!("/chats/{gid}/users/blocked"), None),
+    ];
+    for (method, path, body) in refused {
+        let (s, v) = cs.call(method.clone(), &path, Some(&c.token), body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {v}");
+    }
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["title"], group["title"]);
+    assert_eq!(v["allUsers"].as_array().unwrap().len(), 3);
+    sb.quiet(300).await;
+    // Still allowed: the chat itself, marking read.
+    let (s, _) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&c.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let read = format!("/chats/{gid}/messages/{}/read", m["id"]);
+    assert_eq!(put(&cs, &c.token, &read).await, StatusCode::OK);
+    // And they hear nothing of it.
+    assert_eq!(sb.frame().await["event"], "messageUpdate");
+    cs.post(&a, gid, "while blocked").await;
+    assert_eq!(sb.frame().await["event"], "message");
+    sc.quiet(300).await;
+
+    // Unblocked, all is back.
+    assert_eq!(
+        put(&cs, &a.token, &ban(c.id, "unblock")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        blocked_list(a.token.clone()).await,
+        (StatusCode::OK, json!([]))
+    );
+    cs.post(&c, gid, "thanks").await;
+    assert_eq!(sc.frame().await["payload"]["text"], "thanks");
+}
