@@ -107,10 +107,19 @@ pub async fn render_chats(
         }
     }
     let people = users(face, &ids).await?;
-    let owners: Vec<String> = chats
+    let mut owners: Vec<String> = chats
         .iter()
         .map(|(uuid, _)| crate::media::chat_owner(uuid))
         .collect();
+    // The full info shows the participants' photos too.
+    if full {
+        owners.extend(
+            people
+                .keys()
+                .filter_map(|id| UserId::new(*id).ok())
+                .map(crate::media::user_owner),
+        );
+    }
     let pictures = face.ids.media_of(face.app, &owners).await?;
     let numbers: HashMap<ObjectId, i64> = face
         .ids
@@ -142,7 +151,7 @@ pub async fn render_chats(
                 .filter(|m| m.owner == owner)
                 .map(|m| crate::render::picture(m, dates))
                 .collect();
-            chat_info(
+            let mut info = chat_info(
                 &ChatParts {
                     uuid,
                     dialog: &v.dialog,
@@ -153,7 +162,19 @@ pub async fn render_chats(
                     images,
                 },
                 dates,
-            )
+            );
+            if let Some(Value::Array(all)) = info.get_mut("allUsers") {
+                for u in all.iter_mut() {
+                    let owner = format!("user:{}", u["id"]);
+                    let photos: Vec<Value> = pictures
+                        .iter()
+                        .filter(|m| m.owner == owner)
+                        .map(|m| crate::render::picture(m, dates))
+                        .collect();
+                    u["photos"] = Value::Array(photos);
+                }
+            }
+            info
         })
         .collect())
 }

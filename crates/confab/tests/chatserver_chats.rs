@@ -887,6 +887,31 @@ async fn group_images_belong_to_the_owner_and_are_told() {
         .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
         .await;
     assert_eq!(v["images"], json!([]));
+
+    // The full info shows the participants with their photos.
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            "/users/me/photos",
+            Some(&a.token),
+            Some(json!({"photo": {"id": uuid(30), "fileType": "png", "fileSize": 3}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
+        .await;
+    let photos = |id: i64| {
+        v["allUsers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == json!(id))
+            .unwrap()["photos"]
+            .clone()
+    };
+    assert_eq!(photos(a.id)[0]["id"], json!(uuid(30)));
+    assert_eq!(photos(b.id), json!([]));
 }
 
 async fn put(cs: &Cs, token: &str, path: &str) -> StatusCode {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use confab_core::clock::Millis;
 use confab_core::{AppId, ObjectId, Result, UserId};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{db, SqliteStore};
 use crate::chatserver::*;
@@ -52,6 +52,22 @@ fn contact_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Contact> {
 
 const CONTACT_COLUMNS: &str =
     "id, app_id, owner_id, user_id, name, is_favorite, is_blocked, created_at";
+
+/// Values bound in one `IN (…)` list (SQLite allows 32766 parameters per statement).
+const IN_BATCH: usize = 500;
+
+/// `… IN (?, ?, …)` over `values`, closed.
+fn push_in<'a, T>(q: &mut QueryBuilder<'a, Sqlite>, values: &'a [T])
+where
+    T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send + Sync + Clone,
+{
+    q.push(" IN (");
+    let mut sep = q.separated(", ");
+    for v in values {
+        sep.push_bind(v.clone());
+    }
+    q.push(")");
+}
 
 const FLAG_COLUMNS: &str = "archived, removed_on_device, chat_blocked, user_blocked";
 
@@ -331,21 +347,26 @@ impl ChatServerStore for SqliteStore {
     }
 
     async fn shown_messages(&self, app: AppId, numbers: &[i64]) -> Result<Vec<i64>> {
-        let mut out = Vec::new();
-        for n in numbers {
-            let shown: Option<bool> = sqlx::query_scalar(
-                "SELECT shown FROM chatserver_messages WHERE id = ? AND app_id = ?",
-            )
-            .bind(n)
-            .bind(app.get())
-            .fetch_optional(self.pool())
-            .await
-            .map_err(db)?;
-            if shown == Some(true) {
-                out.push(*n);
-            }
+        let mut shown = Vec::new();
+        for batch in numbers.chunks(IN_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT id FROM chatserver_messages WHERE shown = 1 AND app_id = ",
+            );
+            q.push_bind(app.get()).push(" AND id");
+            push_in(&mut q, batch);
+            let ids: Vec<i64> = q
+                .build_query_scalar()
+                .fetch_all(self.pool())
+                .await
+                .map_err(db)?;
+            shown.extend(ids);
         }
-        Ok(out)
+        // In the order asked.
+        Ok(numbers
+            .iter()
+            .copied()
+            .filter(|n| shown.contains(n))
+            .collect())
     }
 
     async fn set_about(&self, app: AppId, user: UserId, about: Option<&str>) -> Result<()> {
@@ -410,21 +431,24 @@ impl ChatServerStore for SqliteStore {
 
     async fn media_of(&self, app: AppId, owners: &[String]) -> Result<Vec<Media>> {
         let mut out = Vec::new();
-        for owner in owners {
-            let rows = sqlx::query(&format!(
-                "SELECT {MEDIA_COLUMNS} FROM chatserver_media WHERE app_id = ? AND owner = ?
-                 ORDER BY created_at, id"
-            ))
-            .bind(app.get())
-            .bind(owner)
-            .fetch_all(self.pool())
-            .await
-            .map_err(db)?;
+        for batch in owners.chunks(IN_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {MEDIA_COLUMNS} FROM chatserver_media WHERE app_id = "
+            ));
+            q.push_bind(app.get()).push(" AND owner");
+            push_in(&mut q, batch);
+            q.push(" ORDER BY created_at, id");
+            let rows = q.build().fetch_all(self.pool()).await.map_err(db)?;
             for r in &rows {
                 out.push(media_from_row(r)?);
             }
         }
-        Ok(out)
+        // Grouped by owner in the order asked, each oldest first.
+        let mut grouped = Vec::with_capacity(out.len());
+        for owner in owners {
+            grouped.extend(out.iter().filter(|m| &m.owner == owner).cloned());
+        }
+        Ok(grouped)
     }
 
     async fn delete_media(&self, app: AppId, id: &str) -> Result<Option<Media>> {
@@ -501,24 +525,26 @@ impl ChatServerStore for SqliteStore {
         user: UserId,
         dialogs: &[ObjectId],
     ) -> Result<Vec<ChatFlags>> {
-        let mut out = Vec::with_capacity(dialogs.len());
-        for d in dialogs {
-            let row = sqlx::query(&format!(
-                "SELECT {FLAG_COLUMNS} FROM chatserver_chat_flags
-                 WHERE dialog_id = ? AND user_id = ? AND app_id = ?"
-            ))
-            .bind(d.to_string())
-            .bind(user.get())
-            .bind(app.get())
-            .fetch_optional(self.pool())
-            .await
-            .map_err(db)?;
-            out.push(match row {
-                Some(r) => flags_from_row(&r)?,
-                None => ChatFlags::default(),
-            });
+        let ids: Vec<String> = dialogs.iter().map(ObjectId::to_string).collect();
+        let mut found = std::collections::HashMap::new();
+        for batch in ids.chunks(IN_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT dialog_id, {FLAG_COLUMNS} FROM chatserver_chat_flags WHERE app_id = "
+            ));
+            q.push_bind(app.get())
+                .push(" AND user_id = ")
+                .push_bind(user.get())
+                .push(" AND dialog_id");
+            push_in(&mut q, batch);
+            for r in q.build().fetch_all(self.pool()).await.map_err(db)? {
+                let dialog: String = r.try_get("dialog_id").map_err(db)?;
+                found.insert(dialog, flags_from_row(&r)?);
+            }
         }
-        Ok(out)
+        Ok(ids
+            .iter()
+            .map(|d| found.get(d).copied().unwrap_or_default())
+            .collect())
     }
 
     async fn set_chat_flags(
