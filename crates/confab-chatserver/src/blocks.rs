@@ -90,12 +90,32 @@ pub async fn block(
     Ok(StatusCode::OK)
 }
 
+/// Lifts the caller's block of a group, even one they have left (so they can be added back);
+/// `false` when they had none.
+async fn unblock_group(face: &State, caller: &Caller, id: &str) -> CsResult<bool> {
+    let Some(dialog) = face.ids.dialog_of(face.app, id).await? else {
+        return Ok(false);
+    };
+    let flags = face
+        .ids
+        .chat_flags(face.app, caller.user(), &[dialog])
+        .await?[0];
+    if !flags.chat_blocked {
+        return Ok(false);
+    }
+    crate::flags::update(face, dialog, caller.user(), |f| f.chat_blocked = false).await?;
+    Ok(true)
+}
+
 /// `PUT /chats/<uuid>/unblock`.
 pub async fn unblock(
     St(face): St<State>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> CsResult<StatusCode> {
+    if unblock_group(&face, &caller, &id).await? {
+        return Ok(StatusCode::OK);
+    }
     let Some(other) = other_side(&face, &caller, &id, false).await? else {
         return Ok(StatusCode::OK);
     };

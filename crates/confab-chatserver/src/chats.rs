@@ -449,7 +449,7 @@ pub async fn delete_chat(
     caller: Caller,
     Path(id): Path<String>,
 ) -> CsResult<StatusCode> {
-    let (_, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
     let me = caller.user().get();
     let group = view.dialog.kind == DialogType::Group;
     if group && view.dialog.owner_id != me {
@@ -468,6 +468,7 @@ pub async fn delete_chat(
         return Err(CsError::forbidden("You can't delete this chat."));
     }
     let told = if group {
+        crate::media::remove_chat_images(&face, caller.user(), &uuid).await?;
         view.dialog.occupants_ids.clone()
     } else {
         vec![me]

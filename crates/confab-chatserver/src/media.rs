@@ -160,13 +160,27 @@ async fn remove(
         _ => return Err(CsError::not_found()),
     };
     face.ids.delete_media(face.app, &media.id).await?;
+    remove_files(face, caller.user(), &media).await;
+    Ok(StatusCode::OK)
+}
+
+/// The uploads named after a picture, if `user` uploaded them.
+async fn remove_files(face: &State, user: UserId, media: &Media) {
     for name in [
         format!("{}.{}", media.id, media.file_type),
         format!("{}-preview.{}", media.id, media.file_type),
     ] {
-        crate::uploads::remove_own(face, caller.user(), &name).await;
+        crate::uploads::remove_own(face, user, &name).await;
     }
-    Ok(StatusCode::OK)
+}
+
+/// A deleted group's images go with it, with its owner's uploads of their names.
+pub async fn remove_chat_images(face: &State, owner: UserId, uuid: &str) -> CsResult<()> {
+    for media in face.ids.media_of(face.app, &[chat_owner(uuid)]).await? {
+        face.ids.delete_media(face.app, &media.id).await?;
+        remove_files(face, owner, &media).await;
+    }
+    Ok(())
 }
 
 /// The group chat the caller owns, for changing its images: personal chats are 400, chats of

@@ -912,6 +912,43 @@ async fn group_images_belong_to_the_owner_and_are_told() {
     };
     assert_eq!(photos(a.id)[0]["id"], json!(uuid(30)));
     assert_eq!(photos(b.id), json!([]));
+
+    // Deleting the group takes its images and the owner's uploads of their names.
+    let id = uuid(31);
+    let (s, _) = post(
+        a.token.clone(),
+        gid.into(),
+        image(Some(id.clone()), "png", 5),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = cs
+        .upload(Some(&a.token), Some(&id), Some("png"), "image".into())
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(cs.fetch_file(&format!("/{id}.png")).await.0, StatusCode::OK);
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.fetch_file(&format!("/{id}.png")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Its id is free again.
+    let other = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let (s, _) = post(
+        a.token.clone(),
+        other["id"].as_str().unwrap().into(),
+        image(Some(id), "png", 5),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
 }
 
 async fn put(cs: &Cs, token: &str, path: &str) -> StatusCode {
@@ -1002,11 +1039,30 @@ async fn a_blocked_group_is_silent_and_its_blocker_not_added_back() {
         .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
         .await;
     assert_eq!(v["allUsers"].as_array().unwrap().len(), 2);
-    // Outsiders cannot block it.
+    // Outsiders cannot block it; the one who left may lift their block, and can be added again.
+    let outsider = cs.register("gblockout").await;
+    let blocking = format!("/chats/{gid}/block");
+    assert_eq!(put(&cs, &b.token, &blocking).await, StatusCode::FORBIDDEN);
     assert_eq!(
-        put(&cs, &b.token, &format!("/chats/{gid}/block")).await,
+        put(&cs, &outsider.token, &blocking).await,
         StatusCode::FORBIDDEN
     );
+    let unblocking = format!("/chats/{gid}/unblock");
+    assert_eq!(
+        put(&cs, &outsider.token, &unblocking).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(put(&cs, &b.token, &unblocking).await, StatusCode::OK);
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            &format!("/chats/{gid}/users"),
+            Some(&a.token),
+            Some(json!({"users": [b.id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["addedUsers"][0]["id"], json!(b.id));
 }
 
 #[tokio::test]
