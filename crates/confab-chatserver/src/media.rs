@@ -107,9 +107,9 @@ pub async fn complete_user_info(face: &State, user: UserId, info: &mut Value) ->
         .map(|m| picture(m, Dates::Iso))
         .collect();
     if let Value::Object(o) = info {
-        o.insert("about".into(), about.map_or(Value::Null, Value::String));
-        if o.get("about") == Some(&Value::Null) {
-            o.remove("about");
+        // Absent when unset: the original omits nil keys.
+        if let Some(about) = about {
+            o.insert("about".into(), Value::String(about));
         }
         o.insert("photos".into(), Value::Array(photos));
     }

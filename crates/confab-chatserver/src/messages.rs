@@ -66,20 +66,7 @@ pub async fn render_messages(
 
 /// A read mark's id: the same UUID every time for one reader of one message.
 fn mark_id(m: &Message, user: i64) -> String {
-    let h = confab_service::secrets::token_hash(&format!("read:{}:{user}", m.id));
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let x: String = b.iter().map(|b| format!("{b:02X}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &x[..8],
-        &x[8..12],
-        &x[12..16],
-        &x[16..20],
-        &x[20..]
-    )
+    confab_service::chatserver::name_uuid(&format!("read:{}:{user}", m.id))
 }
 
 /// One message rendered as [`render_messages`] does.
@@ -214,7 +201,10 @@ pub async fn post_message(
             live: true,
         })
         .await?;
-    crate::flags::after_post(&face, &view, caller.user()).await?;
+    // The message is stored and sent: a failure here must not make the client post it again.
+    if let Err(e) = crate::flags::after_post(&face, &view, caller.user()).await {
+        tracing::warn!(reason = %e.reason, "chatserver: chat flags not reset after a post");
+    }
     let (number, _) = message_ids(&face, &message).await?;
     Ok(Json(message_info(&message, number, &uuid, Dates::Iso)))
 }

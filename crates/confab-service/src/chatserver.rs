@@ -20,7 +20,19 @@ pub struct ChatServerState {
 pub fn new_uuid() -> String {
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
+    uuid_text(b, 4)
+}
+
+/// The same UUID (version 5, name-based) every time for the same name.
+pub fn name_uuid(name: &str) -> String {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&token_hash(name)[..16]);
+    uuid_text(b, 5)
+}
+
+/// 16 bytes as an upper-case UUID of `version`, RFC 4122 variant.
+fn uuid_text(mut b: [u8; 16], version: u8) -> String {
+    b[6] = (b[6] & 0x0f) | (version << 4);
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode_upper(b);
     format!(
@@ -297,5 +309,12 @@ mod tests {
         assert_eq!(parse_uuid(&u.to_lowercase()).as_deref(), Some(u.as_str()));
         assert!(parse_uuid("not-a-uuid").is_none());
         assert!(parse_uuid("E621E1F8-C36C-495A-93FC-0C247A3E6E5").is_none());
+        let n = name_uuid("read:1:2");
+        assert_eq!(n, name_uuid("read:1:2"));
+        assert_ne!(n, name_uuid("read:1:3"));
+        assert_eq!(
+            (&n[14..15], parse_uuid(&n).as_deref()),
+            ("5", Some(n.as_str()))
+        );
     }
 }
