@@ -1,7 +1,8 @@
-//! Blocking a personal chat (spec §4 row 13): the caller's default privacy list denies the other
-//! user's messages, so the block holds on both faces (XMPP bounces them too) and posting into the
-//! chat gets `403 "This chat was blocked."`. Only the incoming messages are denied, as in the
-//! original, where the blocker could still post.
+//! Blocking a chat (spec §4 row 13). A personal chat: the caller's default privacy list denies the
+//! other user's messages, so the block holds on both faces (XMPP bounces them too) and posting
+//! into the chat gets `403 "This chat was blocked."`. Only the incoming messages are denied, as in
+//! the original, where the blocker could still post. A group chat: the caller stays a participant
+//! but hears nothing of it on this face's sockets and is not added back (see `flags`).
 
 use axum::extract::{Path, State as St};
 use axum::http::StatusCode;
@@ -21,11 +22,21 @@ use crate::State;
 /// The list this face creates when the user has no default list yet.
 const LIST: &str = "chatserver";
 
-/// The other user of a personal chat the caller takes part in; 400 for groups (not supported yet).
-async fn other_side(face: &State, caller: &Caller, id: &str) -> CsResult<UserId> {
+/// The other user of a personal chat the caller takes part in; `None` for a group, whose block
+/// is the caller's flag, set here.
+async fn other_side(
+    face: &State,
+    caller: &Caller,
+    id: &str,
+    blocked: bool,
+) -> CsResult<Option<UserId>> {
     let (_, view) = chat_for(face, caller.user(), id, CsError::forbidden("Forbidden")).await?;
     if view.dialog.kind != DialogType::Private {
-        return Err(CsError::bad_request("Bad Request"));
+        crate::flags::update(face, view.dialog.id, caller.user(), |f| {
+            f.chat_blocked = blocked
+        })
+        .await?;
+        return Ok(None);
     }
     let me = caller.user().get();
     let other = view
@@ -35,7 +46,7 @@ async fn other_side(face: &State, caller: &Caller, id: &str) -> CsResult<UserId>
         .copied()
         .find(|u| *u != me)
         .ok_or_else(CsError::not_found)?;
-    Ok(UserId::new(other)?)
+    Ok(Some(UserId::new(other)?))
 }
 
 fn denies(item: &PrivacyItem, jid: &str) -> bool {
@@ -48,7 +59,9 @@ pub async fn block(
     caller: Caller,
     Path(id): Path<String>,
 ) -> CsResult<StatusCode> {
-    let other = other_side(&face, &caller, &id).await?;
+    let Some(other) = other_side(&face, &caller, &id, true).await? else {
+        return Ok(StatusCode::OK);
+    };
     let privacy = face.chat.privacy();
     let owner = (face.app, caller.user());
     let jid = bare_jid(face.app, other, &face.domain);
@@ -77,13 +90,35 @@ pub async fn block(
     Ok(StatusCode::OK)
 }
 
+/// Lifts the caller's block of a group, even one they have left (so they can be added back);
+/// `false` when they had none.
+async fn unblock_group(face: &State, caller: &Caller, id: &str) -> CsResult<bool> {
+    let Some(dialog) = face.ids.dialog_of(face.app, id).await? else {
+        return Ok(false);
+    };
+    let flags = face
+        .ids
+        .chat_flags(face.app, caller.user(), &[dialog])
+        .await?[0];
+    if !flags.chat_blocked {
+        return Ok(false);
+    }
+    crate::flags::update(face, dialog, caller.user(), |f| f.chat_blocked = false).await?;
+    Ok(true)
+}
+
 /// `PUT /chats/<uuid>/unblock`.
 pub async fn unblock(
     St(face): St<State>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> CsResult<StatusCode> {
-    let other = other_side(&face, &caller, &id).await?;
+    if unblock_group(&face, &caller, &id).await? {
+        return Ok(StatusCode::OK);
+    }
+    let Some(other) = other_side(&face, &caller, &id, false).await? else {
+        return Ok(StatusCode::OK);
+    };
     let privacy = face.chat.privacy();
     let owner = (face.app, caller.user());
     let jid = bare_jid(face.app, other, &face.domain);

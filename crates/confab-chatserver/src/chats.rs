@@ -107,6 +107,20 @@ pub async fn render_chats(
         }
     }
     let people = users(face, &ids).await?;
+    let mut owners: Vec<String> = chats
+        .iter()
+        .map(|(uuid, _)| crate::media::chat_owner(uuid))
+        .collect();
+    // The full info shows the participants' photos too.
+    if full {
+        owners.extend(
+            people
+                .keys()
+                .filter_map(|id| UserId::new(*id).ok())
+                .map(crate::media::user_owner),
+        );
+    }
+    let pictures = face.ids.media_of(face.app, &owners).await?;
     let numbers: HashMap<ObjectId, i64> = face
         .ids
         .message_numbers(face.app, &last)
@@ -131,7 +145,13 @@ pub async fn render_chats(
                     .filter_map(|id| people.get(id))
                     .collect()
             });
-            chat_info(
+            let owner = crate::media::chat_owner(uuid);
+            let images: Vec<Value> = pictures
+                .iter()
+                .filter(|m| m.owner == owner)
+                .map(|m| crate::render::picture(m, dates))
+                .collect();
+            let mut info = chat_info(
                 &ChatParts {
                     uuid,
                     dialog: &v.dialog,
@@ -139,9 +159,22 @@ pub async fn render_chats(
                     owner: people.get(&v.dialog.owner_id),
                     all_users,
                     last_number,
+                    images,
                 },
                 dates,
-            )
+            );
+            if let Some(Value::Array(all)) = info.get_mut("allUsers") {
+                for u in all.iter_mut() {
+                    let owner = format!("user:{}", u["id"]);
+                    let photos: Vec<Value> = pictures
+                        .iter()
+                        .filter(|m| m.owner == owner)
+                        .map(|m| crate::render::picture(m, dates))
+                        .collect();
+                    u["photos"] = Value::Array(photos);
+                }
+            }
+            info
         })
         .collect())
 }
@@ -221,7 +254,9 @@ pub async fn create(St(face): St<State>, caller: Caller, body: Bytes) -> CsResul
         .ids
         .remember_chat(face.app, view.dialog.id, &key)
         .await?;
-    let mut out = render_chats(&face, &[(uuid, view)], true, Dates::Iso).await?;
+    let chat = [(uuid, view)];
+    let mut out = render_chats(&face, &chat, true, Dates::Iso).await?;
+    crate::flags::show_flags(&face, caller.user(), &chat, &mut out).await?;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
 }
 
@@ -292,8 +327,10 @@ pub async fn list(
     let ids: Vec<ObjectId> = views.iter().map(|v| v.dialog.id).collect();
     let uuids = face.ids.chat_uuids(face.app, &ids).await?;
     let chats: Vec<(String, DialogView)> = uuids.into_iter().zip(views).collect();
+    let chats = crate::flags::not_removed(&face, caller.user(), chats).await?;
     let mut out = render_chats(&face, &chats, full, Dates::Iso).await?;
     crate::blocks::show_blocked(&face, caller.user(), &chats, &mut out).await;
+    crate::flags::show_flags(&face, caller.user(), &chats, &mut out).await?;
     Ok(Json(Value::Array(out)))
 }
 
@@ -306,6 +343,7 @@ pub async fn get_chat(
     let chat = [chat_for(&face, caller.user(), &id, CsError::not_found()).await?];
     let mut out = render_chats(&face, &chat, true, Dates::Iso).await?;
     crate::blocks::show_blocked(&face, caller.user(), &chat, &mut out).await;
+    crate::flags::show_flags(&face, caller.user(), &chat, &mut out).await?;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
 }
 
@@ -321,6 +359,8 @@ pub async fn message_ids(face: &State, m: &Message) -> CsResult<(i64, String)> {
 struct UpdateChat {
     title: Option<String>,
     is_muted: Option<bool>,
+    is_archived: Option<bool>,
+    is_removed_on_device: Option<bool>,
 }
 
 /// `PUT /chats/<uuid>`: the title of a group (any participant, as the domain's roles allow);
@@ -333,6 +373,13 @@ pub async fn update(
 ) -> CsResult<Json<Value>> {
     let req: UpdateChat = parse_json(&body)?;
     let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    crate::flags::not_blocked(
+        &face,
+        view.dialog.id,
+        caller.user(),
+        CsError::forbidden("Forbidden"),
+    )
+    .await?;
     if view.dialog.kind == DialogType::Private {
         return Err(CsError::bad_request("You can't update personal chat."));
     }
@@ -354,12 +401,15 @@ pub async fn update(
     };
     // Participants hear of it from the domain's bus (see `ws::Realtime`), as of a rename on the
     // ConnectyCube face.
-    let mut out = render_chats(&face, &[(uuid, view)], false, Dates::Iso).await?;
+    let chat = [(uuid, view)];
+    let mut out = render_chats(&face, &chat, false, Dates::Iso).await?;
+    crate::flags::show_flags(&face, caller.user(), &chat, &mut out).await?;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
 }
 
 /// `PUT /chats/<uuid>/settings`: the caller's own settings. `isMuted` is the dialog's mute for
-/// this user on both faces; `isArchived` and `isRemovedOnDevice` are not kept yet.
+/// this user on both faces; `isArchived` and `isRemovedOnDevice` are this face's (see
+/// [`crate::flags`]).
 pub async fn settings(
     St(face): St<State>,
     caller: Caller,
@@ -380,7 +430,14 @@ pub async fn settings(
         }
         None => view,
     };
-    let mut out = render_chats(&face, &[(uuid, view)], false, Dates::Iso).await?;
+    crate::flags::update(&face, view.dialog.id, caller.user(), |f| {
+        f.archived = req.is_archived.unwrap_or(f.archived);
+        f.removed_on_device = req.is_removed_on_device.unwrap_or(f.removed_on_device);
+    })
+    .await?;
+    let chat = [(uuid, view)];
+    let mut out = render_chats(&face, &chat, false, Dates::Iso).await?;
+    crate::flags::show_flags(&face, caller.user(), &chat, &mut out).await?;
     Ok(Json(out.pop().unwrap_or(Value::Null)))
 }
 
@@ -392,7 +449,7 @@ pub async fn delete_chat(
     caller: Caller,
     Path(id): Path<String>,
 ) -> CsResult<StatusCode> {
-    let (_, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
     let me = caller.user().get();
     let group = view.dialog.kind == DialogType::Group;
     if group && view.dialog.owner_id != me {
@@ -411,10 +468,20 @@ pub async fn delete_chat(
         return Err(CsError::forbidden("You can't delete this chat."));
     }
     let told = if group {
+        crate::media::remove_chat_images(&face, caller.user(), &uuid).await?;
         view.dialog.occupants_ids.clone()
     } else {
         vec![me]
     };
-    crate::ws::notify(&face, &told, "chatDeleted", &me.to_string(), Value::Null);
+    let dialog = view.dialog.id;
+    crate::ws::notify_chat(
+        &face,
+        dialog,
+        &told,
+        "chatDeleted",
+        &me.to_string(),
+        Value::Null,
+    )
+    .await?;
     Ok(StatusCode::OK)
 }

@@ -4,19 +4,24 @@
 //! - [`error`]: the only renderer of errors (`{"error": true, "reason": …}`).
 //! - [`auth`]: the caller, from `Authorization: Bearer` (or `?token=` on the WebSocket).
 //! - [`render`]: the face's JSON objects and its two date styles.
-//! - [`users`], [`chats`], [`members`], [`blocks`], [`messages`], [`notify`]: handlers; they
-//!   call services only.
+//! - [`users`], [`contacts`], [`media`], [`chats`], [`flags`], [`members`], [`blocks`], [`bans`],
+//!   [`messages`], [`notify`], [`uploads`]: handlers; they call services only.
 //! - [`ws`]: the sockets, and the face's subscriber on the domain's bus.
 
 pub mod auth;
+pub mod bans;
 pub mod blocks;
 pub mod chats;
+pub mod contacts;
 pub mod error;
+pub mod flags;
+pub mod media;
 pub mod members;
 pub mod messages;
 pub mod notify;
 pub mod rate_limit;
 pub mod render;
+pub mod uploads;
 pub mod users;
 pub mod ws;
 
@@ -25,7 +30,7 @@ use std::sync::Arc;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use confab_core::AppId;
-use confab_service::{Accounts, Chat, ChatServerState, Subscriber};
+use confab_service::{Accounts, Blobs, Chat, ChatServerState, Subscriber};
 use tokio::sync::watch;
 
 use crate::error::CsError;
@@ -37,6 +42,8 @@ pub struct Face {
     pub accounts: Arc<Accounts>,
     pub chat: Arc<Chat>,
     pub ids: Arc<ChatServerState>,
+    /// The ConnectyCube face's blob storage, which also keeps this face's uploads.
+    pub blobs: Arc<Blobs>,
     /// The chat domain, for the JIDs privacy lists name users by.
     pub domain: String,
     pub hub: ws::Hub,
@@ -52,6 +59,7 @@ impl Face {
         accounts: Arc<Accounts>,
         chat: Arc<Chat>,
         ids: Arc<ChatServerState>,
+        blobs: Arc<Blobs>,
         domain: String,
         stop: watch::Receiver<bool>,
     ) -> State {
@@ -60,6 +68,7 @@ impl Face {
             accounts,
             chat,
             ids,
+            blobs,
             domain,
             hub: ws::Hub::default(),
             stop,
@@ -89,6 +98,13 @@ fn api() -> Router<State> {
         .route("/users/resetPassword", post(users::reset_password))
         .route("/users/me/logout", post(users::logout))
         .route("/users/{id}", get(users::get_user))
+        .route("/users/me/photos", post(media::add_photo))
+        .route("/users/me/photos/{photo}", delete(media::delete_photo))
+        .route(
+            "/users/me/contacts",
+            get(contacts::list).post(contacts::add),
+        )
+        .route("/users/me/contacts/{contact}", delete(contacts::delete))
         .route("/chats", post(chats::create).get(chats::list))
         .route("/chats/", get(chats::list))
         .route(
@@ -98,11 +114,16 @@ fn api() -> Router<State> {
                 .delete(chats::delete_chat),
         )
         .route("/chats/{id}/settings", put(chats::settings))
+        .route("/chats/{id}/images", post(media::add_image))
+        .route("/chats/{id}/images/{image}", delete(media::delete_image))
         .route(
             "/chats/{id}/users",
             post(members::add_users).delete(members::remove_users),
         )
         .route("/chats/{id}/me", delete(members::exit))
+        .route("/chats/{id}/users/blocked", get(bans::blocked_list))
+        .route("/chats/{id}/users/{user}/block", put(bans::block_user))
+        .route("/chats/{id}/users/{user}/unblock", put(bans::unblock_user))
         .route("/chats/{id}/block", put(blocks::block))
         .route("/chats/{id}/unblock", put(blocks::unblock))
         .route("/chats/{id}/notify", post(notify::notify))
@@ -120,6 +141,7 @@ fn api() -> Router<State> {
             "/chats/{id}/messages/{message}/read",
             put(messages::read_message),
         )
+        .route("/files/{name}", get(uploads::serve))
 }
 
 /// Everything the face serves: the documented layout at the root, the newer one under `/api/`,
@@ -129,8 +151,12 @@ pub fn router(face: State, max_body_bytes: usize, limits: rate_limit::RateLimits
         .route("/", get(|| async { "Chat Server v0.1.0" }))
         .merge(api())
         .nest("/api", api())
-        .route("/{session}", get(ws::upgrade))
+        .route("/{session}", get(ws::upgrade_or_file))
         .route("/ws/{session}", get(ws::upgrade))
+        // Uploads take the raw body, which the body limit does not cover: they stream under
+        // their own limit (see `uploads`).
+        .route("/uploads", post(uploads::upload))
+        .route("/api/uploads", post(uploads::upload))
         .fallback(|| async { CsError::not_found() })
         .layer(axum::middleware::map_response(error::framework_errors))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))

@@ -80,12 +80,28 @@ pub async fn add_users(
     if view.dialog.kind == DialogType::Private {
         return Err(CsError::bad_request("Bad Request"));
     }
+    crate::flags::not_blocked(
+        &face,
+        view.dialog.id,
+        caller.user(),
+        CsError::forbidden("Forbidden"),
+    )
+    .await?;
+    // Those who blocked the chat are not added back (they left it or hear nothing of it).
+    let blockers: BTreeSet<i64> = face
+        .ids
+        .dialog_chat_flags(face.app, view.dialog.id)
+        .await?
+        .into_iter()
+        .filter(|(_, f)| f.chat_blocked)
+        .map(|(u, _)| u.get())
+        .collect();
     let current: BTreeSet<i64> = view.dialog.occupants_ids.iter().copied().collect();
     let new: Vec<i64> = req
         .users
         .iter()
         .copied()
-        .filter(|u| !current.contains(u))
+        .filter(|u| !current.contains(u) && !blockers.contains(u))
         .collect::<BTreeSet<i64>>()
         .into_iter()
         .collect();
@@ -124,6 +140,13 @@ pub async fn remove_users(
     if view.dialog.kind == DialogType::Private {
         return Err(CsError::bad_request("Bad Request"));
     }
+    crate::flags::not_blocked(
+        &face,
+        view.dialog.id,
+        caller.user(),
+        CsError::forbidden("Forbidden"),
+    )
+    .await?;
     let removed: Vec<i64> = req
         .users
         .iter()

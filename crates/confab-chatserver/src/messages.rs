@@ -20,6 +20,67 @@ use crate::error::{parse_json, CsError, CsResult};
 use crate::render::{message_info, Dates};
 use crate::State;
 
+/// `MessageInfo`s with what the domain's message alone does not say: `readMarks` (every reader
+/// but the author) and a visibility its author turned on after posting.
+pub async fn render_messages(
+    face: &State,
+    messages: &[(Message, i64)],
+    chat: &str,
+    dates: Dates,
+) -> CsResult<Vec<Value>> {
+    let numbers: Vec<i64> = messages.iter().map(|(_, n)| *n).collect();
+    let shown = face.ids.shown_messages(face.app, &numbers).await?;
+    let readers: std::collections::BTreeSet<i64> = messages
+        .iter()
+        .flat_map(|(m, _)| m.read_ids.iter().copied().filter(|u| *u != m.sender_id))
+        .collect();
+    let people = crate::chats::users(face, &readers).await?;
+    Ok(messages
+        .iter()
+        .map(|(m, n)| {
+            let mut v = message_info(m, *n, chat, dates);
+            let marks: Vec<Value> = m
+                .read_ids
+                .iter()
+                .filter(|u| **u != m.sender_id)
+                .filter_map(|u| people.get(u))
+                .map(|u| {
+                    json!({
+                        "id": mark_id(m, u.id),
+                        "user": crate::render::user_info(u, false, dates),
+                        // The domain keeps no time per read: the message's last change stands in.
+                        "createdAt": dates.at(m.updated_at),
+                    })
+                })
+                .collect();
+            if let Value::Object(o) = &mut v {
+                o.insert("readMarks".into(), Value::Array(marks));
+                if shown.contains(n) {
+                    o.insert("isVisible".into(), json!(true));
+                }
+            }
+            v
+        })
+        .collect())
+}
+
+/// A read mark's id: the same UUID every time for one reader of one message.
+fn mark_id(m: &Message, user: i64) -> String {
+    confab_service::chatserver::name_uuid(&format!("read:{}:{user}", m.id))
+}
+
+/// One message rendered as [`render_messages`] does.
+async fn render_one(
+    face: &State,
+    m: &Message,
+    number: i64,
+    chat: &str,
+    dates: Dates,
+) -> CsResult<Value> {
+    let mut out = render_messages(face, &[(m.clone(), number)], chat, dates).await?;
+    Ok(out.pop().unwrap_or(Value::Null))
+}
+
 const MALFORMED: &str = "Malformed message data.";
 const MAX_TEXT_CHARS: usize = 2048;
 /// A UUID's length: the shortest `localId` (`"<UserID>+<UUID>"` is longer).
@@ -66,6 +127,8 @@ pub async fn post_message(
     }
     // 2. A chat the caller takes part in.
     let (uuid, view) = chat_for(&face, caller.user(), &id, cant_post()).await?;
+    // Not blocked in it.
+    crate::flags::not_blocked(&face, view.dialog.id, caller.user(), cant_post()).await?;
     // 3. In a personal chat, the other side has not blocked it.
     if view.dialog.kind == DialogType::Private {
         let me = caller.user().get();
@@ -138,6 +201,10 @@ pub async fn post_message(
             live: true,
         })
         .await?;
+    // The message is stored and sent: a failure here must not make the client post it again.
+    if let Err(e) = crate::flags::after_post(&face, &view, caller.user()).await {
+        tracing::warn!(reason = %e.reason, "chatserver: chat flags not reset after a post");
+    }
     let (number, _) = message_ids(&face, &message).await?;
     Ok(Json(message_info(&message, number, &uuid, Dates::Iso)))
 }
@@ -157,6 +224,13 @@ pub async fn list(
     Query(q): Query<PageQuery>,
 ) -> CsResult<Json<Value>> {
     let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    crate::flags::not_blocked(
+        &face,
+        view.dialog.id,
+        caller.user(),
+        CsError::forbidden("Forbidden"),
+    )
+    .await?;
     let count = match q.count.as_deref() {
         None | Some("") => DEFAULT_PAGE,
         Some(c) => c
@@ -204,11 +278,8 @@ pub async fn list(
     let oldest_first: Vec<_> = messages.iter().rev().map(|m| m.id).collect();
     let mut numbers = face.ids.message_numbers(face.app, &oldest_first).await?;
     numbers.reverse();
-    let list: Vec<Value> = messages
-        .iter()
-        .zip(numbers)
-        .map(|(m, n)| message_info(m, n, &uuid, Dates::Iso))
-        .collect();
+    let pairs: Vec<(Message, i64)> = messages.into_iter().zip(numbers).collect();
+    let list = render_messages(&face, &pairs, &uuid, Dates::Iso).await?;
     Ok(Json(Value::Array(list)))
 }
 
@@ -240,6 +311,8 @@ async fn message_in(
 #[serde(rename_all = "camelCase")]
 struct UpdateMessage {
     text: Option<String>,
+    /// Only `true` does anything, and only to a message posted invisible (the original's rule).
+    is_visible: Option<bool>,
     // Optional here (the original required both; its clients always sent them): they only asked
     // for the attachments to be reloaded.
     #[serde(rename = "fileExists")]
@@ -248,8 +321,8 @@ struct UpdateMessage {
     _preview_exists: Option<bool>,
 }
 
-/// `PUT /chats/<uuid>/messages/<id>`: the author edits the text; participants get
-/// `messageUpdate`.
+/// `PUT /chats/<uuid>/messages/<id>`: the author edits the text or makes a message posted
+/// invisible visible; participants get `messageUpdate`. Every check comes before any change.
 pub async fn update_message(
     St(face): St<State>,
     caller: Caller,
@@ -258,6 +331,13 @@ pub async fn update_message(
 ) -> CsResult<Json<Value>> {
     let req: UpdateMessage = parse_json(&body)?;
     let (uuid, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    crate::flags::not_blocked(
+        &face,
+        view.dialog.id,
+        caller.user(),
+        CsError::forbidden("Forbidden"),
+    )
+    .await?;
     let mut m = message_in(&face, &caller, view.dialog.id, &number).await?;
     if m.sender_id != caller.user().get() {
         return Err(CsError::forbidden("Forbidden"));
@@ -268,20 +348,29 @@ pub async fn update_message(
                 "Message text should be between 1 and 2048 characters long.",
             ));
         }
+    }
+    let number = face.ids.message_numbers(face.app, &[m.id]).await?[0];
+    if req.is_visible == Some(true) && m.custom.get("isVisible") == Some(&json!(false)) {
+        face.ids.show_message(face.app, number).await?;
+    }
+    if req.text.is_some() {
         m = face
             .chat
             .edit_message(face.app, caller.user(), MessageId::from(m.id), req.text)
             .await?;
     }
-    let number = face.ids.message_numbers(face.app, &[m.id]).await?[0];
-    crate::ws::notify(
+    crate::ws::notify_chat(
         &face,
+        view.dialog.id,
         &view.dialog.occupants_ids,
         "messageUpdate",
         &caller.user().to_string(),
-        message_info(&m, number, &uuid, Dates::Apple),
-    );
-    Ok(Json(message_info(&m, number, &uuid, Dates::Iso)))
+        render_one(&face, &m, number, &uuid, Dates::Apple).await?,
+    )
+    .await?;
+    Ok(Json(
+        render_one(&face, &m, number, &uuid, Dates::Iso).await?,
+    ))
 }
 
 /// `DELETE /chats/<uuid>/messages/<id>`: the author deletes it for everyone (on both faces);
@@ -319,7 +408,8 @@ pub fn deleted_info(m: &Message, number: i64, chat: &str, dates: Dates) -> Value
 }
 
 /// `PUT /chats/<uuid>/messages/<id>/read`: marks it read for the caller (on both faces); the
-/// first time, participants get `messageUpdate`.
+/// first time, participants get `messageUpdate` with the new mark in `readMarks` (the original
+/// sent the message as it was before the mark).
 pub async fn read_message(
     St(face): St<State>,
     caller: Caller,
@@ -340,14 +430,17 @@ pub async fn read_message(
             true,
         )
         .await?;
+    let m = message_in(&face, &caller, view.dialog.id, &number).await?;
     let number = face.ids.message_numbers(face.app, &[m.id]).await?[0];
-    crate::ws::notify(
+    crate::ws::notify_chat(
         &face,
+        view.dialog.id,
         &view.dialog.occupants_ids,
         "messageUpdate",
         &me.to_string(),
-        message_info(&m, number, &uuid, Dates::Apple),
-    );
+        render_one(&face, &m, number, &uuid, Dates::Apple).await?,
+    )
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -395,6 +488,14 @@ pub async fn clear(
             .await?;
         vec![me]
     };
-    crate::ws::notify(&face, &told, "chatCleared", &me.to_string(), Value::Null);
+    crate::ws::notify_chat(
+        &face,
+        view.dialog.id,
+        &told,
+        "chatCleared",
+        &me.to_string(),
+        Value::Null,
+    )
+    .await?;
     Ok(StatusCode::OK)
 }

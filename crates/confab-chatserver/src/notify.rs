@@ -51,14 +51,23 @@ pub async fn notify(
             })?,
     };
     let (_, view) = chat_for(&face, caller.user(), &id, CsError::forbidden("Forbidden")).await?;
+    crate::flags::not_blocked(
+        &face,
+        view.dialog.id,
+        caller.user(),
+        CsError::forbidden("Forbidden"),
+    )
+    .await?;
     if req.realm.as_deref() != Some("push") {
-        crate::ws::notify(
+        crate::ws::notify_chat(
             &face,
+            view.dialog.id,
             &view.dialog.occupants_ids,
             "auxiliary",
             &caller.user().to_string(),
             json!({"name": req.name, "text": req.text, "data": data}),
-        );
+        )
+        .await?;
     }
     Ok(StatusCode::OK)
 }

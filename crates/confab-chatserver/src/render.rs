@@ -5,7 +5,7 @@
 use confab_core::chat::{Dialog, DialogType, MemberState, Message};
 use confab_core::clock::{to_iso, Millis};
 use confab_core::model::User;
-use confab_service::DeviceSession;
+use confab_service::{DeviceSession, Media};
 use serde_json::{json, Map, Value};
 
 /// Seconds from the Unix epoch to Apple's reference date (2001-01-01T00:00:00Z).
@@ -72,6 +72,18 @@ pub fn private_info(u: &User, sessions: &[DeviceSession], current: (&str, &str))
         })
         .collect();
     json!({ "info": user_info(u, true, Dates::Iso), "deviceSessions": list })
+}
+
+/// `MediaInfo` of a photo or chat image.
+pub fn picture(m: &Media, dates: Dates) -> Value {
+    json!({
+        "id": m.id,
+        "fileType": m.file_type,
+        "fileSize": m.file_size,
+        "previewWidth": m.preview_width,
+        "previewHeight": m.preview_height,
+        "createdAt": dates.at(m.created_at),
+    })
 }
 
 /// `MediaInfo` of a stored attachment (ours, or one an SDK client sent).
@@ -171,6 +183,8 @@ pub struct ChatParts<'a> {
     pub all_users: Option<Vec<&'a User>>,
     /// The integer id of the dialog's last message, when it has one.
     pub last_number: Option<i64>,
+    /// Its `MediaInfo`s.
+    pub images: Vec<Value>,
 }
 
 /// `ChatInfo`. A personal chat has no title.
@@ -197,7 +211,7 @@ pub fn chat_info(p: &ChatParts<'_>, dates: Dates) -> Value {
     {
         o.insert("lastMessage".into(), m);
     }
-    o.insert("images".into(), json!([]));
+    o.insert("images".into(), Value::Array(p.images.clone()));
     o.insert("isMuted".into(), json!(p.state.muted));
     o.insert("isArchived".into(), json!(false));
     o.insert("isBlocked".into(), json!(false));

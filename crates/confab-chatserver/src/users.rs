@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::error::{parse_json, CsError, CsResult};
+use crate::media::complete_user_info;
 use crate::render::{private_info, user_info, Dates};
 use crate::State;
 
@@ -92,7 +93,17 @@ async fn open_session(
         .open_device_session(face.app, user.user_id(), device_json, ip)
         .await?;
     let sessions = face.ids.device_sessions(face.app, user.user_id()).await?;
-    Ok(private_info(user, &sessions, (&session.id, &token)))
+    let mut v = private_info(user, &sessions, (&session.id, &token));
+    complete_user_info(face, user.user_id(), &mut v["info"]).await?;
+    Ok(v)
+}
+
+/// A user's full `UserInfo`: with `about` and `photos`.
+pub async fn full_user(face: &State, id: UserId) -> CsResult<Value> {
+    let user = user_by_id(face, id).await?;
+    let mut v = user_info(&user, true, Dates::Iso);
+    complete_user_info(face, id, &mut v).await?;
+    Ok(v)
 }
 
 /// `POST /users`: registers and logs in.
@@ -179,11 +190,9 @@ async fn user_by_id(face: &State, id: UserId) -> CsResult<User> {
 pub async fn me(St(face): St<State>, caller: Caller) -> CsResult<Json<Value>> {
     let user = user_by_id(&face, caller.user()).await?;
     let sessions: Vec<DeviceSession> = face.ids.device_sessions(face.app, caller.user()).await?;
-    Ok(Json(private_info(
-        &user,
-        &sessions,
-        (&caller.session.id, &caller.token),
-    )))
+    let mut v = private_info(&user, &sessions, (&caller.session.id, &caller.token));
+    complete_user_info(&face, caller.user(), &mut v["info"]).await?;
+    Ok(Json(v))
 }
 
 /// `POST /users/me/logout`: every device session of the user ends.
@@ -204,8 +213,7 @@ pub async fn get_user(
     let id: UserId = id
         .parse()
         .map_err(|_| CsError::new(StatusCode::NOT_FOUND, "User not found."))?;
-    let user = user_by_id(&face, id).await?;
-    Ok(Json(user_info(&user, true, Dates::Iso)))
+    Ok(Json(full_user(&face, id).await?))
 }
 
 #[derive(Deserialize)]
@@ -257,12 +265,15 @@ pub async fn search(
 #[derive(Deserialize)]
 struct UpdateUser {
     name: Option<String>,
-    /// Accepted for compatibility; the domain's users have no such field yet.
-    #[serde(rename = "about")]
-    _about: Option<String>,
+    /// Kept by this face (the domain's users have no such field); empty clears it.
+    about: Option<String>,
 }
 
-/// `PUT /users/me`: the name (normalised as at registration); answers the full `UserInfo`.
+/// Longest `about` (the original had no limit; one is needed to bound the row).
+const MAX_ABOUT_CHARS: usize = 2048;
+
+/// `PUT /users/me`: the name (normalised as at registration) and `about`; answers the full
+/// `UserInfo`. Both are checked before either is stored.
 pub async fn update_me(St(face): St<State>, caller: Caller, body: Bytes) -> CsResult<Json<Value>> {
     let req: UpdateUser = parse_json(&body)?;
     let mut fields = UserFields::default();
@@ -270,11 +281,22 @@ pub async fn update_me(St(face): St<State>, caller: Caller, body: Bytes) -> CsRe
         let name = normalize_name(&name).ok_or_else(|| CsError::bad_request(NAME_ERROR))?;
         fields.full_name = Some(Some(name));
     }
-    let user = face
-        .accounts
+    if let Some(about) = &req.about {
+        if about.chars().count() > MAX_ABOUT_CHARS {
+            return Err(CsError::bad_request(
+                "About should be at most 2048 characters long.",
+            ));
+        }
+    }
+    face.accounts
         .update_user(face.app, caller.user(), fields, None)
         .await?;
-    Ok(Json(user_info(&user, true, Dates::Iso)))
+    if let Some(about) = &req.about {
+        face.ids
+            .set_about(face.app, caller.user(), about.trim())
+            .await?;
+    }
+    Ok(Json(full_user(&face, caller.user()).await?))
 }
 
 #[derive(Deserialize)]
@@ -343,11 +365,9 @@ pub async fn update_device(
     face.ids.update_device(&caller.session.id, &text).await?;
     let user = user_by_id(&face, caller.user()).await?;
     let sessions = face.ids.device_sessions(face.app, caller.user()).await?;
-    Ok(Json(private_info(
-        &user,
-        &sessions,
-        (&caller.session.id, &caller.token),
-    )))
+    let mut v = private_info(&user, &sessions, (&caller.session.id, &caller.token));
+    complete_user_info(&face, caller.user(), &mut v["info"]).await?;
+    Ok(Json(v))
 }
 
 const ACCOUNT_KEY_ERROR: &str = "Account key should be between 25 and 100 characters long.";

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State as St};
+use axum::extract::{Path, Query, State as St};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use confab_core::chat::{DialogType, Message};
@@ -140,6 +140,24 @@ pub async fn upgrade(
         .on_upgrade(move |socket| run(face, session.user_id, session.id, socket))
 }
 
+/// `GET /<segment>` at the root is a socket (`/<sessionId>`) or, for a name with a type
+/// (`/<name>.<type>`; session ids have no dot), an uploaded file.
+pub async fn upgrade_or_file(
+    St(face): St<State>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+    q: Query<TokenQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if segment.contains('.') && ws.is_err() {
+        return match crate::uploads::serve_named(&face, &segment).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+    }
+    upgrade(St(face), headers, q, ws).await
+}
+
 async fn run(face: State, user: UserId, session: String, socket: WebSocket) {
     let (seq, mut rx) = face.hub.register(user, &session);
     let (mut sink, mut stream) = socket.split();
@@ -185,6 +203,23 @@ pub fn notify(face: &Face, users: &[i64], event: &str, source: &str, payload: Va
         .send(users, Bytes::from(frame.to_string().into_bytes()));
 }
 
+/// [`notify`] for an event of one chat: those blocked in it or who blocked it hear nothing.
+pub async fn notify_chat(
+    face: &Face,
+    dialog: confab_core::ObjectId,
+    users: &[i64],
+    event: &str,
+    source: &str,
+    payload: Value,
+) -> crate::error::CsResult<()> {
+    if !face.hub.has_any(users) {
+        return Ok(());
+    }
+    let users = crate::flags::listeners(face, dialog, users).await?;
+    notify(face, &users, event, source, payload);
+    Ok(())
+}
+
 /// The face's subscriber on the domain's bus.
 pub struct Realtime {
     pub face: Arc<Face>,
@@ -227,13 +262,18 @@ impl Realtime {
             return;
         };
         let payload = deleted_info(m, number, &uuid, Dates::Apple);
-        notify(
+        let told = notify_chat(
             &self.face,
+            m.dialog_id,
             &users,
             "messageUpdate",
             &m.sender_id.to_string(),
             payload,
-        );
+        )
+        .await;
+        if let Err(e) = told {
+            tracing::warn!(reason = %e.reason, "chatserver: messageUpdate event dropped");
+        }
     }
 
     async fn message_sent(&self, m: &Message) {
@@ -262,7 +302,15 @@ impl Realtime {
                 users.retain(|u| !blocked.iter().any(|b| b.get() == *u));
             }
         }
-        let (number, uuid) = match message_ids(&self.face, m).await {
+        // Nor those blocked in the chat or who blocked it.
+        let ids = match crate::flags::listeners(&self.face, m.dialog_id, &users).await {
+            Ok(listening) => {
+                users = listening;
+                message_ids(&self.face, m).await
+            }
+            Err(e) => Err(e),
+        };
+        let (number, uuid) = match ids {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(reason = %e.reason, "chatserver: message event dropped");
@@ -302,6 +350,13 @@ impl Realtime {
         if !self.face.hub.has_any(&users) {
             return;
         }
+        let users = match crate::flags::listeners(&self.face, c.dialog_id, &users).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(reason = %e.reason, "chatserver: dialog event dropped");
+                return;
+            }
+        };
         let source = c
             .actor
             .map_or_else(|| "system".to_string(), |a| a.to_string());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::Engine;
 use confab_core::clock::now_millis;
 use confab_core::{AppId, Error, ErrorKind, ObjectId, Result, UserId};
-use confab_store::{ChatKey, ChatServerStore, DeviceSession};
+use confab_store::{ChatFlags, ChatKey, ChatServerStore, Contact, DeviceSession, Media};
 use rand::RngCore;
 
 use crate::secrets::{hash_password, token_hash, verify_password};
@@ -20,7 +20,19 @@ pub struct ChatServerState {
 pub fn new_uuid() -> String {
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
+    uuid_text(b, 4)
+}
+
+/// The same UUID (version 5, name-based) every time for the same name.
+pub fn name_uuid(name: &str) -> String {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&token_hash(name)[..16]);
+    uuid_text(b, 5)
+}
+
+/// 16 bytes as an upper-case UUID of `version`, RFC 4122 variant.
+fn uuid_text(mut b: [u8; 16], version: u8) -> String {
+    b[6] = (b[6] & 0x0f) | (version << 4);
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode_upper(b);
     format!(
@@ -172,6 +184,117 @@ impl ChatServerState {
     pub async fn message_of(&self, app: AppId, number: i64) -> Result<Option<ObjectId>> {
         self.store.message_of_number(app, number).await
     }
+
+    /// Makes a message posted invisible visible (it cannot be hidden again, as in the original).
+    pub async fn show_message(&self, app: AppId, number: i64) -> Result<bool> {
+        self.store.show_message(app, number).await
+    }
+
+    /// Of these integer ids, those made visible after posting.
+    pub async fn shown_messages(&self, app: AppId, numbers: &[i64]) -> Result<Vec<i64>> {
+        self.store.shown_messages(app, numbers).await
+    }
+
+    /// Sets a user's "about" text; an empty one clears it.
+    pub async fn set_about(&self, app: AppId, user: UserId, about: &str) -> Result<()> {
+        let about = Some(about).filter(|a| !a.is_empty());
+        self.store.set_about(app, user, about).await
+    }
+
+    pub async fn about(&self, app: AppId, user: UserId) -> Result<Option<String>> {
+        self.store.about(app, user).await
+    }
+
+    /// Adds a picture; `false` when its id is taken.
+    pub async fn add_media(&self, media: &Media) -> Result<bool> {
+        self.store.add_media(media).await
+    }
+
+    pub async fn media(&self, app: AppId, id: &str) -> Result<Option<Media>> {
+        self.store.media(app, id).await
+    }
+
+    pub async fn media_of(&self, app: AppId, owners: &[String]) -> Result<Vec<Media>> {
+        self.store.media_of(app, owners).await
+    }
+
+    pub async fn delete_media(&self, app: AppId, id: &str) -> Result<Option<Media>> {
+        self.store.delete_media(app, id).await
+    }
+
+    /// Adds `user` to `owner`'s contacts (the existing contact when there is one).
+    pub async fn add_contact(
+        &self,
+        app: AppId,
+        owner: UserId,
+        user: UserId,
+        name: Option<String>,
+        is_favorite: bool,
+        is_blocked: bool,
+    ) -> Result<Contact> {
+        let contact = Contact {
+            id: new_uuid(),
+            app_id: app,
+            owner,
+            user,
+            name,
+            is_favorite,
+            is_blocked,
+            created_at: now_millis(),
+        };
+        self.store.add_contact(&contact).await
+    }
+
+    pub async fn contacts(&self, app: AppId, owner: UserId) -> Result<Vec<Contact>> {
+        self.store.contacts_of(app, owner).await
+    }
+
+    /// `false` when the owner has no such contact.
+    pub async fn delete_contact(&self, app: AppId, owner: UserId, id: &str) -> Result<bool> {
+        match parse_uuid(id) {
+            Some(id) => self.store.delete_contact(app, owner, &id).await,
+            None => Ok(false),
+        }
+    }
+
+    /// The user's archive and removed-on-device flags on each dialog.
+    pub async fn chat_flags(
+        &self,
+        app: AppId,
+        user: UserId,
+        dialogs: &[ObjectId],
+    ) -> Result<Vec<ChatFlags>> {
+        self.store.chat_flags(app, user, dialogs).await
+    }
+
+    pub async fn set_chat_flags(
+        &self,
+        app: AppId,
+        dialog: ObjectId,
+        user: UserId,
+        flags: ChatFlags,
+    ) -> Result<()> {
+        self.store.set_chat_flags(app, dialog, user, flags).await
+    }
+
+    /// Every user of the dialog with a flag set (blocks included).
+    pub async fn dialog_chat_flags(
+        &self,
+        app: AppId,
+        dialog: ObjectId,
+    ) -> Result<Vec<(UserId, ChatFlags)>> {
+        self.store.dialog_chat_flags(app, dialog).await
+    }
+
+    /// The blob an upload's name names.
+    pub async fn file_blob(&self, app: AppId, name: &str) -> Result<Option<i64>> {
+        self.store.file_blob(app, name).await
+    }
+
+    /// Names a blob; returns the blob the name named before, to be removed.
+    pub async fn set_file_blob(&self, app: AppId, name: &str, blob: i64) -> Result<Option<i64>> {
+        self.store.set_file_blob(app, name, blob).await
+    }
 }
 
 #[cfg(test)]
@@ -186,5 +309,12 @@ mod tests {
         assert_eq!(parse_uuid(&u.to_lowercase()).as_deref(), Some(u.as_str()));
         assert!(parse_uuid("not-a-uuid").is_none());
         assert!(parse_uuid("E621E1F8-C36C-495A-93FC-0C247A3E6E5").is_none());
+        let n = name_uuid("read:1:2");
+        assert_eq!(n, name_uuid("read:1:2"));
+        assert_ne!(n, name_uuid("read:1:3"));
+        assert_eq!(
+            (&n[14..15], parse_uuid(&n).as_deref()),
+            ("5", Some(n.as_str()))
+        );
     }
 }

@@ -40,7 +40,7 @@ pub use chat::Chat;
 pub use chatserver::ChatServerState;
 pub use cluster::{Cluster, NodeHandler, NodeId, SingleNode};
 pub use confab_store::chat::AdminDialogInfo;
-pub use confab_store::{ChatKey, DeviceSession, MessageSearch, UserKey};
+pub use confab_store::{ChatFlags, ChatKey, Contact, DeviceSession, Media, MessageSearch, UserKey};
 pub use offline::Offline;
 pub use privacy::{ContactStores, MessageVerdict, Privacy};
 pub use push::{Push, PushConfig};

@@ -33,7 +33,7 @@ pub use chat::{
 };
 
 pub use blobs::{Blob, BlobStore, NewBlob};
-pub use chatserver::{ChatKey, ChatServerStore, DeviceSession};
+pub use chatserver::{ChatFlags, ChatKey, ChatServerStore, Contact, DeviceSession, Media};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use privacy::{PrivacyItem, PrivacyNames, PrivacyStore};
 pub use push::{NewPush, NewSubscription, OutboxPush, PushStore, PushSubscription};

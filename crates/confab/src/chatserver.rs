@@ -49,6 +49,7 @@ pub(crate) async fn start(
         domain.accounts.clone(),
         domain.chat.clone(),
         domain.chatserver.clone(),
+        domain.blobs.clone(),
         config.domain.clone(),
         stop.clone(),
     );

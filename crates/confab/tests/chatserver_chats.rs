@@ -606,3 +606,616 @@ async fn deleting_chats() {
     assert_eq!(theirs[0]["id"], json!(pid));
     assert_eq!(theirs[0]["lastMessage"]["text"], "kept for b");
 }
+
+/// The ids of the chats `GET /chats` lists for `token`.
+async fn listed(cs: &Cs, token: &str) -> Vec<String> {
+    let (s, v) = cs.call(Method::GET, "/chats", Some(token), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn settings(cs: &Cs, token: &str, chat: &str, body: serde_json::Value) -> serde_json::Value {
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{chat}/settings"),
+            Some(token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn archive_and_remove_on_device_are_per_user() {
+    let cs = Cs::start().await;
+    let a = cs.register("flagsa01").await;
+    let b = cs.register("flagsb01").await;
+    let c = cs.register("flagsc01").await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let (pid, gid) = (
+        personal["id"].as_str().unwrap().to_string(),
+        group["id"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(personal["isArchived"], false);
+
+    // Archiving shows in every answer to the caller, and only to them.
+    let v = settings(&cs, &a.token, &gid, json!({"isArchived": true})).await;
+    assert_eq!(v["isArchived"], true);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["isArchived"], true);
+    let (_, list) = cs.call(Method::GET, "/chats", Some(&a.token), None).await;
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == json!(gid))
+        .unwrap();
+    assert_eq!(mine["isArchived"], true);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
+        .await;
+    assert_eq!(v["isArchived"], false);
+    // Another setting leaves it as it is.
+    let v = settings(&cs, &a.token, &gid, json!({"isMuted": true})).await;
+    assert_eq!(
+        (&v["isArchived"], &v["isMuted"]),
+        (&json!(true), &json!(true))
+    );
+
+    // Removed on device: gone from the list, still readable by id.
+    settings(&cs, &a.token, &pid, json!({"isRemovedOnDevice": true})).await;
+    settings(&cs, &a.token, &gid, json!({"isRemovedOnDevice": true})).await;
+    assert!(listed(&cs, &a.token).await.is_empty());
+    assert_eq!(listed(&cs, &b.token).await.len(), 2);
+    let (s, _) = cs
+        .call(Method::GET, &format!("/chats/{pid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // A message in a personal chat brings it back for the recipient; in a group it does not.
+    cs.post(&b, &pid, "back?").await;
+    cs.post(&b, &gid, "not for a").await;
+    assert_eq!(listed(&cs, &a.token).await, vec![pid.clone()]);
+    // The author's own post brings it back and un-archives it.
+    cs.post(&a, &gid, "here").await;
+    assert_eq!(listed(&cs, &a.token).await.len(), 2);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(
+        (&v["isArchived"], &v["isMuted"]),
+        (&json!(false), &json!(true))
+    );
+
+    // Bad input changes nothing.
+    let outsider = cs.register("flagsout1").await;
+    assert_error(
+        cs.call(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            Some(&outsider.token),
+            Some(json!({"isArchived": true})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    let (s, _) = cs
+        .call_raw(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            Some(&a.token),
+            "{\"isArchived\": true",
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            Some(&a.token),
+            Some(json!({"isArchived": "yes"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}/settings"),
+            None,
+            Some(json!({"isArchived": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["isArchived"], false);
+    let (_, v) = cs
+        .call(
+            Method::GET,
+            &format!("/chats/{gid}"),
+            Some(&outsider.token),
+            None,
+        )
+        .await;
+    assert_eq!(v["error"], true);
+}
+
+#[tokio::test]
+async fn group_images_belong_to_the_owner_and_are_told() {
+    let cs = Cs::start().await;
+    let a = cs.register("imagesa01").await;
+    let b = cs.register("imagesb01").await;
+    let group = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    assert_eq!(group["images"], json!([]));
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let image = |id: Option<String>, kind: &str, size: i64| {
+        let mut i = json!({"fileType": kind, "fileSize": size, "previewWidth": 40});
+        if let Some(id) = id {
+            i["id"] = json!(id);
+        }
+        json!({ "image": i })
+    };
+    let post = |token: String, chat: String, body: serde_json::Value| {
+        let cs = &cs;
+        async move {
+            cs.call(
+                Method::POST,
+                &format!("/chats/{chat}/images"),
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    let id = uuid(7);
+    let (s, v) = post(
+        a.token.clone(),
+        gid.into(),
+        image(Some(id.clone()), "jpg", 500),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], json!(gid));
+    assert_eq!(v["images"][0]["id"], json!(id));
+    assert_eq!(
+        (
+            &v["images"][0]["previewWidth"],
+            &v["images"][0]["previewHeight"]
+        ),
+        (&json!(40), &json!(100))
+    );
+    // The participants are told (the original was silent, its document said otherwise).
+    let f = sb.frame().await;
+    assert_eq!(f["event"], "chatUpdate");
+    assert_eq!(f["source"], json!(a.id.to_string()));
+    assert_eq!(f["payload"]["images"][0]["id"], json!(id));
+    assert!(f["payload"]["images"][0]["createdAt"].is_number());
+    let (_, list) = cs.call(Method::GET, "/chats", Some(&b.token), None).await;
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == json!(gid))
+        .unwrap();
+    assert_eq!(listed["images"][0]["id"], json!(id));
+
+    // Refused: not the owner, a personal chat, bad media; nothing is added or told.
+    assert_error(
+        post(b.token.clone(), gid.into(), image(Some(uuid(8)), "jpg", 5)).await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    assert_error(
+        post(
+            a.token.clone(),
+            personal["id"].as_str().unwrap().into(),
+            image(Some(uuid(8)), "jpg", 5),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "You can't update personal chat.",
+    );
+    assert_error(
+        post(a.token.clone(), gid.into(), image(None, "jpg", 5)).await,
+        StatusCode::BAD_REQUEST,
+        "Media resource id is missing.",
+    );
+    assert_error(
+        post(a.token.clone(), gid.into(), image(Some(uuid(8)), "jpg", 0)).await,
+        StatusCode::BAD_REQUEST,
+        "Media fileType or fileSize are missing.",
+    );
+    assert_error(
+        post(a.token.clone(), uuid(99), image(Some(uuid(8)), "jpg", 5)).await,
+        StatusCode::NOT_FOUND,
+        "Not Found",
+    );
+    let (s, _) = cs
+        .call_raw(
+            Method::POST,
+            &format!("/chats/{gid}/images"),
+            Some(&a.token),
+            "{\"image\":",
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    sb.quiet(300).await;
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["images"].as_array().unwrap().len(), 1);
+
+    // Removing: owner only, known ids only; then it is gone and told.
+    let path = format!("/chats/{gid}/images/{id}");
+    assert_error(
+        cs.call(Method::DELETE, &path, Some(&b.token), None).await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            &format!("/chats/{gid}/images/{}", uuid(8)),
+            Some(&a.token),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "Not Found",
+    );
+    sb.quiet(300).await;
+    let (s, _) = cs.call(Method::DELETE, &path, Some(&a.token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sb.frame().await;
+    assert_eq!(f["event"], "chatUpdate");
+    assert_eq!(f["payload"]["images"], json!([]));
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
+        .await;
+    assert_eq!(v["images"], json!([]));
+
+    // The full info shows the participants with their photos.
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            "/users/me/photos",
+            Some(&a.token),
+            Some(json!({"photo": {"id": uuid(30), "fileType": "png", "fileSize": 3}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
+        .await;
+    let photos = |id: i64| {
+        v["allUsers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == json!(id))
+            .unwrap()["photos"]
+            .clone()
+    };
+    assert_eq!(photos(a.id)[0]["id"], json!(uuid(30)));
+    assert_eq!(photos(b.id), json!([]));
+
+    // Deleting the group takes its images and the owner's uploads of their names.
+    let id = uuid(31);
+    let (s, _) = post(
+        a.token.clone(),
+        gid.into(),
+        image(Some(id.clone()), "png", 5),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = cs
+        .upload(Some(&a.token), Some(&id), Some("png"), "image".into())
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(cs.fetch_file(&format!("/{id}.png")).await.0, StatusCode::OK);
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}"),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.fetch_file(&format!("/{id}.png")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Its id is free again.
+    let other = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let (s, _) = post(
+        a.token.clone(),
+        other["id"].as_str().unwrap().into(),
+        image(Some(id), "png", 5),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+async fn put(cs: &Cs, token: &str, path: &str) -> StatusCode {
+    cs.call(Method::PUT, path, Some(token), None).await.0
+}
+
+#[tokio::test]
+async fn a_blocked_group_is_silent_and_its_blocker_not_added_back() {
+    let cs = Cs::start().await;
+    let a = cs.register("gblocka01").await;
+    let b = cs.register("gblockb01").await;
+    let c = cs.register("gblockc01").await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+
+    assert_eq!(
+        put(&cs, &b.token, &format!("/chats/{gid}/block")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        put(&cs, &b.token, &format!("/chats/{gid}/block")).await,
+        StatusCode::OK
+    );
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
+        .await;
+    assert_eq!(v["isBlocked"], true);
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["isBlocked"], false);
+
+    // The blocker hears nothing of the chat; the others do.
+    cs.post(&a, gid, "quiet please").await;
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}"),
+            Some(&a.token),
+            Some(json!({"title": "Renamed"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(sc.frame().await["event"], "message");
+    assert_eq!(sc.frame().await["event"], "chatUpdate");
+    sb.quiet(300).await;
+
+    // Unblocked, they hear it again.
+    assert_eq!(
+        put(&cs, &b.token, &format!("/chats/{gid}/unblock")).await,
+        StatusCode::OK
+    );
+    cs.post(&a, gid, "welcome back").await;
+    let f = sb.frame().await;
+    assert_eq!(
+        (&f["event"], &f["payload"]["text"]),
+        (&json!("message"), &json!("welcome back"))
+    );
+
+    // Blocked and gone, they are not added back.
+    assert_eq!(
+        put(&cs, &b.token, &format!("/chats/{gid}/block")).await,
+        StatusCode::OK
+    );
+    let (s, _) = cs
+        .call(
+            Method::DELETE,
+            &format!("/chats/{gid}/me"),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_error(
+        cs.call(
+            Method::POST,
+            &format!("/chats/{gid}/users"),
+            Some(&a.token),
+            Some(json!({"users": [b.id]})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "No users to add found.",
+    );
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["allUsers"].as_array().unwrap().len(), 2);
+    // Outsiders cannot block it; the one who left may lift their block, and can be added again.
+    let outsider = cs.register("gblockout").await;
+    let blocking = format!("/chats/{gid}/block");
+    assert_eq!(put(&cs, &b.token, &blocking).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        put(&cs, &outsider.token, &blocking).await,
+        StatusCode::FORBIDDEN
+    );
+    let unblocking = format!("/chats/{gid}/unblock");
+    assert_eq!(
+        put(&cs, &outsider.token, &unblocking).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(put(&cs, &b.token, &unblocking).await, StatusCode::OK);
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            &format!("/chats/{gid}/users"),
+            Some(&a.token),
+            Some(json!({"users": [b.id]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["addedUsers"][0]["id"], json!(b.id));
+}
+
+#[tokio::test]
+async fn users_blocked_in_a_group_may_read_but_not_take_part() {
+    let cs = Cs::start().await;
+    let a = cs.register("ubanaaa01").await;
+    let b = cs.register("ubanbbb01").await;
+    let c = cs.register("ubanccc01").await;
+    let d = cs.register("uband0001").await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    let ban = |user: i64, what: &str| format!("/chats/{gid}/users/{user}/{what}");
+    let blocked_list = |token: String| {
+        let (cs, path) = (&cs, format!("/chats/{gid}/users/blocked"));
+        async move { cs.call(Method::GET, &path, Some(&token), None).await }
+    };
+    let m = cs.post(&a, gid, "before").await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+    let mut sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+
+    // Only the owner (or an admin) blocks, only participants, never themselves; nothing changes
+    // when refused.
+    assert_eq!(
+        put(&cs, &b.token, &ban(c.id, "block")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        put(&cs, &a.token, &ban(d.id, "block")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        put(&cs, &a.token, &ban(999_999, "block")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        put(&cs, &a.token, &ban(a.id, "block")).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        put(
+            &cs,
+            &a.token,
+            &format!("/chats/{}/users/{}/block", uuid(5), c.id)
+        )
+        .await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        put(
+            &cs,
+            &a.token,
+            &format!(
+                "/chats/{}/users/{}/block",
+                personal["id"].as_str().unwrap(),
+                b.id
+            )
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        put(&cs, &d.token, &ban(c.id, "block")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        blocked_list(a.token.clone()).await,
+        (StatusCode::OK, json!([]))
+    );
+
+    assert_eq!(
+        put(&cs, &a.token, &ban(c.id, "block")).await,
+        StatusCode::OK
+    );
+    let (s, v) = blocked_list(b.token.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (&v[0]["id"], &v[0]["username"]),
+        (&json!(c.id), &json!("ubanccc01"))
+    );
+
+    // Blocked: no posting, editing, listing, renaming, members, notifying, blocking, or list.
+    let (s, v) = cs
+        .call(
+            Method::POST,
+            &format!("/chats/{gid}/messages"),
+            Some(&c.token),
+            Some(json!({"localId": local_id(c.id), "text": "let me in"})),
+        )
+        .await;
+    assert_error(
+        (s, v),
+        StatusCode::FORBIDDEN,
+        "You can't post into this chat.",
+    );
+    let refused = [
+        (Method::GET, format!("/chats/{gid}/messages"), None),
+        (
+            Method::PUT,
+            format!("/chats/{gid}"),
+            Some(json!({"title": "Mine"})),
+        ),
+        (
+            Method::POST,
+            format!("/chats/{gid}/users"),
+            Some(json!({"users": [d.id]})),
+        ),
+        (
+            Method::DELETE,
+            format!("/chats/{gid}/users"),
+            Some(json!({"users": [b.id]})),
+        ),
+        (
+            Method::POST,
+            format!("/chats/{gid}/notify"),
+            Some(json!({"name": "typing"})),
+        ),
+        (Method::PUT, ban(b.id, "block"), None),
+        (Method::GET, format!("/chats/{gid}/users/blocked"), None),
+    ];
+    for (method, path, body) in refused {
+        let (s, v) = cs.call(method.clone(), &path, Some(&c.token), body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {v}");
+    }
+    let (_, v) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&a.token), None)
+        .await;
+    assert_eq!(v["title"], group["title"]);
+    assert_eq!(v["allUsers"].as_array().unwrap().len(), 3);
+    sb.quiet(300).await;
+    // Still allowed: the chat itself, marking read.
+    let (s, _) = cs
+        .call(Method::GET, &format!("/chats/{gid}"), Some(&c.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let read = format!("/chats/{gid}/messages/{}/read", m["id"]);
+    assert_eq!(put(&cs, &c.token, &read).await, StatusCode::OK);
+    // And they hear nothing of it.
+    assert_eq!(sb.frame().await["event"], "messageUpdate");
+    cs.post(&a, gid, "while blocked").await;
+    assert_eq!(sb.frame().await["event"], "message");
+    sc.quiet(300).await;
+
+    // Unblocked, all is back.
+    assert_eq!(
+        put(&cs, &a.token, &ban(c.id, "unblock")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        blocked_list(a.token.clone()).await,
+        (StatusCode::OK, json!([]))
+    );
+    cs.post(&c, gid, "thanks").await;
+    assert_eq!(sc.frame().await["payload"]["text"], "thanks");
+}

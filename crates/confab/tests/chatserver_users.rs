@@ -659,3 +659,332 @@ async fn requests_over_the_rate_get_429() {
         .await;
     assert_eq!(s, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn about_is_kept_and_shown_in_full_info_only() {
+    let cs = Cs::start().await;
+    let u = cs.register("aboutuser").await;
+    let other = cs.register("otheruser").await;
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            "/users/me",
+            Some(&u.token),
+            Some(json!({"about": " Likes tea "})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["about"], "Likes tea");
+    assert_eq!(v["name"], "Test User");
+    let (_, me) = cs
+        .call(Method::GET, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(me["info"]["about"], "Likes tea");
+    let (_, seen) = cs
+        .call(
+            Method::GET,
+            &format!("/users/{}", u.id),
+            Some(&other.token),
+            None,
+        )
+        .await;
+    assert_eq!(seen["about"], "Likes tea");
+    // Search answers short infos: no about.
+    let (_, found) = cs
+        .call(Method::GET, "/users?s=aboutuser", Some(&other.token), None)
+        .await;
+    assert_eq!(found[0]["id"], json!(u.id));
+    assert!(found[0].get("about").is_none(), "{found}");
+
+    // A bad name, a too long about, malformed JSON or no token change nothing.
+    assert_error(
+        cs.call(
+            Method::PUT,
+            "/users/me",
+            Some(&u.token),
+            Some(json!({"name": "Bad!", "about": "changed"})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        NAME_ERROR,
+    );
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            "/users/me",
+            Some(&u.token),
+            Some(json!({"about": "x".repeat(2049)})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = cs
+        .call_raw(Method::PUT, "/users/me", Some(&u.token), "{\"about\":")
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            "/users/me",
+            Some("wrong"),
+            Some(json!({"about": "changed"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (_, me) = cs
+        .call(Method::GET, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(me["info"]["about"], "Likes tea");
+    assert_eq!(me["info"]["name"], "Test User");
+
+    // An empty about clears it.
+    let (_, v) = cs
+        .call(
+            Method::PUT,
+            "/users/me",
+            Some(&u.token),
+            Some(json!({"about": ""})),
+        )
+        .await;
+    assert!(v.get("about").is_none(), "{v}");
+}
+
+#[tokio::test]
+async fn photos_are_added_and_deleted_by_their_owner() {
+    let cs = Cs::start().await;
+    let u = cs.register("photouser").await;
+    let other = cs.register("otheruser").await;
+    let photo = |id: Option<&str>, kind: &str, size: i64| {
+        let mut p = json!({"fileType": kind, "fileSize": size});
+        if let Some(id) = id {
+            p["id"] = json!(id);
+        }
+        json!({ "photo": p })
+    };
+    let add = |token: String, body: Value| {
+        let cs = &cs;
+        async move {
+            cs.call(Method::POST, "/users/me/photos", Some(&token), Some(body))
+                .await
+        }
+    };
+    let id = uuid(1);
+    let (s, v) = add(
+        u.token.clone(),
+        photo(Some(&id.to_lowercase()), "png", 1000),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], json!(u.id));
+    let photos = v["photos"].as_array().unwrap();
+    assert_eq!(photos.len(), 1);
+    assert_eq!(photos[0]["id"], json!(id));
+    assert_eq!(photos[0]["fileType"], "png");
+    assert_eq!(photos[0]["fileSize"], 1000);
+    assert_eq!(
+        (&photos[0]["previewWidth"], &photos[0]["previewHeight"]),
+        (&json!(100), &json!(100))
+    );
+    // Everyone sees them in the full info.
+    let (_, seen) = cs
+        .call(
+            Method::GET,
+            &format!("/users/{}", u.id),
+            Some(&other.token),
+            None,
+        )
+        .await;
+    assert_eq!(seen["photos"][0]["id"], json!(id));
+
+    // The original's checks, in its order; none of them stores anything.
+    assert_error(
+        add(u.token.clone(), photo(None, "png", 10)).await,
+        StatusCode::BAD_REQUEST,
+        "Media resource id is missing.",
+    );
+    assert_error(
+        add(u.token.clone(), photo(Some("not-a-uuid"), "png", 10)).await,
+        StatusCode::BAD_REQUEST,
+        "Media resource id is missing.",
+    );
+    for (kind, size) in [("", 10), ("png", 0), ("../png", 10)] {
+        assert_error(
+            add(u.token.clone(), photo(Some(&uuid(2)), kind, size)).await,
+            StatusCode::BAD_REQUEST,
+            "Media fileType or fileSize are missing.",
+        );
+    }
+    let (s, _) = add(other.token.clone(), photo(Some(&id), "png", 10)).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            "/users/me/photos",
+            None,
+            Some(photo(Some(&uuid(3)), "png", 10)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = cs
+        .call_raw(
+            Method::POST,
+            "/users/me/photos",
+            Some(&u.token),
+            "{\"photo\":",
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (_, me) = cs
+        .call(Method::GET, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(me["info"]["photos"].as_array().unwrap().len(), 1);
+
+    // Its uploads go with it.
+    let (s, name) = cs
+        .upload(Some(&u.token), Some(&id), Some("png"), "bytes".into())
+        .await;
+    assert_eq!(
+        (s, name.as_str().unwrap()),
+        (StatusCode::OK, &*format!("{id}.png"))
+    );
+    assert_eq!(cs.fetch_file(&format!("/{id}.png")).await.0, StatusCode::OK);
+
+    // Only the owner deletes; unknown ids are 404.
+    let path = format!("/users/me/photos/{id}");
+    assert_error(
+        cs.call(Method::DELETE, &path, Some(&other.token), None)
+            .await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    );
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            &format!("/users/me/photos/{}", uuid(9)),
+            Some(&u.token),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "Not Found",
+    );
+    assert_eq!(cs.fetch_file(&format!("/{id}.png")).await.0, StatusCode::OK);
+    let (s, _) = cs.call(Method::DELETE, &path, Some(&u.token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, me) = cs
+        .call(Method::GET, "/users/me", Some(&u.token), None)
+        .await;
+    assert_eq!(me["info"]["photos"], json!([]));
+    assert_eq!(
+        cs.fetch_file(&format!("/{id}.png")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        cs.call(Method::DELETE, &path, Some(&u.token), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn contacts_are_listed_added_once_and_deleted() {
+    let cs = Cs::start().await;
+    let u = cs.register("contacts1").await;
+    let bob = cs.register("contacts2").await;
+    let carol = cs.register("contacts3").await;
+    let (s, v) = cs
+        .call(Method::GET, "/users/me/contacts", Some(&u.token), None)
+        .await;
+    assert_eq!((s, v), (StatusCode::OK, json!([])));
+
+    // The document's short body is enough.
+    let add = |token: String, body: Value| {
+        let cs = &cs;
+        async move {
+            cs.call(Method::POST, "/users/me/contacts", Some(&token), Some(body))
+                .await
+        }
+    };
+    let (s, c) = add(
+        u.token.clone(),
+        json!({"name": "Bobby", "isFavorite": true, "user": {"id": bob.id}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert_eq!(c["name"], "Bobby");
+    assert_eq!(c["isFavorite"], true);
+    assert_eq!(c["isBlocked"], false);
+    assert_eq!(c["user"]["id"], json!(bob.id));
+    assert_eq!(c["user"]["username"], "contacts2");
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 36);
+    // The original's full body works too; an existing contact comes back unchanged.
+    let (s, again) = add(
+        u.token.clone(),
+        json!({"name": "Other", "isFavorite": false, "isBlocked": true,
+               "user": {"id": bob.id, "name": "x", "username": "contacts2"}}),
+    )
+    .await;
+    assert_eq!((s, &again), (StatusCode::OK, &c));
+    let (_, c2) = add(u.token.clone(), json!({"user": {"id": carol.id}})).await;
+    assert!(c2.get("name").is_none(), "{c2}");
+
+    // Bad input adds nothing.
+    assert_error(
+        add(u.token.clone(), json!({"user": {"id": 999_999}})).await,
+        StatusCode::NOT_FOUND,
+        "User not found.",
+    );
+    let (s, _) = add(u.token.clone(), json!({"user": {"id": u.id}})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = add(u.token.clone(), json!({"name": "no user"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = cs
+        .call_raw(Method::POST, "/users/me/contacts", Some(&u.token), "{")
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = cs
+        .call(
+            Method::POST,
+            "/users/me/contacts",
+            None,
+            Some(json!({"user": {"id": bob.id}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (_, list) = cs
+        .call(Method::GET, "/users/me/contacts", Some(&u.token), None)
+        .await;
+    assert_eq!(list, json!([c, c2]));
+    let (_, theirs) = cs
+        .call(Method::GET, "/users/me/contacts", Some(&bob.token), None)
+        .await;
+    assert_eq!(theirs, json!([]));
+
+    // Only the owner deletes a contact; unknown ids are 404.
+    let path = format!("/users/me/contacts/{id}");
+    assert_error(
+        cs.call(Method::DELETE, &path, Some(&bob.token), None).await,
+        StatusCode::NOT_FOUND,
+        "Contact not found.",
+    );
+    assert_error(
+        cs.call(
+            Method::DELETE,
+            "/users/me/contacts/nope",
+            Some(&u.token),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "Contact not found.",
+    );
+    let (s, _) = cs.call(Method::DELETE, &path, Some(&u.token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, list) = cs
+        .call(Method::GET, "/users/me/contacts", Some(&u.token), None)
+        .await;
+    assert_eq!(list, json!([c2]));
+    assert_eq!(
+        cs.call(Method::DELETE, &path, Some(&u.token), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+}

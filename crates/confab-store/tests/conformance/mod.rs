@@ -10,9 +10,9 @@ use confab_core::model::{UserFields, UserQuery};
 use confab_core::query::Query;
 use confab_core::{AppId, ErrorKind, ObjectId, UserId};
 use confab_store::{
-    AccountStore, BlobStore, ChatKey, ChatServerStore, ChatStore, DeviceSession, MemberChange,
-    MessageSearch, NewBlob, NewPush, NewSubscription, NewUser, OfflineStore, PrivacyStore,
-    PushStore, RosterStore, UserKey, Viewer,
+    AccountStore, BlobStore, ChatFlags, ChatKey, ChatServerStore, ChatStore, Contact,
+    DeviceSession, Media, MemberChange, MessageSearch, NewBlob, NewPush, NewSubscription, NewUser,
+    OfflineStore, PrivacyStore, PushStore, RosterStore, UserKey, Viewer,
 };
 use serde_json::Map;
 
@@ -73,6 +73,7 @@ macro_rules! conformance_suite {
             push_outbox_is_claimed_under_a_lease_retried_and_finished,
             deleting_an_app_takes_everything_in_it,
             chatserver_sessions_and_stable_ids,
+            chatserver_rest_state,
         );
     };
     (@tests $make:expr, |$made:ident| $unwrap:expr; $($name:ident),+ $(,)?) => {
@@ -1106,4 +1107,175 @@ pub async fn chatserver_sessions_and_stable_ids(s: &impl Stores) {
     assert!(s.delete_user(a, bob).await.unwrap());
     assert_eq!(s.account_key_hash(a, bob).await.unwrap(), None);
     assert!(s.device_session_by_token(b"h3").await.unwrap().is_none());
+}
+
+pub async fn chatserver_rest_state(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let b = app(s, "b").await;
+    let alice = user(s, a, "alice").await;
+    let bob = user(s, a, "bob").await;
+
+    // Visibility: only numbers of the app, only once shown.
+    let m = ObjectId::generate();
+    let n = s.message_numbers(a, &[m]).await.unwrap()[0];
+    assert!(s.shown_messages(a, &[n]).await.unwrap().is_empty());
+    assert!(!s.show_message(b, n).await.unwrap());
+    assert!(s.show_message(a, n).await.unwrap());
+    assert_eq!(s.shown_messages(a, &[n, 9999]).await.unwrap(), [n]);
+    assert!(s.shown_messages(b, &[n]).await.unwrap().is_empty());
+
+    // About: set, replaced, cleared.
+    assert_eq!(s.about(a, alice).await.unwrap(), None);
+    s.set_about(a, alice, Some("one")).await.unwrap();
+    s.set_about(a, alice, Some("two")).await.unwrap();
+    assert_eq!(s.about(a, alice).await.unwrap().as_deref(), Some("two"));
+    assert_eq!(s.about(b, alice).await.unwrap(), None);
+    s.set_about(a, alice, None).await.unwrap();
+    assert_eq!(s.about(a, alice).await.unwrap(), None);
+
+    // Media: ids unique, listed per owner oldest first, deleted once.
+    let media = |id: &str, owner: &str, by: UserId, at: Millis| Media {
+        id: id.into(),
+        app_id: a,
+        owner: owner.into(),
+        added_by: by,
+        file_type: "png".into(),
+        file_size: 10,
+        preview_width: 100,
+        preview_height: 100,
+        created_at: at,
+    };
+    assert!(s
+        .add_media(&media("M2", "user:1", alice, NOW + 1))
+        .await
+        .unwrap());
+    assert!(s
+        .add_media(&media("M1", "user:1", alice, NOW))
+        .await
+        .unwrap());
+    assert!(s.add_media(&media("M3", "chat:C", bob, NOW)).await.unwrap());
+    assert!(!s.add_media(&media("M1", "chat:C", bob, NOW)).await.unwrap());
+    let ids = |v: Vec<Media>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.media_of(a, &["user:1".into()]).await.unwrap()),
+        ["M1", "M2"]
+    );
+    assert_eq!(
+        ids(s
+            .media_of(a, &["chat:C".into(), "user:1".into()])
+            .await
+            .unwrap()),
+        ["M3", "M1", "M2"]
+    );
+    assert!(s.media_of(b, &["user:1".into()]).await.unwrap().is_empty());
+    assert_eq!(
+        s.media(a, "M3").await.unwrap(),
+        Some(media("M3", "chat:C", bob, NOW))
+    );
+    assert_eq!(s.media(b, "M3").await.unwrap(), None);
+    assert_eq!(s.delete_media(b, "M1").await.unwrap(), None);
+    assert_eq!(
+        s.delete_media(a, "M1").await.unwrap(),
+        Some(media("M1", "user:1", alice, NOW))
+    );
+    assert_eq!(s.delete_media(a, "M1").await.unwrap(), None);
+
+    // Contacts: one per pair (the first wins), per owner, deleted by their owner only.
+    let contact = |id: &str, owner: UserId, user: UserId, name: Option<&str>| Contact {
+        id: id.into(),
+        app_id: a,
+        owner,
+        user,
+        name: name.map(Into::into),
+        is_favorite: true,
+        is_blocked: false,
+        created_at: NOW,
+    };
+    let c1 = contact("C1", alice, bob, Some("Bobby"));
+    assert_eq!(s.add_contact(&c1).await.unwrap(), c1);
+    assert_eq!(
+        s.add_contact(&contact("C2", alice, bob, None))
+            .await
+            .unwrap(),
+        c1
+    );
+    assert_eq!(s.contacts_of(a, alice).await.unwrap(), vec![c1.clone()]);
+    assert!(s.contacts_of(a, bob).await.unwrap().is_empty());
+    assert!(!s.delete_contact(a, bob, "C1").await.unwrap());
+    assert!(s.delete_contact(a, alice, "C1").await.unwrap());
+    assert!(s.contacts_of(a, alice).await.unwrap().is_empty());
+
+    // Chat flags: default until set, per user.
+    let (d1, d2) = (ObjectId::generate(), ObjectId::generate());
+    let on = ChatFlags {
+        archived: true,
+        ..ChatFlags::default()
+    };
+    s.set_chat_flags(a, d1, alice, on).await.unwrap();
+    assert_eq!(
+        s.chat_flags(a, alice, &[d2, d1]).await.unwrap(),
+        [ChatFlags::default(), on]
+    );
+    assert_eq!(
+        s.chat_flags(a, bob, &[d1]).await.unwrap(),
+        [ChatFlags::default()]
+    );
+    let blocked = ChatFlags {
+        user_blocked: true,
+        chat_blocked: true,
+        ..ChatFlags::default()
+    };
+    s.set_chat_flags(a, d1, bob, blocked).await.unwrap();
+    assert_eq!(s.chat_flags(a, bob, &[d1]).await.unwrap(), [blocked]);
+    // A dialog's flags: only users with one set.
+    s.set_chat_flags(a, d1, alice, ChatFlags::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.chat_flags(a, alice, &[d1]).await.unwrap(),
+        [ChatFlags::default()]
+    );
+    assert_eq!(s.dialog_chat_flags(a, d1).await.unwrap(), [(bob, blocked)]);
+    assert!(s.dialog_chat_flags(b, d1).await.unwrap().is_empty());
+    assert!(s.dialog_chat_flags(a, d2).await.unwrap().is_empty());
+
+    // Upload names: a name names one blob, per app; renaming tells the old one.
+    let blob = |uid: &str| NewBlob {
+        app_id: a,
+        user_id: alice,
+        uid: uid.into(),
+        name: "f.png".into(),
+        content_type: "image/png".into(),
+        public: true,
+        upload_token_hash: vec![1],
+        upload_expires_at: NOW,
+        now: NOW,
+    };
+    let b1 = s.create_blob(blob("u1")).await.unwrap().id;
+    let b2 = s.create_blob(blob("u2")).await.unwrap().id;
+    assert_eq!(s.file_blob(a, "f.png").await.unwrap(), None);
+    assert_eq!(s.set_file_blob(a, "f.png", b1).await.unwrap(), None);
+    assert_eq!(s.set_file_blob(a, "f.png", b1).await.unwrap(), None);
+    assert_eq!(s.set_file_blob(a, "f.png", b2).await.unwrap(), Some(b1));
+    assert_eq!(s.file_blob(a, "f.png").await.unwrap(), Some(b2));
+    assert_eq!(s.file_blob(b, "f.png").await.unwrap(), None);
+    // The blob's row going takes the name with it.
+    s.delete_blob(a, b2).await.unwrap();
+    assert_eq!(s.file_blob(a, "f.png").await.unwrap(), None);
+
+    // Everything goes with the user.
+    s.set_about(a, bob, Some("x")).await.unwrap();
+    s.set_chat_flags(a, d1, bob, on).await.unwrap();
+    s.add_contact(&contact("C3", bob, alice, None))
+        .await
+        .unwrap();
+    assert!(s.delete_user(a, bob).await.unwrap());
+    assert_eq!(s.about(a, bob).await.unwrap(), None);
+    assert!(s.media_of(a, &["chat:C".into()]).await.unwrap().is_empty());
+    assert!(s.contacts_of(a, bob).await.unwrap().is_empty());
+    assert_eq!(
+        s.chat_flags(a, bob, &[d1]).await.unwrap(),
+        [ChatFlags::default()]
+    );
+    assert!(s.dialog_chat_flags(a, d1).await.unwrap().is_empty());
 }

@@ -257,3 +257,48 @@ pub fn assert_error(got: (StatusCode, Value), status: StatusCode, reason: &str) 
     assert_eq!(got.0, status, "{}", got.1);
     assert_eq!(got.1, json!({"error": true, "reason": reason}));
 }
+
+/// A fresh UUID-shaped id for pictures (upper case, as the face writes them).
+pub fn uuid(n: u32) -> String {
+    format!("E621E1F8-C36C-495A-93FC-{n:012X}")
+}
+
+impl Cs {
+    /// `POST /uploads` with a body, `File-Name` and `Content-Type` (each optional).
+    pub async fn upload(
+        &self,
+        token: Option<&str>,
+        name: Option<&str>,
+        kind: Option<&str>,
+        body: reqwest::Body,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .ts
+            .client
+            .post(format!("{}/uploads", self.base))
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(n) = name {
+            req = req.header("File-Name", n);
+        }
+        if let Some(k) = kind {
+            req = req.header("content-type", k);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    /// `GET <path>`'s status and bytes.
+    pub async fn fetch_file(&self, path: &str) -> (StatusCode, Vec<u8>) {
+        let resp = self
+            .ts
+            .client
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.bytes().await.unwrap().to_vec())
+    }
+}
