@@ -9,6 +9,7 @@ use common::xmpp::XmppClient;
 use common::TestServer;
 use confab_core::{AppId, UserId};
 use confab_testkit as common;
+use confab_xmpp::stream::StreamEvent;
 use confab_xmpp::xml::Element;
 use reqwest::Method;
 use serde_json::json;
@@ -372,4 +373,49 @@ async fn two_nodes_on_postgresql_share_conversations() {
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
     b.stop().await;
     a.stop().await;
+}
+
+#[tokio::test]
+async fn nodes_find_each_other_again_after_the_bus_restarts() {
+    let (mut nats, a, b) = two_nodes().await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let mut alice_a = online(&a, alice, &at).await;
+    let mut bob_b = online(&b, bob, &bt).await;
+    seen_elsewhere(&a, bob).await;
+
+    // The bus goes away and comes back on the same address: the nodes reconnect by themselves,
+    // announce their users again, and live delivery across nodes resumes.
+    nats.restart().await;
+    // Until then a message may be stored offline and handed out with <delay/> (nothing is lost);
+    // live delivery is one that arrives without it.
+    let mut live = false;
+    let mut received = 0;
+    for attempt in 0..40 {
+        alice_a
+            .send(&format!(
+                "<message to='{}' type='chat' id='after{attempt}'><body>after {attempt}</body></message>",
+                jid(&a, bob)
+            ))
+            .await;
+        while let Some(StreamEvent::Element(m)) =
+            bob_b.next_within(Duration::from_millis(250)).await
+        {
+            if m.name == "message" && m.child_named("body").is_some() {
+                received += 1;
+                if m.child("delay", "urn:xmpp:delay").is_none() {
+                    live = true;
+                }
+            }
+        }
+        if live {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        live,
+        "no message crossed nodes live after the bus came back"
+    );
+    assert!(received >= 1);
 }
