@@ -89,6 +89,14 @@ impl Directory {
         new
     }
 
+    /// Counts every node as heard from `now`: after this node was cut off from the bus, the others
+    /// get the full timeout to be heard again before they are taken as gone.
+    pub fn touch_all(&mut self, now: Instant) {
+        for n in self.nodes.values_mut() {
+            n.seen = now;
+        }
+    }
+
     /// Forgets nodes not heard from for `timeout`; returns them.
     pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<NodeId> {
         let gone: Vec<NodeId> = self
@@ -184,5 +192,24 @@ mod tests {
         assert_eq!(d.nodes_with((1, 7)), vec![b]);
         // Heard again after being taken as gone: a new node, which needs a snapshot.
         assert!(d.apply(&a, Announce::Alive, later));
+    }
+
+    #[test]
+    fn after_a_reconnection_every_node_gets_a_full_timeout() {
+        let mut d = Directory::default();
+        let t = Instant::now();
+        let a = id("a");
+        d.apply(&a, Announce::Online { app: 1, user: 7 }, t);
+        // This node was cut off for 10 s; on reconnecting, silence so far counts for nothing.
+        let back = t + Duration::from_secs(10);
+        d.touch_all(back);
+        assert!(d
+            .expire(back + Duration::from_secs(2), Duration::from_secs(3))
+            .is_empty());
+        assert_eq!(d.nodes_with((1, 7)), vec![a.clone()]);
+        assert_eq!(
+            d.expire(back + Duration::from_secs(4), Duration::from_secs(3)),
+            vec![a]
+        );
     }
 }

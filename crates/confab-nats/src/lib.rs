@@ -7,7 +7,9 @@
 //!   another node appears (or the bus comes back). Every node subscribes to `<prefix>.presence.*`.
 //! - `<prefix>.node.<node>.<face>`: requests for one face on one node; the answer is the reply.
 //!
-//! A node not heard from for `node_timeout` is taken as gone, with all its users.
+//! A node not heard from for `node_timeout` is taken as gone, with all its users (but only while
+//! this node itself is connected: cut off, silence says nothing). Offline messages a gone node's
+//! sessions had claimed are released by the XMPP face (see `Cluster::live_nodes`).
 
 pub mod directory;
 
@@ -55,6 +57,27 @@ struct Shared {
     directory: RwLock<Directory>,
     handlers: RwLock<HashMap<String, Weak<dyn NodeHandler>>>,
     outgoing: mpsc::UnboundedSender<Outgoing>,
+    /// Since when this node is connected to the bus; `None` while it is cut off.
+    connected_since: Mutex<Option<Instant>>,
+    node_timeout: Duration,
+}
+
+impl Shared {
+    fn connected(&self, now: Instant) {
+        *self.connected_since.lock().expect("connection state") = Some(now);
+        self.directory.write().expect("directory").touch_all(now);
+    }
+
+    fn disconnected(&self) {
+        *self.connected_since.lock().expect("connection state") = None;
+    }
+
+    fn connected_for(&self, now: Instant) -> Option<Duration> {
+        self.connected_since
+            .lock()
+            .expect("connection state")
+            .map(|since| now.saturating_duration_since(since))
+    }
 }
 
 pub struct NatsCluster {
@@ -92,6 +115,8 @@ impl NatsCluster {
             directory: RwLock::default(),
             handlers: RwLock::default(),
             outgoing,
+            connected_since: Mutex::new(None),
+            node_timeout: config.node_timeout,
         });
         let reconnected = shared.clone();
         let client = async_nats::ConnectOptions::new()
@@ -104,10 +129,14 @@ impl NatsCluster {
                     match event {
                         async_nats::Event::Connected => {
                             tracing::info!("bus connected");
+                            shared.connected(Instant::now());
                             // Others may have taken this node as gone meanwhile.
                             let _ = shared.outgoing.send(Outgoing::Snapshot);
                         }
-                        async_nats::Event::Disconnected => tracing::warn!("bus disconnected"),
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("bus disconnected");
+                            shared.disconnected();
+                        }
                         other => tracing::debug!(event = %other, "bus event"),
                     }
                 }
@@ -116,6 +145,9 @@ impl NatsCluster {
             .await
             .map_err(|e| bus_error("connecting to NATS", e))?;
 
+        if shared.connected_for(Instant::now()).is_none() {
+            shared.connected(Instant::now());
+        }
         let presence = client
             .subscribe(format!("{PREFIX}.presence.*"))
             .await
@@ -183,6 +215,17 @@ impl Cluster for NatsCluster {
 
     fn other_nodes(&self) -> Vec<NodeId> {
         self.shared.directory.read().expect("directory").nodes()
+    }
+
+    fn live_nodes(&self) -> Option<Vec<NodeId>> {
+        // Everyone alive has been heard within a timeout of connecting (heartbeats every second).
+        let connected = self.shared.connected_for(Instant::now())?;
+        if connected < self.shared.node_timeout + HEARTBEAT {
+            return None;
+        }
+        let mut nodes = self.other_nodes();
+        nodes.push(self.shared.id.clone());
+        Some(nodes)
     }
 
     fn online_here(&self, app: AppId, user: UserId, online: bool) {
@@ -336,6 +379,10 @@ async fn heartbeat(shared: Arc<Shared>, timeout: Duration) {
     loop {
         tick.tick().await;
         let _ = shared.outgoing.send(Outgoing::Announce(Announce::Alive));
+        // Cut off from the bus, silence says nothing about the others.
+        if shared.connected_for(Instant::now()).is_none() {
+            continue;
+        }
         let gone = shared
             .directory
             .write()

@@ -29,6 +29,9 @@ pub trait Cluster: Send + Sync + 'static {
     fn nodes_with(&self, app: AppId, user: UserId) -> Vec<NodeId>;
     /// Every other node heard from.
     fn other_nodes(&self) -> Vec<NodeId>;
+    /// Every node alive, this one included, once this node has been on the bus long enough to
+    /// have heard from all of them; `None` while it cannot know (just joined, or cut off).
+    fn live_nodes(&self) -> Option<Vec<NodeId>>;
     /// This node's first session of a user began (`true`) or its last one ended (`false`).
     fn online_here(&self, app: AppId, user: UserId, online: bool);
     /// Hands `payload` to the handler of `face` on `node` and returns its answer; `None` when the
@@ -67,6 +70,10 @@ impl Cluster for SingleNode {
 
     fn other_nodes(&self) -> Vec<NodeId> {
         Vec::new()
+    }
+
+    fn live_nodes(&self) -> Option<Vec<NodeId>> {
+        Some(vec![self.id.clone()])
     }
 
     fn online_here(&self, _app: AppId, _user: UserId, _online: bool) {}

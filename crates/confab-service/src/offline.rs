@@ -68,4 +68,10 @@ impl Offline {
     pub async fn release_all(&self) -> Result<u64> {
         self.store.release_all_offline().await
     }
+
+    /// Releases the claims of every node not in `live` (a claim token starts with its node's
+    /// name); returns the users whose entries are deliverable again.
+    pub async fn release_claims_except(&self, live: &[&str]) -> Result<Vec<(AppId, UserId)>> {
+        self.store.release_offline_claims_except(live).await
+    }
 }

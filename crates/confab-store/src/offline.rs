@@ -62,4 +62,18 @@ pub trait OfflineStore: Send + Sync + 'static {
 
     /// Releases every claim; called at server start, when no session can hold one.
     async fn release_all_offline(&self) -> Result<u64>;
+
+    /// Releases the claims of nodes not in `live`, in a cluster: a claim is `<node>:<token>`, and
+    /// a node that is gone (killed) cannot end its sessions. Returns each user whose entries are
+    /// deliverable again, once.
+    async fn release_offline_claims_except(&self, live: &[&str]) -> Result<Vec<(AppId, UserId)>>;
+}
+
+/// Each `(app, user)` of released rows once, in first-seen order.
+pub(crate) fn distinct_users(rows: Vec<(i64, i64)>) -> Vec<(AppId, UserId)> {
+    let mut seen = std::collections::HashSet::new();
+    rows.into_iter()
+        .filter(|r| seen.insert(*r))
+        .filter_map(|(a, u)| Some((AppId::new(a).ok()?, UserId::new(u).ok()?)))
+        .collect()
 }

@@ -1,8 +1,12 @@
 //! What tests and benches share: the real server in-process on port 0 with a temporary database
 //! ([`TestServer`]), a small HTTP client on it, a scripted XMPP client ([`xmpp::XmppClient`]) and a
-//! private NATS server for tests of several nodes ([`nats::NatsServer`]).
+//! private NATS server for tests of several nodes ([`nats::NatsServer`]), a fresh PostgreSQL
+//! database ([`postgres::fresh_database_url`]) and the real binary as a child process
+//! ([`process::ConfabProcess`]).
 
 pub mod nats;
+pub mod postgres;
+pub mod process;
 pub mod xmpp;
 
 /// Runs each named `async fn(Transport)` test twice, as `over_tcp::<name>` and

@@ -236,8 +236,8 @@ fn alert(srv: &XmppServer, from: &SessionHandle, target: Account, msg: &Element)
 }
 
 /// Stores stanzas offline for `user`, each with its time (only as many as fit below the limit, in
-/// order), and tells the user's sessions: one that is online already (it logged in while these
-/// were on their way to storage) hands them out now instead of at its next login.
+/// order), and tells the user's sessions on every node: one that is online already (it logged in
+/// while these were on their way to storage) hands them out now instead of at its next login.
 pub async fn store_offline(
     srv: &XmppServer,
     user: Account,
@@ -245,9 +245,8 @@ pub async fn store_offline(
 ) -> confab_core::Result<usize> {
     let stored = srv.offline.queue(user.0, user.1, stanzas).await?;
     if stored > 0 {
-        for s in srv.hub.sessions(user).iter() {
-            s.offline_stored();
-        }
+        crate::cluster::claim_now_here(srv, user);
+        crate::cluster::claim_now_elsewhere(srv, user).await;
     }
     Ok(stored)
 }

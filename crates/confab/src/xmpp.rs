@@ -91,6 +91,11 @@ pub(crate) async fn start(
         stop,
     );
     confab_xmpp::muc::Rooms::install(&server, domain.chat.clone());
+    if !alone {
+        // A killed node cannot release what its sessions claimed: the survivors do.
+        let every = Duration::from_secs((config.node_timeout_secs / 2).max(1));
+        confab_xmpp::cluster::spawn_claim_sweeper(&server, every);
+    }
 
     let listener = TcpListener::bind(&config.xmpp_addr)
         .await

@@ -1,10 +1,12 @@
 //! Several nodes on one store and a NATS bus between them: a user's sessions on another node get
 //! 1:1 messages, REST messages and carbons exactly as on one node, and a message for a user online
-//! nowhere is stored once, by the sending node.
+//! nowhere is stored once, by the sending node. A node killed with `kill -9` loses nothing it had
+//! handed out unacknowledged.
 
 use std::time::Duration;
 
 use common::nats::NatsServer;
+use common::process::ConfabProcess;
 use common::xmpp::XmppClient;
 use common::TestServer;
 use confab_core::{AppId, UserId};
@@ -299,31 +301,9 @@ async fn group_messages_reach_members_on_the_other_node() {
     }
 }
 
-/// A fresh database on the PostgreSQL server the test scripts start, as a `postgres://` URL.
-async fn fresh_postgres_url() -> Option<String> {
-    let url = match std::env::var("CONFAB_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var("CONFAB_SKIP_POSTGRES").as_deref() == Ok("1") => return None,
-        _ => panic!(
-            "CONFAB_TEST_DATABASE_URL is not set: start a PostgreSQL server \
-             (eval \"$(scripts/postgres.sh start)\") or set CONFAB_SKIP_POSTGRES=1"
-        ),
-    };
-    let name = format!("confab_cluster_{}", rand::random::<u64>());
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let mut parsed = url::Url::parse(&url).unwrap();
-    parsed.set_path(&format!("/{name}"));
-    Some(parsed.to_string())
-}
-
 #[tokio::test]
 async fn two_nodes_on_postgresql_share_conversations() {
-    let Some(database_url) = fresh_postgres_url().await else {
+    let Some(database_url) = common::postgres::fresh_database_url("confab_cluster").await else {
         eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
         return;
     };
@@ -418,4 +398,100 @@ async fn nodes_find_each_other_again_after_the_bus_restarts() {
         "no message crossed nodes live after the bus came back"
     );
     assert!(received >= 1);
+}
+
+/// Offline rows of `user` in the PostgreSQL database at `url`.
+async fn offline_rows_in(url: &str, user: i64) -> i64 {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM offline_messages WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+/// A node is `kill -9`ed after handing a user their offline messages, before the client
+/// acknowledged them: the surviving node releases what the dead node's session had claimed, and the
+/// user, reconnected there, gets every message once, including one sent while the dead node still
+/// counted as having the user.
+#[tokio::test]
+async fn a_killed_nodes_unacknowledged_offline_messages_reach_the_user_elsewhere() {
+    let Some(database_url) = common::postgres::fresh_database_url("confab_node_loss").await else {
+        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
+        return;
+    };
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let a = TestServer::start_with(|c| {
+        c.database_url = Some(database_url.clone());
+        c.nats_url = Some(url.clone());
+        c.node_id = Some("loss-a".into());
+        c.node_timeout_secs = 2;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ConfabProcess::serve(
+        std::path::Path::new(env!("CARGO_BIN_EXE_confab")),
+        dir.path(),
+        &[
+            ("CONFAB_DATABASE_URL", &database_url),
+            ("CONFAB_NATS_URL", &url),
+            ("CONFAB_NODE_ID", "loss-c"),
+            ("CONFAB_NODE_TIMEOUT_SECS", "2"),
+        ],
+    )
+    .await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let mut alice_a = online(&a, alice, &at).await;
+    let send = |id: &str| {
+        format!(
+            "<message to='{}' type='chat' id='{id}'><body>{id}</body></message>",
+            jid(&a, bob)
+        )
+    };
+    for id in ["m1", "m2", "m3"] {
+        alice_a.send(&send(id)).await;
+    }
+    for _ in 0..200 {
+        if offline_rows_in(&database_url, bob).await == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(offline_rows_in(&database_url, bob).await, 3);
+
+    // Bob logs in on node C with stream management and gets them, but never acknowledges.
+    let mut bob_c = XmppClient::tcp(c.xmpp).await;
+    bob_c.login(bob, a.app_id, &bt).await;
+    bob_c.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
+    bob_c.until(|e| e.name == "enabled").await;
+    bob_c.send("<presence/>").await;
+    for _ in 0..3 {
+        body_of_next_message(&mut bob_c).await;
+    }
+    seen_elsewhere(&a, bob).await;
+    c.kill().await;
+    drop(bob_c);
+
+    // Node A still counts Bob as on node C: the message waits for an answer, then is stored.
+    alice_a.send(&send("m4")).await;
+    let mut bob_a = online(&a, bob, &bt).await;
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let Some(StreamEvent::Element(m)) = bob_a.next_within(Duration::from_secs(20)).await else {
+            panic!("only {got:?} arrived after node C died");
+        };
+        if m.name == "message" {
+            got.push(m.child_named("body").unwrap().text());
+        }
+    }
+    got.sort();
+    assert_eq!(got, ["m1", "m2", "m3", "m4"], "each once");
+    bob_a.nothing_for(Duration::from_millis(500)).await;
+    gone_elsewhere(&a, bob).await;
+    assert_eq!(offline_rows_in(&database_url, bob).await, 0);
+    a.stop().await;
 }

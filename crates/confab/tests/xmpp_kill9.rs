@@ -7,49 +7,18 @@ use confab_testkit as common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
+use common::process::ConfabProcess;
 use common::xmpp::XmppClient;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const MESSAGES: usize = 300;
 
-/// `confab serve` on `data_dir` with ports chosen by the OS: the child and its HTTP and XMPP addresses.
+/// `confab serve` on `data_dir`: the child and its HTTP and XMPP addresses.
 async fn serve(data_dir: &Path) -> (Child, String, std::net::SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .arg("serve")
-        .env("CONFAB_DATA_DIR", data_dir)
-        .env("CONFAB_HTTP_ADDR", "127.0.0.1:0")
-        .env("CONFAB_XMPP_ADDR", "127.0.0.1:0")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start confab");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut http, mut xmpp) = (None, None);
-    while http.is_none() || xmpp.is_none() {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("confab did not say where it listens")
-            .unwrap()
-            .expect("confab exited");
-        let value = |key: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(key))
-                .map(|v| v.trim_end_matches(',').to_string())
-        };
-        if line.contains("listening") {
-            http = http.or(value("http="));
-            xmpp = xmpp.or(value("xmpp="));
-        }
-    }
-    // Keep draining the log so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, http.unwrap(), xmpp.unwrap().parse().unwrap())
+    let p = ConfabProcess::serve(Path::new(env!("CARGO_BIN_EXE_confab")), data_dir, &[]).await;
+    (p.child, p.http, p.xmpp)
 }
 
 async fn post(http: &str, path: &str, body: Value, headers: &[(&str, &str)]) -> Value {

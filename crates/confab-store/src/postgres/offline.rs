@@ -134,4 +134,20 @@ impl OfflineStore for PgStore {
         .map_err(db)?;
         Ok(done.rows_affected())
     }
+
+    async fn release_offline_claims_except(&self, live: &[&str]) -> Result<Vec<(AppId, UserId)>> {
+        // A claim without a node part (an older format) belongs to no live node.
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "UPDATE offline_messages SET claimed_by = NULL \
+             WHERE claimed_by IS NOT NULL \
+               AND (strpos(claimed_by, ':') = 0 \
+                    OR split_part(claimed_by, ':', 1) <> ALL($1)) \
+             RETURNING app_id, user_id",
+        )
+        .bind(live)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(distinct_users(rows))
+    }
 }

@@ -153,6 +153,24 @@ impl OfflineStore for SqliteStore {
         .map_err(Error::internal)?;
         Ok(done.rows_affected())
     }
+
+    async fn release_offline_claims_except(&self, live: &[&str]) -> Result<Vec<(AppId, UserId)>> {
+        let live = serde_json::to_string(live).map_err(Error::internal)?;
+        let _write = self.write.lock().await;
+        // A claim without a node part (an older format) belongs to no live node.
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "UPDATE offline_messages SET claimed_by = NULL
+             WHERE claimed_by IS NOT NULL
+               AND substr(claimed_by, 1, instr(claimed_by, ':') - 1)
+                   NOT IN (SELECT value FROM json_each(?1))
+             RETURNING app_id, user_id",
+        )
+        .bind(live)
+        .fetch_all(self.pool())
+        .await
+        .map_err(Error::internal)?;
+        Ok(distinct_users(rows))
+    }
 }
 
 #[cfg(test)]

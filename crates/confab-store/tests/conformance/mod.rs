@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             accounts_users_and_uniqueness,
             accounts_sessions_expire_and_follow_their_user,
             offline_queue_is_bounded_claimed_once_and_released,
+            offline_claims_of_gone_nodes_are_released,
             privacy_lists_round_trip_with_one_default,
             roster_rows_and_the_contact_limit,
             private_dialogs_are_one_per_pair,
@@ -327,6 +328,48 @@ pub async fn offline_queue_is_bounded_claimed_once_and_released(s: &impl Stores)
     s.claim_offline(a, carol, "s4").await.unwrap();
     assert_eq!(s.release_all_offline().await.unwrap(), 2);
     assert_eq!(s.claim_offline(a, carol, "s5").await.unwrap().len(), 1);
+}
+
+pub async fn offline_claims_of_gone_nodes_are_released(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let bob = user(s, a, "bob").await;
+    let carol = user(s, a, "carol").await;
+    let dave = user(s, a, "dave").await;
+    for u in [bob, carol, dave] {
+        let entries = [("<m1/>", NOW), ("<m2/>", NOW + 1)];
+        assert_eq!(s.push_offline_many(a, u, &entries, 10).await.unwrap(), 2);
+    }
+    s.claim_offline(a, bob, "node-1:s1").await.unwrap();
+    s.claim_offline(a, carol, "node-2:s2").await.unwrap();
+    // A claim in the format without a node, left by an older version.
+    s.claim_offline(a, dave, "s3").await.unwrap();
+
+    // Node names are compared whole: `node` is not a prefix match for `node-1`.
+    let released = s
+        .release_offline_claims_except(&["node-1", "node"])
+        .await
+        .unwrap();
+    let mut released: Vec<i64> = released.iter().map(|(_, u)| u.get()).collect();
+    released.sort();
+    let mut expected = vec![carol.get(), dave.get()];
+    expected.sort();
+    assert_eq!(released, expected, "each user once");
+    assert!(s
+        .claim_offline(a, bob, "node-3:x")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.claim_offline(a, carol, "node-3:y").await.unwrap().len(),
+        2
+    );
+    assert_eq!(s.claim_offline(a, dave, "node-3:z").await.unwrap().len(), 2);
+    // Nothing left to release while every holder is alive.
+    assert!(s
+        .release_offline_claims_except(&["node-1", "node-3"])
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn privacy_lists_round_trip_with_one_default(s: &impl Stores) {

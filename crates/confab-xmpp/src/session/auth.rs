@@ -157,7 +157,8 @@ impl Session {
                 self.bound = Some(Bound {
                     handle,
                     available: false,
-                    claim: random_hex(16),
+                    // The node's name first: when the node is gone, the others release its claims.
+                    claim: format!("{}:{}", self.srv.cluster.node_id(), random_hex(16)),
                     claimed: false,
                 });
                 if first {

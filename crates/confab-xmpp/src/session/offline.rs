@@ -50,12 +50,13 @@ pub(super) async fn release_offline(srv: &XmppServer, b: &Bound) {
         Ok(0) => {}
         Ok(n) => {
             tracing::debug!(session = h.id, count = n, "offline messages kept for later");
-            // Another session of the user that is online takes them now.
+            // Another session of the user that is online, here or on another node, takes them now.
             for s in srv.hub.sessions(h.account()).iter() {
                 if s.id != h.id {
                     s.offline_stored();
                 }
             }
+            crate::cluster::claim_now_elsewhere(srv, h.account()).await;
         }
         Err(e) => tracing::error!(error = ?e, "releasing offline messages failed"),
     }
