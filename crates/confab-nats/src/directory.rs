@@ -97,26 +97,31 @@ impl Directory {
         }
     }
 
-    /// Forgets nodes not heard from for `timeout`; returns them.
-    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<NodeId> {
+    /// Forgets nodes not heard from for `timeout`; returns them with the users they had.
+    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<(NodeId, Vec<UserKey>)> {
         let gone: Vec<NodeId> = self
             .nodes
             .iter()
             .filter(|(_, n)| now.saturating_duration_since(n.seen) > timeout)
             .map(|(id, _)| id.clone())
             .collect();
-        for id in &gone {
-            self.forget(id);
-        }
-        gone
+        gone.into_iter()
+            .map(|id| {
+                let users = self.forget(&id);
+                (id, users)
+            })
+            .collect()
     }
 
-    fn forget(&mut self, node: &NodeId) {
-        if let Some(n) = self.nodes.remove(node) {
-            for u in n.users {
-                remove(&mut self.by_user, u, node);
-            }
+    /// Drops `node` and returns the users it had.
+    fn forget(&mut self, node: &NodeId) -> Vec<UserKey> {
+        let Some(n) = self.nodes.remove(node) else {
+            return Vec::new();
+        };
+        for u in &n.users {
+            remove(&mut self.by_user, *u, node);
         }
+        n.users.into_iter().collect()
     }
 
     /// The nodes with a session of `user`.
@@ -188,7 +193,10 @@ mod tests {
         d.apply(&b, Announce::Online { app: 1, user: 7 }, t);
         let later = t + Duration::from_secs(5);
         d.apply(&b, Announce::Alive, later);
-        assert_eq!(d.expire(later, Duration::from_secs(3)), vec![a.clone()]);
+        assert_eq!(
+            d.expire(later, Duration::from_secs(3)),
+            vec![(a.clone(), vec![(1, 7)])]
+        );
         assert_eq!(d.nodes_with((1, 7)), vec![b]);
         // Heard again after being taken as gone: a new node, which needs a snapshot.
         assert!(d.apply(&a, Announce::Alive, later));
@@ -207,9 +215,7 @@ mod tests {
             .expire(back + Duration::from_secs(2), Duration::from_secs(3))
             .is_empty());
         assert_eq!(d.nodes_with((1, 7)), vec![a.clone()]);
-        assert_eq!(
-            d.expire(back + Duration::from_secs(4), Duration::from_secs(3)),
-            vec![a]
-        );
+        let gone = d.expire(back + Duration::from_secs(4), Duration::from_secs(3));
+        assert_eq!(gone, vec![(a, vec![(1, 7)])]);
     }
 }

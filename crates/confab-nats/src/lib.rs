@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use confab_core::{AppId, Error, Result, UserId};
-use confab_service::{Cluster, NodeHandler, NodeId};
+use confab_service::{Cluster, ClusterEvent, NodeHandler, NodeId};
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use directory::{Announce, Directory, UserKey};
 
@@ -30,6 +30,8 @@ const PREFIX: &str = "confab";
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long a request to another node may take before the sender acts as if nobody took it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Cluster events a slow face may fall behind by before it misses some.
+const EVENTS: usize = 16 * 1024;
 /// Users per snapshot part (well under NATS's default 1 MiB payload limit).
 const SNAPSHOT_PART: usize = 10_000;
 
@@ -57,6 +59,8 @@ struct Shared {
     directory: RwLock<Directory>,
     handlers: RwLock<HashMap<String, Weak<dyn NodeHandler>>>,
     outgoing: mpsc::UnboundedSender<Outgoing>,
+    /// What happens on other nodes, for the faces.
+    events: broadcast::Sender<ClusterEvent>,
     /// Since when this node is connected to the bus; `None` while it is cut off.
     connected_since: Mutex<Option<Instant>>,
     node_timeout: Duration,
@@ -115,6 +119,7 @@ impl NatsCluster {
             directory: RwLock::default(),
             handlers: RwLock::default(),
             outgoing,
+            events: broadcast::channel(EVENTS).0,
             connected_since: Mutex::new(None),
             node_timeout: config.node_timeout,
         });
@@ -262,6 +267,10 @@ impl Cluster for NatsCluster {
         }
     }
 
+    fn events(&self) -> broadcast::Receiver<ClusterEvent> {
+        self.shared.events.subscribe()
+    }
+
     fn serve(&self, face: &str, handler: Weak<dyn NodeHandler>) {
         self.shared
             .handlers
@@ -330,12 +339,27 @@ async fn listen_presence(shared: Arc<Shared>, mut presence: async_nats::Subscrib
             continue;
         };
         let node: NodeId = node.into();
+        let change = match announce {
+            Announce::Online { app, user } => Some((app, user, true)),
+            Announce::Offline { app, user } => Some((app, user, false)),
+            _ => None,
+        };
         let new =
             shared
                 .directory
                 .write()
                 .expect("directory")
                 .apply(&node, announce, Instant::now());
+        if let Some((Ok(app), Ok(user), online)) =
+            change.map(|(a, u, on)| (AppId::new(a), UserId::new(u), on))
+        {
+            let _ = shared.events.send(ClusterEvent::UserOnNode {
+                app,
+                user,
+                node: node.clone(),
+                online,
+            });
+        }
         if new {
             tracing::info!(%node, "node joined");
             // It knows nothing of this node's users yet.
@@ -388,8 +412,13 @@ async fn heartbeat(shared: Arc<Shared>, timeout: Duration) {
             .write()
             .expect("directory")
             .expire(Instant::now(), timeout);
-        for node in gone {
-            tracing::warn!(%node, "node gone: not heard from in time");
+        for (node, users) in gone {
+            tracing::warn!(%node, users = users.len(), "node gone: not heard from in time");
+            let users = users
+                .into_iter()
+                .filter_map(|(a, u)| Some((AppId::new(a).ok()?, UserId::new(u).ok()?)))
+                .collect();
+            let _ = shared.events.send(ClusterEvent::NodeGone { node, users });
         }
     }
 }

@@ -10,9 +10,27 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use confab_core::{AppId, UserId};
+use tokio::sync::broadcast;
 
 /// A node's name in the cluster (`node_id` in the configuration).
 pub type NodeId = Arc<str>;
+
+/// What happened on other nodes that a face reacts to (status streaming, contacts' presence).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// A user's first session on `node` began (`online`), or their last one there ended.
+    UserOnNode {
+        app: AppId,
+        user: UserId,
+        node: NodeId,
+        online: bool,
+    },
+    /// `node` was not heard from in time and is taken as gone, with the sessions of `users`.
+    NodeGone {
+        node: NodeId,
+        users: Vec<(AppId, UserId)>,
+    },
+}
 
 /// What one face does with a payload another node's face handed to it; the answer goes back to
 /// the sender.
@@ -39,16 +57,23 @@ pub trait Cluster: Send + Sync + 'static {
     async fn send_to_node(&self, node: &str, face: &str, payload: Vec<u8>) -> Option<Vec<u8>>;
     /// Serves payloads other nodes send to `face` on this node (held weakly, like bus subscribers).
     fn serve(&self, face: &str, handler: Weak<dyn NodeHandler>);
+    /// What happens on other nodes, from now on.
+    fn events(&self) -> broadcast::Receiver<ClusterEvent>;
 }
 
 /// One node alone: nobody else has sessions, nothing to hand on.
 pub struct SingleNode {
     id: NodeId,
+    /// Never sends: there are no other nodes.
+    events: broadcast::Sender<ClusterEvent>,
 }
 
 impl SingleNode {
     pub fn new(id: &str) -> Self {
-        Self { id: id.into() }
+        Self {
+            id: id.into(),
+            events: broadcast::channel(1).0,
+        }
     }
 }
 
@@ -83,4 +108,8 @@ impl Cluster for SingleNode {
     }
 
     fn serve(&self, _face: &str, _handler: Weak<dyn NodeHandler>) {}
+
+    fn events(&self) -> broadcast::Receiver<ClusterEvent> {
+        self.events.subscribe()
+    }
 }

@@ -38,7 +38,7 @@ pub use blobs::{Blobs, BlobsConfig};
 pub use bus::{Bus, Event, LocalBus, Subscriber};
 pub use chat::Chat;
 pub use chatserver::ChatServerState;
-pub use cluster::{Cluster, NodeHandler, NodeId, SingleNode};
+pub use cluster::{Cluster, ClusterEvent, NodeHandler, NodeId, SingleNode};
 pub use confab_store::chat::AdminDialogInfo;
 pub use confab_store::{ChatFlags, ChatKey, Contact, DeviceSession, Media, MessageSearch, UserKey};
 pub use offline::Offline;

@@ -375,9 +375,21 @@ impl Hub {
         }
     }
 
-    /// Sends a push to everyone watching `target`.
+    /// Records that `account`'s last session anywhere ended now (on another node).
+    pub fn seen_now(&self, account: Account) {
+        self.last_seen
+            .lock()
+            .expect("hub lock")
+            .insert(account, now_millis());
+    }
+
+    /// Sends a push to everyone watching `target`, with its last activity as known here.
     pub fn notify_watchers(&self, target: Account, render: WatchRender) {
-        let seconds = self.last_activity(target).unwrap_or(0);
+        self.notify_watchers_at(target, self.last_activity(target).unwrap_or(0), render);
+    }
+
+    /// Sends a push to everyone watching `target`: `seconds` since its last activity.
+    pub fn notify_watchers_at(&self, target: Account, seconds: u64, render: WatchRender) {
         let live: Vec<Arc<SessionHandle>> = {
             let mut w = self.watchers.lock().expect("hub lock");
             let Some(list) = w.get_mut(&target) else {

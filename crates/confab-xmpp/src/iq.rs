@@ -249,7 +249,7 @@ async fn account_query(
     }
 }
 
-/// XEP-0012 for a user: 0 while online, else seconds since the last session ended. For users not seen
+/// XEP-0012 for a user: 0 while online (on any node), else seconds since the last session ended. For users not seen
 /// since the server started, their last REST request (or sign-up) stands in.
 async fn last_activity(
     srv: &Arc<XmppServer>,
@@ -258,7 +258,9 @@ async fn last_activity(
     target: Account,
 ) -> Vec<Element> {
     let domain = srv.config.domain.as_str();
+    let elsewhere = !srv.cluster.nodes_with(target.0, target.1).is_empty();
     let seconds = match srv.hub.last_activity(target) {
+        _ if elsewhere => 0,
         Some(s) => s,
         None => match srv
             .accounts

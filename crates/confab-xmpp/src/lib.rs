@@ -131,6 +131,8 @@ pub struct XmppServer {
     pub cluster: Arc<dyn Cluster>,
     /// Held here: the cluster holds the face's handler weakly.
     _node_handler: Arc<dyn NodeHandler>,
+    /// Full JIDs heard as available on other nodes (to send their unavailable if a node dies).
+    pub(crate) remote_presences: cluster::presence::RemotePresences,
     pub tls: Option<TlsAcceptor>,
     /// The MUC service, once installed ([`muc::Rooms::install`]); without it rooms are unavailable.
     pub muc: std::sync::OnceLock<Arc<muc::Rooms>>,
@@ -169,6 +171,7 @@ impl XmppServer {
         let server = Arc::new_cyclic(|me| Self {
             _node_handler: Arc::new(cluster::XmppNodeHandler { server: me.clone() }),
             cluster,
+            remote_presences: Default::default(),
             auth_limiter: KeyedLimiter::per_minute(config.auth_attempts_per_minute.max(1)),
             connections: conn_limit::ConnLimits::new(
                 config.max_connections,
@@ -193,6 +196,7 @@ impl XmppServer {
         server
             .cluster
             .serve(cluster::FACE, Arc::downgrade(&server._node_handler));
+        cluster::presence::spawn_event_listener(&server);
         server
     }
 

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use confab_core::contacts::RosterItem;
 use confab_core::ErrorKind;
 use confab_service::roster::ContactEffect;
+use confab_service::NodeId;
 
+use crate::cluster;
 use crate::error::{error_reply, StanzaError};
 use crate::hub::{Account, SessionHandle};
 use crate::jid::{bare_jid, Jid};
@@ -67,18 +69,36 @@ pub async fn undirected(srv: &Arc<XmppServer>, from: &Arc<SessionHandle>, el: &E
     broadcast(srv, from, &roster, &p).await;
     let initial = typ.is_none() && !was_available;
     if initial {
-        // What probes would return: each contact's available resources, and our own other ones.
+        // What probes would return: each contact's available resources, and our own other ones,
+        // here and on the other nodes.
         for (s, pres) in srv.contacts.available(account) {
             if s.id != from.id {
                 send_to(from, pres);
             }
         }
-        for item in roster.iter().filter(|i| i.in_roster && i.subscription.to()) {
-            let contact = (account.0, item.contact);
+        let contacts: Vec<_> = roster
+            .iter()
+            .filter(|i| i.in_roster && i.subscription.to())
+            .map(|i| i.contact)
+            .collect();
+        for &contact in &contacts {
+            let contact = (account.0, contact);
             for (s, pres) in srv.contacts.available(contact) {
                 if presence_allowed(srv, contact, &s.full_jid, account).await {
                     send_to(from, pres);
                 }
+            }
+        }
+        let users = std::iter::once(account.1).chain(contacts.iter().copied());
+        for (_, pres) in cluster::presence::available_elsewhere(srv, account.0, users).await {
+            let Some(jid) = pres.attr("from").map(str::to_string) else {
+                continue;
+            };
+            let Some(of) = Jid::parse(&jid).and_then(|j| j.account()) else {
+                continue;
+            };
+            if of == account || presence_allowed(srv, of, &jid, account).await {
+                send_to(from, pres);
             }
         }
         // Subscription requests that arrived while the user was away.
@@ -91,7 +111,7 @@ pub async fn undirected(srv: &Arc<XmppServer>, from: &Arc<SessionHandle>, el: &E
 }
 
 /// Sends `p` (from `from`'s full JID) to the contacts allowed to see it and to `from`'s other
-/// available resources.
+/// available resources, on every node.
 async fn broadcast(srv: &XmppServer, from: &SessionHandle, roster: &[RosterItem], p: &Element) {
     let account = from.account();
     for (s, _) in srv.contacts.available(account) {
@@ -99,19 +119,28 @@ async fn broadcast(srv: &XmppServer, from: &SessionHandle, roster: &[RosterItem]
             send_to(&s, p.clone());
         }
     }
+    let mut elsewhere = vec![account.1];
     for item in roster
         .iter()
         .filter(|i| i.in_roster && i.subscription.from())
     {
         let contact = (account.0, item.contact);
         let targets = srv.contacts.available(contact);
-        if targets.is_empty() || !presence_allowed(srv, account, &from.full_jid, contact).await {
+        let remote = !srv.cluster.nodes_with(contact.0, contact.1).is_empty();
+        if (targets.is_empty() && !remote)
+            || !presence_allowed(srv, account, &from.full_jid, contact).await
+        {
             continue;
         }
         for (s, _) in targets {
             send_to(&s, p.clone());
         }
+        if remote {
+            elsewhere.push(contact.1);
+        }
     }
+    let here = Some(srv.cluster.node_id());
+    cluster::presence::deliver_elsewhere(srv, account.0, elsewhere, p, true, here).await;
 }
 
 /// A session closed: its resources leave, and contacts see it go unavailable if it was available.
@@ -138,35 +167,53 @@ fn subscription_stanza(srv: &XmppServer, from: Account, to: Account, typ: &str) 
         .with_attr("type", typ)
 }
 
-/// Hands a subscription stanza to `to`'s available resources (pending requests are also kept on
-/// the roster row, and delivered again at login).
-pub fn deliver_subscription(srv: &XmppServer, from: Account, to: Account, typ: &str) {
+/// Hands a subscription stanza to `to`'s available resources on every node (pending requests are
+/// also kept on the roster row, and delivered again at login).
+pub async fn deliver_subscription(srv: &XmppServer, from: Account, to: Account, typ: &str) {
     let p = subscription_stanza(srv, from, to, typ);
     let xml: Arc<str> = p.to_xml().into();
     for (s, _) in srv.contacts.available(to) {
         s.send(xml.clone());
     }
+    cluster::presence::deliver_elsewhere(srv, to.0, [to.1], &p, false, None).await;
 }
 
-/// Sends every available presence of `of` to `to`'s available resources.
+/// Sends every available presence of `of` (on any node) to `to`'s available resources (on any
+/// node).
 async fn share_presence(srv: &XmppServer, of: Account, to: Account, unavailable: bool) {
     let targets = srv.contacts.available(to);
-    if targets.is_empty() {
+    let remote_targets = !srv.cluster.nodes_with(to.0, to.1).is_empty();
+    if targets.is_empty() && !remote_targets {
         return;
     }
-    for (s, pres) in srv.contacts.available(of) {
-        if !unavailable && !presence_allowed(srv, of, &s.full_jid, to).await {
+    let here: NodeId = srv.cluster.node_id().into();
+    let mut presences: Vec<(NodeId, String, Element)> = srv
+        .contacts
+        .available(of)
+        .into_iter()
+        .map(|(s, p)| (here.clone(), s.full_jid.to_string(), p))
+        .collect();
+    for (node, p) in cluster::presence::available_elsewhere(srv, of.0, [of.1]).await {
+        if let Some(jid) = p.attr("from").map(str::to_string) {
+            presences.push((node, jid, p));
+        }
+    }
+    for (node, jid, pres) in presences {
+        if !unavailable && !presence_allowed(srv, of, &jid, to).await {
             continue;
         }
         let p = if unavailable {
             Element::new("presence", NS_CLIENT)
-                .with_attr("from", s.full_jid.as_str())
+                .with_attr("from", jid.as_str())
                 .with_attr("type", "unavailable")
         } else {
             pres
         };
         for (t, _) in &targets {
             send_to(t, p.clone());
+        }
+        if remote_targets {
+            cluster::presence::deliver_elsewhere(srv, to.0, [to.1], &p, true, Some(&node)).await;
         }
     }
 }
@@ -179,9 +226,9 @@ pub async fn apply(srv: &XmppServer, effects: Vec<ContactEffect>) {
                 owner,
                 item,
                 removed,
-            } => push(srv, owner, &item, removed),
+            } => push(srv, owner, &item, removed).await,
             ContactEffect::Notice { from, to, notice } => {
-                deliver_subscription(srv, from, to, notice.as_str())
+                deliver_subscription(srv, from, to, notice.as_str()).await
             }
             ContactEffect::SharePresence {
                 of,
@@ -238,11 +285,8 @@ pub async fn directed(
                 p.set_attr("xmlns", NS_CLIENT);
                 p.set_attr("from", from.full_jid.as_str());
                 let xml: Arc<str> = p.to_xml().into();
-                for s in srv.hub.sessions(target).iter() {
-                    if resource.as_deref().is_none_or(|r| r == s.resource) {
-                        s.send(xml.clone());
-                    }
-                }
+                cluster::presence::directed_here(srv, target, resource.as_deref(), &xml);
+                cluster::presence::directed_elsewhere(srv, target, resource.as_deref(), &xml).await;
             }
             Ok(())
         }

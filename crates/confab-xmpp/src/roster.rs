@@ -76,8 +76,25 @@ fn item_element(item: &RosterItem, domain: &str, app: confab_core::AppId, remove
     e
 }
 
-/// Sends a roster push for `owner`'s item to every interested session of theirs.
-pub fn push(srv: &XmppServer, owner: Account, item: &RosterItem, remove: bool) {
+/// The `<query>` of a roster push for `owner`'s item.
+fn push_payload(srv: &XmppServer, owner: Account, item: &RosterItem, remove: bool) -> Element {
+    Element::new("query", NS_ROSTER).with_child(item_element(
+        item,
+        &srv.config.domain,
+        owner.0,
+        remove,
+    ))
+}
+
+/// Sends a roster push for `owner`'s item to every interested session of theirs, on every node.
+pub async fn push(srv: &XmppServer, owner: Account, item: &RosterItem, remove: bool) {
+    let q = push_payload(srv, owner, item, remove);
+    push_query(srv, owner, &q);
+    crate::cluster::presence::roster_push_elsewhere(srv, owner, &q).await;
+}
+
+/// Sends the roster push `q` to every interested session of `owner` on this node.
+pub fn push_query(srv: &XmppServer, owner: Account, q: &Element) {
     let interested: Vec<Arc<SessionHandle>> = {
         let set = srv.contacts.interested.lock().expect("contacts lock");
         srv.hub
@@ -87,15 +104,6 @@ pub fn push(srv: &XmppServer, owner: Account, item: &RosterItem, remove: bool) {
             .cloned()
             .collect()
     };
-    if interested.is_empty() {
-        return;
-    }
-    let q = Element::new("query", NS_ROSTER).with_child(item_element(
-        item,
-        &srv.config.domain,
-        owner.0,
-        remove,
-    ));
     for s in interested {
         let n = srv.contacts.push_seq.fetch_add(1, Ordering::Relaxed);
         let iq = Element::new("iq", NS_CLIENT)
@@ -213,7 +221,7 @@ async fn update(srv: &XmppServer, owner: Account, contact: Account, el: &Element
     item.groups.sort();
     item.groups.dedup();
     save(srv, owner, &item).await?;
-    push(srv, owner, &item, false);
+    push(srv, owner, &item, false).await;
     Ok(true)
 }
 

@@ -495,3 +495,189 @@ async fn a_killed_nodes_unacknowledged_offline_messages_reach_the_user_elsewhere
     assert_eq!(offline_rows_in(&database_url, bob).await, 0);
     a.stop().await;
 }
+
+fn is_presence_from(e: &Element, from_prefix: &str, typ: Option<&str>) -> bool {
+    e.name == "presence"
+        && e.attr("type") == typ
+        && e.attr("from").is_some_and(|f| f.starts_with(from_prefix))
+}
+
+/// Alice (on `a_c`) and Bob (on `b_c`) subscribe to each other's presence with the RFC 6121
+/// handshake, each step crossing nodes.
+async fn befriend(a_c: &mut XmppClient, alice_jid: &str, b_c: &mut XmppClient, bob_jid: &str) {
+    a_c.send(&format!("<presence to='{bob_jid}' type='subscribe'/>"))
+        .await;
+    b_c.until(|e| is_presence_from(e, alice_jid, Some("subscribe")))
+        .await;
+    b_c.send(&format!("<presence to='{alice_jid}' type='subscribed'/>"))
+        .await;
+    a_c.until(|e| is_presence_from(e, bob_jid, Some("subscribed")))
+        .await;
+    // Bob's current presence follows the approval.
+    a_c.until(|e| is_presence_from(e, &format!("{bob_jid}/"), None))
+        .await;
+    b_c.send(&format!("<presence to='{alice_jid}' type='subscribe'/>"))
+        .await;
+    a_c.until(|e| is_presence_from(e, bob_jid, Some("subscribe")))
+        .await;
+    a_c.send(&format!("<presence to='{bob_jid}' type='subscribed'/>"))
+        .await;
+    b_c.until(|e| is_presence_from(e, &format!("{alice_jid}/"), None))
+        .await;
+}
+
+/// Contacts on different nodes: the subscription handshake, presence broadcasts, what a new
+/// session learns at its initial presence, directed presence, roster pushes, last activity and
+/// the unavailable presence at the end, all as on one node.
+#[tokio::test]
+async fn presence_and_contacts_cross_nodes() {
+    let (_nats, a, b) = two_nodes().await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let (alice_jid, bob_jid) = (jid(&a, alice), jid(&a, bob));
+    let mut alice_a = online(&a, alice, &at).await;
+    let mut bob_b = online(&b, bob, &bt).await;
+    // Bob's session on node B asked for its roster: it gets roster pushes.
+    bob_b
+        .send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    bob_b.until(|e| e.attr("id") == Some("r1")).await;
+    seen_elsewhere(&a, bob).await;
+    seen_elsewhere(&b, alice).await;
+    befriend(&mut alice_a, &alice_jid, &mut bob_b, &bob_jid).await;
+
+    // A presence update on node B reaches the contact on node A.
+    bob_b
+        .send("<presence><status>on node b</status></presence>")
+        .await;
+    let p = alice_a
+        .until(|e| is_presence_from(e, &format!("{bob_jid}/"), None))
+        .await;
+    assert_eq!(p.child_named("status").unwrap().text(), "on node b");
+
+    // A new session of Bob's on node A: its roster change is pushed to his session on node B,
+    // and its initial presence learns Alice's presence (same node) and Bob's own other one.
+    let mut bob_a = XmppClient::tcp(a.xmpp_addr()).await;
+    bob_a.login(bob, a.app_id, &bt).await;
+    bob_a
+        .send(&format!(
+            "<iq type='set' id='r2'><query xmlns='jabber:iq:roster'><item jid='{alice_jid}' name='Al'/></query></iq>"
+        ))
+        .await;
+    let push = bob_b
+        .until(|e| e.name == "iq" && e.attr("type") == Some("set"))
+        .await;
+    assert!(push.to_xml().contains("name=\"Al\""), "{}", push.to_xml());
+    bob_a.send("<presence/>").await;
+    bob_a
+        .until(|e| is_presence_from(e, &format!("{alice_jid}/"), None))
+        .await;
+    let own = bob_a
+        .until(|e| is_presence_from(e, &format!("{bob_jid}/"), None))
+        .await;
+    assert_eq!(own.child_named("status").unwrap().text(), "on node b");
+    bob_a.close().await;
+
+    // A new session of Alice's on node B learns Bob's presence from node B too.
+    let mut alice_b = online(&b, alice, &at).await;
+    let p = alice_b
+        .until(|e| is_presence_from(e, &format!("{bob_jid}/"), None))
+        .await;
+    assert_eq!(p.child_named("status").unwrap().text(), "on node b");
+    alice_b.close().await;
+
+    // Directed presence and last activity across nodes.
+    alice_a
+        .send(&format!(
+            "<presence to='{bob_jid}'><status>just for you</status></presence>"
+        ))
+        .await;
+    let d = bob_b
+        .until(|e| {
+            is_presence_from(e, &format!("{alice_jid}/"), None)
+                && e.child_named("status")
+                    .is_some_and(|s| s.text() == "just for you")
+        })
+        .await;
+    assert!(d.attr("to").is_some());
+    alice_a
+        .send(&format!(
+            "<iq type='get' id='last1' to='{bob_jid}'><query xmlns='jabber:iq:last'/></iq>"
+        ))
+        .await;
+    let last = alice_a.until(|e| e.attr("id") == Some("last1")).await;
+    assert_eq!(last.attr("type"), Some("result"), "{}", last.to_xml());
+    assert_eq!(
+        last.child_named("query").unwrap().attr("seconds"),
+        Some("0")
+    );
+
+    // Bob leaves node B: Alice sees him go.
+    bob_b.close().await;
+    alice_a
+        .until(|e| is_presence_from(e, &format!("{bob_jid}/"), Some("unavailable")))
+        .await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A node is `kill -9`ed: within the node timeout its users go unavailable to their contacts on
+/// the surviving node, and those watching them by status streaming get a push.
+#[tokio::test]
+async fn a_killed_nodes_users_go_unavailable_to_their_contacts() {
+    let Some(database_url) = common::postgres::fresh_database_url("confab_node_loss").await else {
+        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
+        return;
+    };
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let a = TestServer::start_with(|c| {
+        c.database_url = Some(database_url.clone());
+        c.nats_url = Some(url.clone());
+        c.node_id = Some("gone-a".into());
+        c.node_timeout_secs = 2;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ConfabProcess::serve(
+        std::path::Path::new(env!("CARGO_BIN_EXE_confab")),
+        dir.path(),
+        &[
+            ("CONFAB_DATABASE_URL", &database_url),
+            ("CONFAB_NATS_URL", &url),
+            ("CONFAB_NODE_ID", "gone-c"),
+            ("CONFAB_NODE_TIMEOUT_SECS", "2"),
+        ],
+    )
+    .await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let (alice_jid, bob_jid) = (jid(&a, alice), jid(&a, bob));
+    let mut alice_a = online(&a, alice, &at).await;
+    let mut bob_c = XmppClient::tcp(c.xmpp).await;
+    bob_c.login(bob, a.app_id, &bt).await;
+    bob_c.send("<presence/>").await;
+    seen_elsewhere(&a, bob).await;
+    befriend(&mut alice_a, &alice_jid, &mut bob_c, &bob_jid).await;
+    alice_a
+        .send(&format!("<iq type='set' id='watch'><subscribe xmlns='https://connectycube.com/protocol/status_streaming' user_jid='{bob_jid}' enable='true'/></iq>"))
+        .await;
+    alice_a.until(|e| e.attr("id") == Some("watch")).await;
+
+    let killed = std::time::Instant::now();
+    c.kill().await;
+    alice_a
+        .until(|e| is_presence_from(e, &format!("{bob_jid}/"), Some("unavailable")))
+        .await;
+    let push = alice_a
+        .until(|e| e.name == "iq" && e.attr("from") == Some(bob_jid.as_str()))
+        .await;
+    assert!(push.child_named("query").is_some(), "{}", push.to_xml());
+    assert!(
+        killed.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        killed.elapsed()
+    );
+    drop(bob_c);
+    a.stop().await;
+}

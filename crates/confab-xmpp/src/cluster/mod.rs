@@ -1,9 +1,12 @@
-//! The XMPP face across nodes: 1:1 stanzas and carbons for a user's sessions on other nodes.
+//! The XMPP face across nodes: 1:1 stanzas and carbons for a user's sessions on other nodes;
+//! presence, subscriptions and roster pushes are in [`presence`].
 //!
 //! The sending node renders the stanza once and hands it to every node the cluster says has a
 //! session of the recipient; each delivers to its own sessions exactly as [`crate::message`] does
 //! locally and answers whether a session took it. Only the sending node stores offline, and only
 //! when no node took it, so a message is stored once.
+
+pub mod presence;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -25,7 +28,7 @@ pub const FACE: &str = "xmpp";
 /// What one node asks another's XMPP face to do.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum Request {
+pub(crate) enum Request {
     /// A stanza for the user's sessions there (that resource only, when it is there).
     Deliver {
         app: i64,
@@ -51,6 +54,27 @@ enum Request {
     /// Offline messages of the user became deliverable (stored, or released): its sessions there
     /// that are past their login claim them now.
     ClaimNow { app: i64, user: i64 },
+    /// A presence-family stanza for the available sessions there of `users`; `readdress` sets each
+    /// copy's `to` to the session's full JID. `origin` names the node of the session that
+    /// broadcast it (an undirected presence), remembered there in case that node dies.
+    Presence {
+        app: i64,
+        users: Vec<i64>,
+        xml: String,
+        readdress: bool,
+        origin: Option<String>,
+    },
+    /// A directed presence for the user's sessions there (only `resource`, when given).
+    Directed {
+        app: i64,
+        user: i64,
+        resource: Option<String>,
+        xml: String,
+    },
+    /// The available presences there of `users`.
+    AvailableOf { app: i64, users: Vec<i64> },
+    /// A roster push (its `<query>`) for the user's sessions there that asked for their roster.
+    RosterPush { app: i64, user: i64, query: String },
 }
 
 /// What a node answers about a delivery.
@@ -63,6 +87,9 @@ pub struct Delivered {
     /// Of a group fan-out's users, those with a session in the foreground there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub active_users: Vec<i64>,
+    /// Answering [`Request::AvailableOf`]: the available presences there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub presences: Vec<String>,
 }
 
 /// The face's side of the cluster: serves what other nodes send.
@@ -131,6 +158,7 @@ fn handle(srv: &XmppServer, request: Request) -> Delivered {
                     .filter(|u| !passive.contains(u))
                     .map(|u| u.get())
                     .collect(),
+                ..Delivered::default()
             }
         }
         Request::ToApp { app, xml } => {
@@ -146,6 +174,51 @@ fn handle(srv: &XmppServer, request: Request) -> Delivered {
         Request::ClaimNow { app, user } => {
             if let Some(account) = account(app, user) {
                 claim_now_here(srv, account);
+            }
+            Delivered::default()
+        }
+        Request::Presence {
+            app,
+            users,
+            xml,
+            readdress,
+            origin,
+        } => {
+            if let Ok(app) = AppId::new(app) {
+                let users = users.into_iter().filter_map(|u| UserId::new(u).ok());
+                presence::deliver_here(srv, app, users, &xml, readdress, origin.as_deref());
+            }
+            Delivered::default()
+        }
+        Request::Directed {
+            app,
+            user,
+            resource,
+            xml,
+        } => {
+            if let Some(account) = account(app, user) {
+                presence::directed_here(srv, account, resource.as_deref(), &xml.into());
+            }
+            Delivered::default()
+        }
+        Request::AvailableOf { app, users } => Delivered {
+            presences: match AppId::new(app) {
+                Ok(app) => presence::available_here(
+                    srv,
+                    app,
+                    users.into_iter().filter_map(|u| UserId::new(u).ok()),
+                ),
+                Err(_) => Vec::new(),
+            },
+            ..Delivered::default()
+        },
+        Request::RosterPush { app, user, query } => {
+            match (
+                account(app, user),
+                parse_element(query.as_bytes(), &Scope::client()),
+            ) {
+                (Some(owner), Ok(q)) => crate::roster::push_query(srv, owner, &q),
+                _ => tracing::warn!("unreadable roster push from another node"),
             }
             Delivered::default()
         }
@@ -218,7 +291,7 @@ pub fn spawn_claim_sweeper(srv: &Arc<XmppServer>, every: Duration) {
     });
 }
 
-fn account(app: i64, user: i64) -> Option<Account> {
+pub(crate) fn account(app: i64, user: i64) -> Option<Account> {
     Some((AppId::new(app).ok()?, UserId::new(user).ok()?))
 }
 
@@ -365,7 +438,7 @@ fn send_carbons(srv: &XmppServer, own: Account, skip: Option<u64>, msg: &Element
 }
 
 /// Sends `request` to every node at once; the answers of those that answered.
-async fn ask(srv: &XmppServer, nodes: &[Arc<str>], request: &Request) -> Vec<Delivered> {
+pub(crate) async fn ask(srv: &XmppServer, nodes: &[Arc<str>], request: &Request) -> Vec<Delivered> {
     let payload = serde_json::to_vec(request).expect("a request serializes");
     let answers = futures_util::future::join_all(
         nodes
