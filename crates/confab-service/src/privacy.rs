@@ -137,7 +137,8 @@ impl Privacy {
         Ok(list)
     }
 
-    fn invalidate(&self, owner: Account) {
+    /// Forgets the cached default list of `owner` (changed here, or on another node).
+    pub fn invalidate(&self, owner: Account) {
         self.cache.write().expect("privacy lock").remove(&owner);
     }
 

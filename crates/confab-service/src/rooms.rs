@@ -21,7 +21,7 @@ pub struct RoomSnapshot {
 }
 
 /// A change to a dialog's membership (or the dialog's end).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DialogChanged {
     pub app: i64,
     pub dialog_id: ObjectId,

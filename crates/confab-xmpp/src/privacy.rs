@@ -175,6 +175,10 @@ pub async fn handle_iq(
         },
         _ => Ok(err(StanzaError::BAD_REQUEST)),
     };
+    if iq.attr("type") == Some("set") {
+        // Other nodes check this user's stanzas against their cached default list.
+        crate::cluster::privacy_changed_elsewhere(srv, owner).await;
+    }
     r.unwrap_or_else(|e| err(StanzaError::from_domain(&e)))
 }
 

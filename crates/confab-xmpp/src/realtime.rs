@@ -114,6 +114,7 @@ impl Subscriber for XmppRealtime {
                 if let Some(rooms) = self.server.muc.get() {
                     rooms.dialog_changed(change);
                 }
+                crate::cluster::dialog_changed_elsewhere(&self.server, change).await;
             }
         }
     }

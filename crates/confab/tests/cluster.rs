@@ -299,6 +299,76 @@ async fn group_messages_reach_members_on_the_other_node() {
         let (_, body) = body_of_next_message(c).await;
         assert_eq!(body, "from b");
     }
+
+    // Carol is removed on node B; node A, which had the room loaded, stops sending her its
+    // messages at once, and her session leaves the room.
+    let (s, v) = b
+        .call(
+            Method::PUT,
+            &format!("/chat/Dialog/{dialog}.json"),
+            Some(&at),
+            Some(json!({"pull_all": {"occupants_ids": [carol]}})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    alice_a
+        .send(&format!(
+            "<message to='{room}' type='groupchat' id='g2'><body>without carol</body>             <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>"
+        ))
+        .await;
+    let (_, body) = body_of_next_message(&mut bob_b).await;
+    assert_eq!(body, "without carol");
+    let (_, body) = body_of_next_message(&mut alice_a).await;
+    assert_eq!(body, "without carol");
+    let late = carol_a
+        .next_within(Duration::from_millis(500))
+        .await
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_default();
+    assert!(!late.contains("without carol"), "{late}");
+}
+
+/// A privacy list set on one node is enforced at once by the other node, which had the user's
+/// previous (empty) default list cached.
+#[tokio::test]
+async fn privacy_lists_set_on_one_node_hold_on_the_other() {
+    let (_nats, a, b) = two_nodes().await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let mut alice_a = online(&a, alice, &at).await;
+    let mut bob_b = online(&b, bob, &bt).await;
+    seen_elsewhere(&a, bob).await;
+    let to_bob = |id: &str| {
+        format!(
+            "<message to='{}' type='chat' id='{id}'><body>{id}</body></message>",
+            jid(&a, bob)
+        )
+    };
+    alice_a.send(&to_bob("before")).await;
+    assert_eq!(body_of_next_message(&mut bob_b).await.1, "before");
+
+    bob_b
+        .send(&format!(
+            "<iq type='set' id='p1'><query xmlns='jabber:iq:privacy'><list name='block'>\
+             <item type='jid' value='{}' action='deny' order='1'/></list></query></iq>",
+            jid(&a, alice)
+        ))
+        .await;
+    let r = bob_b.until(|e| e.attr("id") == Some("p1")).await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", r.to_xml());
+    bob_b
+        .send("<iq type='set' id='p2'><query xmlns='jabber:iq:privacy'><default name='block'/></query></iq>")
+        .await;
+    let r = bob_b.until(|e| e.attr("id") == Some("p2")).await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", r.to_xml());
+
+    alice_a.send(&to_bob("blocked")).await;
+    let late = bob_b
+        .next_within(Duration::from_millis(700))
+        .await
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_default();
+    assert!(!late.contains("blocked"), "{late}");
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use confab_core::{AppId, UserId};
+use confab_service::rooms::DialogChanged;
 use confab_service::NodeHandler;
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,11 @@ pub(crate) enum Request {
     AvailableOf { app: i64, users: Vec<i64> },
     /// A roster push (its `<query>`) for the user's sessions there that asked for their roster.
     RosterPush { app: i64, user: i64, query: String },
+    /// A group dialog's membership changed (or it was deleted): rooms there reload it, and
+    /// removed members' sessions there leave it.
+    DialogChanged { change: DialogChanged },
+    /// The user's privacy lists changed: the cached default list there is stale.
+    PrivacyChanged { app: i64, user: i64 },
 }
 
 /// What a node answers about a delivery.
@@ -212,6 +218,18 @@ fn handle(srv: &XmppServer, request: Request) -> Delivered {
             },
             ..Delivered::default()
         },
+        Request::DialogChanged { change } => {
+            if let Some(rooms) = srv.muc.get() {
+                rooms.dialog_changed(&change);
+            }
+            Delivered::default()
+        }
+        Request::PrivacyChanged { app, user } => {
+            if let Some(owner) = account(app, user) {
+                srv.privacy.invalidate(owner);
+            }
+            Delivered::default()
+        }
         Request::RosterPush { app, user, query } => {
             match (
                 account(app, user),
@@ -240,6 +258,30 @@ pub async fn claim_now_elsewhere(srv: &XmppServer, user: Account) {
         let request = Request::ClaimNow {
             app: user.0.get(),
             user: user.1.get(),
+        };
+        ask(srv, &nodes, &request).await;
+    }
+}
+
+/// Tells every other node a group dialog's membership changed; returns once they all applied it
+/// (or did not answer in time), so a removed member stops receiving everywhere first.
+pub async fn dialog_changed_elsewhere(srv: &XmppServer, change: &DialogChanged) {
+    let nodes = srv.cluster.other_nodes();
+    if !nodes.is_empty() {
+        let request = Request::DialogChanged {
+            change: change.clone(),
+        };
+        ask(srv, &nodes, &request).await;
+    }
+}
+
+/// Tells every other node that `owner`'s privacy lists changed.
+pub async fn privacy_changed_elsewhere(srv: &XmppServer, owner: Account) {
+    let nodes = srv.cluster.other_nodes();
+    if !nodes.is_empty() {
+        let request = Request::PrivacyChanged {
+            app: owner.0.get(),
+            user: owner.1.get(),
         };
         ask(srv, &nodes, &request).await;
     }
