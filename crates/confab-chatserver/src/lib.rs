@@ -15,6 +15,7 @@ pub mod chats;
 pub mod contacts;
 pub mod error;
 pub mod flags;
+pub mod hub;
 pub mod media;
 pub mod members;
 pub mod messages;
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use confab_core::AppId;
-use confab_service::{Accounts, Blobs, Chat, ChatServerState, Subscriber};
+use confab_service::{Accounts, Blobs, Chat, ChatServerState, Cluster, NodeHandler, Subscriber};
 use tokio::sync::watch;
 
 use crate::error::CsError;
@@ -46,7 +47,9 @@ pub struct Face {
     pub blobs: Arc<Blobs>,
     /// The chat domain, for the JIDs privacy lists name users by.
     pub domain: String,
-    pub hub: ws::Hub,
+    pub hub: hub::Hub,
+    /// Held here: the cluster holds the face's handler weakly.
+    _node_handler: Arc<dyn NodeHandler>,
     /// Flips to `true` at shutdown: open sockets close.
     pub stop: watch::Receiver<bool>,
 }
@@ -54,6 +57,7 @@ pub struct Face {
 pub type State = Arc<Face>;
 
 impl Face {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         app: AppId,
         accounts: Arc<Accounts>,
@@ -61,18 +65,22 @@ impl Face {
         ids: Arc<ChatServerState>,
         blobs: Arc<Blobs>,
         domain: String,
+        cluster: Arc<dyn Cluster>,
         stop: watch::Receiver<bool>,
     ) -> State {
-        Arc::new(Self {
+        let face = Arc::new_cyclic(|me| Self {
             app,
             accounts,
             chat,
             ids,
             blobs,
             domain,
-            hub: ws::Hub::default(),
+            hub: hub::Hub::new(app, cluster.clone()),
+            _node_handler: Arc::new(hub::ChatServerNodeHandler { hub: me.clone() }),
             stop,
-        })
+        });
+        cluster.serve(hub::FACE, Arc::downgrade(&face._node_handler));
+        face
     }
 
     /// The face's subscriber on the domain's bus; the caller holds it (the bus holds it weakly).

@@ -7,9 +7,7 @@
 //! every device session of every participant, the author included; every change of a group dialog
 //! (made here or on the ConnectyCube face) becomes `addedUsers`, `removedUsers` or `chatUpdate`.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::body::Bytes;
@@ -19,7 +17,7 @@ use axum::extract::{Path, Query, State as St};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use confab_core::chat::{DialogType, Message};
-use confab_core::{AppId, DialogId, UserId};
+use confab_core::{DialogId, UserId};
 use confab_service::bus::Event;
 use confab_service::chat::Actor;
 use confab_service::rooms::DialogChanged;
@@ -27,7 +25,6 @@ use confab_service::Subscriber;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use crate::auth::bearer;
 use crate::chats::{message_ids, render_chats};
@@ -37,79 +34,8 @@ use crate::messages::deleted_info;
 use crate::render::{message_info, Dates};
 use crate::{Face, State};
 
-/// Frames waiting for one socket; a client that lets this many pile up is disconnected.
-const QUEUE: usize = 256;
 /// Largest frame accepted from a client (it has nothing to say but control frames).
 const MAX_CLIENT_FRAME: usize = 4096;
-
-struct Conn {
-    session: String,
-    /// Tells this registration apart from a later one of the same session.
-    seq: u64,
-    tx: mpsc::Sender<Bytes>,
-}
-
-/// The open sockets, by user. One socket per device session: a new one replaces the old.
-#[derive(Default)]
-pub struct Hub {
-    users: Mutex<HashMap<i64, Vec<Conn>>>,
-    seq: AtomicU64,
-}
-
-impl Hub {
-    fn register(&self, user: UserId, session: &str) -> (u64, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let mut users = self.users.lock().expect("hub lock");
-        let conns = users.entry(user.get()).or_default();
-        // Dropping the old sender ends the old socket.
-        conns.retain(|c| c.session != session);
-        conns.push(Conn {
-            session: session.to_string(),
-            seq,
-            tx,
-        });
-        (seq, rx)
-    }
-
-    fn unregister(&self, user: UserId, seq: u64) {
-        let mut users = self.users.lock().expect("hub lock");
-        if let Some(conns) = users.get_mut(&user.get()) {
-            conns.retain(|c| c.seq != seq);
-            if conns.is_empty() {
-                users.remove(&user.get());
-            }
-        }
-    }
-
-    /// Closes every socket of the user (their sessions ended).
-    pub fn close_user(&self, _app: AppId, user: UserId) {
-        self.users.lock().expect("hub lock").remove(&user.get());
-    }
-
-    fn has_any(&self, users: &[i64]) -> bool {
-        let map = self.users.lock().expect("hub lock");
-        users.iter().any(|u| map.contains_key(u))
-    }
-
-    /// Queues `frame` on every socket of every user; full queues are dropped (disconnected).
-    fn send(&self, users: &[i64], frame: Bytes) -> usize {
-        let mut sent = 0;
-        let mut map = self.users.lock().expect("hub lock");
-        for u in users {
-            if let Some(conns) = map.get_mut(u) {
-                conns.retain(|c| match c.tx.try_send(frame.clone()) {
-                    Ok(()) => {
-                        sent += 1;
-                        true
-                    }
-                    Err(_) => false,
-                });
-            }
-        }
-        sent
-    }
-}
 
 #[derive(Deserialize)]
 pub struct TokenQuery {

@@ -13,7 +13,7 @@
 
 pub mod directory;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -50,12 +50,17 @@ enum Outgoing {
     Announce(Announce),
     /// A snapshot of the users online here, taken when it is sent.
     Snapshot,
+    /// A payload for a face on another node, with no answer expected.
+    Payload {
+        subject: String,
+        payload: Vec<u8>,
+    },
 }
 
 struct Shared {
     id: NodeId,
-    /// Users with at least one session on this node.
-    local: Mutex<HashSet<UserKey>>,
+    /// Users with at least one session on this node: how many faces have some.
+    local: Mutex<HashMap<UserKey, u32>>,
     directory: RwLock<Directory>,
     handlers: RwLock<HashMap<String, Weak<dyn NodeHandler>>>,
     outgoing: mpsc::UnboundedSender<Outgoing>,
@@ -237,9 +242,18 @@ impl Cluster for NatsCluster {
         let key = (app.get(), user.get());
         let mut local = self.shared.local.lock().expect("local users");
         let changed = if online {
-            local.insert(key)
+            let faces = local.entry(key).or_insert(0);
+            *faces += 1;
+            *faces == 1
         } else {
-            local.remove(&key)
+            match local.get_mut(&key) {
+                Some(faces) if *faces > 1 => {
+                    *faces -= 1;
+                    false
+                }
+                Some(_) => local.remove(&key).is_some(),
+                None => false,
+            }
         };
         if changed {
             let (app, user) = key;
@@ -271,6 +285,15 @@ impl Cluster for NatsCluster {
         self.shared.events.subscribe()
     }
 
+    fn publish_to_node(&self, node: &str, face: &str, payload: Vec<u8>) {
+        let subject = format!("{PREFIX}.node.{node}.{face}");
+        // Through the announcer: one task publishes, so payloads keep their order.
+        let _ = self
+            .shared
+            .outgoing
+            .send(Outgoing::Payload { subject, payload });
+    }
+
     fn serve(&self, face: &str, handler: Weak<dyn NodeHandler>) {
         self.shared
             .handlers
@@ -289,13 +312,19 @@ async fn announce(
     let subject = format!("{PREFIX}.presence.{}", shared.id);
     while let Some(next) = queued.recv().await {
         let announces = match next {
+            Outgoing::Payload { subject, payload } => {
+                if let Err(e) = client.publish(subject, payload.into()).await {
+                    tracing::warn!(error = %e, "publishing to another node failed");
+                }
+                continue;
+            }
             Outgoing::Announce(a) => vec![a],
             Outgoing::Snapshot => {
                 let users: Vec<UserKey> = shared
                     .local
                     .lock()
                     .expect("local users")
-                    .iter()
+                    .keys()
                     .copied()
                     .collect();
                 let mut parts: Vec<Announce> = users
@@ -374,9 +403,6 @@ async fn serve_requests(
     mut requests: async_nats::Subscriber,
 ) {
     while let Some(msg) = requests.next().await {
-        let Some(reply) = msg.reply.clone() else {
-            continue;
-        };
         let face = msg.subject.rsplit('.').next().unwrap_or_default();
         let handler = shared
             .handlers
@@ -385,6 +411,11 @@ async fn serve_requests(
             .get(face)
             .and_then(Weak::upgrade);
         let Some(handler) = handler else {
+            continue;
+        };
+        let Some(reply) = msg.reply.clone() else {
+            // Published, not asked: handled here, in the order it arrived.
+            handler.handle(msg.payload.to_vec()).await;
             continue;
         };
         let client = client.clone();

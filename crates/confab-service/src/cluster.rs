@@ -50,11 +50,15 @@ pub trait Cluster: Send + Sync + 'static {
     /// Every node alive, this one included, once this node has been on the bus long enough to
     /// have heard from all of them; `None` while it cannot know (just joined, or cut off).
     fn live_nodes(&self) -> Option<Vec<NodeId>>;
-    /// This node's first session of a user began (`true`) or its last one ended (`false`).
+    /// A face's first session of a user on this node began (`true`) or its last one ended
+    /// (`false`). Counted across faces: the user is online here while any face has a session.
     fn online_here(&self, app: AppId, user: UserId, online: bool);
     /// Hands `payload` to the handler of `face` on `node` and returns its answer; `None` when the
     /// node did not answer in time (gone, or the bus is down): the caller acts as if nobody took it.
     async fn send_to_node(&self, node: &str, face: &str, payload: Vec<u8>) -> Option<Vec<u8>>;
+    /// Hands `payload` to the handler of `face` on `node` without waiting for an answer; payloads
+    /// to one node arrive in the order they were published (lost if the node is gone).
+    fn publish_to_node(&self, node: &str, face: &str, payload: Vec<u8>);
     /// Serves payloads other nodes send to `face` on this node (held weakly, like bus subscribers).
     fn serve(&self, face: &str, handler: Weak<dyn NodeHandler>);
     /// What happens on other nodes, from now on.
@@ -106,6 +110,8 @@ impl Cluster for SingleNode {
     async fn send_to_node(&self, _node: &str, _face: &str, _payload: Vec<u8>) -> Option<Vec<u8>> {
         None
     }
+
+    fn publish_to_node(&self, _node: &str, _face: &str, _payload: Vec<u8>) {}
 
     fn serve(&self, _face: &str, _handler: Weak<dyn NodeHandler>) {}
 

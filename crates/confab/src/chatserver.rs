@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use confab_chatserver::rate_limit::{Limit, RateLimits};
 use confab_core::{AppId, Error, Result};
-use confab_service::Subscriber;
+use confab_service::{Cluster, Subscriber};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -24,6 +24,7 @@ pub(crate) struct Started {
 pub(crate) async fn start(
     config: &Config,
     domain: &Domain,
+    cluster: Arc<dyn Cluster>,
     stop: watch::Receiver<bool>,
 ) -> Result<Option<Started>> {
     let Some(addr) = config
@@ -51,6 +52,7 @@ pub(crate) async fn start(
         domain.chatserver.clone(),
         domain.blobs.clone(),
         config.domain.clone(),
+        cluster,
         stop.clone(),
     );
     let events = face.subscriber();

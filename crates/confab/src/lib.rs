@@ -266,13 +266,14 @@ impl Server {
         domain.blobs.clear_unfinished_uploads()?;
         let providers = push::providers(&config)?;
         let (shutdown, mut stop) = watch::channel(false);
-        // First: a misconfigured face fails the start before anything else listens.
-        let chatserver = chatserver::start(&config, &domain, stop.clone()).await?;
+        let membership = cluster::join(&config).await?;
+        // First of the listeners: a misconfigured face fails the start before anything listens.
+        let chatserver =
+            chatserver::start(&config, &domain, membership.cluster.clone(), stop.clone()).await?;
         let (chatserver_addr, chatserver_events, chatserver_task) = match chatserver {
             Some(c) => (Some(c.addr), Some(c.events), Some(c.task)),
             None => (None, None, None),
         };
-        let membership = cluster::join(&config).await?;
         let xmpp = xmpp::start(&config, &domain, membership.cluster.clone(), stop.clone()).await?;
         // The XMPP face renders the domain's events for its sessions.
         let xmpp_events: Arc<dyn Subscriber> = Arc::new(confab_xmpp::realtime::XmppRealtime {
