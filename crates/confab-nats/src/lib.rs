@@ -140,6 +140,7 @@ impl NatsCluster {
                         async_nats::Event::Connected => {
                             tracing::info!("bus connected");
                             shared.connected(Instant::now());
+                            let _ = shared.events.send(ClusterEvent::Reconnected);
                             // Others may have taken this node as gone meanwhile.
                             let _ = shared.outgoing.send(Outgoing::Snapshot);
                         }

@@ -30,6 +30,9 @@ pub enum ClusterEvent {
         node: NodeId,
         users: Vec<(AppId, UserId)>,
     },
+    /// This node is connected to the bus again after losing it: what other nodes stored for its
+    /// sessions meanwhile could not be signalled.
+    Reconnected,
 }
 
 /// What one face does with a payload another node's face handed to it; the answer goes back to

@@ -77,8 +77,14 @@ impl NatsServer {
 
     /// Kills the server and starts a new one on the same port (the bus going away and coming back).
     pub async fn restart(&mut self) {
+        self.restart_after(Duration::ZERO).await;
+    }
+
+    /// As [`restart`](Self::restart), with the bus gone for `down` in between.
+    pub async fn restart_after(&mut self, down: Duration) {
         let _ = self.child.kill().await;
         let _ = self.child.wait().await;
+        tokio::time::sleep(down).await;
         *self = Self::on_port(self.port);
         self.wait_ready().await;
     }

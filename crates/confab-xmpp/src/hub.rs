@@ -353,6 +353,15 @@ impl Hub {
             .sum()
     }
 
+    /// Calls `f` on every bound session.
+    pub fn each_session(&self, f: impl Fn(&SessionHandle)) {
+        for list in self.sessions.read().expect("hub lock").values() {
+            for s in list.iter() {
+                f(s);
+            }
+        }
+    }
+
     /// Asks every session to close (server shutdown).
     pub fn kill_all(&self) {
         for list in self.sessions.read().expect("hub lock").values() {

@@ -1,6 +1,7 @@
 //! Presence across nodes: broadcasts, probes, subscription notices, directed presence and roster
 //! pushes for sessions on other nodes, status streaming of users whose sessions are elsewhere, and
-//! the unavailable presence of the users of a node that died.
+//! the unavailable presence of the users of a node that died. (Also the one non-presence event:
+//! after the bus comes back, every session here claims what was stored offline meanwhile.)
 //!
 //! The node of the session that acts decides who may see what (privacy lists, subscriptions); the
 //! other nodes only hand the stanzas to their own sessions. Each node remembers which full JIDs on
@@ -279,6 +280,11 @@ async fn on_event(srv: &XmppServer, event: ClusterEvent) {
             } else if !online && elsewhere.is_empty() {
                 went_offline(srv, account);
             }
+        }
+        ClusterEvent::Reconnected => {
+            // Other nodes may have stored offline messages for sessions here while the bus was
+            // down, and could not say so: every session looks.
+            srv.hub.each_session(|s| s.offline_stored());
         }
         ClusterEvent::NodeGone { node, users } => {
             for (account, jids) in srv.remote_presences.take_node(&node) {
