@@ -69,6 +69,11 @@ impl Offline {
         self.store.release_all_offline().await
     }
 
+    /// Releases the claims of `node` (at its start: its previous run was killed).
+    pub async fn release_claims_of(&self, node: &str) -> Result<u64> {
+        self.store.release_offline_claims_of(node).await
+    }
+
     /// Releases the claims of every node not in `live` (a claim token starts with its node's
     /// name); returns the users whose entries are deliverable again.
     pub async fn release_claims_except(&self, live: &[&str]) -> Result<Vec<(AppId, UserId)>> {

@@ -67,6 +67,10 @@ pub trait OfflineStore: Send + Sync + 'static {
     /// a node that is gone (killed) cannot end its sessions. Returns each user whose entries are
     /// deliverable again, once.
     async fn release_offline_claims_except(&self, live: &[&str]) -> Result<Vec<(AppId, UserId)>>;
+
+    /// Releases the claims of `node`: at its start, when none of its sessions can hold one (its
+    /// previous run was killed). Returns how many.
+    async fn release_offline_claims_of(&self, node: &str) -> Result<u64>;
 }
 
 /// Each `(app, user)` of released rows once, in first-seen order.

@@ -37,7 +37,8 @@ pub(crate) async fn start(
         &names,
     )?;
     // Alone, no session runs yet: claims on offline messages are left over from a killed process.
-    // In a cluster other nodes' sessions hold claims, which must stay theirs.
+    // In a cluster other nodes' sessions hold claims, which must stay theirs (those of nodes that
+    // died are released by the survivors: see the claim sweeper below).
     let alone = config
         .nats_url
         .as_deref()
@@ -45,7 +46,8 @@ pub(crate) async fn start(
     let released = if alone {
         domain.offline.release_all().await?
     } else {
-        0
+        // This node's own claims are left over from its previous run (same node_id).
+        domain.offline.release_claims_of(cluster.node_id()).await?
     };
     if released > 0 {
         tracing::info!(

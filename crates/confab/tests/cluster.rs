@@ -778,3 +778,76 @@ async fn a_killed_nodes_users_go_unavailable_to_their_contacts() {
     drop(bob_c);
     a.stop().await;
 }
+
+/// A node killed and started again under the same `node_id` (before anyone took it as gone)
+/// releases what its previous run had claimed: the user gets those messages at the next login.
+#[tokio::test]
+async fn a_node_restarted_under_its_name_releases_its_previous_claims() {
+    let Some(database_url) = common::postgres::fresh_database_url("confab_node_loss").await else {
+        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
+        return;
+    };
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let a = TestServer::start_with(|c| {
+        c.database_url = Some(database_url.clone());
+        c.nats_url = Some(url.clone());
+        c.node_id = Some("again-a".into());
+        // Nobody takes the killed node as gone during this test.
+        c.node_timeout_secs = 60;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("CONFAB_DATABASE_URL", database_url.as_str()),
+        ("CONFAB_NATS_URL", url.as_str()),
+        ("CONFAB_NODE_ID", "again-c"),
+        ("CONFAB_NODE_TIMEOUT_SECS", "60"),
+    ];
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
+    let mut c = ConfabProcess::serve(bin, dir.path(), &env).await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let mut alice_a = online(&a, alice, &at).await;
+    for id in ["r1", "r2"] {
+        alice_a
+            .send(&format!(
+                "<message to='{}' type='chat' id='{id}'><body>{id}</body></message>",
+                jid(&a, bob)
+            ))
+            .await;
+    }
+    for _ in 0..200 {
+        if offline_rows_in(&database_url, bob).await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut bob_c = XmppClient::tcp(c.xmpp).await;
+    bob_c.login(bob, a.app_id, &bt).await;
+    bob_c.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
+    bob_c.until(|e| e.name == "enabled").await;
+    bob_c.send("<presence/>").await;
+    for _ in 0..2 {
+        body_of_next_message(&mut bob_c).await;
+    }
+    c.kill().await;
+    drop(bob_c);
+
+    let c = ConfabProcess::serve(bin, dir.path(), &env).await;
+    let mut bob_again = online_at(c.xmpp, a.app_id, bob, &bt).await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(body_of_next_message(&mut bob_again).await.1);
+    }
+    assert_eq!(got, ["r1", "r2"]);
+    bob_again.nothing_for(Duration::from_millis(300)).await;
+    a.stop().await;
+}
+
+async fn online_at(addr: std::net::SocketAddr, app: i64, id: i64, token: &str) -> XmppClient {
+    let mut c = XmppClient::tcp(addr).await;
+    c.login(id, app, token).await;
+    c.send("<presence/>").await;
+    c
+}

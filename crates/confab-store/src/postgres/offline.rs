@@ -150,4 +150,17 @@ impl OfflineStore for PgStore {
         .map_err(db)?;
         Ok(distinct_users(rows))
     }
+
+    async fn release_offline_claims_of(&self, node: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE offline_messages SET claimed_by = NULL \
+             WHERE claimed_by IS NOT NULL AND strpos(claimed_by, ':') > 0 \
+               AND split_part(claimed_by, ':', 1) = $1",
+        )
+        .bind(node)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
 }

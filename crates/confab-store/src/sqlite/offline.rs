@@ -171,6 +171,20 @@ impl OfflineStore for SqliteStore {
         .map_err(Error::internal)?;
         Ok(distinct_users(rows))
     }
+
+    async fn release_offline_claims_of(&self, node: &str) -> Result<u64> {
+        let _write = self.write.lock().await;
+        let done = sqlx::query(
+            "UPDATE offline_messages SET claimed_by = NULL
+             WHERE claimed_by IS NOT NULL
+               AND substr(claimed_by, 1, instr(claimed_by, ':') - 1) = ?1",
+        )
+        .bind(node)
+        .execute(self.pool())
+        .await
+        .map_err(Error::internal)?;
+        Ok(done.rows_affected())
+    }
 }
 
 #[cfg(test)]

@@ -370,6 +370,18 @@ pub async fn offline_claims_of_gone_nodes_are_released(s: &impl Stores) {
         .await
         .unwrap()
         .is_empty());
+    // A node restarting releases its own claims, and only those.
+    assert_eq!(s.release_offline_claims_of("node-3").await.unwrap(), 4);
+    assert_eq!(s.release_offline_claims_of("node").await.unwrap(), 0);
+    assert!(s
+        .claim_offline(a, bob, "node-4:w")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.claim_offline(a, carol, "node-4:v").await.unwrap().len(),
+        2
+    );
 }
 
 pub async fn privacy_lists_round_trip_with_one_default(s: &impl Stores) {
