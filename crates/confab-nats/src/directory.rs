@@ -18,7 +18,11 @@ pub type UserKey = (i64, i64);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Announce {
-    Alive,
+    /// A heartbeat; `boot` is random per process, so a node started again under the same name is
+    /// told apart from its previous run (whose users are gone, and which had heard of nobody).
+    Alive {
+        boot: u64,
+    },
     Online {
         app: i64,
         user: i64,
@@ -38,6 +42,8 @@ pub enum Announce {
 
 struct Node {
     seen: Instant,
+    /// The run announcing under this name; 0 until its first heartbeat.
+    boot: u64,
     users: HashSet<UserKey>,
 }
 
@@ -55,14 +61,27 @@ impl Directory {
             self.forget(node);
             return false;
         }
-        let new = !self.nodes.contains_key(node);
+        let mut new = !self.nodes.contains_key(node);
         let entry = self.nodes.entry(node.clone()).or_insert_with(|| Node {
             seen: now,
+            boot: 0,
             users: HashSet::new(),
         });
         entry.seen = now;
         match announce {
-            Announce::Alive | Announce::Leaving => {}
+            Announce::Leaving => {}
+            Announce::Alive { boot } => {
+                if entry.boot != boot {
+                    if entry.boot != 0 {
+                        // Restarted: its earlier run's users are gone, and it needs snapshots.
+                        new = true;
+                        for u in std::mem::take(&mut entry.users) {
+                            remove(&mut self.by_user, u, node);
+                        }
+                    }
+                    entry.boot = boot;
+                }
+            }
             Announce::Online { app, user } => {
                 if entry.users.insert((app, user)) {
                     add(&mut self.by_user, (app, user), node);
@@ -192,14 +211,14 @@ mod tests {
         d.apply(&a, Announce::Online { app: 1, user: 7 }, t);
         d.apply(&b, Announce::Online { app: 1, user: 7 }, t);
         let later = t + Duration::from_secs(5);
-        d.apply(&b, Announce::Alive, later);
+        d.apply(&b, Announce::Alive { boot: 1 }, later);
         assert_eq!(
             d.expire(later, Duration::from_secs(3)),
             vec![(a.clone(), vec![(1, 7)])]
         );
         assert_eq!(d.nodes_with((1, 7)), vec![b]);
         // Heard again after being taken as gone: a new node, which needs a snapshot.
-        assert!(d.apply(&a, Announce::Alive, later));
+        assert!(d.apply(&a, Announce::Alive { boot: 1 }, later));
     }
 
     #[test]
@@ -217,5 +236,19 @@ mod tests {
         assert_eq!(d.nodes_with((1, 7)), vec![a.clone()]);
         let gone = d.expire(back + Duration::from_secs(4), Duration::from_secs(3));
         assert_eq!(gone, vec![(a, vec![(1, 7)])]);
+    }
+
+    #[test]
+    fn a_node_back_under_its_name_is_new_and_without_its_old_users() {
+        let mut d = Directory::default();
+        let t = Instant::now();
+        let a = id("a");
+        assert!(d.apply(&a, Announce::Alive { boot: 1 }, t));
+        d.apply(&a, Announce::Online { app: 1, user: 7 }, t);
+        assert!(!d.apply(&a, Announce::Alive { boot: 1 }, t));
+        assert_eq!(d.nodes_with((1, 7)), vec![a.clone()]);
+        // Killed and started again before it timed out.
+        assert!(d.apply(&a, Announce::Alive { boot: 2 }, t));
+        assert!(d.nodes_with((1, 7)).is_empty());
     }
 }

@@ -30,6 +30,10 @@ const PREFIX: &str = "confab";
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long a request to another node may take before the sender acts as if nobody took it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// A request not handled within this long of being sent is dropped by the receiver: half the
+/// asker's timeout, so that an answer to a request handled in time arrives in time.
+const STALE_AFTER: Duration = Duration::from_secs(1);
+const STALE_AFTER_HEADER: &str = "Confab-Stale-After";
 /// Cluster events a slow face may fall behind by before it misses some.
 const EVENTS: usize = 16 * 1024;
 /// Users per snapshot part (well under NATS's default 1 MiB payload limit).
@@ -59,6 +63,8 @@ enum Outgoing {
 
 struct Shared {
     id: NodeId,
+    /// This run of the node (see [`Announce::Alive`]).
+    boot: u64,
     /// Users with at least one session on this node: how many faces have some.
     local: Mutex<HashMap<UserKey, u32>>,
     directory: RwLock<Directory>,
@@ -120,6 +126,7 @@ impl NatsCluster {
         let (outgoing, queued) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             id: config.node_id.as_str().into(),
+            boot: rand::random::<u64>() | 1,
             local: Mutex::default(),
             directory: RwLock::default(),
             handlers: RwLock::default(),
@@ -173,7 +180,11 @@ impl NatsCluster {
             tokio::spawn(serve_requests(client.clone(), shared.clone(), requests)),
             tokio::spawn(heartbeat(shared.clone(), config.node_timeout)),
         ];
-        tracing::info!(node = %shared.id, "joined the bus");
+        // Hear every live node (heartbeats each second; our first one has them send us their
+        // users) before this node serves: otherwise it would take users online elsewhere as
+        // offline for a moment.
+        tokio::time::sleep(HEARTBEAT + Duration::from_millis(250)).await;
+        tracing::info!(node = %shared.id, nodes = shared.directory.read().expect("directory").node_count(), "joined the bus");
         Ok(Self {
             shared,
             client,
@@ -270,8 +281,14 @@ impl Cluster for NatsCluster {
 
     async fn send_to_node(&self, node: &str, face: &str, payload: Vec<u8>) -> Option<Vec<u8>> {
         let subject = format!("{PREFIX}.node.{node}.{face}");
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            STALE_AFTER_HEADER,
+            (unix_millis() + STALE_AFTER.as_millis() as u64).to_string(),
+        );
         let request = async_nats::Request::new()
             .payload(payload.into())
+            .headers(headers)
             .timeout(Some(REQUEST_TIMEOUT));
         match self.client.send_request(subject, request).await {
             Ok(reply) => Some(reply.payload.to_vec()),
@@ -419,6 +436,12 @@ async fn serve_requests(
             handler.handle(msg.payload.to_vec()).await;
             continue;
         };
+        if stale(&msg) {
+            // The asker has given up on it (the bus held it while it was down) and acted as if
+            // nobody took it, storing it offline: taking it now would deliver it twice.
+            tracing::warn!(face, "dropped a request that arrived too late");
+            continue;
+        }
         let client = client.clone();
         tokio::spawn(async move {
             let answer = handler.handle(msg.payload.to_vec()).await;
@@ -429,12 +452,31 @@ async fn serve_requests(
     }
 }
 
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether a request arrived after the time its sender put on it (node clocks are assumed in step
+/// within well under a second, as NTP keeps them).
+fn stale(msg: &async_nats::Message) -> bool {
+    msg.headers
+        .as_ref()
+        .and_then(|h| h.get(STALE_AFTER_HEADER))
+        .and_then(|v| v.as_str().parse::<u64>().ok())
+        .is_some_and(|deadline| unix_millis() > deadline)
+}
+
 /// Says this node is alive every second, and forgets nodes that stopped saying so.
 async fn heartbeat(shared: Arc<Shared>, timeout: Duration) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     loop {
         tick.tick().await;
-        let _ = shared.outgoing.send(Outgoing::Announce(Announce::Alive));
+        let _ = shared
+            .outgoing
+            .send(Outgoing::Announce(Announce::Alive { boot: shared.boot }));
         // Cut off from the bus, silence says nothing about the others.
         if shared.connected_for(Instant::now()).is_none() {
             continue;

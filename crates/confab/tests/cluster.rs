@@ -468,7 +468,8 @@ async fn nodes_find_each_other_again_after_the_bus_restarts() {
             bob_b.next_within(Duration::from_millis(250)).await
         {
             if m.name == "message" && m.child_named("body").is_some() {
-                assert!(received.insert(m.attr("id").unwrap().to_string()), "twice");
+                let id = m.attr("id").unwrap().to_string();
+                assert!(received.insert(id.clone()), "{id} twice");
                 if m.child("delay", "urn:xmpp:delay").is_none() {
                     live = true;
                 }
@@ -488,7 +489,8 @@ async fn nodes_find_each_other_again_after_the_bus_restarts() {
         match bob_b.next_within(Duration::from_secs(10)).await {
             Some(StreamEvent::Element(m)) if m.name == "message" => {
                 if m.child_named("body").is_some() {
-                    assert!(received.insert(m.attr("id").unwrap().to_string()), "twice");
+                    let id = m.attr("id").unwrap().to_string();
+                    assert!(received.insert(id.clone()), "{id} twice");
                 }
             }
             Some(_) => {}
