@@ -133,6 +133,8 @@ pub struct XmppServer {
     _node_handler: Arc<dyn NodeHandler>,
     /// Full JIDs heard as available on other nodes (to send their unavailable if a node dies).
     pub(crate) remote_presences: cluster::presence::RemotePresences,
+    /// Stanzas other nodes handed to sessions here lately (see [`cluster::RecentDeliveries`]).
+    pub(crate) recent_deliveries: cluster::RecentDeliveries,
     pub tls: Option<TlsAcceptor>,
     /// The MUC service, once installed ([`muc::Rooms::install`]); without it rooms are unavailable.
     pub muc: std::sync::OnceLock<Arc<muc::Rooms>>,
@@ -172,6 +174,7 @@ impl XmppServer {
             _node_handler: Arc::new(cluster::XmppNodeHandler { server: me.clone() }),
             cluster,
             remote_presences: Default::default(),
+            recent_deliveries: Default::default(),
             auth_limiter: KeyedLimiter::per_minute(config.auth_attempts_per_minute.max(1)),
             connections: conn_limit::ConnLimits::new(
                 config.max_connections,

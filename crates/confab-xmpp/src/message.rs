@@ -172,7 +172,9 @@ pub async fn route(
     let elsewhere = if resource_here {
         crate::cluster::Delivered::default()
     } else {
-        crate::cluster::deliver_elsewhere(srv, target, resource.as_deref(), &xml, durable).await
+        let key = crate::cluster::delivery_key(&msg);
+        crate::cluster::deliver_elsewhere(srv, target, resource.as_deref(), &xml, durable, key)
+            .await
     };
     let taken = here.taken || elsewhere.taken;
     // Whether an active session got it: otherwise the recipient's devices get a chat alert.
@@ -298,6 +300,14 @@ pub async fn claim_offline(
             unreadable.push(m.id);
             continue;
         };
+        let account = (to.app, to.user);
+        if crate::cluster::delivery_key(&el)
+            .is_some_and(|k| srv.recent_deliveries.delivered(account, &k))
+        {
+            // Delivered live from another node whose answer was lost: this is the second copy.
+            unreadable.push(m.id);
+            continue;
+        }
         el.push(
             Element::new("delay", NS_DELAY)
                 .with_attr("from", srv.config.domain.as_str())

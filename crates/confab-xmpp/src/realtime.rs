@@ -76,8 +76,10 @@ impl XmppRealtime {
         let xml: Arc<str> = stanza.to_xml().into();
         let srv = &self.server;
         let here = crate::cluster::deliver_here(srv, (app, user), None, &xml, queue_offline);
+        let key = crate::cluster::delivery_key(&stanza);
         let elsewhere =
-            crate::cluster::deliver_elsewhere(srv, (app, user), None, &xml, queue_offline).await;
+            crate::cluster::deliver_elsewhere(srv, (app, user), None, &xml, queue_offline, key)
+                .await;
         let active = here.active || elsewhere.active;
         if here.taken || elsewhere.taken || !queue_offline {
             return active;
