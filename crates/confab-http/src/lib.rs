@@ -53,6 +53,8 @@ pub struct AppState {
     /// The chat domain, for room JIDs.
     pub domain: Arc<str>,
     pub config: Arc<HttpConfig>,
+    /// The other nodes, for `/health`'s bus state.
+    pub cluster: Arc<dyn confab_service::Cluster>,
 }
 
 pub use router::router;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, Method, StatusCode, Uri};
 use axum::middleware;
 use axum::routing::get;
@@ -18,9 +18,27 @@ use crate::error::ApiError;
 use crate::rate_limit::{self, RateLimits};
 use crate::{admin, connectycube, AppState};
 
-/// GET /health
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// GET /health: 503 when the store does not answer (the node cannot serve). A bus that is down is
+/// reported but keeps 200: every node loses the shared bus at once, and a load balancer taking all
+/// of them out would turn a degraded cluster (each node still serves its own clients) into an outage.
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let store = state.accounts.store_ok().await;
+    let bus = match state.cluster.bus_connected() {
+        None => "none",
+        Some(true) => "ok",
+        Some(false) => "down",
+    };
+    let status = if store {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if store { "ok" } else { "unavailable" },
+        "store": if store { "ok" } else { "down" },
+        "bus": bus,
+    });
+    (status, Json(body))
 }
 
 async fn not_found() -> ApiError {

@@ -303,6 +303,10 @@ impl Cluster for NatsCluster {
         self.shared.events.subscribe()
     }
 
+    fn bus_connected(&self) -> Option<bool> {
+        Some(self.shared.connected_for(Instant::now()).is_some())
+    }
+
     fn publish_to_node(&self, node: &str, face: &str, payload: Vec<u8>) {
         let subject = format!("{PREFIX}.node.{node}.{face}");
         // Through the announcer: one task publishes, so payloads keep their order.

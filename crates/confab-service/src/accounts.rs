@@ -91,6 +91,11 @@ pub struct Accounts {
 }
 
 impl Accounts {
+    /// Whether the store answers (`/health`).
+    pub async fn store_ok(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+
     pub fn new(store: Arc<dyn AccountStore>, config: AccountsConfig) -> Self {
         Self {
             touches: Touches::new(store.clone()),

@@ -66,6 +66,8 @@ pub trait Cluster: Send + Sync + 'static {
     fn serve(&self, face: &str, handler: Weak<dyn NodeHandler>);
     /// What happens on other nodes, from now on.
     fn events(&self) -> broadcast::Receiver<ClusterEvent>;
+    /// Whether this node is connected to the bus; `None` when there is no bus (one node alone).
+    fn bus_connected(&self) -> Option<bool>;
 }
 
 /// One node alone: nobody else has sessions, nothing to hand on.
@@ -120,5 +122,9 @@ impl Cluster for SingleNode {
 
     fn events(&self) -> broadcast::Receiver<ClusterEvent> {
         self.events.subscribe()
+    }
+
+    fn bus_connected(&self) -> Option<bool> {
+        None
     }
 }

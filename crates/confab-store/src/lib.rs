@@ -60,6 +60,9 @@ pub enum UserKey {
 
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
+    /// Answers when the database does (`/health`).
+    async fn ping(&self) -> Result<()>;
+
     async fn create_app(
         &self,
         name: &str,

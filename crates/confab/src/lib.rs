@@ -296,6 +296,7 @@ impl Server {
                 .capped(),
                 public_url: config.public_url.clone(),
             }),
+            cluster: membership.cluster.clone(),
         };
         let listener = TcpListener::bind(&config.http_addr)
             .await

@@ -245,6 +245,22 @@ async fn rest_messages_and_carbons_cross_nodes() {
         .until(|e| e.name == "message" && e.child("sent", "urn:xmpp:carbons:2").is_some())
         .await;
     assert!(carbon.to_xml().contains("carbon me"));
+
+    // A system notification posted on node A reaches Bob's session on node B.
+    let (s, v) = a
+        .call(
+            Method::POST,
+            "/chat/Message/system.json",
+            Some(&at),
+            Some(json!({"recipientId": bob, "param1": "across"})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let id = v["messageId"].as_str().unwrap().to_string();
+    let got = bob_b
+        .until(|e| e.name == "message" && e.attr("id") == Some(id.as_str()))
+        .await;
+    assert_eq!(got.attr("type"), Some("headline"));
 }
 
 #[tokio::test]
@@ -421,6 +437,22 @@ async fn two_nodes_on_postgresql_share_conversations() {
     assert!(s.is_success(), "{v}");
     assert_eq!(v["items"][0]["message"], "on postgres");
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
+
+    // /health: the store and the bus answer; without the database the node cannot serve.
+    let (s, v) = b.call(Method::GET, "/health", None, None).await;
+    assert_eq!(s, reqwest::StatusCode::OK);
+    assert_eq!(v, json!({"status": "ok", "store": "ok", "bus": "ok"}));
+    let name = url::Url::parse(&database_url).unwrap().path()[1..].to_string();
+    let admin = sqlx::PgPool::connect(&std::env::var("CONFAB_TEST_DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (s, v) = b.call(Method::GET, "/health", None, None).await;
+    assert_eq!(s, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["store"], "down");
     b.stop().await;
     a.stop().await;
 }
@@ -449,7 +481,18 @@ async fn nodes_find_each_other_again_after_the_bus_restarts() {
             sent += 1;
         }
     };
-    let ((), ()) = tokio::join!(down, nats.restart_after(Duration::from_secs(3)));
+    let health_while_down = async {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        a.call(Method::GET, "/health", None, None).await
+    };
+    let ((), (), (s, v)) = tokio::join!(
+        down,
+        nats.restart_after(Duration::from_secs(3)),
+        health_while_down
+    );
+    // A bus that is down is reported, and the node keeps serving its own clients.
+    assert_eq!(s, reqwest::StatusCode::OK);
+    assert_eq!(v["bus"], "down", "{v}");
     // The nodes reconnect by themselves, announce their users again, and live delivery across
     // nodes resumes.
     // Until then a message may be stored offline and handed out with <delay/> (nothing is lost);

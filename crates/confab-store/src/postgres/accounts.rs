@@ -212,6 +212,14 @@ const SESSION_COLUMNS: &str = "id, app_id, user_id, created_at, updated_at, expi
 
 #[async_trait]
 impl AccountStore for PgStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn create_app(
         &self,
         name: &str,

@@ -185,6 +185,14 @@ where
 
 #[async_trait]
 impl AccountStore for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(self.pool())
+            .await
+            .map_err(Error::internal)?;
+        Ok(())
+    }
+
     async fn create_app(
         &self,
         name: &str,
