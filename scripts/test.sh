@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and integration tests, the real ConnectyCube SDK end to end, and a
-# standard XMPP client (slixmpp).
+# The whole test suite: Rust unit and integration tests, the real ConnectyCube SDK end to end (on one
+# node, then on a three-node cluster), and a standard XMPP client (slixmpp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,5 +20,8 @@ cargo test --workspace
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 export CONFAB_BIN="$target_dir/debug/confab"
 (cd e2e && npm ci --no-audit --no-fund && npm test)
+# The real-time SDK suites again on three nodes (PostgreSQL + NATS), each peer on the next node, so
+# sender and recipient are on different nodes.
+(cd e2e && npm run test:cluster)
 # A standard XMPP client library (slixmpp from PyPI) against the same binary.
 ./e2e/slixmpp/run.sh

@@ -5,6 +5,7 @@
 
 import { spawn, execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -59,13 +60,13 @@ function checkBinary() {
  * Runs `confab app create --name <name>` against a data dir and returns the parsed credentials
  * `{ id, auth_key, auth_secret, api_key }`. Works while a server uses the same dir.
  */
-export async function createApp(dataDir, name = 'e2e') {
+export async function createApp(dataDir, name = 'e2e', env = {}) {
   const bin = checkBinary();
   let stdout;
   let stderr;
   try {
     ({ stdout, stderr } = await execFileP(bin, ['app', 'create', '--name', name], {
-      env: baseEnv(dataDir),
+      env: baseEnv(dataDir, env),
       timeout: 20_000,
     }));
   } catch (err) {
@@ -106,6 +107,91 @@ function parseSingleJsonObject(text) {
  * Returns { url, port, httpAddr, chatUrl, dataDir, app, createApp(name), logs(), stop() }.
  */
 export async function startServer(options = {}) {
+  const nodes = Number(process.env.E2E_CLUSTER_NODES || 0);
+  if (nodes >= 2 && !options.dataDir && !options.app) return startCluster(nodes, options);
+  return startNode(options);
+}
+
+/**
+ * `E2E_CLUSTER_NODES=N`: N nodes on a fresh PostgreSQL database (a new one on the server
+ * `CONFAB_TEST_DATABASE_URL` names, made with `psql`) and a private nats-server. The result looks
+ * like one server (node 0's addresses) plus `nodes`; `sdkConfig` hands each peer the next node in
+ * turn, so the two ends of a test talk across nodes.
+ */
+async function startCluster(count, options) {
+  const base = process.env.CONFAB_TEST_DATABASE_URL;
+  if (!base) throw new Error('E2E_CLUSTER_NODES needs CONFAB_TEST_DATABASE_URL (scripts/postgres.sh)');
+  const name = `e2e_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+  await execFileP('psql', [base, '-q', '-c', `CREATE DATABASE ${name}`]);
+  const dbUrl = new URL(base);
+  dbUrl.pathname = `/${name}`;
+  const nats = await startNats();
+  const shared = {
+    CONFAB_DATABASE_URL: dbUrl.toString(),
+    CONFAB_NATS_URL: nats.url,
+  };
+  const started = [];
+  try {
+    const firstDir = await mkdtemp(path.join(tmpdir(), 'confab-e2e-'));
+    const app = await createApp(firstDir, options.appName ?? 'e2e', shared);
+    for (let i = 0; i < count; i++) {
+      const env = { ...shared, CONFAB_NODE_ID: `e2e-${i}`, ...(options.env ?? {}) };
+      const dataDir = i === 0 ? firstDir : undefined;
+      started.push(await startNode({ ...options, env, app, dataDir }));
+    }
+  } catch (err) {
+    await Promise.all(started.map((n) => n.stop()));
+    nats.stop();
+    throw err;
+  }
+  let turn = 0;
+  return {
+    ...started[0],
+    nodes: started,
+    nextNode: () => started[turn++ % started.length],
+    createApp: (appName = 'e2e-second') => createApp(started[0].dataDir, appName, shared),
+    stop: async (opts) => {
+      const results = await Promise.all(started.map((n) => n.stop(opts)));
+      nats.stop();
+      return results[0];
+    },
+  };
+}
+
+/** A private nats-server (Debian's package) on a free loopback port. */
+async function startNats() {
+  const port = await new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const bin = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
+  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  running.add(child);
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once('error', () => resolve(false));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    stop: () => {
+      running.delete(child);
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+async function startNode(options = {}) {
   const bin = checkBinary();
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'confab-e2e-')));
   let child;
@@ -248,9 +334,10 @@ export const XMPP_TRANSPORT = process.env.XMPP_TRANSPORT === 'tcp' ? 'tcp' : 'ws
 
 /** SDK init options for a started server; `chat_url` follows XMPP_TRANSPORT. */
 export function sdkConfig(server, extra = {}) {
-  const chatUrl = XMPP_TRANSPORT === 'tcp' ? server.xmppUrl : server.chatUrl;
+  const node = server.nextNode ? server.nextNode() : server;
+  const chatUrl = XMPP_TRANSPORT === 'tcp' ? node.xmppUrl : node.chatUrl;
   return {
-    endpoints: { api_url: server.url, chat: 'localhost', chat_url: chatUrl },
+    endpoints: { api_url: node.url, chat: 'localhost', chat_url: chatUrl },
     debug: { mode: 0 },
     ...extra,
   };

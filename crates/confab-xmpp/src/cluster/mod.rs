@@ -12,7 +12,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use confab_core::{AppId, UserId};
+use confab_core::{AppId, ObjectId, UserId};
 use confab_service::rooms::DialogChanged;
 use confab_service::NodeHandler;
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,15 @@ pub(crate) enum Request {
     DialogChanged { change: DialogChanged },
     /// The user's privacy lists changed: the cached default list there is stale.
     PrivacyChanged { app: i64, user: i64 },
+    /// Who has joined the room there.
+    RoomJoined { app: i64, dialog: String },
+    /// An occupant joined or left a room (its presence): for the room's occupants there.
+    RoomPresence {
+        app: i64,
+        dialog: String,
+        user: i64,
+        xml: String,
+    },
 }
 
 /// What a node answers about a delivery.
@@ -100,6 +109,9 @@ pub struct Delivered {
     /// Answering [`Request::AvailableOf`]: the available presences there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub presences: Vec<String>,
+    /// Answering [`Request::RoomJoined`]: the users joined there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joined: Vec<i64>,
 }
 
 /// The face's side of the cluster: serves what other nodes send.
@@ -233,6 +245,28 @@ fn handle(srv: &XmppServer, request: Request) -> Delivered {
             }
             Delivered::default()
         }
+        Request::RoomJoined { app: _, dialog } => Delivered {
+            joined: match (srv.muc.get(), dialog.parse::<ObjectId>()) {
+                (Some(rooms), Ok(dialog)) => {
+                    rooms.joined_users(dialog).iter().map(|u| u.get()).collect()
+                }
+                _ => Vec::new(),
+            },
+            ..Delivered::default()
+        },
+        Request::RoomPresence {
+            app: _,
+            dialog,
+            user,
+            xml,
+        } => {
+            if let (Some(rooms), Ok(dialog), Ok(user)) =
+                (srv.muc.get(), dialog.parse::<ObjectId>(), UserId::new(user))
+            {
+                rooms.occupant_presence_here(dialog, user, &xml.into());
+            }
+            Delivered::default()
+        }
         Request::PrivacyChanged { app, user } => {
             if let Some(owner) = account(app, user) {
                 srv.privacy.invalidate(owner);
@@ -279,6 +313,44 @@ pub async fn dialog_changed_elsewhere(srv: &XmppServer, change: &DialogChanged) 
     if !nodes.is_empty() {
         let request = Request::DialogChanged {
             change: change.clone(),
+        };
+        ask(srv, &nodes, &request).await;
+    }
+}
+
+/// The users joined to a room on the other nodes.
+pub async fn room_joined_elsewhere(srv: &XmppServer, app: AppId, dialog: ObjectId) -> Vec<UserId> {
+    let nodes = srv.cluster.other_nodes();
+    if nodes.is_empty() {
+        return Vec::new();
+    }
+    let request = Request::RoomJoined {
+        app: app.get(),
+        dialog: dialog.to_string(),
+    };
+    ask(srv, &nodes, &request)
+        .await
+        .into_iter()
+        .flat_map(|a| a.joined)
+        .filter_map(|u| UserId::new(u).ok())
+        .collect()
+}
+
+/// Hands an occupant's join or leave presence to the room's occupants on every other node.
+pub async fn room_presence_elsewhere(
+    srv: &XmppServer,
+    app: AppId,
+    dialog: ObjectId,
+    user: UserId,
+    xml: &str,
+) {
+    let nodes = srv.cluster.other_nodes();
+    if !nodes.is_empty() {
+        let request = Request::RoomPresence {
+            app: app.get(),
+            dialog: dialog.to_string(),
+            user: user.get(),
+            xml: xml.to_string(),
         };
         ask(srv, &nodes, &request).await;
     }

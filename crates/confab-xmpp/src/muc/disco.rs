@@ -35,15 +35,23 @@ impl Rooms {
             // Online occupants: joined users, and (join being optional) members with a live session.
             // Broadcasts list only joined users: the whole app's presence is not everyone's business.
             let mut users: Vec<i64> = self
-                .joined_users(dialog_id)
+                .joined_users_everywhere(app, dialog_id)
+                .await
                 .iter()
                 .map(|u| u.get())
                 .collect();
+            let cluster = self.srv.upgrade().map(|s| s.cluster.clone());
+            let online_anywhere = |u: UserId| {
+                self.hub.is_online((app, u))
+                    || cluster
+                        .as_ref()
+                        .is_some_and(|c| !c.nodes_with(app, u).is_empty())
+            };
             if room.kind != DialogType::Broadcast {
                 users.extend(
                     room.members
                         .iter()
-                        .filter(|u| self.hub.is_online((app, **u)))
+                        .filter(|u| online_anywhere(**u))
                         .map(|u| u.get()),
                 );
             }

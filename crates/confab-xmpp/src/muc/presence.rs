@@ -1,4 +1,6 @@
 //! Joining and leaving rooms (optional for delivery), and what a closed session leaves behind.
+//! Who has joined is kept per node; a join or leave is announced to the occupants on every node,
+//! and who is in a room is asked of the other nodes when needed (a join, the occupants list).
 
 use super::*;
 
@@ -23,7 +25,7 @@ impl Rooms {
         let room_jid = self.room_jid(app, dialog_id);
         match typ {
             Some("unavailable") => {
-                self.leave(from, dialog_id, &room_jid);
+                self.leave(from, dialog_id, &room_jid).await;
                 let me = Element::new("presence", NS_CLIENT)
                     .with_attr("type", "unavailable")
                     .with_attr("from", nick_jid(&room_jid))
@@ -73,13 +75,13 @@ impl Rooms {
                         "Not a member",
                     )];
                 }
-                self.join(from, el, &room, dialog_id, &room_jid, role)
+                self.join(from, el, &room, dialog_id, &room_jid, role).await
             }
             _ => Vec::new(),
         }
     }
 
-    fn join(
+    async fn join(
         &self,
         from: &Arc<SessionHandle>,
         el: &Element,
@@ -105,11 +107,16 @@ impl Rooms {
             (others, !user_was_in)
         };
         let mut replies = Vec::new();
-        // XEP-0045: first the occupants already there, then the self-presence.
+        // XEP-0045: first the occupants already there (on any node), then the self-presence.
         let mut seen = HashSet::new();
-        for o in &others {
-            if seen.insert(o.user) {
-                let mut p = occupant_presence(room_jid, o.user, room.role(o.user.get()), false);
+        let elsewhere = match self.srv.upgrade() {
+            Some(srv) => crate::cluster::room_joined_elsewhere(&srv, from.app, dialog_id).await,
+            None => Vec::new(),
+        };
+        let already_there = others.iter().map(|o| o.user).chain(elsewhere);
+        for user in already_there.filter(|u| *u != from.user) {
+            if seen.insert(user) {
+                let mut p = occupant_presence(room_jid, user, room.role(user.get()), false);
                 p.set_attr("to", from.full_jid.as_str());
                 replies.push(p);
             }
@@ -130,28 +137,63 @@ impl Rooms {
                 .with_child(muc_item(role)),
         );
         replies.push(me);
-        if announce && !others.is_empty() {
+        if announce {
             let xml: Arc<str> = occupant_presence(room_jid, from.user, role, false)
                 .to_xml()
                 .into();
             for o in &others {
                 o.send(xml.clone());
             }
+            self.announce_elsewhere(from, dialog_id, &xml).await;
         }
         replies
     }
 
-    /// Removes a session from a room; tells the others when its user has no session left there.
-    fn leave(&self, from: &SessionHandle, dialog_id: ObjectId, room_jid: &str) {
-        let others = {
+    /// Hands an occupant's join or leave presence to the room's occupants on the other nodes.
+    async fn announce_elsewhere(&self, from: &SessionHandle, dialog_id: ObjectId, xml: &str) {
+        if let Some(srv) = self.srv.upgrade() {
+            crate::cluster::room_presence_elsewhere(&srv, from.app, dialog_id, from.user, xml)
+                .await;
+        }
+    }
+
+    /// From another node: an occupant's presence for this node's sessions joined to the room
+    /// (not the occupant's own).
+    pub(crate) fn occupant_presence_here(&self, dialog: ObjectId, user: UserId, xml: &Arc<str>) {
+        let targets: Vec<Arc<SessionHandle>> = {
+            let j = self.joined.lock().expect("muc lock");
+            j.rooms
+                .get(&dialog)
+                .map(|l| l.iter().filter(|s| s.user != user).cloned().collect())
+                .unwrap_or_default()
+        };
+        for s in targets {
+            s.send(xml.clone());
+        }
+    }
+
+    /// Removes a session from a room; tells the others (on every node) when its user has no
+    /// session left there.
+    async fn leave(&self, from: &SessionHandle, dialog_id: ObjectId, room_jid: &str) {
+        if let Some(xml) = self.leave_here(from, dialog_id, room_jid) {
+            self.announce_elsewhere(from, dialog_id, &xml).await;
+        }
+    }
+
+    /// [`leave`](Self::leave) on this node; the leave presence when the user left the room here.
+    fn leave_here(
+        &self,
+        from: &SessionHandle,
+        dialog_id: ObjectId,
+        room_jid: &str,
+    ) -> Option<Arc<str>> {
+        let (others, still_in) = {
             let mut j = self.joined.lock().expect("muc lock");
-            let Some(list) = j.rooms.get_mut(&dialog_id) else {
-                return;
-            };
+            let list = j.rooms.get_mut(&dialog_id)?;
             let before = list.len();
             list.retain(|s| s.id != from.id);
             if list.len() == before {
-                return;
+                return None;
             }
             let still_in = list.iter().any(|s| s.user == from.user);
             let others: Vec<_> = if still_in { Vec::new() } else { list.clone() };
@@ -164,16 +206,18 @@ impl Rooms {
                     j.by_session.remove(&from.id);
                 }
             }
-            others
+            (others, still_in)
         };
-        if !others.is_empty() {
-            let xml: Arc<str> = occupant_presence(room_jid, from.user, Role::Member, true)
-                .to_xml()
-                .into();
-            for o in &others {
-                o.send(xml.clone());
-            }
+        if still_in {
+            return None;
         }
+        let xml: Arc<str> = occupant_presence(room_jid, from.user, Role::Member, true)
+            .to_xml()
+            .into();
+        for o in &others {
+            o.send(xml.clone());
+        }
+        Some(xml)
     }
 
     fn join_error(
@@ -206,13 +250,36 @@ impl Rooms {
             .get(&handle.id)
             .cloned()
             .unwrap_or_default();
+        let mut left = Vec::new();
         for dialog in rooms {
             let jid = self.room_jid(handle.app, dialog);
-            self.leave(handle, dialog, &jid);
+            if let Some(xml) = self.leave_here(handle, dialog, &jid) {
+                left.push((dialog, xml));
+            }
+        }
+        // The session is gone: the other nodes hear of it in the background.
+        if let (false, Some(srv)) = (left.is_empty(), self.srv.upgrade()) {
+            let (app, user) = (handle.app, handle.user);
+            tokio::spawn(async move {
+                for (dialog, xml) in left {
+                    crate::cluster::room_presence_elsewhere(&srv, app, dialog, user, &xml).await;
+                }
+            });
         }
     }
 
-    /// Users with at least one session joined to the room.
+    /// Users with at least one session joined to the room, on any node.
+    pub async fn joined_users_everywhere(&self, app: AppId, dialog: ObjectId) -> Vec<UserId> {
+        let mut users = self.joined_users(dialog);
+        if let Some(srv) = self.srv.upgrade() {
+            users.extend(crate::cluster::room_joined_elsewhere(&srv, app, dialog).await);
+            users.sort_unstable_by_key(|u| u.get());
+            users.dedup();
+        }
+        users
+    }
+
+    /// Users with at least one session joined to the room on this node.
     pub fn joined_users(&self, dialog: ObjectId) -> Vec<UserId> {
         let j = self.joined.lock().expect("muc lock");
         let mut users: Vec<UserId> = j
