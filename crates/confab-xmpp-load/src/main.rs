@@ -17,7 +17,9 @@
 //! `--interval-ms`), `--history` (adds `<extraParams><save_to_history>1</save_to_history></extraParams>`),
 //! `--messages 0` (idle mode: connect, read RSS after `--settle-ms`, hold `--hold-secs`, close).
 //! With `--pid`, the server's utime+stime (`/proc/<pid>/stat`) over the message phase gives
-//! messages per server CPU-second.
+//! messages per server CPU-second; `--cpu-pids P,Q,…` adds other processes' CPU to it (the other
+//! nodes of a cluster, PostgreSQL, nats-server). `--ports A,B,…` spreads the clients over several
+//! nodes: client `i` connects to the `i mod n`-th port.
 //!
 //! For robustness runs (`scripts/chaos.sh`): `--sm` enables XEP-0198 stream management (each client
 //! asks for an ack after every message and answers the server's ack requests), `--record PATH`
@@ -138,6 +140,11 @@ struct Args {
     messages: usize,
     interval: Duration,
     pid: Option<u32>,
+    /// More processes whose CPU counts as the server's (`--cpu-pids`: the other nodes, the
+    /// database, the bus).
+    cpu_pids: Vec<u32>,
+    /// Client `i` connects to `ports[i % len]` (`--ports`: several nodes); else to `port`.
+    ports: Vec<u16>,
     register: bool,
     label: String,
     history: bool,
@@ -164,6 +171,8 @@ fn parse_args() -> Args {
         messages: 10,
         interval: Duration::from_millis(100),
         pid: None,
+        cpu_pids: Vec::new(),
+        ports: Vec::new(),
         register: false,
         label: "server".into(),
         history: false,
@@ -201,6 +210,19 @@ fn parse_args() -> Args {
                 )
             }
             "--pid" => a.pid = Some(v().parse().unwrap_or_else(|_| usage("bad --pid"))),
+            "--cpu-pids" => {
+                a.cpu_pids = v()
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.parse().unwrap_or_else(|_| usage("bad --cpu-pids")))
+                    .collect()
+            }
+            "--ports" => {
+                a.ports = v()
+                    .split(',')
+                    .map(|p| p.parse().unwrap_or_else(|_| usage("bad --ports")))
+                    .collect()
+            }
             "--register" => a.register = true,
             "--label" => a.label = v(),
             "--history" => a.history = true,
@@ -258,6 +280,18 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// utime + stime of a process (all its threads), in seconds.
+/// The CPU time of `--pid` and every `--cpu-pids` process together.
+fn server_cpu(args: &Args) -> Option<f64> {
+    let own = cpu_secs(args.pid?)?;
+    Some(
+        own + args
+            .cpu_pids
+            .iter()
+            .filter_map(|p| cpu_secs(*p))
+            .sum::<f64>(),
+    )
+}
+
 fn cpu_secs(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name: state is the 3rd field, utime the 14th.
@@ -336,7 +370,11 @@ fn header(domain: &str) -> String {
 /// Opens client `client`'s TCP connection; from its own loopback source address when the server is
 /// on loopback (see the module comment).
 async fn connect(args: &Args, client: usize) -> std::io::Result<TcpStream> {
-    let server = tokio::net::lookup_host((args.host.as_str(), args.port))
+    let port = match args.ports.as_slice() {
+        [] => args.port,
+        ports => ports[client % ports.len()],
+    };
+    let server = tokio::net::lookup_host((args.host.as_str(), port))
         .await?
         .next()
         .ok_or_else(|| std::io::Error::other("host has no address"))?;
@@ -551,7 +589,7 @@ async fn main() {
         }
         t
     });
-    let cpu_before = args.pid.and_then(cpu_secs);
+    let cpu_before = server_cpu(&args);
     let epoch = Instant::now();
     let received = Arc::new(AtomicU64::new(0));
     let lats = Arc::new(Mutex::new(Vec::with_capacity(m * args.messages)));
@@ -699,7 +737,7 @@ async fn main() {
     }
     let msg_secs = epoch.elapsed().as_secs_f64();
     let got = received.load(Ordering::Relaxed);
-    let cpu_after = args.pid.and_then(cpu_secs);
+    let cpu_after = server_cpu(&args);
 
     let mut cl = connect_lat.lock().unwrap().clone();
     cl.sort_unstable();

@@ -6,10 +6,16 @@
 //! locally and answers whether a session took it. Only the sending node stores offline, and only
 //! when no node took it, so a message is stored once.
 
+mod claims;
 pub mod presence;
+mod recent;
+
+pub use claims::{
+    claim_now_elsewhere, claim_now_here, release_claims_of_gone_nodes, spawn_claim_sweeper,
+};
+pub use recent::{delivery_key, RecentDeliveries};
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use confab_core::{AppId, ObjectId, UserId};
@@ -286,26 +292,6 @@ fn handle(srv: &XmppServer, request: Request) -> Delivered {
     }
 }
 
-/// Tells this node's sessions of `user` that offline messages wait for them.
-pub fn claim_now_here(srv: &XmppServer, user: Account) {
-    for s in srv.hub.sessions(user).iter() {
-        s.offline_stored();
-    }
-}
-
-/// Tells the user's sessions on every other node that offline messages wait for them (a session
-/// that logged in while they were on their way to storage, or whose claim a gone node held).
-pub async fn claim_now_elsewhere(srv: &XmppServer, user: Account) {
-    let nodes = srv.cluster.nodes_with(user.0, user.1);
-    if !nodes.is_empty() {
-        let request = Request::ClaimNow {
-            app: user.0.get(),
-            user: user.1.get(),
-        };
-        ask(srv, &nodes, &request).await;
-    }
-}
-
 /// Tells every other node a group dialog's membership changed; returns once they all applied it
 /// (or did not answer in time), so a removed member stops receiving everywhere first.
 pub async fn dialog_changed_elsewhere(srv: &XmppServer, change: &DialogChanged) {
@@ -368,52 +354,6 @@ pub async fn privacy_changed_elsewhere(srv: &XmppServer, owner: Account) {
     }
 }
 
-/// Makes the offline messages that sessions of gone nodes claimed deliverable again, and has the
-/// users' sessions, wherever they are now, claim them. Does nothing while this node cannot know
-/// which nodes live (just joined, or cut off from the bus).
-pub async fn release_claims_of_gone_nodes(srv: &XmppServer) {
-    let Some(live) = srv.cluster.live_nodes() else {
-        return;
-    };
-    let live: Vec<&str> = live.iter().map(|n| &**n).collect();
-    let users = match srv.offline.release_claims_except(&live).await {
-        Ok(users) => users,
-        Err(e) => {
-            tracing::error!(error = ?e, "releasing claims of gone nodes failed");
-            return;
-        }
-    };
-    if users.is_empty() {
-        return;
-    }
-    tracing::info!(
-        users = users.len(),
-        "offline messages claimed on gone nodes are deliverable again"
-    );
-    for user in users {
-        claim_now_here(srv, user);
-        claim_now_elsewhere(srv, user).await;
-    }
-}
-
-/// Runs [`release_claims_of_gone_nodes`] every `every` while the server runs.
-pub fn spawn_claim_sweeper(srv: &Arc<XmppServer>, every: Duration) {
-    let server = Arc::downgrade(srv);
-    let mut shutdown = srv.shutdown_signal();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => return,
-            }
-            let Some(srv) = server.upgrade() else { return };
-            release_claims_of_gone_nodes(&srv).await;
-        }
-    });
-}
-
 pub(crate) fn account(app: i64, user: i64) -> Option<Account> {
     Some((AppId::new(app).ok()?, UserId::new(user).ok()?))
 }
@@ -466,54 +406,6 @@ pub async fn deliver_elsewhere(
         key,
     };
     merge(ask(srv, &nodes, &request).await)
-}
-
-/// The key [`RecentDeliveries`] knows a stanza by: `<from>|<id>`; `None` without an id.
-pub fn delivery_key(stanza: &Element) -> Option<String> {
-    Some(format!("{}|{}", stanza.attr("from")?, stanza.attr("id")?))
-}
-
-/// Stanzas other nodes handed to sessions here lately, by recipient and [`delivery_key`]. When a
-/// node's answer is lost (the bus went down after the request arrived), the sender stores the
-/// stanza offline as well; the recipient's next claim skips that copy.
-#[derive(Default)]
-pub struct RecentDeliveries {
-    inner: std::sync::Mutex<RecentInner>,
-}
-
-#[derive(Default)]
-struct RecentInner {
-    keys: std::collections::HashSet<(Account, String)>,
-    order: std::collections::VecDeque<((Account, String), std::time::Instant)>,
-}
-
-/// How many keys are kept, and for how long: a lost answer is followed by an offline store within
-/// the request timeout, and a claim soon after the bus comes back.
-const RECENT_MAX: usize = 65_536;
-const RECENT_FOR: Duration = Duration::from_secs(300);
-
-impl RecentDeliveries {
-    fn remember(&self, to: Account, key: String) {
-        let now = std::time::Instant::now();
-        let mut r = self.inner.lock().expect("recent deliveries");
-        while let Some((old, at)) = r.order.front() {
-            if r.order.len() < RECENT_MAX && now.duration_since(*at) < RECENT_FOR {
-                break;
-            }
-            let old = old.clone();
-            r.keys.remove(&old);
-            r.order.pop_front();
-        }
-        if r.keys.insert((to, key.clone())) {
-            r.order.push_back(((to, key), now));
-        }
-    }
-
-    /// Whether a stanza with `key` reached a session of `to` here lately.
-    pub fn delivered(&self, to: Account, key: &str) -> bool {
-        let r = self.inner.lock().expect("recent deliveries");
-        !r.keys.is_empty() && r.keys.contains(&(to, key.to_string()))
-    }
 }
 
 fn merge(answers: Vec<Delivered>) -> Delivered {
@@ -624,27 +516,4 @@ pub(crate) async fn ask(srv: &XmppServer, nodes: &[Arc<str>], request: &Request)
         .flatten()
         .filter_map(|a| serde_json::from_slice(&a).ok())
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recent_deliveries_are_known_per_recipient() {
-        let r = RecentDeliveries::default();
-        let (a, b) = (account(1, 2).expect("ids"), account(1, 3).expect("ids"));
-        let msg = Element::new("message", NS_CLIENT)
-            .with_attr("from", "5-1@localhost/r")
-            .with_attr("id", "m1");
-        let key = delivery_key(&msg).expect("from and id");
-        assert!(!r.delivered(a, &key));
-        r.remember(a, key.clone());
-        assert!(r.delivered(a, &key));
-        assert!(
-            !r.delivered(b, &key),
-            "another recipient's copy is not a duplicate"
-        );
-        assert_eq!(delivery_key(&Element::new("message", NS_CLIENT)), None);
-    }
 }
