@@ -94,8 +94,8 @@ def run_setup(args, label, nodes, database):
             nats, url = start_nats(work)
             env["CONFAB_NATS_URL"] = url
         for i in range(nodes):
-            srv = Server(args.confab, os.path.join(work, f"n{i}"))
             os.makedirs(os.path.join(work, f"n{i}"), exist_ok=True)
+            srv = Server(args.confab, os.path.join(work, f"n{i}"))
             srv.env.update(env)
             srv.env.update({"CONFAB_NODE_ID": f"bench-{i}", "CONFAB_LOG": "warn"})
             servers.append(srv)
