@@ -467,21 +467,21 @@ pub async fn delete_chat(
     if !out.forbidden.is_empty() {
         return Err(CsError::forbidden("You can't delete this chat."));
     }
-    let told = if group {
+    if group {
+        // Its participants heard `chatDeleted` from the domain's event (as for a deletion on the
+        // ConnectyCube face).
         crate::media::remove_chat_images(&face, caller.user(), &uuid).await?;
-        view.dialog.occupants_ids.clone()
     } else {
-        vec![me]
-    };
-    let dialog = view.dialog.id;
-    crate::ws::notify_chat(
-        &face,
-        dialog,
-        &told,
-        "chatDeleted",
-        &me.to_string(),
-        Value::Null,
-    )
-    .await?;
+        let dialog = view.dialog.id;
+        crate::ws::notify_chat(
+            &face,
+            dialog,
+            &[me],
+            "chatDeleted",
+            &me.to_string(),
+            Value::Null,
+        )
+        .await?;
+    }
     Ok(StatusCode::OK)
 }

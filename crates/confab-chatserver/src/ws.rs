@@ -256,9 +256,29 @@ impl Realtime {
 
 impl Realtime {
     /// A group's membership or details changed (on either face): `addedUsers` to everyone in it
-    /// now, `removedUsers` to those left (the removed are gone already), else `chatUpdate`.
+    /// now, `removedUsers` to those left (the removed are gone already), else `chatUpdate`; deleted
+    /// for everyone: `chatDeleted` to those who were in it.
     async fn dialog_changed(&self, c: &DialogChanged) {
-        if c.app != self.face.app.get() || c.deleted {
+        if c.app != self.face.app.get() {
+            return;
+        }
+        if c.deleted {
+            // Deleted for everyone, on either face: its former participants hear `chatDeleted`.
+            let source = c
+                .actor
+                .map_or_else(|| "system".to_string(), |a| a.to_string());
+            let told = notify_chat(
+                &self.face,
+                c.dialog_id,
+                &c.removed,
+                "chatDeleted",
+                &source,
+                Value::Null,
+            )
+            .await;
+            if let Err(e) = told {
+                tracing::warn!(reason = %e.reason, "chatserver: chatDeleted event dropped");
+            }
             return;
         }
         let Ok(view) = self

@@ -28,6 +28,7 @@ pub struct DialogChanged {
     /// The user who made the change; `None` for the admin API.
     pub actor: Option<i64>,
     pub added: Vec<i64>,
+    /// Users no longer in it; when `deleted`, everyone who was.
     pub removed: Vec<i64>,
     /// Deleted for everyone.
     pub deleted: bool,

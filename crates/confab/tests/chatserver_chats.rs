@@ -589,6 +589,36 @@ async fn deleting_chats() {
         assert_eq!(s, StatusCode::NOT_FOUND);
     }
 
+    // A group deleted on the ConnectyCube face (the owner's `DELETE /chat/Dialog?force=1`) is
+    // gone for the sockets too.
+    let other = cs.chat(&a.token, &[b.id], Some(false)).await;
+    let oid = other["id"].as_str().unwrap();
+    let token = cs.ts.login("deletea1").await;
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json?type=2", Some(&token), None)
+        .await;
+    let dialog = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+    let (s, v) = cs
+        .ts
+        .call(
+            Method::DELETE,
+            &format!("/chat/Dialog/{dialog}.json?force=1"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let f = sb.frame().await;
+    assert_eq!(
+        (f["event"].as_str(), f["source"].as_str()),
+        (Some("chatDeleted"), Some(a.id.to_string().as_str()))
+    );
+    let (s, _) = cs
+        .call(Method::GET, &format!("/chats/{oid}"), Some(&b.token), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
     // A personal chat leaves the caller's list only.
     let (s, _) = cs
         .call(

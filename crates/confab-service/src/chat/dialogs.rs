@@ -405,7 +405,8 @@ impl Chat {
                     dialog_id: *id,
                     actor: Some(user),
                     added: Vec::new(),
-                    removed: Vec::new(),
+                    // Everyone who was in it: the faces tell them it is gone.
+                    removed: dialog.occupants_ids.clone(),
                     deleted: true,
                 })
                 .await;
