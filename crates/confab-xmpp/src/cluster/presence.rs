@@ -21,6 +21,10 @@ use crate::jid::Jid;
 use crate::xml::{parse_element, Element, Scope, NS_CLIENT};
 use crate::XmppServer;
 
+/// The second look at the offline queues after the bus came back: past the 2 s a request to
+/// another node may wait before its sender stores it offline.
+const CLAIM_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Full JIDs heard as available on other nodes, per node and user.
 #[derive(Default)]
 pub struct RemotePresences {
@@ -248,6 +252,20 @@ pub fn spawn_event_listener(srv: &Arc<XmppServer>) {
             };
             let Some(srv) = server.upgrade() else { return };
             match event {
+                Ok(ClusterEvent::Reconnected) => {
+                    // Other nodes may have stored offline messages for sessions here while the
+                    // bus was down, and could not say so: every session looks now, and again
+                    // once requests sent before the bus came back have timed out and been
+                    // stored by their senders (whose "claim now" may have been lost as well).
+                    srv.hub.each_session(|s| s.offline_stored());
+                    let later = server.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(CLAIM_AGAIN_AFTER).await;
+                        if let Some(srv) = later.upgrade() {
+                            srv.hub.each_session(|s| s.offline_stored());
+                        }
+                    });
+                }
                 Ok(event) => on_event(&srv, event).await,
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "fell behind on events of other nodes")
@@ -281,11 +299,8 @@ async fn on_event(srv: &XmppServer, event: ClusterEvent) {
                 went_offline(srv, account);
             }
         }
-        ClusterEvent::Reconnected => {
-            // Other nodes may have stored offline messages for sessions here while the bus was
-            // down, and could not say so: every session looks.
-            srv.hub.each_session(|s| s.offline_stored());
-        }
+        // Handled by the listener itself (it needs the server beyond this call).
+        ClusterEvent::Reconnected => {}
         ClusterEvent::NodeGone { node, users } => {
             for (account, jids) in srv.remote_presences.take_node(&node) {
                 for jid in jids {
