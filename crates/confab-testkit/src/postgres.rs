@@ -22,3 +22,24 @@ pub async fn fresh_database_url(prefix: &str) -> Option<String> {
     parsed.set_path(&format!("/{name}"));
     Some(parsed.to_string())
 }
+
+/// The first node of a cluster for a test: a fresh database (see [`fresh_database_url`]), a private
+/// nats-server, and the server on both, configured further by `tweak` (its `node_id`, timeout).
+/// `None` when the caller opted out of PostgreSQL (it then skips, saying so).
+pub async fn first_node(
+    prefix: &str,
+    tweak: impl FnOnce(&mut confab::Config),
+) -> Option<(crate::nats::NatsServer, String, crate::TestServer)> {
+    let Some(database_url) = fresh_database_url(prefix).await else {
+        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
+        return None;
+    };
+    let nats = crate::nats::NatsServer::start().await;
+    let node = crate::TestServer::start_with(|c| {
+        c.database_url = Some(database_url.clone());
+        c.nats_url = Some(nats.url());
+        tweak(c);
+    })
+    .await;
+    Some((nats, database_url, node))
+}

@@ -389,18 +389,14 @@ async fn privacy_lists_set_on_one_node_hold_on_the_other() {
 
 #[tokio::test]
 async fn two_nodes_on_postgresql_share_conversations() {
-    let Some(database_url) = common::postgres::fresh_database_url("confab_cluster").await else {
-        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
-        return;
-    };
-    let nats = NatsServer::start().await;
-    let url = nats.url();
-    let a = TestServer::start_with(|c| {
-        c.database_url = Some(database_url.clone());
-        c.nats_url = Some(url.clone());
+    let Some((nats, database_url, a)) = common::postgres::first_node("confab_cluster", |c| {
         c.node_id = Some("pg-a".into());
     })
-    .await;
+    .await
+    else {
+        return;
+    };
+    let url = nats.url();
     let b = a
         .another_node(|c| {
             c.nats_url = Some(url.clone());
@@ -560,19 +556,15 @@ async fn offline_rows_in(url: &str, user: i64) -> i64 {
 /// counted as having the user.
 #[tokio::test]
 async fn a_killed_nodes_unacknowledged_offline_messages_reach_the_user_elsewhere() {
-    let Some(database_url) = common::postgres::fresh_database_url("confab_node_loss").await else {
-        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
-        return;
-    };
-    let nats = NatsServer::start().await;
-    let url = nats.url();
-    let a = TestServer::start_with(|c| {
-        c.database_url = Some(database_url.clone());
-        c.nats_url = Some(url.clone());
+    let Some((nats, database_url, a)) = common::postgres::first_node("confab_node_loss", |c| {
         c.node_id = Some("loss-a".into());
         c.node_timeout_secs = 2;
     })
-    .await;
+    .await
+    else {
+        return;
+    };
+    let url = nats.url();
     let dir = tempfile::tempdir().unwrap();
     let mut c = ConfabProcess::serve(
         std::path::Path::new(env!("CARGO_BIN_EXE_confab")),
@@ -767,19 +759,15 @@ async fn presence_and_contacts_cross_nodes() {
 /// the surviving node, and those watching them by status streaming get a push.
 #[tokio::test]
 async fn a_killed_nodes_users_go_unavailable_to_their_contacts() {
-    let Some(database_url) = common::postgres::fresh_database_url("confab_node_loss").await else {
-        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
-        return;
-    };
-    let nats = NatsServer::start().await;
-    let url = nats.url();
-    let a = TestServer::start_with(|c| {
-        c.database_url = Some(database_url.clone());
-        c.nats_url = Some(url.clone());
+    let Some((nats, database_url, a)) = common::postgres::first_node("confab_node_loss", |c| {
         c.node_id = Some("gone-a".into());
         c.node_timeout_secs = 2;
     })
-    .await;
+    .await
+    else {
+        return;
+    };
+    let url = nats.url();
     let dir = tempfile::tempdir().unwrap();
     let mut c = ConfabProcess::serve(
         std::path::Path::new(env!("CARGO_BIN_EXE_confab")),
@@ -828,20 +816,16 @@ async fn a_killed_nodes_users_go_unavailable_to_their_contacts() {
 /// releases what its previous run had claimed: the user gets those messages at the next login.
 #[tokio::test]
 async fn a_node_restarted_under_its_name_releases_its_previous_claims() {
-    let Some(database_url) = common::postgres::fresh_database_url("confab_node_loss").await else {
-        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
-        return;
-    };
-    let nats = NatsServer::start().await;
-    let url = nats.url();
-    let a = TestServer::start_with(|c| {
-        c.database_url = Some(database_url.clone());
-        c.nats_url = Some(url.clone());
+    let Some((nats, database_url, a)) = common::postgres::first_node("confab_node_loss", |c| {
         c.node_id = Some("again-a".into());
         // Nobody takes the killed node as gone during this test.
         c.node_timeout_secs = 60;
     })
-    .await;
+    .await
+    else {
+        return;
+    };
+    let url = nats.url();
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("CONFAB_DATABASE_URL", database_url.as_str()),

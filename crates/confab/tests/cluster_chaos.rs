@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use confab_testkit as common;
 
-use common::nats::NatsServer;
 use common::process::ConfabProcess;
 use common::xmpp::XmppClient;
-use common::TestServer;
 use confab_xmpp::stream::StreamEvent;
 use rand::Rng;
 
@@ -75,19 +73,15 @@ async fn send_all(
 
 #[tokio::test]
 async fn acknowledged_messages_survive_a_node_killed_at_random_moments() {
-    let Some(database_url) = common::postgres::fresh_database_url("confab_chaos").await else {
-        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
-        return;
-    };
-    let nats = NatsServer::start().await;
-    let url = nats.url();
-    let a = TestServer::start_with(|c| {
-        c.database_url = Some(database_url.clone());
-        c.nats_url = Some(url.clone());
+    let Some((nats, database_url, a)) = common::postgres::first_node("confab_chaos", |c| {
         c.node_id = Some("chaos-a".into());
         c.node_timeout_secs = 2;
     })
-    .await;
+    .await
+    else {
+        return;
+    };
+    let url = nats.url();
     let (rcpt, rt) = a.user("recipient").await;
     let mut senders = Vec::new();
     for k in 0..SENDERS {
@@ -182,18 +176,15 @@ async fn acknowledged_messages_survive_a_node_killed_at_random_moments() {
 #[tokio::test]
 async fn acknowledged_messages_survive_the_bus_restarting() {
     // On PostgreSQL, as a cluster runs: two nodes writing one SQLite file get "database is locked".
-    let Some(database_url) = common::postgres::fresh_database_url("confab_bus_chaos").await else {
-        eprintln!("skipped: CONFAB_SKIP_POSTGRES=1");
+    let Some((mut nats, _database_url, a)) =
+        common::postgres::first_node("confab_bus_chaos", |c| {
+            c.node_id = Some("bus-a".into());
+        })
+        .await
+    else {
         return;
     };
-    let mut nats = NatsServer::start().await;
     let url = nats.url();
-    let a = TestServer::start_with(|c| {
-        c.database_url = Some(database_url.clone());
-        c.nats_url = Some(url.clone());
-        c.node_id = Some("bus-a".into());
-    })
-    .await;
     let b = a
         .another_node(|c| {
             c.nats_url = Some(url.clone());

@@ -426,21 +426,17 @@ pub async fn to_users_elsewhere(
     users: impl IntoIterator<Item = UserId>,
     xml: &str,
 ) -> Delivered {
-    let mut per_node: std::collections::HashMap<Arc<str>, Vec<i64>> = Default::default();
-    for user in users {
-        for node in srv.cluster.nodes_with(app, user) {
-            per_node.entry(node).or_default().push(user.get());
-        }
-    }
-    let asks = per_node.into_iter().map(|(node, users)| {
-        let request = Request::ToUsers {
-            app: app.get(),
-            users,
-            xml: xml.to_string(),
-        };
-        let payload = serde_json::to_vec(&request).expect("a request serializes");
-        async move { srv.cluster.send_to_node(&node, FACE, payload).await }
-    });
+    let asks = presence::per_node(srv, app, users)
+        .into_iter()
+        .map(|(node, users)| {
+            let request = Request::ToUsers {
+                app: app.get(),
+                users,
+                xml: xml.to_string(),
+            };
+            let payload = serde_json::to_vec(&request).expect("a request serializes");
+            async move { srv.cluster.send_to_node(&node, FACE, payload).await }
+        });
     let answers = futures_util::future::join_all(asks).await;
     merge(
         answers

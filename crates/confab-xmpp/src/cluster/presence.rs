@@ -136,7 +136,7 @@ pub(crate) fn available_here(
 }
 
 /// Groups `users` by the other nodes that have sessions of them.
-fn per_node(
+pub(super) fn per_node(
     srv: &XmppServer,
     app: AppId,
     users: impl IntoIterator<Item = UserId>,
