@@ -16,6 +16,8 @@ use confab_core::clock::{now_millis, Millis};
 use confab_core::{AppId, UserId};
 use tokio::sync::{mpsc, Notify};
 
+use crate::receipt::Receipt;
+
 /// One user of one app.
 pub type Account = (AppId, UserId);
 
@@ -35,6 +37,8 @@ pub struct Outbound {
     pub kind: OutKind,
     /// When it was queued: its offline timestamp if it comes to that.
     pub queued_at: Millis,
+    /// A durable stanza's sender waits for this (see [`crate::receipt`]).
+    pub receipt: Option<Receipt>,
 }
 
 /// At most this many durable stanzas are kept aside for a closing session; beyond, the caller
@@ -69,9 +73,14 @@ impl SessionHandle {
 
     /// Queues a stanza that must not be lost: once taken (`true`), the session delivers it or, if
     /// the client never confirms it, stores it offline when it ends. `false`: the session is gone
-    /// and the caller must store it.
-    pub fn send_durable(&self, xml: Arc<str>) -> bool {
-        self.queue(xml, OutKind::Durable)
+    /// and the caller must store it. The session confirms `receipt` once the stanza is safe.
+    pub fn send_durable(&self, xml: Arc<str>, receipt: Option<Receipt>) -> bool {
+        self.queue_item(Outbound {
+            xml,
+            kind: OutKind::Durable,
+            queued_at: now_millis(),
+            receipt,
+        })
     }
 
     /// Tells the session that offline messages were stored for its user, so an available session
@@ -82,12 +91,16 @@ impl SessionHandle {
     }
 
     fn queue(&self, xml: Arc<str>, kind: OutKind) -> bool {
-        let durable = kind == OutKind::Durable;
-        let item = Outbound {
+        self.queue_item(Outbound {
             xml,
             kind,
             queued_at: now_millis(),
-        };
+            receipt: None,
+        })
+    }
+
+    fn queue_item(&self, item: Outbound) -> bool {
+        let durable = item.kind == OutKind::Durable;
         if self.is_killed() {
             return durable && self.spill(item);
         }
@@ -428,18 +441,18 @@ mod tests {
         let hub = Hub::new();
         let (a, u) = ids(1, 2);
         let (s, mut rx, _) = hub.register(a, u, "r".into(), "j".into(), 1);
-        assert!(s.send_durable("<m1/>".into()));
+        assert!(s.send_durable("<m1/>".into(), None));
         // The queue is full: the session is told to close, and the message kept aside.
-        assert!(s.send_durable("<m2/>".into()));
+        assert!(s.send_durable("<m2/>".into(), None));
         assert!(s.is_killed());
         assert!(!s.send("<p/>".into()), "a presence is not kept");
-        assert!(s.send_durable("<m3/>".into()));
+        assert!(s.send_durable("<m3/>".into(), None));
         let queued = rx.recv().await.unwrap();
         assert_eq!((&*queued.xml, queued.kind), ("<m1/>", OutKind::Durable));
         let kept: Vec<String> = s.take_spilled().iter().map(|o| o.xml.to_string()).collect();
         assert_eq!(kept, ["<m2/>", "<m3/>"]);
         // Once the session's end took them, the caller stores later ones itself.
-        assert!(!s.send_durable("<m4/>".into()));
+        assert!(!s.send_durable("<m4/>".into(), None));
     }
 
     #[tokio::test]

@@ -35,6 +35,7 @@ pub mod muc;
 pub mod presence;
 pub mod privacy;
 pub mod realtime;
+pub mod receipt;
 pub mod roster;
 pub mod session;
 mod sm;
@@ -70,6 +71,10 @@ pub struct XmppConfig {
     pub ping_interval: Duration,
     /// ... and disconnected if still silent this long after the ping.
     pub ping_timeout: Duration,
+    /// A client with stream management that leaves a live chat message unacknowledged this long is
+    /// disconnected (`<connection-timeout/>`), and what it did not acknowledge is stored offline:
+    /// the message's sender waits for either (see [`receipt`]).
+    pub ack_timeout: Duration,
     /// Outbound queue length per session; a session whose queue fills up is disconnected.
     pub session_queue_len: usize,
     /// SASL attempts per minute for one account (passwords are guessable; REST logins have the same
@@ -107,6 +112,7 @@ impl Default for XmppConfig {
             xml_limits: xml::XmlLimits::default(),
             ping_interval: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
+            ack_timeout: Duration::from_secs(15),
             session_queue_len: 1024,
             auth_attempts_per_minute: 30,
             stanza_rate: throttle::InputRate::OFF,

@@ -15,6 +15,7 @@ use crate::error::{error_reply, StanzaError};
 use crate::history::{extra_params_to_json, message_event, ChatMessage, MessageEvent};
 use crate::hub::{Account, SessionHandle};
 use crate::jid::Jid;
+use crate::receipt::{Receipt, ReceiptWait};
 use crate::xml::{parse_element, Element, Scope, NS_CLIENT};
 use crate::XmppServer;
 
@@ -60,11 +61,51 @@ fn classify(msg: &Element) -> Kind {
     }
 }
 
+/// A 1:1 message handed only to the recipient's sessions, which the sender's XEP-0198 count waits
+/// for (see [`crate::receipt`]).
+pub struct Unconfirmed {
+    pub wait: ReceiptWait,
+    target: Account,
+    xml: Arc<str>,
+    queued_at: Millis,
+}
+
+/// What routing a message gives back to its sender's session.
+#[derive(Default)]
+pub struct Routed {
+    /// Stanzas for the sender (errors).
+    pub replies: Vec<Element>,
+    /// Set when the sender asked for a receipt and the message is safe only in memory yet.
+    pub unconfirmed: Option<Unconfirmed>,
+}
+
 /// Routes a `<message>` from a bound session. Returns what goes back to the sender (errors).
-pub async fn route(
+pub async fn route(srv: &Arc<XmppServer>, from: &Arc<SessionHandle>, msg: Element) -> Vec<Element> {
+    route_with_receipt(srv, from, msg, false).await.replies
+}
+
+/// Routes a `<message>`; with `want_receipt`, a 1:1 chat message that is stored nowhere yet comes
+/// back [`Unconfirmed`].
+pub async fn route_with_receipt(
+    srv: &Arc<XmppServer>,
+    from: &Arc<SessionHandle>,
+    msg: Element,
+    want_receipt: bool,
+) -> Routed {
+    let mut unconfirmed = None;
+    let replies = route_inner(srv, from, msg, want_receipt, &mut unconfirmed).await;
+    Routed {
+        replies,
+        unconfirmed,
+    }
+}
+
+async fn route_inner(
     srv: &Arc<XmppServer>,
     from: &Arc<SessionHandle>,
     mut msg: Element,
+    want_receipt: bool,
+    unconfirmed: &mut Option<Unconfirmed>,
 ) -> Vec<Element> {
     let typ = msg.attr("type").unwrap_or("normal").to_string();
     let bounce =
@@ -98,6 +139,8 @@ pub async fn route(
     msg.ns = NS_CLIENT.to_string();
     msg.set_attr("from", from.full_jid.as_str());
     let kind = classify(&msg);
+    // In the history, a message is safe before it is delivered.
+    let mut saved = false;
 
     // XEP-0016: the recipient's and the sender's default privacy lists.
     if typ != "error" {
@@ -146,7 +189,10 @@ pub async fn route(
                 };
                 match history.record_chat_message(&record).await {
                     // extraParams stay as sent; the dialog id is added only when missing.
-                    Ok(Some(dialog_id)) => set_extra(&mut msg, "dialog_id", &dialog_id, false),
+                    Ok(Some(dialog_id)) => {
+                        saved = record.save_to_history;
+                        set_extra(&mut msg, "dialog_id", &dialog_id, false)
+                    }
                     Ok(None) => {}
                     Err(e) => {
                         let err = StanzaError::from_domain(&e);
@@ -164,7 +210,22 @@ pub async fn route(
     // Chat messages would be stored for an offline user, so they must not be lost on the way to an
     // online one either (see `SessionHandle::send_durable`).
     let durable = typ == "chat" && !kind.typing_only && !kind.marker;
-    let here = crate::cluster::deliver_here(srv, target, resource.as_deref(), &xml, durable);
+    let (receipt, wait) = match want_receipt && durable && !saved {
+        true => {
+            let (receipt, wait) = Receipt::new();
+            (Some(receipt), Some(wait))
+        }
+        false => (None, None),
+    };
+    let here = crate::cluster::deliver_here(
+        srv,
+        target,
+        resource.as_deref(),
+        &xml,
+        durable,
+        receipt.as_ref(),
+    );
+    drop(receipt);
     // To a full JID that is online here, only here; otherwise the user's sessions on other nodes too.
     let resource_here = resource
         .as_deref()
@@ -177,6 +238,15 @@ pub async fn route(
             .await
     };
     let taken = here.taken || elsewhere.taken;
+    // Copies on other nodes carry no receipt: there, being handed over is what counts.
+    if let Some(wait) = wait.filter(|_| here.taken && !elsewhere.taken) {
+        *unconfirmed = Some(Unconfirmed {
+            wait,
+            target,
+            xml: xml.clone(),
+            queued_at: now_millis(),
+        });
+    }
     // Whether an active session got it: otherwise the recipient's devices get a chat alert.
     let reached_active = here.active || elsewhere.active;
 
@@ -213,6 +283,26 @@ pub async fn route(
         crate::cluster::carbons_everywhere(srv, from.account(), from.id, &msg).await;
     }
     replies
+}
+
+/// Settles a message whose every copy was dropped unconfirmed: stores it offline, or answers the
+/// sender with an error when that fails. Returns the error for the sender, if any.
+pub async fn store_unconfirmed(
+    srv: &XmppServer,
+    from: &SessionHandle,
+    u: Unconfirmed,
+) -> Option<Element> {
+    let err = match store_offline(srv, u.target, &[(&u.xml, u.queued_at)]).await {
+        Ok(1) => return None,
+        Ok(_) => StanzaError::RESOURCE_CONSTRAINT,
+        Err(e) => StanzaError::from_domain(&e),
+    };
+    tracing::warn!(
+        session = from.id,
+        "an undelivered live message could not be stored offline"
+    );
+    let msg = parse_element(u.xml.as_bytes(), &Scope::client()).ok()?;
+    Some(error_reply(&msg, &from.full_jid, err, None))
 }
 
 /// Queues a chat alert for a 1:1 message that reached no active session of its recipient.

@@ -75,7 +75,7 @@ impl XmppRealtime {
     ) -> bool {
         let xml: Arc<str> = stanza.to_xml().into();
         let srv = &self.server;
-        let here = crate::cluster::deliver_here(srv, (app, user), None, &xml, queue_offline);
+        let here = crate::cluster::deliver_here(srv, (app, user), None, &xml, queue_offline, None);
         let key = crate::cluster::delivery_key(&stanza);
         let elsewhere =
             crate::cluster::deliver_elsewhere(srv, (app, user), None, &xml, queue_offline, key)

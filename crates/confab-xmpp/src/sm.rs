@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use confab_core::clock::Millis;
 
+use crate::receipt::Receipt;
+
 /// What an `<a h='N'/>` from the client means.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Ack {
@@ -19,27 +21,49 @@ pub(crate) enum Ack {
     TooHigh { h: u32, sent: u32 },
 }
 
-/// A stanza written to the client that it has not acknowledged yet.
+/// A live durable stanza (a 1:1 chat message) on its way to the client.
 #[derive(Debug)]
-enum Unacked {
-    /// An offline row, deleted once acknowledged.
-    Offline(i64),
-    /// A live durable stanza (a 1:1 chat message) and when it was queued.
-    Live(Arc<str>, Millis),
+pub(crate) struct LiveStanza {
+    pub xml: Arc<str>,
+    /// When it was queued: its offline timestamp if it comes to that.
+    pub queued_at: Millis,
+    /// Confirmed once the client has it, or once it is stored offline.
+    pub receipt: Option<Receipt>,
+}
+
+impl From<crate::hub::Outbound> for LiveStanza {
+    fn from(o: crate::hub::Outbound) -> Self {
+        Self {
+            xml: o.xml,
+            queued_at: o.queued_at,
+            receipt: o.receipt,
+        }
+    }
+}
+
+impl LiveStanza {
+    /// The stanza is safe: confirms its receipt.
+    pub fn confirm(&self) {
+        if let Some(r) = &self.receipt {
+            r.confirm();
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct StreamMgmt {
-    /// Inbound stanzas handled.
+    /// Inbound stanzas handled and safe, as reported in `<a h/>`.
     pub handled: u32,
+    /// Inbound stanzas handled, some of which may still wait for a receipt.
+    pub received: u32,
     /// Outbound stanzas sent.
     sent: u32,
     /// The client's last `h`.
     acked: u32,
-    /// What waits for an ack, with the outbound count its stanza got, in sending order.
-    pending: VecDeque<(u32, Unacked)>,
-    /// How many of `pending` are offline rows.
-    offline_pending: usize,
+    /// Offline rows waiting for an ack, with the outbound count their stanza got, in order.
+    offline: VecDeque<(u32, i64)>,
+    /// Live durable stanzas waiting for an ack, likewise.
+    live: VecDeque<(u32, LiveStanza)>,
 }
 
 impl StreamMgmt {
@@ -56,55 +80,54 @@ impl StreamMgmt {
 
     /// Remembers that the stanza counted last carried offline row `id`.
     pub fn track(&mut self, id: i64) {
-        self.pending.push_back((self.sent, Unacked::Offline(id)));
-        self.offline_pending += 1;
+        self.offline.push_back((self.sent, id));
     }
 
     /// Remembers the live durable stanza that got outbound count `count`.
-    pub fn track_live(&mut self, count: u32, xml: Arc<str>, queued_at: Millis) {
-        self.pending
-            .push_back((count, Unacked::Live(xml, queued_at)));
+    pub fn track_live(&mut self, count: u32, stanza: LiveStanza) {
+        self.live.push_back((count, stanza));
     }
 
     /// Whether offline rows wait for an ack.
     pub fn has_pending(&self) -> bool {
-        self.offline_pending > 0
+        !self.offline.is_empty()
     }
 
     /// How many stanzas wait for an ack.
     pub fn unacked(&self) -> usize {
-        self.pending.len()
+        self.offline.len() + self.live.len()
+    }
+
+    /// When the oldest live stanza still waiting for an ack was queued.
+    pub fn oldest_live(&self) -> Option<Millis> {
+        self.live.front().map(|(_, s)| s.queued_at)
     }
 
     /// At the session's end: the live durable stanzas never acknowledged, in sending order.
-    pub fn take_unacked_live(&mut self) -> Vec<(Arc<str>, Millis)> {
-        self.offline_pending = 0;
-        self.pending
-            .drain(..)
-            .filter_map(|(_, u)| match u {
-                Unacked::Live(xml, at) => Some((xml, at)),
-                Unacked::Offline(_) => None,
-            })
-            .collect()
+    pub fn take_unacked_live(&mut self) -> Vec<LiveStanza> {
+        self.offline.clear();
+        self.live.drain(..).map(|(_, s)| s).collect()
     }
 
-    /// Applies the client's `<a h/>`. Counts are compared as distances from the previous ack, so they
-    /// keep working when the 32-bit counters wrap.
+    /// Applies the client's `<a h/>`: confirms the live stanzas it covers and answers the offline
+    /// rows it covers. Counts are compared as distances from the previous ack, so they keep working
+    /// when the 32-bit counters wrap.
     pub fn ack(&mut self, h: u32) -> Ack {
         let advance = h.wrapping_sub(self.acked);
         let outstanding = self.sent.wrapping_sub(self.acked);
         if advance > outstanding {
             return Ack::TooHigh { h, sent: self.sent };
         }
+        let acked = self.acked;
+        let covered = |at: u32| at.wrapping_sub(acked) <= advance;
+        while self.live.front().is_some_and(|(at, _)| covered(*at)) {
+            if let Some((_, s)) = self.live.pop_front() {
+                s.confirm();
+            }
+        }
         let mut confirmed = Vec::new();
-        while let Some((at, _)) = self.pending.front() {
-            if at.wrapping_sub(self.acked) > advance {
-                break;
-            }
-            if let Some((_, Unacked::Offline(id))) = self.pending.pop_front() {
-                confirmed.push(id);
-                self.offline_pending -= 1;
-            }
+        while self.offline.front().is_some_and(|(at, _)| covered(*at)) {
+            confirmed.extend(self.offline.pop_front().map(|(_, id)| id));
         }
         self.acked = h;
         Ack::Confirmed(confirmed)
@@ -131,6 +154,14 @@ mod tests {
         assert!(!sm.has_pending());
     }
 
+    fn live(xml: &str, queued_at: Millis, receipt: Option<Receipt>) -> LiveStanza {
+        LiveStanza {
+            xml: xml.into(),
+            queued_at,
+            receipt,
+        }
+    }
+
     #[test]
     fn live_stanzas_wait_with_offline_rows_until_acked() {
         let mut sm = StreamMgmt::default();
@@ -138,15 +169,20 @@ mod tests {
         sm.track(5);
         let base = sm.sent_count();
         sm.sent(3);
-        sm.track_live(base + 1, "<m1/>".into(), 10);
-        sm.track_live(base + 3, "<m3/>".into(), 11);
+        let (receipt, mut wait) = Receipt::new();
+        sm.track_live(base + 1, live("<m1/>", 10, Some(receipt)));
+        sm.track_live(base + 3, live("<m3/>", 11, None));
+        assert_eq!(sm.oldest_live(), Some(10));
         assert_eq!(sm.unacked(), 3);
+        assert!(wait.try_recv().is_err(), "not acknowledged yet");
         assert_eq!(sm.ack(2), Ack::Confirmed(vec![5]));
+        assert_eq!(wait.try_recv(), Ok(()), "the ack confirmed the receipt");
+        assert_eq!(sm.oldest_live(), Some(11));
         assert!(!sm.has_pending(), "no offline row waits");
         assert_eq!(sm.unacked(), 1);
         let left = sm.take_unacked_live();
         assert_eq!(left.len(), 1);
-        assert_eq!((&*left[0].0, left[0].1), ("<m3/>", 11));
+        assert_eq!((&*left[0].xml, left[0].queued_at), ("<m3/>", 11));
         assert_eq!(sm.unacked(), 0);
     }
 

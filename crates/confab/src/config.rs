@@ -43,6 +43,9 @@ pub struct Config {
     pub xmpp_ping_interval_secs: u64,
     /// ...and disconnect it if it stays silent this many seconds more.
     pub xmpp_ping_timeout_secs: u64,
+    /// A client with stream management that leaves a chat message unacknowledged this long is
+    /// disconnected (its senders' acks wait for it).
+    pub xmpp_ack_timeout_secs: u64,
     /// Outbound queue per XMPP session; a client that lets it fill up is disconnected.
     pub xmpp_session_queue_len: usize,
     /// Offline messages kept per user; further ones are bounced to the sender.
@@ -189,6 +192,7 @@ impl Default for Config {
             xmpp_max_attribute_bytes: 16 * 1024,
             xmpp_ping_interval_secs: 60,
             xmpp_ping_timeout_secs: 30,
+            xmpp_ack_timeout_secs: 15,
             xmpp_session_queue_len: 1024,
             xmpp_offline_max_per_user: 1000,
             xmpp_max_contacts: 300,

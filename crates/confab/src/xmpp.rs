@@ -67,6 +67,7 @@ pub(crate) async fn start(
             .capped(),
             ping_interval: Duration::from_secs(config.xmpp_ping_interval_secs.max(1)),
             ping_timeout: Duration::from_secs(config.xmpp_ping_timeout_secs.max(1)),
+            ack_timeout: Duration::from_secs(config.xmpp_ack_timeout_secs.max(1)),
             session_queue_len: config.xmpp_session_queue_len,
             auth_attempts_per_minute: config.login_attempts_per_minute,
             stanza_rate: InputRate {

@@ -53,13 +53,16 @@ pub(super) async fn run_queue(push: Weak<Push>, mut rx: mpsc::Receiver<ChatAlert
 
 impl Push {
     /// Hands the alert to the queue: the chat path that calls this never waits on the database.
-    pub fn alert(&self, alert: ChatAlert) {
+    /// `false` when it was dropped because the queue (`alert_queue_len`) is full.
+    pub fn alert(&self, alert: ChatAlert) -> bool {
         if alert.silent || alert.recipients.is_empty() {
-            return;
+            return true;
         }
-        if self.alerts.try_send(alert).is_err() {
+        let queued = self.alerts.try_send(alert).is_ok();
+        if !queued {
             tracing::warn!("the chat alert queue is full; an alert was dropped");
         }
+        queued
     }
 
     /// Queues one alert now; returns how many notifications it made.

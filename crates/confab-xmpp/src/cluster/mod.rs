@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::hub::Account;
 use crate::jid::bare_jid;
 use crate::message::{NS_CARBONS, NS_FORWARD};
+use crate::receipt::Receipt;
 use crate::xml::{parse_element, Element, Scope, NS_CLIENT};
 use crate::XmppServer;
 
@@ -153,7 +154,14 @@ fn handle(srv: &XmppServer, request: Request) -> Delivered {
             let Some(account) = account(app, user) else {
                 return Delivered::default();
             };
-            let delivered = deliver_here(srv, account, resource.as_deref(), &xml.into(), durable);
+            let delivered = deliver_here(
+                srv,
+                account,
+                resource.as_deref(),
+                &xml.into(),
+                durable,
+                None,
+            );
             if let Some(key) = key.filter(|_| delivered.taken && durable) {
                 srv.recent_deliveries.remember(account, key);
             }
@@ -365,6 +373,7 @@ pub fn deliver_here(
     resource: Option<&str>,
     xml: &Arc<str>,
     durable: bool,
+    receipt: Option<&Receipt>,
 ) -> Delivered {
     let sessions = srv.hub.sessions(target);
     let only = resource.filter(|r| sessions.iter().any(|s| s.resource == *r));
@@ -374,7 +383,7 @@ pub fn deliver_here(
         .filter(|s| only.is_none_or(|r| s.resource == r))
     {
         let took = if durable {
-            s.send_durable(xml.clone())
+            s.send_durable(xml.clone(), receipt.cloned())
         } else {
             s.send(xml.clone())
         };

@@ -18,6 +18,7 @@
 //! (coalesced, time-bounded writes), `offline` (offline delivery, confirmation, what is stored at the
 //! end) and `stream_management` (XEP-0198 on the session; the counters are [`crate::sm`]).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -30,7 +31,7 @@ use tokio::time::Instant;
 use crate::error::{stream_error, stream_error_with, StanzaError};
 use crate::hub::{OutKind, Outbound, SessionHandle};
 use crate::jid::{bare_jid, parse_username};
-use crate::sm::{Ack, StreamMgmt};
+use crate::sm::{Ack, LiveStanza, StreamMgmt};
 use crate::stream::{Framing, StreamError, StreamEvent, StreamReader};
 use crate::throttle::Throttle;
 use crate::transport::Transport;
@@ -94,12 +95,13 @@ pub(crate) struct Session {
     pub account: Option<(AppId, UserId)>,
     pub bound: Option<Bound>,
     /// XEP-0198 counters, once enabled.
-    sm: Option<StreamMgmt>,
+    /// (Boxed: sessions without stream management stay small.)
+    sm: Option<Box<StreamMgmt>>,
     /// PLAIN without an initial response: the next `<response/>` carries it.
     awaiting_response: bool,
     ping_seq: u64,
     /// Durable stanzas of a failed write, stored offline at the end.
-    undelivered: Vec<(Arc<str>, Millis)>,
+    undelivered: Vec<LiveStanza>,
     /// A write failed or timed out: nothing more is written.
     broken: bool,
     /// An application-specific child for the stream error the session ends with (XEP-0198's
@@ -107,6 +109,10 @@ pub(crate) struct Session {
     error_detail: Option<Box<Element>>,
     /// Input rates, when limited (boxed: small sessions stay small).
     throttle: Option<Box<Throttle>>,
+    /// Messages the XEP-0198 count waits for, with their inbound count, in order.
+    unconfirmed: VecDeque<(u32, message::Unconfirmed)>,
+    /// The client's `<r/>` waits for some of them.
+    ack_asked: bool,
 }
 
 /// Runs one client connection to its end.
@@ -133,6 +139,8 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
         broken: false,
         error_detail: None,
         throttle: Throttle::new(srv.config.stanza_rate, srv.config.byte_rate),
+        unconfirmed: VecDeque::new(),
+        ack_asked: false,
     };
     let mut shutdown = srv.shutdown_signal();
     let mut rx: Option<mpsc::Receiver<Outbound>> = None;
@@ -193,6 +201,12 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
             Some(at) => at + srv.config.ping_timeout,
             None => last_rx + srv.config.ping_interval,
         };
+        // A client that leaves a live message unacknowledged holds up its sender: it gets a deadline.
+        if let Some(due) = s.ack_due() {
+            if due < keepalive.deadline() {
+                keepalive.as_mut().reset(due);
+            }
+        }
         let handle = s.bound.as_ref().map(|b| b.handle.clone());
         if let Some(th) = s.throttle.as_mut() {
             th.before_read(s.reader.input().len());
@@ -215,9 +229,18 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
                     break 'outer e;
                 }
             }
+            r = first_receipt(&mut s.unconfirmed) => {
+                if let Flow::Close(e) = Box::pin(s.on_receipt(&mut t, r.is_ok())).await {
+                    break 'outer e;
+                }
+            }
             _ = killed(handle.as_deref()) => break 'outer Some("policy-violation"),
             _ = async { let _ = shutdown.wait_for(|v| *v).await; } => break 'outer Some("system-shutdown"),
             _ = &mut keepalive => {
+                if s.ack_due().is_some_and(|due| due <= Instant::now()) {
+                    tracing::info!(peer = %s.info.peer, "client leaves a chat message unacknowledged");
+                    break 'outer Some("connection-timeout");
+                }
                 if Instant::now() < deadline {
                     keepalive.as_mut().reset(deadline);
                     continue 'outer;
@@ -286,11 +309,11 @@ async fn finish<T: Transport>(
         if let Some(mut queue) = rx {
             queue.close();
             while let Ok(o) = queue.try_recv() {
-                left.extend((o.kind == OutKind::Durable).then_some((o.xml, o.queued_at)));
+                left.extend((o.kind == OutKind::Durable).then(|| LiveStanza::from(o)));
             }
         }
         let spilled = b.handle.take_spilled().into_iter();
-        left.extend(spilled.map(|o| (o.xml, o.queued_at)));
+        left.extend(spilled.map(LiveStanza::from));
         store_undelivered(&s.srv, &b.handle, left).await;
         crate::presence::session_ended(&s.srv, &b.handle).await;
         s.srv.unbind(&b.handle);
@@ -310,6 +333,17 @@ async fn finish<T: Transport>(
 async fn pause(timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
     match timer {
         Some(t) => t.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the oldest unconfirmed message is settled: `Ok` when a copy is safe, `Err` when
+/// none is left.
+async fn first_receipt(
+    waiting: &mut VecDeque<(u32, message::Unconfirmed)>,
+) -> Result<(), tokio::sync::oneshot::error::RecvError> {
+    match waiting.front_mut() {
+        Some((_, u)) => (&mut u.wait).await,
         None => std::future::pending().await,
     }
 }
@@ -441,11 +475,18 @@ impl Session {
         }
         let handle = self.bound.as_ref().expect("bound").handle.clone();
         let mut initial_presence = false;
+        let mut unconfirmed = None;
         let replies: Vec<Element> = match el.name.as_str() {
             // Markers about group messages go to the author's user JID: 1:1 routing records them.
             "message" => match self.srv.muc.get() {
                 Some(rooms) if rooms.is_for_rooms(&el) => rooms.route_message(&handle, el).await,
-                _ => message::route(&self.srv, &handle, el).await,
+                _ => {
+                    let want_receipt = self.sm.is_some();
+                    let routed =
+                        message::route_with_receipt(&self.srv, &handle, el, want_receipt).await;
+                    unconfirmed = routed.unconfirmed;
+                    routed.replies
+                }
             },
             "iq" => {
                 if el.attr("type") == Some("set") && el.has_child("bind", NS_BIND) {
@@ -475,9 +516,14 @@ impl Session {
                 return Flow::Close(None);
             }
         }
-        // Handled (stored or queued): now it counts for XEP-0198.
+        // Handled (stored or queued): now it counts for XEP-0198, once what it waits for is safe.
         if let Some(sm) = self.sm.as_mut() {
-            sm.handled = sm.handled.wrapping_add(1);
+            sm.received = sm.received.wrapping_add(1);
+            match unconfirmed {
+                Some(u) => self.unconfirmed.push_back((sm.received, u)),
+                None if self.unconfirmed.is_empty() => sm.handled = sm.received,
+                None => {}
+            }
         }
         if initial_presence && !self.deliver_offline(t).await {
             return Flow::Close(None);

@@ -3,12 +3,9 @@
 
 use super::*;
 
-/// Stores offline the durable stanzas a session could not deliver (see the module comment).
-pub(super) async fn store_undelivered(
-    srv: &XmppServer,
-    h: &SessionHandle,
-    left: Vec<(Arc<str>, Millis)>,
-) {
+/// Stores offline the durable stanzas a session could not deliver (see the module comment), and
+/// confirms their receipts once they are stored.
+pub(super) async fn store_undelivered(srv: &XmppServer, h: &SessionHandle, left: Vec<LiveStanza>) {
     if left.is_empty() {
         return;
     }
@@ -18,10 +15,17 @@ pub(super) async fn store_undelivered(
             count = left.len(),
             "undelivered messages reached other sessions"
         );
+        // Their copies there confirm the receipts; dropping these tells a sender none did.
         return;
     }
-    let rows: Vec<(&str, Millis)> = left.iter().map(|(xml, at)| (&**xml, *at)).collect();
-    match message::store_offline(srv, h.account(), &rows).await {
+    let rows: Vec<(&str, Millis)> = left.iter().map(|s| (&*s.xml, s.queued_at)).collect();
+    let stored = message::store_offline(srv, h.account(), &rows).await;
+    // What was stored is safe; a sender whose message was not learns it from the dropped receipt.
+    let safe = *stored.as_ref().unwrap_or(&0);
+    left[..safe.min(left.len())]
+        .iter()
+        .for_each(LiveStanza::confirm);
+    match stored {
         Ok(stored) if stored == rows.len() => {
             tracing::debug!(
                 session = h.id,

@@ -17,8 +17,8 @@ pub(super) struct Batch {
     joined: Option<String>,
     /// How many stanzas it holds.
     n: usize,
-    /// The durable ones: position in the batch (from 1), the stanza and when it was queued.
-    durable: Vec<(u32, Arc<str>, Millis)>,
+    /// The durable ones, with their position in the batch (from 1).
+    durable: Vec<(u32, LiveStanza)>,
     /// Offline messages were stored for the user meanwhile.
     claim_offline: bool,
 }
@@ -38,7 +38,7 @@ impl Batch {
         }
         self.n += 1;
         if o.kind == OutKind::Durable {
-            self.durable.push((self.n as u32, o.xml, o.queued_at));
+            self.durable.push((self.n as u32, LiveStanza::from(o)));
         }
     }
 
@@ -104,7 +104,8 @@ pub(super) async fn write_within<T: Transport>(
 
 impl Session {
     /// Writes stanzas taken from the queue. With stream management, the durable ones wait for the
-    /// client's ack, which an `<r/>` asks for at once; a failed write keeps them for the end.
+    /// client's ack, which an `<r/>` asks for at once; without, they are safe once written. A failed
+    /// write keeps them for the end.
     pub(super) async fn write_queued<T: Transport>(&mut self, t: &mut T, mut b: Batch) -> Flow {
         // Boxed: rare, and its future would make every session's task larger.
         if b.claim_offline
@@ -116,20 +117,21 @@ impl Session {
         if b.n == 0 {
             return Flow::Continue;
         }
-        let base = self.sm.as_ref().map_or(0, StreamMgmt::sent_count);
+        let base = self.sm.as_ref().map_or(0, |sm| sm.sent_count());
         if !self.send_stanzas(t, &b.xml(), b.n).await {
-            let lost = b.durable.into_iter().map(|(_, xml, at)| (xml, at));
+            let lost = b.durable.into_iter().map(|(_, stanza)| stanza);
             self.undelivered.extend(lost);
             return Flow::Close(None);
         }
         let Some(sm) = self.sm.as_mut() else {
+            b.durable.iter().for_each(|(_, stanza)| stanza.confirm());
             return Flow::Continue;
         };
         if b.durable.is_empty() {
             return Flow::Continue;
         }
-        for (n, xml, at) in b.durable {
-            sm.track_live(base.wrapping_add(n), xml, at);
+        for (n, stanza) in b.durable {
+            sm.track_live(base.wrapping_add(n), stanza);
         }
         if sm.unacked() > MAX_UNACKED {
             tracing::info!(peer = %self.info.peer, "client leaves too many stanzas unacknowledged");

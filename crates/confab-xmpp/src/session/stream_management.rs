@@ -13,8 +13,13 @@ impl Session {
             // Enabling twice would restart the counters under the pending offline messages.
             "enable" if self.sm.is_some() => Some(unexpected()),
             "enable" => {
-                self.sm = Some(StreamMgmt::default());
+                self.sm = Some(Box::default());
                 Some(Element::new("enabled", NS_SM))
+            }
+            // While messages wait for their receipts, the answer waits for them (`on_receipt`).
+            "r" if self.sm.is_some() && !self.unconfirmed.is_empty() => {
+                self.ack_asked = true;
+                None
             }
             "r" => match &self.sm {
                 Some(sm) => Some(Element::new("a", NS_SM).with_attr("h", sm.handled.to_string())),
@@ -30,6 +35,59 @@ impl Session {
             }
         }
         Flow::Continue
+    }
+
+    /// The oldest unconfirmed message is settled (`safe`: a copy is; otherwise none is left, and it
+    /// is stored offline here). Settles whatever else already is, moves `h` up to the first message
+    /// still waiting and answers an `<r/>` that waited.
+    pub(super) async fn on_receipt<T: Transport>(&mut self, t: &mut T, safe: bool) -> Flow {
+        let mut lost = Vec::new();
+        if let Some((_, u)) = self.unconfirmed.pop_front() {
+            lost.extend((!safe).then_some(u));
+        }
+        while let Some((_, u)) = self.unconfirmed.front_mut() {
+            match u.wait.try_recv() {
+                Ok(()) => {}
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    lost.extend(self.unconfirmed.pop_front().map(|(_, u)| u));
+                    continue;
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => break,
+            }
+            self.unconfirmed.pop_front();
+        }
+        let handle = self.bound.as_ref().expect("bound").handle.clone();
+        for u in lost {
+            if let Some(err) = message::store_unconfirmed(&self.srv, &handle, u).await {
+                if !self.send_stanzas(t, &err.to_xml(), 1).await {
+                    return Flow::Close(None);
+                }
+            }
+        }
+        let Some(sm) = self.sm.as_mut() else {
+            return Flow::Continue;
+        };
+        sm.handled = match self.unconfirmed.front() {
+            Some((seq, _)) => seq.wrapping_sub(1),
+            None => sm.received,
+        };
+        if !self.ack_asked {
+            return Flow::Continue;
+        }
+        self.ack_asked = !self.unconfirmed.is_empty();
+        let a = Element::new("a", NS_SM).with_attr("h", sm.handled.to_string());
+        if !self.send(t, &a.to_xml()).await {
+            return Flow::Close(None);
+        }
+        Flow::Continue
+    }
+
+    /// When the client must have acknowledged the oldest live message it was sent.
+    pub(super) fn ack_due(&self) -> Option<Instant> {
+        let queued_at = self.sm.as_ref()?.oldest_live()?;
+        let limit = self.srv.config.ack_timeout.as_millis() as Millis;
+        let left = (queued_at + limit - confab_core::clock::now_millis()).max(0);
+        Some(Instant::now() + std::time::Duration::from_millis(left as u64))
     }
 
     /// A client `<a h/>`. An `h` that is not a number is ignored (XEP-0198 names no error for it),
