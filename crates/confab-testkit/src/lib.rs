@@ -4,6 +4,7 @@
 //! database ([`postgres::fresh_database_url`]) and the real binary as a child process
 //! ([`process::ConfabProcess`]).
 
+pub mod cluster;
 pub mod nats;
 pub mod postgres;
 pub mod process;

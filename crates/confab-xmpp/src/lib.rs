@@ -141,6 +141,7 @@ pub struct XmppServer {
     pub(crate) remote_presences: cluster::presence::RemotePresences,
     /// Stanzas other nodes handed to sessions here lately (see [`cluster::RecentDeliveries`]).
     pub(crate) recent_deliveries: cluster::RecentDeliveries,
+    pub(crate) remote_receipts: cluster::RemoteReceipts,
     pub tls: Option<TlsAcceptor>,
     /// The MUC service, once installed ([`muc::Rooms::install`]); without it rooms are unavailable.
     pub muc: std::sync::OnceLock<Arc<muc::Rooms>>,
@@ -181,6 +182,7 @@ impl XmppServer {
             cluster,
             remote_presences: Default::default(),
             recent_deliveries: Default::default(),
+            remote_receipts: Default::default(),
             auth_limiter: KeyedLimiter::per_minute(config.auth_attempts_per_minute.max(1)),
             connections: conn_limit::ConnLimits::new(
                 config.max_connections,

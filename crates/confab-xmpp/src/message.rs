@@ -225,7 +225,6 @@ async fn route_inner(
         durable,
         receipt.as_ref(),
     );
-    drop(receipt);
     // To a full JID that is online here, only here; otherwise the user's sessions on other nodes too.
     let resource_here = resource
         .as_deref()
@@ -234,12 +233,22 @@ async fn route_inner(
         crate::cluster::Delivered::default()
     } else {
         let key = crate::cluster::delivery_key(&msg);
-        crate::cluster::deliver_elsewhere(srv, target, resource.as_deref(), &xml, durable, key)
-            .await
+        let receipt = receipt.as_ref();
+        crate::cluster::deliver_elsewhere(
+            srv,
+            target,
+            resource.as_deref(),
+            &xml,
+            durable,
+            key,
+            receipt,
+        )
+        .await
     };
+    drop(receipt);
     let taken = here.taken || elsewhere.taken;
-    // Copies on other nodes carry no receipt: there, being handed over is what counts.
-    if let Some(wait) = wait.filter(|_| here.taken && !elsewhere.taken) {
+    // Copies here carry the receipt; copies on other nodes are confirmed by their node.
+    if let Some(wait) = wait.filter(|_| taken) {
         *unconfirmed = Some(Unconfirmed {
             wait,
             target,

@@ -77,9 +77,16 @@ impl XmppRealtime {
         let srv = &self.server;
         let here = crate::cluster::deliver_here(srv, (app, user), None, &xml, queue_offline, None);
         let key = crate::cluster::delivery_key(&stanza);
-        let elsewhere =
-            crate::cluster::deliver_elsewhere(srv, (app, user), None, &xml, queue_offline, key)
-                .await;
+        let elsewhere = crate::cluster::deliver_elsewhere(
+            srv,
+            (app, user),
+            None,
+            &xml,
+            queue_offline,
+            key,
+            None,
+        )
+        .await;
         let active = here.active || elsewhere.active;
         if here.taken || elsewhere.taken || !queue_offline {
             return active;

@@ -5,66 +5,21 @@
 
 use std::time::Duration;
 
-use common::nats::NatsServer;
+use common::cluster::{gone_elsewhere, seen_elsewhere, two_nodes};
 use common::process::ConfabProcess;
 use common::xmpp::XmppClient;
 use common::TestServer;
-use confab_core::{AppId, UserId};
 use confab_testkit as common;
 use confab_xmpp::stream::StreamEvent;
 use confab_xmpp::xml::Element;
 use reqwest::Method;
 use serde_json::json;
 
-/// Two nodes of one cluster on a private NATS server.
-async fn two_nodes() -> (NatsServer, TestServer, TestServer) {
-    let nats = NatsServer::start().await;
-    let url = nats.url();
-    let a = TestServer::start_with(|c| {
-        c.nats_url = Some(url.clone());
-        c.node_id = Some("node-a".into());
-    })
-    .await;
-    let b = a
-        .another_node(|c| {
-            c.nats_url = Some(url.clone());
-            c.node_id = Some("node-b".into());
-        })
-        .await;
-    (nats, a, b)
-}
-
 async fn online(ts: &TestServer, id: i64, token: &str) -> XmppClient {
     let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
     c.login(id, ts.app_id, token).await;
     c.send("<presence/>").await;
     c
-}
-
-/// Waits until `node` knows that `user` has a session on another node.
-async fn seen_elsewhere(node: &TestServer, user: i64) {
-    let cluster = node.server.as_ref().unwrap().xmpp.cluster.clone();
-    let (app, user) = (AppId::new(node.app_id).unwrap(), UserId::new(user).unwrap());
-    for _ in 0..200 {
-        if !cluster.nodes_with(app, user).is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the other node's session was never announced");
-}
-
-/// Waits until `node` no longer counts `user` as online on another node.
-async fn gone_elsewhere(node: &TestServer, user: i64) {
-    let cluster = node.server.as_ref().unwrap().xmpp.cluster.clone();
-    let (app, user) = (AppId::new(node.app_id).unwrap(), UserId::new(user).unwrap());
-    for _ in 0..200 {
-        if cluster.nodes_with(app, user).is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the other node's session end was never announced");
 }
 
 fn jid(ts: &TestServer, user: i64) -> String {

@@ -8,11 +8,13 @@
 
 mod claims;
 pub mod presence;
+mod receipts;
 mod recent;
 
 pub use claims::{
     claim_now_elsewhere, claim_now_here, release_claims_of_gone_nodes, spawn_claim_sweeper,
 };
+pub use receipts::RemoteReceipts;
 pub use recent::{delivery_key, RecentDeliveries};
 
 use std::sync::{Arc, Weak};
@@ -48,7 +50,16 @@ pub(crate) enum Request {
         /// stored offline (it never got this node's answer) is not handed out a second time.
         #[serde(default)]
         key: Option<String>,
+        /// The sender waits for a receipt (see [`receipts`]): its number on `reply_to`, the
+        /// sending node, which hears [`Request::Receipt`] once a copy here is safe.
+        #[serde(default)]
+        receipt: Option<u64>,
+        #[serde(default)]
+        reply_to: Option<String>,
     },
+    /// The copies `node` took of a message with receipt `id` are settled: one is safe, or all
+    /// were dropped unstored.
+    Receipt { id: u64, node: String, safe: bool },
     /// A *sent* carbon (XEP-0280) of `message` for the user's sessions there that enabled carbons.
     Carbon {
         app: i64,
@@ -150,22 +161,40 @@ fn handle(srv: &XmppServer, request: Request) -> Delivered {
             xml,
             durable,
             key,
+            receipt,
+            reply_to,
         } => {
             let Some(account) = account(app, user) else {
                 return Delivered::default();
             };
+            let (local, wait) = match (receipt, reply_to) {
+                (Some(id), Some(to)) if durable => {
+                    let (local, wait) = Receipt::new();
+                    (Some(local), Some((id, to, wait)))
+                }
+                _ => (None, None),
+            };
+            let xml = xml.into();
             let delivered = deliver_here(
                 srv,
                 account,
                 resource.as_deref(),
-                &xml.into(),
+                &xml,
                 durable,
-                None,
+                local.as_ref(),
             );
+            drop(local);
             if let Some(key) = key.filter(|_| delivered.taken && durable) {
                 srv.recent_deliveries.remember(account, key);
             }
+            if let Some((id, to, wait)) = wait.filter(|_| delivered.taken) {
+                receipts::answer_when_settled(srv, id, to, wait);
+            }
             delivered
+        }
+        Request::Receipt { id, node, safe } => {
+            srv.remote_receipts.settled(id, &node, safe);
+            Delivered::default()
         }
         Request::Carbon { app, user, message } => {
             let Some(account) = account(app, user) else {
@@ -401,11 +430,15 @@ pub async fn deliver_elsewhere(
     xml: &str,
     durable: bool,
     key: Option<String>,
+    receipt: Option<&Receipt>,
 ) -> Delivered {
     let nodes = srv.cluster.nodes_with(target.0, target.1);
     if nodes.is_empty() {
         return Delivered::default();
     }
+    let receipt = receipt
+        .filter(|_| durable)
+        .map(|r| srv.remote_receipts.register(r, &nodes));
     let request = Request::Deliver {
         app: target.0.get(),
         user: target.1.get(),
@@ -413,8 +446,19 @@ pub async fn deliver_elsewhere(
         xml: xml.to_string(),
         durable,
         key,
+        receipt,
+        reply_to: receipt.map(|_| srv.cluster.node_id().to_string()),
     };
-    merge(ask(srv, &nodes, &request).await)
+    let answers = ask_each(srv, &nodes, &request).await;
+    if let Some(id) = receipt {
+        let took: Vec<Arc<str>> = answers
+            .iter()
+            .filter(|(_, d)| d.as_ref().is_some_and(|d| d.taken))
+            .map(|(n, _)| n.clone())
+            .collect();
+        srv.remote_receipts.taken_by(id, &took);
+    }
+    merge(answers.into_iter().filter_map(|(_, d)| d).collect())
 }
 
 fn merge(answers: Vec<Delivered>) -> Delivered {
@@ -509,6 +553,16 @@ fn send_carbons(srv: &XmppServer, own: Account, skip: Option<u64>, msg: &Element
 
 /// Sends `request` to every node at once; the answers of those that answered.
 pub(crate) async fn ask(srv: &XmppServer, nodes: &[Arc<str>], request: &Request) -> Vec<Delivered> {
+    let answers = ask_each(srv, nodes, request).await;
+    answers.into_iter().filter_map(|(_, d)| d).collect()
+}
+
+/// Like [`ask`], with each node's answer (`None`: it did not answer in time).
+async fn ask_each(
+    srv: &XmppServer,
+    nodes: &[Arc<str>],
+    request: &Request,
+) -> Vec<(Arc<str>, Option<Delivered>)> {
     let payload = serde_json::to_vec(request).expect("a request serializes");
     let answers = futures_util::future::join_all(
         nodes
@@ -516,9 +570,10 @@ pub(crate) async fn ask(srv: &XmppServer, nodes: &[Arc<str>], request: &Request)
             .map(|node| srv.cluster.send_to_node(node, FACE, payload.clone())),
     )
     .await;
-    answers
-        .into_iter()
-        .flatten()
-        .filter_map(|a| serde_json::from_slice(&a).ok())
+    nodes
+        .iter()
+        .cloned()
+        .zip(answers)
+        .map(|(n, a)| (n, a.and_then(|a| serde_json::from_slice(&a).ok())))
         .collect()
 }

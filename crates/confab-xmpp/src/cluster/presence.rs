@@ -25,6 +25,9 @@ use crate::XmppServer;
 /// another node may wait before its sender stores it offline.
 const CLAIM_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How much longer than the recipients' ack timeout a receipt from another node is waited for.
+const RECEIPT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Full JIDs heard as available on other nodes, per node and user.
 #[derive(Default)]
 pub struct RemotePresences {
@@ -244,10 +247,19 @@ pub fn spawn_event_listener(srv: &Arc<XmppServer>) {
     let server = Arc::downgrade(srv);
     let mut events = srv.cluster.events();
     let mut shutdown = srv.shutdown_signal();
+    // A receipt another node never answered (its answer lost while the bus was down) is given up
+    // once any recipient there would have been disconnected for not acknowledging.
+    let receipts_expire_after = srv.config.ack_timeout + RECEIPT_GRACE;
     tokio::spawn(async move {
+        let mut sweep = tokio::time::interval(RECEIPT_GRACE);
         loop {
             let event = tokio::select! {
                 e = events.recv() => e,
+                _ = sweep.tick() => {
+                    let Some(srv) = server.upgrade() else { return };
+                    srv.remote_receipts.expire(receipts_expire_after);
+                    continue;
+                }
                 _ = shutdown.changed() => return,
             };
             let Some(srv) = server.upgrade() else { return };
@@ -302,6 +314,7 @@ async fn on_event(srv: &XmppServer, event: ClusterEvent) {
         // Handled by the listener itself (it needs the server beyond this call).
         ClusterEvent::Reconnected => {}
         ClusterEvent::NodeGone { node, users } => {
+            srv.remote_receipts.node_gone(&node);
             for (account, jids) in srv.remote_presences.take_node(&node) {
                 for jid in jids {
                     let bye = Element::new("presence", NS_CLIENT)

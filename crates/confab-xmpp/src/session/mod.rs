@@ -111,8 +111,8 @@ pub(crate) struct Session {
     throttle: Option<Box<Throttle>>,
     /// Messages the XEP-0198 count waits for, with their inbound count, in order.
     unconfirmed: VecDeque<(u32, message::Unconfirmed)>,
-    /// The client's `<r/>` waits for some of them.
-    ack_asked: bool,
+    /// The client's `<r/>` waits until `h` reaches this count (what it had sent by then).
+    ack_asked: Option<u32>,
 }
 
 /// Runs one client connection to its end.
@@ -140,7 +140,7 @@ pub async fn run<T: Transport>(srv: Arc<XmppServer>, mut t: T, info: ConnInfo) {
         error_detail: None,
         throttle: Throttle::new(srv.config.stanza_rate, srv.config.byte_rate),
         unconfirmed: VecDeque::new(),
-        ack_asked: false,
+        ack_asked: None,
     };
     let mut shutdown = srv.shutdown_signal();
     let mut rx: Option<mpsc::Receiver<Outbound>> = None;

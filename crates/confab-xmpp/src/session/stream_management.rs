@@ -17,8 +17,8 @@ impl Session {
                 Some(Element::new("enabled", NS_SM))
             }
             // While messages wait for their receipts, the answer waits for them (`on_receipt`).
-            "r" if self.sm.is_some() && !self.unconfirmed.is_empty() => {
-                self.ack_asked = true;
+            "r" if !self.unconfirmed.is_empty() => {
+                self.ack_asked = self.sm.as_ref().map(|sm| sm.received);
                 None
             }
             "r" => match &self.sm {
@@ -39,7 +39,7 @@ impl Session {
 
     /// The oldest unconfirmed message is settled (`safe`: a copy is; otherwise none is left, and it
     /// is stored offline here). Settles whatever else already is, moves `h` up to the first message
-    /// still waiting and answers an `<r/>` that waited.
+    /// still waiting and answers an `<r/>` that waited once `h` covers what came before it.
     pub(super) async fn on_receipt<T: Transport>(&mut self, t: &mut T, safe: bool) -> Flow {
         let mut lost = Vec::new();
         if let Some((_, u)) = self.unconfirmed.pop_front() {
@@ -71,10 +71,12 @@ impl Session {
             Some((seq, _)) => seq.wrapping_sub(1),
             None => sm.received,
         };
-        if !self.ack_asked {
+        // Counts compared as a distance, as they wrap.
+        let covered = |at: u32| sm.handled.wrapping_sub(at) < 1 << 31;
+        if self.ack_asked.is_none_or(|at| !covered(at)) {
             return Flow::Continue;
         }
-        self.ack_asked = !self.unconfirmed.is_empty();
+        self.ack_asked = None;
         let a = Element::new("a", NS_SM).with_attr("h", sm.handled.to_string());
         if !self.send(t, &a.to_xml()).await {
             return Flow::Close(None);

@@ -1,0 +1,54 @@
+//! Two nodes of one cluster in one test process, and waiting for what one node learns of the other.
+
+use std::time::Duration;
+
+use confab_core::{AppId, UserId};
+
+use crate::nats::NatsServer;
+use crate::TestServer;
+
+/// Two nodes (`node-a`, `node-b`) on one embedded store and a private NATS server.
+pub async fn two_nodes() -> (NatsServer, TestServer, TestServer) {
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let a = TestServer::start_with(|c| {
+        c.nats_url = Some(url.clone());
+        c.node_id = Some("node-a".into());
+    })
+    .await;
+    let b = a
+        .another_node(|c| {
+            c.nats_url = Some(url.clone());
+            c.node_id = Some("node-b".into());
+        })
+        .await;
+    (nats, a, b)
+}
+
+/// Waits until `node` knows that `user` has a session on another node.
+pub async fn seen_elsewhere(node: &TestServer, user: i64) {
+    assert!(
+        wait_for_elsewhere(node, user, true).await,
+        "the other node's session was never announced"
+    );
+}
+
+/// Waits until `node` no longer counts `user` as online on another node.
+pub async fn gone_elsewhere(node: &TestServer, user: i64) {
+    assert!(
+        wait_for_elsewhere(node, user, false).await,
+        "the other node's session end was never announced"
+    );
+}
+
+async fn wait_for_elsewhere(node: &TestServer, user: i64, online: bool) -> bool {
+    let cluster = node.server.as_ref().unwrap().xmpp.cluster.clone();
+    let (app, user) = (AppId::new(node.app_id).unwrap(), UserId::new(user).unwrap());
+    for _ in 0..200 {
+        if cluster.nodes_with(app, user).is_empty() != online {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}

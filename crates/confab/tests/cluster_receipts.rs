@@ -1,0 +1,142 @@
+//! Receipts across nodes: a 1:1 message without history to a user online on another node counts
+//! toward its sender's XEP-0198 `h` only once that node says a copy is safe (the recipient's client
+//! acknowledged it, or it was stored offline). When the recipient's node is killed first, the
+//! sending node stores the message offline itself, and the recipient gets it after reconnecting.
+
+use std::time::Duration;
+
+use common::cluster::{seen_elsewhere, two_nodes};
+use common::process::ConfabProcess;
+use common::xmpp::XmppClient;
+use common::TestServer;
+use confab_testkit as common;
+
+const NS_SM: &str = "urn:xmpp:sm:3";
+
+/// Logs in at `addr` with stream management and initial presence; returns the client and how many
+/// stanzas it was sent since `<enabled/>` (what its `<a h/>` must count).
+async fn with_sm(addr: std::net::SocketAddr, app: i64, id: i64, token: &str) -> (XmppClient, u32) {
+    let mut c = XmppClient::tcp(addr).await;
+    c.login(id, app, token).await;
+    c.send(&format!("<enable xmlns='{NS_SM}'/>")).await;
+    c.until(|e| e.is("enabled", NS_SM)).await;
+    c.send("<presence/><iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let mut n = 0;
+    loop {
+        let e = c.element().await;
+        n += u32::from(matches!(e.name.as_str(), "message" | "presence" | "iq"));
+        if e.attr("id") == Some("sync") {
+            return (c, n);
+        }
+    }
+}
+
+/// The `h` of the next `<a/>` within `dur`, if one comes.
+async fn ack_within(c: &mut XmppClient, dur: Duration) -> Option<u32> {
+    let deadline = tokio::time::Instant::now() + dur;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let e = tokio::time::timeout(left, c.element()).await.ok()?;
+        if e.is("a", NS_SM) {
+            return e.attr("h").and_then(|h| h.parse().ok());
+        }
+    }
+}
+
+async fn send_chat(c: &mut XmppClient, to: &str, id: &str) {
+    c.send(&format!(
+        "<message to='{to}' type='chat' id='{id}'><body>{id}</body></message><r xmlns='{NS_SM}'/>"
+    ))
+    .await;
+}
+
+async fn message(c: &mut XmppClient, id: &str) -> confab_xmpp::xml::Element {
+    c.until(|e| e.name == "message" && e.attr("id") == Some(id))
+        .await
+}
+
+fn jid(ts: &TestServer, user: i64) -> String {
+    format!("{user}-{}@localhost", ts.app_id)
+}
+
+#[tokio::test]
+async fn the_senders_ack_waits_for_the_recipient_on_another_node() {
+    let (_nats, a, b) = two_nodes().await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let (mut alice_a, _) = with_sm(a.xmpp_addr(), a.app_id, alice, &at).await;
+    let (mut bob_b, mut bob_h) = with_sm(b.xmpp_addr(), a.app_id, bob, &bt).await;
+    seen_elsewhere(&a, bob).await;
+
+    send_chat(&mut alice_a, &jid(&a, bob), "m1").await;
+    message(&mut bob_b, "m1").await;
+    bob_h += 1;
+    assert_eq!(
+        ack_within(&mut alice_a, Duration::from_millis(500)).await,
+        None,
+        "no ack before bob's client has it"
+    );
+    bob_b
+        .send(&format!("<a xmlns='{NS_SM}' h='{bob_h}'/>"))
+        .await;
+    // alice's presence, her sync ping and the message.
+    assert_eq!(
+        ack_within(&mut alice_a, Duration::from_secs(5)).await,
+        Some(3)
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+/// The recipient's node dies while its client has not acknowledged the message: the sending node
+/// hears that the node is gone, stores the message offline, and only then acknowledges it.
+#[tokio::test]
+async fn a_message_unacknowledged_on_a_killed_node_is_stored_by_the_sender() {
+    let Some((nats, database_url, a)) = common::postgres::first_node("confab_receipts", |c| {
+        c.node_id = Some("receipt-a".into());
+        c.node_timeout_secs = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = nats.url();
+    let mut c = ConfabProcess::serve(
+        std::path::Path::new(env!("CARGO_BIN_EXE_confab")),
+        dir.path(),
+        &[
+            ("CONFAB_DATABASE_URL", &database_url),
+            ("CONFAB_NATS_URL", &url),
+            ("CONFAB_NODE_ID", "receipt-c"),
+            ("CONFAB_NODE_TIMEOUT_SECS", "2"),
+        ],
+    )
+    .await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let (mut alice_a, _) = with_sm(a.xmpp_addr(), a.app_id, alice, &at).await;
+    let (mut bob_c, _) = with_sm(c.xmpp, a.app_id, bob, &bt).await;
+    seen_elsewhere(&a, bob).await;
+
+    send_chat(&mut alice_a, &jid(&a, bob), "m1").await;
+    message(&mut bob_c, "m1").await;
+    assert_eq!(
+        ack_within(&mut alice_a, Duration::from_millis(300)).await,
+        None
+    );
+    c.kill().await;
+    drop(bob_c);
+    assert_eq!(
+        ack_within(&mut alice_a, Duration::from_secs(20)).await,
+        Some(3),
+        "acknowledged once node A stored it"
+    );
+    let mut bob_a = XmppClient::tcp(a.xmpp_addr()).await;
+    bob_a.login(bob, a.app_id, &bt).await;
+    bob_a.send("<presence/>").await;
+    let m = message(&mut bob_a, "m1").await;
+    assert!(m.child("delay", "urn:xmpp:delay").is_some(), "offline");
+    a.stop().await;
+}
