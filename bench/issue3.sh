@@ -124,26 +124,7 @@ cf_start() {
 cf_stop() { kill "$CF_PID"; wait "$CF_PID" 2>/dev/null || true; CF_PID=; }
 cf_start
 log "confab: creating $N users and sessions over REST"
-python3 - "$HTTP" "$APP_JSON" "$N" "$PASS" "$work" <<'PY'
-import json, sys, urllib.request
-from concurrent.futures import ThreadPoolExecutor
-http, app, n, pw, work = sys.argv[1], json.loads(sys.argv[2][sys.argv[2].index("{"):]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-def post(path, body, headers):
-    req = urllib.request.Request(f"http://{http}{path}", data=json.dumps(body).encode(), method="POST",
-        headers={"Content-Type": "application/json", **headers})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.load(r)
-def signup(i):
-    login = f"bench{i}"
-    uid = post("/users.json", {"user": {"login": login, "password": pw}}, {"CB-AuthKey": app["auth_key"]})["user"]["id"]
-    s = post("/session.json", {"application_id": app["id"], "auth_key": app["auth_key"],
-                               "user": {"login": login, "password": pw}}, {})
-    return uid, s["session"]["token"]
-with ThreadPoolExecutor(8) as ex, open(f"{work}/cf-pass.txt", "w") as fp, open(f"{work}/cf-token.txt", "w") as ft:
-    for uid, tok in ex.map(signup, range(1, n + 1)):
-        print(f"{uid}-{app['id']} {pw}", file=fp)
-        print(f"{uid}-{app['id']} {tok}", file=ft)
-PY
+python3 "$repo/bench/lib/confab-users.py" "$HTTP" "$APP_JSON" "$N" "$PASS" "$work"
 cf_stop
 # The other IDLE-N users for the idle run are copied in SQL (same password hash as user bench1, one
 # session each): 36,000 more Argon2 hashes over REST would take longer than the whole comparison.

@@ -142,6 +142,7 @@ pub struct XmppServer {
     /// Stanzas other nodes handed to sessions here lately (see [`cluster::RecentDeliveries`]).
     pub(crate) recent_deliveries: cluster::RecentDeliveries,
     pub(crate) remote_receipts: cluster::RemoteReceipts,
+    pub(crate) remote_occupants: cluster::RemoteOccupants,
     pub tls: Option<TlsAcceptor>,
     /// The MUC service, once installed ([`muc::Rooms::install`]); without it rooms are unavailable.
     pub muc: std::sync::OnceLock<Arc<muc::Rooms>>,
@@ -183,6 +184,7 @@ impl XmppServer {
             remote_presences: Default::default(),
             recent_deliveries: Default::default(),
             remote_receipts: Default::default(),
+            remote_occupants: Default::default(),
             auth_limiter: KeyedLimiter::per_minute(config.auth_attempts_per_minute.max(1)),
             connections: conn_limit::ConnLimits::new(
                 config.max_connections,

@@ -767,6 +767,71 @@ async fn a_killed_nodes_users_go_unavailable_to_their_contacts() {
     a.stop().await;
 }
 
+/// A node is `kill -9`ed with a user in a room: the room's occupants on the surviving node see
+/// that user leave (XEP-0045 unavailable presence from the room) once the node is taken as gone.
+#[tokio::test]
+async fn a_killed_nodes_room_occupants_leave_the_room_elsewhere() {
+    let Some((nats, database_url, a)) = common::postgres::first_node("confab_node_loss", |c| {
+        c.node_id = Some("room-a".into());
+        c.node_timeout_secs = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let url = nats.url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ConfabProcess::serve(
+        std::path::Path::new(env!("CARGO_BIN_EXE_confab")),
+        dir.path(),
+        &[
+            ("CONFAB_DATABASE_URL", &database_url),
+            ("CONFAB_NATS_URL", &url),
+            ("CONFAB_NODE_ID", "room-c"),
+            ("CONFAB_NODE_TIMEOUT_SECS", "2"),
+        ],
+    )
+    .await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let dialog = a.group(&at, &[bob]).await;
+    let room = format!("{}_{dialog}@muc.localhost", a.app_id);
+    let join = |user: i64| {
+        format!(
+            "<presence to='{room}/{user}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+        )
+    };
+    let mut alice_a = online(&a, alice, &at).await;
+    alice_a.send(&join(alice)).await;
+    alice_a
+        .until(|e| is_presence_from(e, &format!("{room}/{alice}"), None))
+        .await;
+    let mut bob_c = online_at(c.xmpp, a.app_id, bob, &bt).await;
+    bob_c.send(&join(bob)).await;
+    bob_c
+        .until(|e| is_presence_from(e, &format!("{room}/{bob}"), None))
+        .await;
+    alice_a
+        .until(|e| is_presence_from(e, &format!("{room}/{bob}"), None))
+        .await;
+
+    c.kill().await;
+    let left = tokio::time::timeout(
+        Duration::from_secs(20),
+        alice_a.until(|e| is_presence_from(e, &format!("{room}/{bob}"), Some("unavailable"))),
+    )
+    .await
+    .expect("bob's leave presence after node C died");
+    assert!(
+        left.child("x", "http://jabber.org/protocol/muc#user")
+            .is_some(),
+        "{}",
+        left.to_xml()
+    );
+    drop(bob_c);
+    a.stop().await;
+}
+
 /// A node killed and started again under the same `node_id` (before anyone took it as gone)
 /// releases what its previous run had claimed: the user gets those messages at the next login.
 #[tokio::test]

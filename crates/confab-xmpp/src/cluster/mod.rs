@@ -7,6 +7,7 @@
 //! when no node took it, so a message is stored once.
 
 mod claims;
+mod occupants;
 pub mod presence;
 mod receipts;
 mod recent;
@@ -14,6 +15,7 @@ mod recent;
 pub use claims::{
     claim_now_elsewhere, claim_now_here, release_claims_of_gone_nodes, spawn_claim_sweeper,
 };
+pub use occupants::RemoteOccupants;
 pub use receipts::RemoteReceipts;
 pub use recent::{delivery_key, RecentDeliveries};
 
@@ -111,6 +113,12 @@ pub(crate) enum Request {
         dialog: String,
         user: i64,
         xml: String,
+        /// The node the occupant is on, and whether they joined (or left): remembered, so that
+        /// they can be seen leaving if that node dies.
+        #[serde(default)]
+        origin: Option<String>,
+        #[serde(default)]
+        joined: bool,
     },
 }
 
@@ -298,15 +306,23 @@ fn handle(srv: &XmppServer, request: Request) -> Delivered {
             ..Delivered::default()
         },
         Request::RoomPresence {
-            app: _,
+            app,
             dialog,
             user,
             xml,
+            origin,
+            joined,
         } => {
-            if let (Some(rooms), Ok(dialog), Ok(user)) =
-                (srv.muc.get(), dialog.parse::<ObjectId>(), UserId::new(user))
-            {
+            if let (Some(rooms), Ok(dialog), Some((app, user))) = (
+                srv.muc.get(),
+                dialog.parse::<ObjectId>(),
+                account(app, user),
+            ) {
                 rooms.occupant_presence_here(dialog, user, &xml.into());
+                if let Some(node) = origin {
+                    srv.remote_occupants
+                        .heard(&node, (app, dialog, user), joined);
+                }
             }
             Delivered::default()
         }
@@ -366,6 +382,7 @@ pub async fn room_presence_elsewhere(
     dialog: ObjectId,
     user: UserId,
     xml: &str,
+    joined: bool,
 ) {
     let nodes = srv.cluster.other_nodes();
     if !nodes.is_empty() {
@@ -374,6 +391,8 @@ pub async fn room_presence_elsewhere(
             dialog: dialog.to_string(),
             user: user.get(),
             xml: xml.to_string(),
+            origin: Some(srv.cluster.node_id().to_string()),
+            joined,
         };
         ask(srv, &nodes, &request).await;
     }

@@ -315,6 +315,11 @@ async fn on_event(srv: &XmppServer, event: ClusterEvent) {
         ClusterEvent::Reconnected => {}
         ClusterEvent::NodeGone { node, users } => {
             srv.remote_receipts.node_gone(&node);
+            if let Some(rooms) = srv.muc.get() {
+                for (app, dialog, user) in srv.remote_occupants.take_node(&node) {
+                    rooms.occupant_gone_elsewhere(app, dialog, user);
+                }
+            }
             for (account, jids) in srv.remote_presences.take_node(&node) {
                 for jid in jids {
                     let bye = Element::new("presence", NS_CLIENT)

@@ -144,17 +144,34 @@ impl Rooms {
             for o in &others {
                 o.send(xml.clone());
             }
-            self.announce_elsewhere(from, dialog_id, &xml).await;
+            self.announce_elsewhere(from, dialog_id, &xml, true).await;
         }
         replies
     }
 
     /// Hands an occupant's join or leave presence to the room's occupants on the other nodes.
-    async fn announce_elsewhere(&self, from: &SessionHandle, dialog_id: ObjectId, xml: &str) {
+    async fn announce_elsewhere(
+        &self,
+        from: &SessionHandle,
+        dialog_id: ObjectId,
+        xml: &str,
+        joined: bool,
+    ) {
         if let Some(srv) = self.srv.upgrade() {
-            crate::cluster::room_presence_elsewhere(&srv, from.app, dialog_id, from.user, xml)
-                .await;
+            let (app, user) = (from.app, from.user);
+            crate::cluster::room_presence_elsewhere(&srv, app, dialog_id, user, xml, joined).await;
         }
+    }
+
+    /// Another node died with `user` in the room: its occupants here see the user leave, unless
+    /// the user has a session here in the room.
+    pub(crate) fn occupant_gone_elsewhere(&self, app: AppId, dialog: ObjectId, user: UserId) {
+        if self.joined_users(dialog).contains(&user) {
+            return;
+        }
+        let jid = self.room_jid(app, dialog);
+        let xml = occupant_presence(&jid, user, Role::Member, true).to_xml();
+        self.occupant_presence_here(dialog, user, &xml.into());
     }
 
     /// From another node: an occupant's presence for this node's sessions joined to the room
@@ -176,7 +193,7 @@ impl Rooms {
     /// session left there.
     async fn leave(&self, from: &SessionHandle, dialog_id: ObjectId, room_jid: &str) {
         if let Some(xml) = self.leave_here(from, dialog_id, room_jid) {
-            self.announce_elsewhere(from, dialog_id, &xml).await;
+            self.announce_elsewhere(from, dialog_id, &xml, false).await;
         }
     }
 
@@ -262,7 +279,8 @@ impl Rooms {
             let (app, user) = (handle.app, handle.user);
             tokio::spawn(async move {
                 for (dialog, xml) in left {
-                    crate::cluster::room_presence_elsewhere(&srv, app, dialog, user, &xml).await;
+                    crate::cluster::room_presence_elsewhere(&srv, app, dialog, user, &xml, false)
+                        .await;
                 }
             });
         }
