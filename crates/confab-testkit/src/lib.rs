@@ -57,6 +57,15 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     }
 }
 
+/// With `CONFAB_TEST_BACKEND=postgres` the test servers store everything in a fresh PostgreSQL
+/// database (see [`postgres::fresh_database_url`]) instead of the embedded one, so the same tests
+/// prove both backends (`scripts/test.sh` runs a set of them this way).
+async fn on_postgres_when_asked(config: &mut Config) {
+    if std::env::var("CONFAB_TEST_BACKEND").as_deref() == Ok("postgres") {
+        config.database_url = postgres::fresh_database_url("confab_suite").await;
+    }
+}
+
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
@@ -65,6 +74,7 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path());
+        on_postgres_when_asked(&mut config).await;
         tweak(&mut config);
         let creds = confab::create_app(&config, "test").await.unwrap();
         Self::running(dir, config, creds).await
@@ -99,6 +109,7 @@ impl TestServer {
     pub async fn start_chatserver_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path());
+        on_postgres_when_asked(&mut config).await;
         let creds = confab::create_app(&config, "test").await.unwrap();
         config.chatserver_addr = Some("127.0.0.1:0".into());
         config.chatserver_app_id = Some(creds.app.id.get());
