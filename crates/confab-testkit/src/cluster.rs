@@ -5,6 +5,7 @@ use std::time::Duration;
 use confab_core::{AppId, UserId};
 
 use crate::nats::NatsServer;
+use crate::process::ConfabProcess;
 use crate::TestServer;
 
 /// Two nodes (`node-a`, `node-b`) on one embedded store and a private NATS server.
@@ -51,4 +52,23 @@ async fn wait_for_elsewhere(node: &TestServer, user: i64, online: bool) -> bool 
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     false
+}
+
+/// Another node of the cluster as a real `confab` process (to be killed with SIGKILL), on the
+/// database at `database_url` and the bus at `nats_url`, named `node_id`, taking other nodes as
+/// gone after 2 s.
+pub async fn node_process(
+    bin: &std::path::Path,
+    data_dir: &std::path::Path,
+    database_url: &str,
+    nats_url: &str,
+    node_id: &str,
+) -> ConfabProcess {
+    let env = [
+        ("CONFAB_DATABASE_URL", database_url),
+        ("CONFAB_NATS_URL", nats_url),
+        ("CONFAB_NODE_ID", node_id),
+        ("CONFAB_NODE_TIMEOUT_SECS", "2"),
+    ];
+    ConfabProcess::serve(bin, data_dir, &env).await
 }

@@ -267,6 +267,41 @@ impl XmppClient {
         }
     }
 
+    /// Enables XEP-0198 stream management; the stanza counts start now.
+    pub async fn enable_sm(&mut self) {
+        self.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
+        self.until(|e| e.is("enabled", "urn:xmpp:sm:3")).await;
+    }
+
+    /// A ping round trip; returns how many stanzas came meanwhile, the reply included (what an
+    /// `<a h/>` must count of them).
+    pub async fn sync_counting(&mut self) -> u32 {
+        self.send("<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>")
+            .await;
+        let mut n = 0;
+        loop {
+            let e = self.element().await;
+            n += u32::from(matches!(e.name.as_str(), "message" | "presence" | "iq"));
+            if e.attr("id") == Some("sync") {
+                return n;
+            }
+        }
+    }
+
+    /// The `h` of the next XEP-0198 `<a/>` within `dur`, if one comes (other elements are skipped).
+    pub async fn sm_ack_within(&mut self, dur: Duration) -> Option<u32> {
+        let deadline = tokio::time::Instant::now() + dur;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let StreamEvent::Element(e) = self.next_within(left).await? else {
+                continue;
+            };
+            if e.is("a", "urn:xmpp:sm:3") {
+                return e.attr("h").and_then(|h| h.parse().ok());
+            }
+        }
+    }
+
     /// Asserts that nothing (other than whitespace) arrives for `dur`.
     pub async fn nothing_for(&mut self, dur: Duration) {
         if let Some(ev) = self.next_within(dur).await {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use common::cluster::{gone_elsewhere, seen_elsewhere, two_nodes};
+use common::cluster::{gone_elsewhere, node_process, seen_elsewhere, two_nodes};
 use common::process::ConfabProcess;
 use common::xmpp::XmppClient;
 use common::TestServer;
@@ -519,19 +519,9 @@ async fn a_killed_nodes_unacknowledged_offline_messages_reach_the_user_elsewhere
     else {
         return;
     };
-    let url = nats.url();
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ConfabProcess::serve(
-        std::path::Path::new(env!("CARGO_BIN_EXE_confab")),
-        dir.path(),
-        &[
-            ("CONFAB_DATABASE_URL", &database_url),
-            ("CONFAB_NATS_URL", &url),
-            ("CONFAB_NODE_ID", "loss-c"),
-            ("CONFAB_NODE_TIMEOUT_SECS", "2"),
-        ],
-    )
-    .await;
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
+    let mut c = node_process(bin, dir.path(), &database_url, &nats.url(), "loss-c").await;
     let (alice, at) = a.user("alice").await;
     let (bob, bt) = a.user("bob").await;
     let mut alice_a = online(&a, alice, &at).await;
@@ -722,19 +712,9 @@ async fn a_killed_nodes_users_go_unavailable_to_their_contacts() {
     else {
         return;
     };
-    let url = nats.url();
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ConfabProcess::serve(
-        std::path::Path::new(env!("CARGO_BIN_EXE_confab")),
-        dir.path(),
-        &[
-            ("CONFAB_DATABASE_URL", &database_url),
-            ("CONFAB_NATS_URL", &url),
-            ("CONFAB_NODE_ID", "gone-c"),
-            ("CONFAB_NODE_TIMEOUT_SECS", "2"),
-        ],
-    )
-    .await;
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
+    let mut c = node_process(bin, dir.path(), &database_url, &nats.url(), "gone-c").await;
     let (alice, at) = a.user("alice").await;
     let (bob, bt) = a.user("bob").await;
     let (alice_jid, bob_jid) = (jid(&a, alice), jid(&a, bob));
@@ -779,19 +759,9 @@ async fn a_killed_nodes_room_occupants_leave_the_room_elsewhere() {
     else {
         return;
     };
-    let url = nats.url();
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ConfabProcess::serve(
-        std::path::Path::new(env!("CARGO_BIN_EXE_confab")),
-        dir.path(),
-        &[
-            ("CONFAB_DATABASE_URL", &database_url),
-            ("CONFAB_NATS_URL", &url),
-            ("CONFAB_NODE_ID", "room-c"),
-            ("CONFAB_NODE_TIMEOUT_SECS", "2"),
-        ],
-    )
-    .await;
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
+    let mut c = node_process(bin, dir.path(), &database_url, &nats.url(), "room-c").await;
     let (alice, at) = a.user("alice").await;
     let (bob, bt) = a.user("bob").await;
     let dialog = a.group(&at, &[bob]).await;

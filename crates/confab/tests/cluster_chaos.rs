@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use confab_testkit as common;
 
+use common::cluster::node_process;
 use common::process::ConfabProcess;
 use common::xmpp::XmppClient;
 use confab_xmpp::stream::StreamEvent;
@@ -321,13 +322,7 @@ async fn acknowledged_messages_survive_the_recipients_node_killed() {
     let (mut total_acked, mut total_twice) = (0, 0);
     for round in 0..rounds {
         let node = format!("rcpt-c{round}");
-        let env = [
-            ("CONFAB_DATABASE_URL", database_url.as_str()),
-            ("CONFAB_NATS_URL", url.as_str()),
-            ("CONFAB_NODE_ID", node.as_str()),
-            ("CONFAB_NODE_TIMEOUT_SECS", "2"),
-        ];
-        let mut c = ConfabProcess::serve(bin, dir.path(), &env).await;
+        let mut c = node_process(bin, dir.path(), &database_url, &url, &node).await;
         let mut r = XmppClient::tcp(c.xmpp).await;
         r.login(rcpt, a.app_id, &rt).await;
         r.send("<enable xmlns='urn:xmpp:sm:3'/>").await;

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use common::cluster::{seen_elsewhere, two_nodes};
-use common::process::ConfabProcess;
+use common::cluster::{node_process, seen_elsewhere, two_nodes};
 use common::xmpp::XmppClient;
 use common::TestServer;
 use confab_testkit as common;
@@ -18,30 +17,10 @@ const NS_SM: &str = "urn:xmpp:sm:3";
 async fn with_sm(addr: std::net::SocketAddr, app: i64, id: i64, token: &str) -> (XmppClient, u32) {
     let mut c = XmppClient::tcp(addr).await;
     c.login(id, app, token).await;
-    c.send(&format!("<enable xmlns='{NS_SM}'/>")).await;
-    c.until(|e| e.is("enabled", NS_SM)).await;
-    c.send("<presence/><iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>")
-        .await;
-    let mut n = 0;
-    loop {
-        let e = c.element().await;
-        n += u32::from(matches!(e.name.as_str(), "message" | "presence" | "iq"));
-        if e.attr("id") == Some("sync") {
-            return (c, n);
-        }
-    }
-}
-
-/// The `h` of the next `<a/>` within `dur`, if one comes.
-async fn ack_within(c: &mut XmppClient, dur: Duration) -> Option<u32> {
-    let deadline = tokio::time::Instant::now() + dur;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let e = tokio::time::timeout(left, c.element()).await.ok()?;
-        if e.is("a", NS_SM) {
-            return e.attr("h").and_then(|h| h.parse().ok());
-        }
-    }
+    c.enable_sm().await;
+    c.send("<presence/>").await;
+    let n = c.sync_counting().await;
+    (c, n)
 }
 
 async fn send_chat(c: &mut XmppClient, to: &str, id: &str) {
@@ -73,7 +52,7 @@ async fn the_senders_ack_waits_for_the_recipient_on_another_node() {
     message(&mut bob_b, "m1").await;
     bob_h += 1;
     assert_eq!(
-        ack_within(&mut alice_a, Duration::from_millis(500)).await,
+        alice_a.sm_ack_within(Duration::from_millis(500)).await,
         None,
         "no ack before bob's client has it"
     );
@@ -81,10 +60,7 @@ async fn the_senders_ack_waits_for_the_recipient_on_another_node() {
         .send(&format!("<a xmlns='{NS_SM}' h='{bob_h}'/>"))
         .await;
     // alice's presence, her sync ping and the message.
-    assert_eq!(
-        ack_within(&mut alice_a, Duration::from_secs(5)).await,
-        Some(3)
-    );
+    assert_eq!(alice_a.sm_ack_within(Duration::from_secs(5)).await, Some(3));
     b.stop().await;
     a.stop().await;
 }
@@ -102,18 +78,8 @@ async fn a_message_unacknowledged_on_a_killed_node_is_stored_by_the_sender() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let url = nats.url();
-    let mut c = ConfabProcess::serve(
-        std::path::Path::new(env!("CARGO_BIN_EXE_confab")),
-        dir.path(),
-        &[
-            ("CONFAB_DATABASE_URL", &database_url),
-            ("CONFAB_NATS_URL", &url),
-            ("CONFAB_NODE_ID", "receipt-c"),
-            ("CONFAB_NODE_TIMEOUT_SECS", "2"),
-        ],
-    )
-    .await;
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
+    let mut c = node_process(bin, dir.path(), &database_url, &nats.url(), "receipt-c").await;
     let (alice, at) = a.user("alice").await;
     let (bob, bt) = a.user("bob").await;
     let (mut alice_a, _) = with_sm(a.xmpp_addr(), a.app_id, alice, &at).await;
@@ -123,13 +89,13 @@ async fn a_message_unacknowledged_on_a_killed_node_is_stored_by_the_sender() {
     send_chat(&mut alice_a, &jid(&a, bob), "m1").await;
     message(&mut bob_c, "m1").await;
     assert_eq!(
-        ack_within(&mut alice_a, Duration::from_millis(300)).await,
+        alice_a.sm_ack_within(Duration::from_millis(300)).await,
         None
     );
     c.kill().await;
     drop(bob_c);
     assert_eq!(
-        ack_within(&mut alice_a, Duration::from_secs(20)).await,
+        alice_a.sm_ack_within(Duration::from_secs(20)).await,
         Some(3),
         "acknowledged once node A stored it"
     );

@@ -22,26 +22,11 @@ async fn client(ts: &TestServer, login: &str, sm: bool) -> (XmppClient, String, 
     let mut c = XmppClient::tcp(ts.xmpp_addr()).await;
     c.login(id, ts.app_id, &token).await;
     if sm {
-        c.send(&format!("<enable xmlns='{NS_SM}'/>")).await;
-        c.until(|e| e.is("enabled", NS_SM)).await;
+        c.enable_sm().await;
     }
     c.send("<presence/>").await;
-    let received = sync(&mut c).await;
+    let received = c.sync_counting().await;
     (c, format!("{id}-{}@localhost", ts.app_id), received)
-}
-
-/// A ping round trip; returns how many stanzas came, the reply included.
-async fn sync(c: &mut XmppClient) -> u32 {
-    c.send("<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>")
-        .await;
-    let mut n = 0;
-    loop {
-        let e = c.element().await;
-        n += u32::from(matches!(e.name.as_str(), "message" | "presence" | "iq"));
-        if e.attr("id") == Some("sync") {
-            return n;
-        }
-    }
 }
 
 /// Sends a chat message and asks for an ack.
@@ -55,18 +40,6 @@ async fn send_chat(c: &mut XmppClient, to: &str, id: &str, history: bool) {
         "<message to='{to}' type='chat' id='{id}'><body>text {id}</body>{extra}</message><r xmlns='{NS_SM}'/>"
     ))
     .await;
-}
-
-/// The `h` of the next `<a/>` within `dur`, if one comes.
-async fn ack_within(c: &mut XmppClient, dur: Duration) -> Option<u32> {
-    let deadline = tokio::time::Instant::now() + dur;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let e = tokio::time::timeout(left, c.element()).await.ok()?;
-        if e.is("a", NS_SM) {
-            return e.attr("h").and_then(|h| h.parse().ok());
-        }
-    }
 }
 
 /// Reads until the chat message `id` arrives; returns it.
@@ -85,23 +58,17 @@ async fn the_senders_ack_waits_for_the_recipients() {
     message(&mut bob, "m1").await;
     bob_h += 1;
     assert_eq!(
-        ack_within(&mut alice, Duration::from_millis(500)).await,
+        alice.sm_ack_within(Duration::from_millis(500)).await,
         None,
         "no ack before bob has the message"
     );
     bob.send(&format!("<a xmlns='{NS_SM}' h='{bob_h}'/>")).await;
     // alice sent presence and the sync ping, then the message: h covers all three.
-    assert_eq!(
-        ack_within(&mut alice, Duration::from_secs(5)).await,
-        Some(3)
-    );
+    assert_eq!(alice.sm_ack_within(Duration::from_secs(5)).await, Some(3));
 
     // Saved to the history, a message is safe before delivery: acked at once.
     send_chat(&mut alice, &bob_jid, "m2", true).await;
-    assert_eq!(
-        ack_within(&mut alice, Duration::from_secs(5)).await,
-        Some(4)
-    );
+    assert_eq!(alice.sm_ack_within(Duration::from_secs(5)).await, Some(4));
     message(&mut bob, "m2").await;
     ts.stop().await;
 }
@@ -112,10 +79,7 @@ async fn a_recipient_without_stream_management_confirms_by_reading() {
     let (mut alice, _, _) = client(&ts, "alice", true).await;
     let (mut bob, bob_jid, _) = client(&ts, "bob", false).await;
     send_chat(&mut alice, &bob_jid, "m1", false).await;
-    assert_eq!(
-        ack_within(&mut alice, Duration::from_secs(5)).await,
-        Some(3)
-    );
+    assert_eq!(alice.sm_ack_within(Duration::from_secs(5)).await, Some(3));
     message(&mut bob, "m1").await;
     ts.stop().await;
 }
@@ -129,17 +93,11 @@ async fn a_recipient_that_never_acks_is_closed_and_the_message_kept() {
     let started = std::time::Instant::now();
     send_chat(&mut alice, &bob_jid, "m1", false).await;
     message(&mut bob, "m1").await;
-    assert_eq!(
-        ack_within(&mut alice, Duration::from_millis(300)).await,
-        None
-    );
+    assert_eq!(alice.sm_ack_within(Duration::from_millis(300)).await, None);
     // bob reads but never acks: the server gives up on him and stores the message offline; only
     // then is alice's message safe.
     bob.expect_stream_error("connection-timeout").await;
-    assert_eq!(
-        ack_within(&mut alice, Duration::from_secs(5)).await,
-        Some(3)
-    );
+    assert_eq!(alice.sm_ack_within(Duration::from_secs(5)).await, Some(3));
     assert!(started.elapsed() >= Duration::from_millis(900));
 
     let id = bob_jid.split('-').next().unwrap().parse().unwrap();
@@ -167,11 +125,11 @@ async fn a_recipient_that_acks_in_time_stays() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         bob.send(&format!("<a xmlns='{NS_SM}' h='{bob_h}'/>")).await;
         assert_eq!(
-            ack_within(&mut alice, Duration::from_secs(5)).await,
+            alice.sm_ack_within(Duration::from_secs(5)).await,
             Some(3 + n as u32)
         );
     }
     // 1.2 s of traffic, each ack within the limit: bob is still connected.
-    sync(&mut bob).await;
+    bob.sync_counting().await;
     ts.stop().await;
 }
