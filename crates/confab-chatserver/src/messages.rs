@@ -11,6 +11,7 @@ use confab_core::{DialogId, MessageId, UserId};
 use confab_service::chat::NewMessage;
 use confab_service::chatserver::new_uuid;
 use confab_service::send::SendMessage;
+use confab_service::{MessageRead, Origin};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -70,7 +71,7 @@ fn mark_id(m: &Message, user: i64) -> String {
 }
 
 /// One message rendered as [`render_messages`] does.
-async fn render_one(
+pub(crate) async fn render_one(
     face: &State,
     m: &Message,
     number: i64,
@@ -358,6 +359,7 @@ pub async fn update_message(
             .chat
             .edit_message(face.app, caller.user(), MessageId::from(m.id), req.text)
             .await?;
+        face.chat.edited(&m, Origin::ChatServer).await;
     }
     crate::ws::notify_chat(
         &face,
@@ -431,6 +433,14 @@ pub async fn read_message(
         )
         .await?;
     let m = message_in(&face, &caller, view.dialog.id, &number).await?;
+    let read = MessageRead {
+        app: face.app,
+        message_id: m.id,
+        reader: caller.user(),
+        message: Some(m.clone()),
+        origin: Origin::ChatServer,
+    };
+    face.chat.read(read).await;
     let number = face.ids.message_numbers(face.app, &[m.id]).await?[0];
     crate::ws::notify_chat(
         &face,

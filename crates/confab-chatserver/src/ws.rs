@@ -18,7 +18,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use confab_core::chat::{DialogType, Message};
 use confab_core::{DialogId, UserId};
-use confab_service::bus::Event;
+use confab_service::bus::{Event, MessageRead, Origin};
 use confab_service::chat::Actor;
 use confab_service::rooms::DialogChanged;
 use confab_service::Subscriber;
@@ -202,6 +202,51 @@ impl Realtime {
         }
     }
 
+    /// Edited or read on another face: `messageUpdate` with the message as it is now (text,
+    /// `readMarks`) to the chat's participants, from `source`.
+    async fn message_changed(&self, m: &Message, source: i64) {
+        if m.app_id != self.face.app.get() {
+            return;
+        }
+        let Some(users) = self.participants(m).await else {
+            return;
+        };
+        if !self.face.hub.has_any(&users) {
+            return;
+        }
+        let rendered = match message_ids(&self.face, m).await {
+            Ok((number, uuid)) => {
+                crate::messages::render_one(&self.face, m, number, &uuid, Dates::Apple).await
+            }
+            Err(e) => Err(e),
+        };
+        let told = match rendered {
+            Ok(payload) => {
+                let source = source.to_string();
+                let event = "messageUpdate";
+                notify_chat(&self.face, m.dialog_id, &users, event, &source, payload).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = told {
+            tracing::warn!(reason = %e.reason, "chatserver: messageUpdate event dropped");
+        }
+    }
+
+    /// Read on another face: the message with its new read mark, as this face's own read sends.
+    async fn message_read(&self, r: &MessageRead) {
+        if r.app != self.face.app {
+            return;
+        }
+        let id = confab_core::MessageId::from(r.message_id);
+        match self.face.chat.message_for(r.app, r.reader, id).await {
+            Ok((m, _, _)) => self.message_changed(&m, r.reader.get()).await,
+            Err(e) => {
+                tracing::debug!(kind = ?e.kind, "chatserver: read mark for an unknown message")
+            }
+        }
+    }
+
     async fn message_sent(&self, m: &Message) {
         if m.app_id != self.face.app.get() {
             return;
@@ -349,6 +394,10 @@ impl Subscriber for Realtime {
             // Sent over ConnectyCube REST, or stored by the XMPP face while it delivered it.
             Event::MessageSent(m) | Event::MessageRecorded(m) => self.message_sent(m).await,
             Event::MessageDeleted(m) => self.message_deleted(m).await,
+            Event::MessageEdited(m, origin) if *origin != Origin::ChatServer => {
+                self.message_changed(m, m.sender_id).await
+            }
+            Event::MessageRead(r) if r.origin != Origin::ChatServer => self.message_read(r).await,
             Event::DialogChanged(c) => self.dialog_changed(c).await,
             _ => {}
         }

@@ -25,6 +25,24 @@ pub struct SystemMessage {
     pub params: Map<String, Value>,
 }
 
+/// The live face a change came through: that face told its own clients already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Xmpp,
+    ChatServer,
+}
+
+/// A message read by `reader`.
+#[derive(Debug, Clone)]
+pub struct MessageRead {
+    pub app: AppId,
+    pub message_id: ObjectId,
+    pub reader: UserId,
+    /// The message, when the face that published the read had it at hand.
+    pub message: Option<Message>,
+    pub origin: Origin,
+}
+
 /// What happened, for the live faces.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -37,6 +55,11 @@ pub enum Event {
     /// A message deleted for everyone; the other side of a 1:1 dialog is told live.
     MessageDeleted(Arc<Message>),
     SystemMessage(Arc<SystemMessage>),
+    /// A message's text was edited through `origin` (the message as it is now): the other faces
+    /// tell their clients.
+    MessageEdited(Arc<Message>, Origin),
+    /// A message was marked read through a live face: the other faces tell their clients.
+    MessageRead(Arc<MessageRead>),
     /// A group dialog's membership changed, or it was deleted for everyone.
     DialogChanged(Arc<DialogChanged>),
 }

@@ -236,17 +236,32 @@ impl ChatHistory for Chat {
                 message_id: id,
                 read,
             } => {
-                self.mark(app, user, None, Some(message_id(id)?), *read)
-                    .await
+                let id = message_id(id)?;
+                self.mark(app, user, None, Some(id), *read).await?;
+                if *read {
+                    let read = crate::bus::MessageRead {
+                        app,
+                        message_id: id.object_id(),
+                        reader: user,
+                        message: None,
+                        origin: crate::bus::Origin::Xmpp,
+                    };
+                    self.read(read).await;
+                }
+                Ok(())
             }
             MessageEvent::Edit {
                 message_id: id,
                 body,
-            } => not_stored_is_fine(
-                self.edit_message(app, user, message_id(id)?, Some(body.clone()))
-                    .await
-                    .map(|_| ()),
-            ),
+            } => {
+                let edited = self
+                    .edit_message(app, user, message_id(id)?, Some(body.clone()))
+                    .await;
+                if let Ok(m) = &edited {
+                    self.edited(m, crate::bus::Origin::Xmpp).await;
+                }
+                not_stored_is_fine(edited.map(|_| ()))
+            }
             MessageEvent::Delete { message_id: id } => not_stored_is_fine(
                 self.delete_messages(app, user, &[message_id(id)?], true)
                     .await

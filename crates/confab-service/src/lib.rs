@@ -35,7 +35,7 @@ pub mod touches;
 
 pub use accounts::{Accounts, AccountsConfig, AuthContext, Credentials};
 pub use blobs::{Blobs, BlobsConfig};
-pub use bus::{Bus, Event, LocalBus, Subscriber};
+pub use bus::{Bus, Event, LocalBus, MessageRead, Origin, Subscriber};
 pub use chat::Chat;
 pub use chatserver::ChatServerState;
 pub use cluster::{Cluster, ClusterEvent, NodeHandler, NodeId, SingleNode};

@@ -13,7 +13,7 @@ use confab_core::chat::{DialogType, Message};
 use confab_core::{AppId, Error, MessageId, ObjectId, Result, UserId};
 use serde_json::{Map, Value};
 
-use crate::bus::{Event, SystemMessage};
+use crate::bus::{Event, MessageRead, Origin, SystemMessage};
 use crate::chat::NewMessage;
 use crate::rooms::DialogChanged;
 use crate::Chat;
@@ -121,6 +121,18 @@ impl Chat {
             }
         }
         Ok(deleted)
+    }
+
+    /// Tells the live faces other than `origin` that the message was edited (it is now `m`).
+    pub async fn edited(&self, m: &Message, origin: Origin) {
+        self.bus
+            .publish(Event::MessageEdited(Arc::new(m.clone()), origin))
+            .await;
+    }
+
+    /// Tells the live faces other than `read.origin` that a message was read.
+    pub async fn read(&self, read: MessageRead) {
+        self.bus.publish(Event::MessageRead(Arc::new(read))).await;
     }
 
     /// Tells the live faces about a membership change, before the call that made it answers.

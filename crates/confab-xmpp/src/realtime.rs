@@ -8,13 +8,13 @@ use async_trait::async_trait;
 use confab_core::chat::Message;
 use confab_core::clock::now_millis;
 use confab_core::{AppId, UserId};
-use confab_service::bus::{Event, SystemMessage};
+use confab_service::bus::{Event, MessageRead, Origin, SystemMessage};
 use confab_service::push::ChatAlert;
 use confab_service::Subscriber;
 use serde_json::Value;
 
 use crate::jid::bare_jid;
-use crate::message::NS_CC_DELETE;
+use crate::message::{NS_CC_DELETE, NS_CORRECT, NS_MARKERS};
 use crate::xml::{Element, NS_CLIENT};
 use crate::XmppServer;
 
@@ -119,6 +119,12 @@ impl Subscriber for XmppRealtime {
             Event::MessageRecorded(_) => {}
             Event::MessageDeleted(m) => self.message_deleted(m).await,
             Event::SystemMessage(s) => self.deliver_system_message(s).await,
+            Event::MessageEdited(m, origin) if *origin != Origin::Xmpp => {
+                self.message_edited(m).await
+            }
+            Event::MessageRead(r) if r.origin != Origin::Xmpp => self.message_read(r).await,
+            // Told to this face's clients by this face.
+            Event::MessageEdited(..) | Event::MessageRead(_) => {}
             Event::DialogChanged(change) => {
                 if let Some(rooms) = self.server.muc.get() {
                     rooms.dialog_changed(change);
@@ -182,6 +188,55 @@ impl XmppRealtime {
         self.deliver(app, to, stanza, true).await;
     }
 
+    /// Edited on another face: a correction (XEP-0308, with the SDK's `last`) for the other side
+    /// of a 1:1 dialog, or for a group's members, live only (the history has the new text).
+    async fn message_edited(&self, m: &Message) {
+        if m.recipient_id == 0 {
+            if let Some(rooms) = self.server.muc.get() {
+                rooms.deliver_correction(m, dialog_only(m)).await;
+            }
+            return;
+        }
+        let Some((app, from, to)) = Self::recipient(m) else {
+            return;
+        };
+        let domain = &self.server.config.domain;
+        let stanza = Element::new("message", NS_CLIENT)
+            .with_attr("type", "chat")
+            .with_attr("id", confab_core::ObjectId::generate().to_string())
+            .with_attr("from", bare_jid(app, from, domain))
+            .with_attr("to", bare_jid(app, to, domain))
+            .with_child(Element::bare("body").with_text(m.body.as_deref().unwrap_or("")))
+            .with_child(
+                Element::new("replace", NS_CORRECT)
+                    .with_attr("id", m.id.to_string())
+                    .with_attr("last", "true"),
+            )
+            .with_child(dialog_only(m));
+        self.deliver(app, to, stanza, false).await;
+    }
+
+    /// Read on another face: the read marker (XEP-0333, as the SDK sends it: `type="chat"` to
+    /// the author's user JID, for 1:1 and group messages alike), live only.
+    async fn message_read(&self, r: &MessageRead) {
+        let Some(m) = &r.message else { return };
+        let Ok(author) = UserId::new(m.sender_id) else {
+            return;
+        };
+        if author == r.reader {
+            return;
+        }
+        let domain = &self.server.config.domain;
+        let stanza = Element::new("message", NS_CLIENT)
+            .with_attr("type", "chat")
+            .with_attr("id", confab_core::ObjectId::generate().to_string())
+            .with_attr("from", bare_jid(r.app, r.reader, domain))
+            .with_attr("to", bare_jid(r.app, author, domain))
+            .with_child(Element::new("displayed", NS_MARKERS).with_attr("id", m.id.to_string()))
+            .with_child(dialog_only(m));
+        self.deliver(r.app, author, stanza, false).await;
+    }
+
     async fn message_deleted(&self, m: &Message) {
         let Some((app, from, to)) = Self::recipient(m) else {
             return;
@@ -199,4 +254,10 @@ impl XmppRealtime {
             );
         self.deliver(app, to, stanza, false).await;
     }
+}
+
+/// `<extraParams>` with only the message's dialog id, as the SDK puts on markers and corrections.
+fn dialog_only(m: &Message) -> Element {
+    Element::new("extraParams", NS_CLIENT)
+        .with_child(Element::bare("dialog_id").with_text(m.dialog_id.to_string()))
 }

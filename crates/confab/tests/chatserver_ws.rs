@@ -335,3 +335,183 @@ async fn xmpp_messages_with_history_reach_the_sockets() {
         .await;
     assert_eq!(page[0]["text"], "kept in the group");
 }
+
+/// Edits and read marks cross faces, both ways: an XMPP client's correction (XEP-0308) and read
+/// marker (XEP-0333) reach the ChatServer socket as `messageUpdate`, and an edit or read made over
+/// the ChatServer API reaches the XMPP client as the SDK's `<replace last>` and `<displayed>`.
+#[tokio::test]
+async fn edits_and_read_marks_cross_faces() {
+    use confab_testkit::xmpp::XmppClient;
+    let cs = Cs::start().await;
+    let a = cs.register("crossedit1").await;
+    let b = cs.register("crossedit2").await;
+    let personal = cs.chat(&a.token, &[b.id], None).await;
+    let chat = personal["id"].as_str().unwrap().to_string();
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let token = cs.ts.login("crossedit2").await;
+    let mut x = XmppClient::tcp(cs.ts.xmpp_addr()).await;
+    x.login(b.id, cs.ts.app_id, &token).await;
+    x.send("<presence/>").await;
+    x.sync_counting().await;
+    let a_jid = format!("{}-{}@localhost", a.id, cs.ts.app_id);
+
+    // b writes over XMPP, stored; a's socket has it.
+    let m1 = "6b02b1f7b5a07d16000000e1";
+    x.send(&format!(
+        "<message to='{a_jid}' type='chat' id='{m1}'><body>first</body>\
+         <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>"
+    ))
+    .await;
+    let f = sa.frame().await;
+    assert_eq!(f["payload"]["text"], "first");
+    let n1 = f["payload"]["id"].clone();
+
+    // b corrects it over XMPP: a's socket hears the new text.
+    x.send(&format!(
+        "<message to='{a_jid}' type='chat' id='6b02b1f7b5a07d16000000e2'><body>first, edited</body>\
+         <replace xmlns='urn:xmpp:message-correct:0' id='{m1}'/></message>"
+    ))
+    .await;
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "messageUpdate", "{f}");
+    assert_eq!(f["source"], json!(b.id.to_string()));
+    assert_eq!(
+        (&f["payload"]["id"], &f["payload"]["text"]),
+        (&n1, &json!("first, edited"))
+    );
+
+    // a reads it over the ChatServer API: b's XMPP client gets the read marker.
+    let read = format!("/chats/{chat}/messages/{n1}/read");
+    let (s, _) = cs.call(Method::PUT, &read, Some(&a.token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let marker = x
+        .until(|e| e.child("displayed", "urn:xmpp:chat-markers:0").is_some())
+        .await;
+    assert_eq!(
+        marker
+            .child("displayed", "urn:xmpp:chat-markers:0")
+            .unwrap()
+            .attr("id"),
+        Some(m1)
+    );
+    assert!(marker
+        .attr("from")
+        .unwrap()
+        .starts_with(&format!("{}-", a.id)));
+    sa.frame().await; // a's own socket hears the read too (this face's rule).
+
+    // a writes and then edits over the ChatServer API: b gets the message, then the correction.
+    let posted = cs.post(&a, &chat, "second").await;
+    let m2 = x
+        .until(|e| {
+            e.name == "message" && e.child_named("body").is_some_and(|b| b.text() == "second")
+        })
+        .await;
+    let m2_id = m2.attr("id").unwrap().to_string();
+    sa.frame().await;
+    let path = format!("/chats/{chat}/messages/{}", posted["id"]);
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            &path,
+            Some(&a.token),
+            Some(json!({"text": "second, edited"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let fix = x
+        .until(|e| e.child("replace", "urn:xmpp:message-correct:0").is_some())
+        .await;
+    let replace = fix.child("replace", "urn:xmpp:message-correct:0").unwrap();
+    assert_eq!(
+        (replace.attr("id"), replace.attr("last")),
+        (Some(m2_id.as_str()), Some("true"))
+    );
+    assert_eq!(fix.child_named("body").unwrap().text(), "second, edited");
+
+    // b reads it over XMPP: a's socket hears the new read mark.
+    sa.frame().await; // the edit's own messageUpdate
+    x.send(&format!(
+        "<message to='{a_jid}' type='chat' id='6b02b1f7b5a07d16000000e3'>\
+         <displayed xmlns='urn:xmpp:chat-markers:0' id='{m2_id}'/></message>"
+    ))
+    .await;
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "messageUpdate", "{f}");
+    assert_eq!(f["payload"]["id"], posted["id"]);
+    let marks = f["payload"]["readMarks"].as_array().unwrap();
+    assert_eq!(marks.len(), 1, "{f}");
+    assert_eq!(marks[0]["user"]["id"], json!(b.id));
+}
+
+/// The same for a group: an XMPP member's correction reaches the ChatServer socket, and an edit
+/// made over the ChatServer API reaches XMPP members as a groupchat correction from the author.
+#[tokio::test]
+async fn group_edits_cross_faces() {
+    use confab_testkit::xmpp::XmppClient;
+    let cs = Cs::start().await;
+    let a = cs.register("groupedit1").await;
+    let b = cs.register("groupedit2").await;
+    let c = cs.register("groupedit3").await;
+    let group = cs.chat(&a.token, &[b.id, c.id], Some(false)).await;
+    let chat = group["id"].as_str().unwrap().to_string();
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let token = cs.ts.login("groupedit2").await;
+    let mut x = XmppClient::tcp(cs.ts.xmpp_addr()).await;
+    x.login(b.id, cs.ts.app_id, &token).await;
+    x.send("<presence/>").await;
+    x.sync_counting().await;
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json?type=2", Some(&token), None)
+        .await;
+    let dialog_id = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+    let room = format!("{}_{dialog_id}@muc.localhost", cs.ts.app_id);
+
+    let m1 = "6b02b1f7b5a07d16000000f1";
+    x.send(&format!(
+        "<message to='{room}' type='groupchat' id='{m1}'><body>hello all</body>\
+         <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>"
+    ))
+    .await;
+    let f = sa.frame().await;
+    assert_eq!(f["payload"]["text"], "hello all");
+    x.send(&format!(
+        "<message to='{room}' type='groupchat' id='6b02b1f7b5a07d16000000f2'><body>hello everyone</body>\
+         <replace xmlns='urn:xmpp:message-correct:0' id='{m1}'/></message>"
+    ))
+    .await;
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "messageUpdate", "{f}");
+    assert_eq!(f["payload"]["text"], "hello everyone");
+
+    let posted = cs.post(&a, &chat, "from a").await;
+    let m2 = x
+        .until(|e| {
+            e.name == "message" && e.child_named("body").is_some_and(|b| b.text() == "from a")
+        })
+        .await;
+    let m2_id = m2.attr("id").unwrap().to_string();
+    let path = format!("/chats/{chat}/messages/{}", posted["id"]);
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            &path,
+            Some(&a.token),
+            Some(json!({"text": "from a, edited"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let fix = x
+        .until(|e| e.child("replace", "urn:xmpp:message-correct:0").is_some())
+        .await;
+    assert_eq!(fix.attr("type"), Some("groupchat"));
+    assert_eq!(fix.attr("from"), Some(format!("{room}/{}", a.id).as_str()));
+    assert_eq!(
+        fix.child("replace", "urn:xmpp:message-correct:0")
+            .unwrap()
+            .attr("id"),
+        Some(m2_id.as_str())
+    );
+    assert_eq!(fix.child_named("body").unwrap().text(), "from a, edited");
+}

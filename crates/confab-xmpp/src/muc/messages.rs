@@ -63,11 +63,18 @@ impl Rooms {
         // Store changes first, then deliver.
         let stored = if let Some(id) = replace {
             match id.parse::<ObjectId>() {
-                Ok(id) => self
+                Ok(id) => match self
                     .chat
                     .edit_message(app, from.user, id.into(), body)
                     .await
-                    .map(|_| ()),
+                {
+                    // The ChatServer face's sockets hear it from the domain.
+                    Ok(m) => {
+                        self.chat.edited(&m, confab_service::Origin::Xmpp).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
                 Err(_) => Ok(()),
             }
         } else if let Some(id) = remove {
@@ -241,16 +248,8 @@ impl Rooms {
     /// Delivers a message created over REST with `send_to_chat=1` to the room's audience, as the
     /// groupchat stanza an XMPP sender would have produced.
     pub async fn deliver_stored(&self, m: &confab_core::chat::Message, extra: Element) {
-        let (Ok(app), Ok(sender)) = (AppId::new(m.app_id), UserId::new(m.sender_id)) else {
+        let Some((app, sender, room)) = self.room_of(m).await else {
             return;
-        };
-        let room = match self.room(app, m.dialog_id).await {
-            Ok(Some(room)) => room,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = ?e, "loading a room for a REST message failed");
-                return;
-            }
         };
         let mut stanza = Element::new("message", NS_CLIENT)
             .with_attr("type", "groupchat")
@@ -277,5 +276,45 @@ impl Rooms {
             silent: m.custom.get("silent").and_then(Value::as_str) == Some("1"),
         };
         self.alert_members(&room, &blocked, &active_elsewhere, alert);
+    }
+
+    /// A message of a group edited on another face: its members here get the correction (XEP-0308,
+    /// with the SDK's `last`) from the author's occupant JID, live only.
+    pub async fn deliver_correction(&self, m: &confab_core::chat::Message, extra: Element) {
+        let Some((app, sender, room)) = self.room_of(m).await else {
+            return;
+        };
+        let stanza = Element::new("message", NS_CLIENT)
+            .with_attr("type", "groupchat")
+            .with_attr("id", confab_core::ObjectId::generate().to_string())
+            .with_attr(
+                "from",
+                format!("{}/{sender}", self.room_jid(app, m.dialog_id)),
+            )
+            .with_child(Element::bare("body").with_text(m.body.as_deref().unwrap_or("")))
+            .with_child(
+                Element::new("replace", crate::message::NS_CORRECT)
+                    .with_attr("id", m.id.to_string())
+                    .with_attr("last", "true"),
+            )
+            .with_child(extra);
+        let xml: Arc<str> = stanza.to_xml().into();
+        let blocked = self.blocked_recipients(&room, app, sender).await;
+        self.fan_out(&room, sender, &xml, None, &blocked).await;
+    }
+
+    /// The room of a stored message's dialog, with its app and author; `None` for dialogs that are
+    /// not rooms (or when it cannot be loaded).
+    async fn room_of(&self, m: &confab_core::chat::Message) -> Option<(AppId, UserId, Arc<Room>)> {
+        let (Ok(app), Ok(sender)) = (AppId::new(m.app_id), UserId::new(m.sender_id)) else {
+            return None;
+        };
+        match self.room(app, m.dialog_id).await {
+            Ok(room) => room.map(|room| (app, sender, room)),
+            Err(e) => {
+                tracing::warn!(error = ?e, "loading a room for a stored message failed");
+                None
+            }
+        }
     }
 }
