@@ -118,15 +118,27 @@ pub async fn blocked_users(face: &State, dialog: ObjectId) -> CsResult<Vec<UserI
 /// Who of `users` hears of the chat: not those blocked in it, nor those who blocked it (the
 /// original's recipients).
 pub async fn listeners(face: &crate::Face, dialog: ObjectId, users: &[i64]) -> CsResult<Vec<i64>> {
+    let (listening, _) = listeners_by_archive(face, dialog, users).await?;
+    Ok(listening)
+}
+
+/// [`listeners`], split by their own `isArchived` of the chat: `(not archived, archived)`.
+pub async fn listeners_by_archive(
+    face: &crate::Face,
+    dialog: ObjectId,
+    users: &[i64],
+) -> CsResult<(Vec<i64>, Vec<i64>)> {
     let flags = face.ids.dialog_chat_flags(face.app, dialog).await?;
-    let deaf: Vec<i64> = flags
-        .iter()
-        .filter(|(_, f)| f.chat_blocked || f.user_blocked)
-        .map(|(u, _)| u.get())
-        .collect();
+    let flag = |u: i64| {
+        flags
+            .iter()
+            .find(|(id, _)| id.get() == u)
+            .map(|(_, f)| *f)
+            .unwrap_or_default()
+    };
     Ok(users
         .iter()
         .copied()
-        .filter(|u| !deaf.contains(u))
-        .collect())
+        .filter(|&u| !(flag(u).chat_blocked || flag(u).user_blocked))
+        .partition(|&u| !flag(u).archived))
 }

@@ -204,7 +204,7 @@ async fn tell(face: &State, caller: &Caller, id: &str) -> CsResult<Value> {
         .await?
         .pop()
         .unwrap_or(Value::Null);
-    crate::ws::notify_chat(
+    crate::ws::notify_chat_info(
         face,
         chat[0].1.dialog.id,
         &chat[0].1.dialog.occupants_ids,

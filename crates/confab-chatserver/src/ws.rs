@@ -146,6 +146,32 @@ pub async fn notify_chat(
     Ok(())
 }
 
+/// Sends a `ChatInfo` event of one chat to its listeners (see [`notify_chat`]), each with their
+/// own `isArchived`: one frame for those who archived the chat, one for the others.
+pub async fn notify_chat_info(
+    face: &Face,
+    dialog: confab_core::ObjectId,
+    users: &[i64],
+    event: &str,
+    source: &str,
+    mut payload: Value,
+) -> crate::error::CsResult<()> {
+    if !face.hub.has_any(users) {
+        return Ok(());
+    }
+    let (kept, archived) = crate::flags::listeners_by_archive(face, dialog, users).await?;
+    for (users, is_archived) in [(kept, false), (archived, true)] {
+        if users.is_empty() {
+            continue;
+        }
+        if let Value::Object(o) = &mut payload {
+            o.insert("isArchived".into(), Value::Bool(is_archived));
+        }
+        notify(face, &users, event, source, payload.clone());
+    }
+    Ok(())
+}
+
 /// The face's subscriber on the domain's bus.
 pub struct Realtime {
     pub face: Arc<Face>,
@@ -341,13 +367,6 @@ impl Realtime {
         if !self.face.hub.has_any(&users) {
             return;
         }
-        let users = match crate::flags::listeners(&self.face, c.dialog_id, &users).await {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::warn!(reason = %e.reason, "chatserver: dialog event dropped");
-                return;
-            }
-        };
         let source = c
             .actor
             .map_or_else(|| "system".to_string(), |a| a.to_string());
@@ -379,10 +398,12 @@ impl Realtime {
             let Ok(payload) = payload else {
                 continue;
             };
-            let frame = json!({"event": event, "source": source, "payload": payload});
-            self.face
-                .hub
-                .send(&users, Bytes::from(frame.to_string().into_bytes()));
+            let face = &self.face;
+            let told = notify_chat_info(face, c.dialog_id, &users, event, &source, payload).await;
+            if let Err(e) = told {
+                tracing::warn!(reason = %e.reason, "chatserver: dialog event dropped");
+                return;
+            }
         }
     }
 }

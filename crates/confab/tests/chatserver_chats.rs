@@ -1249,3 +1249,33 @@ async fn users_blocked_in_a_group_may_read_but_not_take_part() {
     cs.post(&c, gid, "thanks").await;
     assert_eq!(sc.frame().await["payload"]["text"], "thanks");
 }
+
+/// A `ChatInfo` sent over the sockets shows each participant their own `isArchived`.
+#[tokio::test]
+async fn chat_events_show_each_participant_their_own_archive_flag() {
+    let cs = Cs::start().await;
+    let a = cs.register("archivea1").await;
+    let b = cs.register("archiveb1").await;
+    let c = cs.register("archivec1").await;
+    let group = cs.chat(&a.token, &[b.id, c.id], None).await;
+    let gid = group["id"].as_str().unwrap();
+    settings(&cs, &c.token, gid, json!({"isArchived": true})).await;
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let mut sc = cs.socket(&c.token, &format!("/{}", c.session)).await;
+
+    let (s, v) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}"),
+            Some(&b.token),
+            Some(json!({"title": "Archived by c"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for (sock, archived) in [(&mut sa, false), (&mut sc, true)] {
+        let f = sock.frame().await;
+        assert_eq!(f["event"], "chatUpdate");
+        assert_eq!(f["payload"]["title"], "Archived by c");
+        assert_eq!(f["payload"]["isArchived"], archived, "{f}");
+    }
+}
