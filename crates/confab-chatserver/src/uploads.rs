@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use confab_core::model::Session;
 use confab_core::{AppId, ErrorKind, UserId};
-use confab_service::blobs::{DownloadBody, UploadAccess};
+use confab_service::blobs::DownloadBody;
 use confab_service::chatserver::new_uuid;
 use confab_service::AuthContext;
 use futures_util::StreamExt;
@@ -150,17 +150,14 @@ pub async fn upload(
             return Err(CsError::forbidden("This file belongs to another user."));
         }
     }
-    let created = face.blobs.create(&ctx, &stored, &mime, true).await?;
-    let blob_key = created.blob.id.to_string();
-    let received = match created.upload {
-        UploadAccess::Local { upload_token } => {
-            receive(&face, created.blob.id, &upload_token, body, limit).await
-        }
-        UploadAccess::Presigned { .. } => Err(CsError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "Uploads here need the filesystem blob store.",
-        )),
-    };
+    // The bytes come through this server whatever the blob backend (with S3 they go on to the
+    // bucket once received).
+    let (blob, grant) = face
+        .blobs
+        .create_received(&ctx, &stored, &mime, true)
+        .await?;
+    let blob_key = blob.id.to_string();
+    let received = receive(&face, blob.id, &grant, body, limit).await;
     if let Err(e) = received {
         // Nothing of a refused upload stays: its blob row goes (its partial file went on drop).
         if let Err(gone) = face.blobs.delete(&ctx, &blob_key).await {
@@ -169,11 +166,7 @@ pub async fn upload(
         return Err(e);
     }
     face.blobs.complete(&ctx, &blob_key).await?;
-    if let Some(old) = face
-        .ids
-        .set_file_blob(face.app, &stored, created.blob.id)
-        .await?
-    {
+    if let Some(old) = face.ids.set_file_blob(face.app, &stored, blob.id).await? {
         if let Err(e) = face.blobs.delete(&ctx, &old.to_string()).await {
             tracing::warn!(error = %e, "could not remove a replaced upload");
         }

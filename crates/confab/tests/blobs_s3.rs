@@ -20,6 +20,8 @@ use sha2::Sha256;
 
 use common::TestServer;
 
+mod chatserver_common;
+
 const BUCKET: &str = "confab-blobs";
 const REGION: &str = "eu-west-1";
 const ACCESS_KEY: &str = "AKIDCONFABTEST";
@@ -680,4 +682,56 @@ async fn half_an_s3_configuration_is_refused() {
     let err = confab::create_app(&config, "x").await.err().unwrap();
     let source = err.source.map(|s| s.to_string()).unwrap_or_default();
     assert!(source.contains("blob_s3_endpoint"), "{source}");
+}
+
+/// The ChatServer face's uploads come through the server (its clients post the bytes to
+/// `/uploads`): with S3 blobs they go on to the bucket once received, and the file's URL
+/// redirects to a presigned GET of the object. Over the blob limit nothing is stored.
+#[tokio::test]
+async fn chatserver_uploads_go_to_the_bucket() {
+    let moto = Moto::start().await;
+    let endpoint = moto.endpoint.clone();
+    let cs = chatserver_common::Cs::start_with(|c| {
+        c.blob_s3_endpoint = Some(endpoint);
+        c.blob_s3_bucket = Some(BUCKET.into());
+        c.blob_s3_region = Some(REGION.into());
+        c.blob_max_bytes = MAX_BYTES;
+    })
+    .await;
+    let a = cs.register("s3upload1").await;
+    let bytes = b"\x89PNG not really a picture".to_vec();
+    let (s, v) = cs
+        .upload(
+            Some(&a.token),
+            Some("pic1"),
+            Some("image/png"),
+            bytes.clone().into(),
+        )
+        .await;
+    assert_eq!((s, v), (StatusCode::OK, json!("pic1.png")));
+
+    // The URL answers with a redirect to the object; following it gives the bytes.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = no_redirects
+        .get(format!("{}/pic1.png", cs.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&moto.endpoint), "{location}");
+    let (s, got) = cs.fetch_file("/files/pic1.png").await;
+    assert_eq!((s, got), (StatusCode::OK, bytes));
+
+    // Over the blob limit: refused, and neither a file nor an object stays.
+    let big = vec![b'x'; MAX_BYTES as usize + 1];
+    let (s, _) = cs
+        .upload(Some(&a.token), Some("big1"), Some("image/png"), big.into())
+        .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let (s, _) = cs.fetch_file("/big1.png").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }

@@ -123,6 +123,11 @@ impl TempUpload {
         Ok(())
     }
 
+    /// Where the bytes are.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Flushes to disk; returns the size.
     pub async fn finish(&mut self) -> Result<u64> {
         self.file.flush().await.map_err(Error::internal)?;

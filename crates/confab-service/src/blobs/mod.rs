@@ -67,14 +67,26 @@ pub enum DownloadBody {
 /// Where the bytes live. The rules stay in [`Blobs`]; a backend only stores.
 enum Backend {
     Files(BlobFiles),
-    S3(S3Blobs),
+    /// Objects in S3; `spool` holds the temporary files of the uploads this server receives itself
+    /// (the ChatServer face's) on their way to the bucket.
+    S3 {
+        s3: S3Blobs,
+        spool: BlobFiles,
+    },
 }
 
 impl Backend {
     async fn remove(&self, uid: &str) -> Result<()> {
         match self {
             Self::Files(f) => f.remove(uid).await,
-            Self::S3(s) => s.remove(uid).await,
+            Self::S3 { s3, .. } => s3.remove(uid).await,
+        }
+    }
+
+    /// Where received bytes are written while they arrive.
+    fn temp_files(&self) -> &BlobFiles {
+        match self {
+            Self::Files(files) | Self::S3 { spool: files, .. } => files,
         }
     }
 }
@@ -144,7 +156,10 @@ fn new_uid() -> String {
 impl Blobs {
     pub fn new(store: Arc<dyn BlobStore>, config: BlobsConfig) -> Result<Self> {
         let backend = match &config.s3 {
-            Some(s3) => Backend::S3(S3Blobs::open(s3)?),
+            Some(s3) => Backend::S3 {
+                s3: S3Blobs::open(s3)?,
+                spool: BlobFiles::open(config.dir.join("spool"))?,
+            },
             None => Backend::Files(BlobFiles::open(config.dir.clone())?),
         };
         Ok(Self {
@@ -165,29 +180,10 @@ impl Blobs {
         content_type: &str,
         public: bool,
     ) -> Result<Created> {
-        let user = ctx.user()?;
-        check_name(name)?;
-        check_content_type(content_type)?;
-        let now = now_millis();
-        // With S3 the grant is never handed out: the presigned POST takes its place.
-        let upload_token = random_hex(20);
-        let blob = self
-            .store
-            .create_blob(NewBlob {
-                app_id: ctx.app(),
-                user_id: user,
-                uid: new_uid(),
-                name: name.trim().to_string(),
-                content_type: content_type.trim().to_string(),
-                public,
-                upload_token_hash: token_hash(&upload_token),
-                upload_expires_at: now + self.config.incomplete_ttl.as_millis() as i64,
-                now,
-            })
-            .await?;
+        let (blob, upload_token) = self.create_row(ctx, name, content_type, public).await?;
         let upload = match &self.backend {
             Backend::Files(_) => UploadAccess::Local { upload_token },
-            Backend::S3(s3) => {
+            Backend::S3 { s3, .. } => {
                 // The policy ends no later than the blob's upload time (whole seconds, rounded
                 // down), so nothing lands in the bucket after the sweep has removed the blob.
                 let left = (blob.upload_expires_at - now_millis()).max(0) as u64;
@@ -203,6 +199,49 @@ impl Blobs {
             }
         };
         Ok(Created { blob, upload })
+    }
+
+    /// A blob whose bytes this server receives itself whatever the backend (the ChatServer face's
+    /// uploads), with its one-time grant for [`begin_upload`](Self::begin_upload).
+    pub async fn create_received(
+        &self,
+        ctx: &AuthContext,
+        name: &str,
+        content_type: &str,
+        public: bool,
+    ) -> Result<(Blob, String)> {
+        self.create_row(ctx, name, content_type, public).await
+    }
+
+    /// The blob's row and its upload grant. With S3 the grant is never handed to a client: the
+    /// presigned POST takes its place.
+    async fn create_row(
+        &self,
+        ctx: &AuthContext,
+        name: &str,
+        content_type: &str,
+        public: bool,
+    ) -> Result<(Blob, String)> {
+        let user = ctx.user()?;
+        check_name(name)?;
+        check_content_type(content_type)?;
+        let now = now_millis();
+        let upload_token = random_hex(20);
+        let blob = self
+            .store
+            .create_blob(NewBlob {
+                app_id: ctx.app(),
+                user_id: user,
+                uid: new_uid(),
+                name: name.trim().to_string(),
+                content_type: content_type.trim().to_string(),
+                public,
+                upload_token_hash: token_hash(&upload_token),
+                upload_expires_at: now + self.config.incomplete_ttl.as_millis() as i64,
+                now,
+            })
+            .await?;
+        Ok((blob, upload_token))
     }
 
     /// By numeric id or by uid, within the caller's app.
@@ -267,7 +306,7 @@ impl Blobs {
     /// bucket is what marks the blob uploaded.
     async fn note_s3_upload(&self, blob: &Blob) -> Result<()> {
         let not_uploaded = || Error::invalid("base", "The file was not uploaded");
-        let Backend::S3(s3) = &self.backend else {
+        let Backend::S3 { s3, .. } = &self.backend else {
             return Err(not_uploaded());
         };
         let size = s3.size(&blob.uid).await?.ok_or_else(not_uploaded)?;
@@ -292,9 +331,6 @@ impl Blobs {
 
     /// Checks an upload grant and opens the temporary file the bytes stream into.
     pub async fn begin_upload(&self, blob_id: i64, token: &str) -> Result<Upload> {
-        let Backend::Files(files) = &self.backend else {
-            return Err(Error::not_found("Uploads go to the storage service"));
-        };
         let (blob, hash) = self
             .store
             .blob_for_upload(blob_id)
@@ -305,29 +341,39 @@ impl Blobs {
         if hash != token_hash(token) || blob.upload_expires_at < now_millis() {
             return Err(refused());
         }
-        let temp = files.begin(self.config.max_bytes).await?;
+        let temp = self
+            .backend
+            .temp_files()
+            .begin(self.config.max_bytes)
+            .await?;
         Ok(Upload { blob, temp })
     }
 
-    /// Keeps a received upload: spends the grant, then moves the file into place.
+    /// Keeps a received upload: spends the grant, then moves the file into place (with S3: sends
+    /// it to the bucket first, and takes it back out if the grant is no longer good).
     pub async fn finish_upload(&self, mut upload: Upload) -> Result<Blob> {
-        let Backend::Files(files) = &self.backend else {
-            return Err(Error::internal(std::io::Error::other(
-                "an upload began without the file backend",
-            )));
-        };
         let size = upload.temp.finish().await?;
         let size = i64::try_from(size).map_err(Error::internal)?;
+        let uid = upload.blob.uid.clone();
+        if let Backend::S3 { s3, .. } = &self.backend {
+            s3.put_file(&uid, upload.temp.path(), &upload.blob.content_type)
+                .await?;
+        }
         if !self
             .store
             .mark_blob_uploaded(upload.blob.id, size, now_millis())
             .await?
         {
+            if let Backend::S3 { s3, .. } = &self.backend {
+                s3.remove(&uid).await?;
+            }
             return Err(Error::forbidden(
                 "The upload grant is invalid, used or expired",
             ));
         }
-        files.persist(upload.temp, &upload.blob.uid).await?;
+        if let Backend::Files(files) = &self.backend {
+            files.persist(upload.temp, &uid).await?;
+        }
         let mut blob = upload.blob;
         blob.size = Some(size);
         Ok(blob)
@@ -351,7 +397,7 @@ impl Blobs {
             Backend::Files(files) => {
                 DownloadBody::File(files.open_file(&blob.uid).await?.ok_or_else(not_found)?)
             }
-            Backend::S3(s3) => DownloadBody::Redirect(s3.download_url(&blob.uid).await?),
+            Backend::S3 { s3, .. } => DownloadBody::Redirect(s3.download_url(&blob.uid).await?),
         };
         Ok(Download { blob, body })
     }
@@ -359,11 +405,7 @@ impl Blobs {
     /// Removes the partial files of uploads a previous run was streaming when it stopped. Call it
     /// once in the serving process, before it accepts uploads.
     pub fn clear_unfinished_uploads(&self) -> Result<()> {
-        match &self.backend {
-            Backend::Files(files) => files.clear_temp(),
-            // Unfinished S3 uploads leave no object.
-            Backend::S3(_) => Ok(()),
-        }
+        self.backend.temp_files().clear_temp()
     }
 
     /// Removes blobs created more than the configured time ago and never completed; returns how

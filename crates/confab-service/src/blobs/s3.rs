@@ -82,6 +82,25 @@ impl S3Blobs {
         Ok(Self { bucket })
     }
 
+    /// Streams a local file to `key` (an upload this server received itself).
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        content_type: &str,
+    ) -> Result<()> {
+        let mut file = tokio::fs::File::open(path).await.map_err(Error::internal)?;
+        let sent = self
+            .bucket
+            .put_object_stream_with_content_type(&mut file, key, content_type)
+            .await
+            .map_err(s3_error)?;
+        match sent.status_code() {
+            200..=299 => Ok(()),
+            status => Err(s3_status("upload", status)),
+        }
+    }
+
     /// The upload URL for `key`: the bucket's URL with the presigned POST's form fields as its
     /// query. The policy allows exactly this key and content type, at most `max_bytes`, until
     /// `expires_in` from now (whole seconds, at most a day); no `acl` field, so the object stays
