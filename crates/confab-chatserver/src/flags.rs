@@ -128,14 +128,14 @@ pub async fn listeners_by_archive(
     dialog: ObjectId,
     users: &[i64],
 ) -> CsResult<(Vec<i64>, Vec<i64>)> {
-    let flags = face.ids.dialog_chat_flags(face.app, dialog).await?;
-    let flag = |u: i64| {
-        flags
-            .iter()
-            .find(|(id, _)| id.get() == u)
-            .map(|(_, f)| *f)
-            .unwrap_or_default()
-    };
+    let flags: std::collections::HashMap<i64, ChatFlags> = face
+        .ids
+        .dialog_chat_flags(face.app, dialog)
+        .await?
+        .into_iter()
+        .map(|(u, f)| (u.get(), f))
+        .collect();
+    let flag = |u: i64| flags.get(&u).copied().unwrap_or_default();
     Ok(users
         .iter()
         .copied()

@@ -201,56 +201,56 @@ impl Realtime {
 
     /// A message deleted for everyone (on either face): `messageUpdate` with no text.
     async fn message_deleted(&self, m: &Message) {
-        if m.app_id != self.face.app.get() {
-            return;
-        }
-        let Some(users) = self.participants(m).await else {
-            return;
-        };
-        if !self.face.hub.has_any(&users) {
-            return;
-        }
-        let Ok((number, uuid)) = message_ids(&self.face, m).await else {
+        let Some((users, number, uuid)) = self.update_audience(m).await else {
             return;
         };
         let payload = deleted_info(m, number, &uuid, Dates::Apple);
-        let told = notify_chat(
-            &self.face,
-            m.dialog_id,
-            &users,
-            "messageUpdate",
-            &m.sender_id.to_string(),
-            payload,
-        )
-        .await;
-        if let Err(e) = told {
-            tracing::warn!(reason = %e.reason, "chatserver: messageUpdate event dropped");
-        }
+        self.tell_update(m, &users, m.sender_id, Ok(payload)).await;
     }
 
     /// Edited or read on another face: `messageUpdate` with the message as it is now (text,
     /// `readMarks`) to the chat's participants, from `source`.
     async fn message_changed(&self, m: &Message, source: i64) {
+        let Some((users, number, uuid)) = self.update_audience(m).await else {
+            return;
+        };
+        let payload = crate::messages::render_one(&self.face, m, number, &uuid, Dates::Apple).await;
+        self.tell_update(m, &users, source, payload).await;
+    }
+
+    /// Who hears a `messageUpdate` of `m` (its chat's participants, when one has a socket) and the
+    /// message's number and chat uuid on this face; `None` when nobody here needs it.
+    async fn update_audience(&self, m: &Message) -> Option<(Vec<i64>, i64, String)> {
         if m.app_id != self.face.app.get() {
-            return;
+            return None;
         }
-        let Some(users) = self.participants(m).await else {
-            return;
-        };
+        let users = self.participants(m).await?;
         if !self.face.hub.has_any(&users) {
-            return;
+            return None;
         }
-        let rendered = match message_ids(&self.face, m).await {
-            Ok((number, uuid)) => {
-                crate::messages::render_one(&self.face, m, number, &uuid, Dates::Apple).await
-            }
-            Err(e) => Err(e),
-        };
-        let told = match rendered {
+        let (number, uuid) = message_ids(&self.face, m).await.ok()?;
+        Some((users, number, uuid))
+    }
+
+    async fn tell_update(
+        &self,
+        m: &Message,
+        users: &[i64],
+        source: i64,
+        payload: crate::error::CsResult<Value>,
+    ) {
+        let told = match payload {
             Ok(payload) => {
                 let source = source.to_string();
-                let event = "messageUpdate";
-                notify_chat(&self.face, m.dialog_id, &users, event, &source, payload).await
+                notify_chat(
+                    &self.face,
+                    m.dialog_id,
+                    users,
+                    "messageUpdate",
+                    &source,
+                    payload,
+                )
+                .await
             }
             Err(e) => Err(e),
         };

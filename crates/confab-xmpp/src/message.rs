@@ -210,12 +210,11 @@ async fn route_inner(
     // Chat messages would be stored for an offline user, so they must not be lost on the way to an
     // online one either (see `SessionHandle::send_durable`).
     let durable = typ == "chat" && !kind.typing_only && !kind.marker;
-    let (receipt, wait) = match want_receipt && durable && !saved {
-        true => {
-            let (receipt, wait) = Receipt::new();
-            (Some(receipt), Some(wait))
-        }
-        false => (None, None),
+    let (receipt, wait) = if want_receipt && durable && !saved {
+        let (receipt, wait) = Receipt::new();
+        (Some(receipt), Some(wait))
+    } else {
+        (None, None)
     };
     let here = crate::cluster::deliver_here(
         srv,

@@ -147,12 +147,7 @@ impl XmppRealtime {
         let Some((app, from, to)) = Self::recipient(m) else {
             return;
         };
-        let domain = &self.server.config.domain;
-        let mut stanza = Element::new("message", NS_CLIENT)
-            .with_attr("type", "chat")
-            .with_attr("id", m.id.to_string())
-            .with_attr("from", bare_jid(app, from, domain))
-            .with_attr("to", bare_jid(app, to, domain));
+        let mut stanza = self.chat_stanza(app, from, to, m.id.to_string());
         if let Some(body) = &m.body {
             stanza.push(Element::bare("body").with_text(body.as_str()));
         }
@@ -200,12 +195,8 @@ impl XmppRealtime {
         let Some((app, from, to)) = Self::recipient(m) else {
             return;
         };
-        let domain = &self.server.config.domain;
-        let stanza = Element::new("message", NS_CLIENT)
-            .with_attr("type", "chat")
-            .with_attr("id", confab_core::ObjectId::generate().to_string())
-            .with_attr("from", bare_jid(app, from, domain))
-            .with_attr("to", bare_jid(app, to, domain))
+        let stanza = self
+            .chat_stanza(app, from, to, confab_core::ObjectId::generate().to_string())
             .with_child(Element::bare("body").with_text(m.body.as_deref().unwrap_or("")))
             .with_child(
                 Element::new("replace", NS_CORRECT)
@@ -226,37 +217,38 @@ impl XmppRealtime {
         if author == r.reader {
             return;
         }
-        let domain = &self.server.config.domain;
-        let stanza = Element::new("message", NS_CLIENT)
-            .with_attr("type", "chat")
-            .with_attr("id", confab_core::ObjectId::generate().to_string())
-            .with_attr("from", bare_jid(r.app, r.reader, domain))
-            .with_attr("to", bare_jid(r.app, author, domain))
+        let id = confab_core::ObjectId::generate().to_string();
+        let stanza = self
+            .chat_stanza(r.app, r.reader, author, id)
             .with_child(Element::new("displayed", NS_MARKERS).with_attr("id", m.id.to_string()))
             .with_child(dialog_only(m));
         self.deliver(r.app, author, stanza, false).await;
+    }
+
+    /// A `type="chat"` message from one user's bare JID to another's.
+    fn chat_stanza(&self, app: AppId, from: UserId, to: UserId, id: String) -> Element {
+        let domain = &self.server.config.domain;
+        Element::new("message", NS_CLIENT)
+            .with_attr("type", "chat")
+            .with_attr("id", id)
+            .with_attr("from", bare_jid(app, from, domain))
+            .with_attr("to", bare_jid(app, to, domain))
     }
 
     async fn message_deleted(&self, m: &Message) {
         let Some((app, from, to)) = Self::recipient(m) else {
             return;
         };
-        let domain = &self.server.config.domain;
-        let stanza = Element::new("message", NS_CLIENT)
-            .with_attr("type", "chat")
-            .with_attr("id", confab_core::ObjectId::generate().to_string())
-            .with_attr("from", bare_jid(app, from, domain))
-            .with_attr("to", bare_jid(app, to, domain))
+        let stanza = self
+            .chat_stanza(app, from, to, confab_core::ObjectId::generate().to_string())
             .with_child(Element::new("remove", NS_CC_DELETE).with_attr("id", m.id.to_string()))
-            .with_child(
-                Element::new("extraParams", NS_CLIENT)
-                    .with_child(Element::bare("dialog_id").with_text(m.dialog_id.to_string())),
-            );
+            .with_child(dialog_only(m));
         self.deliver(app, to, stanza, false).await;
     }
 }
 
-/// `<extraParams>` with only the message's dialog id, as the SDK puts on markers and corrections.
+/// `<extraParams>` with only the message's dialog id, as the SDK puts on markers, corrections and
+/// deletes.
 fn dialog_only(m: &Message) -> Element {
     Element::new("extraParams", NS_CLIENT)
         .with_child(Element::bare("dialog_id").with_text(m.dialog_id.to_string()))
