@@ -103,8 +103,10 @@ function parseSingleJsonObject(text) {
  *   appName        — name of the first app (default 'e2e')
  *   dataDir, app   — reuse an earlier server's data directory and app (a restart; pair with
  *                    env CONFAB_HTTP_ADDR/CONFAB_XMPP_ADDR to keep its ports)
+ *   chatserver     — also serve the ChatServer face (docs/chatserver.md) on a free port, its users
+ *                    being the app's users; `chatserverUrl` is its base URL
  *
- * Returns { url, port, httpAddr, chatUrl, dataDir, app, createApp(name), logs(), stop() }.
+ * Returns { url, port, httpAddr, chatUrl, chatserverUrl, dataDir, app, createApp(name), logs(), stop() }.
  */
 export async function startServer(options = {}) {
   const nodes = Number(process.env.E2E_CLUSTER_NODES || 0);
@@ -202,6 +204,7 @@ async function startNode(options = {}) {
       CONFAB_HTTP_ADDR: '127.0.0.1:0',
       CONFAB_XMPP_ADDR: '127.0.0.1:0',
       ...(options.sessionTtlSecs != null ? { CONFAB_SESSION_TTL_SECS: String(options.sessionTtlSecs) } : {}),
+      ...(options.chatserver ? { CONFAB_CHATSERVER_ADDR: '127.0.0.1:0', CONFAB_CHATSERVER_APP_ID: String(app.id) } : {}),
       ...(options.env ?? {}),
     };
     child = spawn(bin, ['serve'], {
@@ -211,8 +214,9 @@ async function startNode(options = {}) {
     running.add(child);
 
     const logLines = [];
-    // XMPP over TCP logs its own `listening xmpp=ADDR` line.
+    // XMPP over TCP logs its own `listening xmpp=ADDR` line, the ChatServer face `listening chatserver=ADDR`.
     let xmppAddr = null;
+    let chatserverAddr = null;
     const exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         running.delete(child);
@@ -239,6 +243,8 @@ async function startNode(options = {}) {
           logLines.push(line);
           const x = /listening xmpp=(\S+)/.exec(line);
           if (x) xmppAddr = x[1].replace(/[,;]$/, '');
+          const c = /listening chatserver=(\S+)/.exec(line);
+          if (c) chatserverAddr = c[1].replace(/[,;]$/, '');
           const m = /listening http=(\S+)/.exec(line);
           if (m) {
             clearTimeout(timer);
@@ -264,6 +270,9 @@ async function startNode(options = {}) {
     const port = Number(new URL(url).port);
     await waitForHealth(url);
     for (let i = 0; xmppAddr === null && i < 50; i++) await new Promise((r) => setTimeout(r, 20));
+    if (options.chatserver && chatserverAddr === null) {
+      throw new Error(`confab serve did not log "listening chatserver=...".\nlog:\n${logLines.join('\n')}`);
+    }
 
     let stopped = null;
     // `keepData: true` leaves the data directory for a restart.
@@ -297,6 +306,8 @@ async function startNode(options = {}) {
       /** XMPP over TCP (`listening xmpp=…`), and the SDK's URL for it (needs CUBE_TCP_ENABLE). */
       xmppAddr,
       xmppUrl: xmppAddr ? `xmpp://${xmppAddr}` : null,
+      /** The ChatServer face's base URL (`listening chatserver=…`), when started with `chatserver`. */
+      chatserverUrl: chatserverAddr ? `http://${chatserverAddr}` : null,
       dataDir,
       app,
       createApp: (name = 'e2e-second') => createApp(dataDir, name),
