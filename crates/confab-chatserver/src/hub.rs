@@ -105,6 +105,14 @@ impl Hub {
         }
     }
 
+    /// Whether the user has a socket open on this node.
+    pub(crate) fn has_here(&self, user: UserId) -> bool {
+        self.users
+            .lock()
+            .expect("hub lock")
+            .contains_key(&user.get())
+    }
+
     /// Whether any of `users` has a session on any node (before rendering a frame for them).
     pub(crate) fn has_any(&self, users: &[i64]) -> bool {
         {

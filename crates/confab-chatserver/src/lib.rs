@@ -6,6 +6,7 @@
 //! - [`render`]: the face's JSON objects and its two date styles.
 //! - [`users`], [`contacts`], [`media`], [`chats`], [`flags`], [`members`], [`blocks`], [`bans`],
 //!   [`messages`], [`notify`], [`uploads`]: handlers; they call services only.
+//! - [`push`]: this face's devices as push subscriptions, and its say in chat alerts.
 //! - [`ws`]: the sockets, and the face's subscriber on the domain's bus.
 
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod media;
 pub mod members;
 pub mod messages;
 pub mod notify;
+pub mod push;
 pub mod rate_limit;
 pub mod render;
 pub mod uploads;
@@ -31,6 +33,7 @@ use std::sync::Arc;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use confab_core::AppId;
+use confab_service::push::{AlertFilter, Push};
 use confab_service::{Accounts, Blobs, Chat, ChatServerState, Cluster, NodeHandler, Subscriber};
 use tokio::sync::watch;
 
@@ -45,11 +48,14 @@ pub struct Face {
     pub ids: Arc<ChatServerState>,
     /// The ConnectyCube face's blob storage, which also keeps this face's uploads.
     pub blobs: Arc<Blobs>,
+    pub push: Arc<Push>,
     /// The chat domain, for the JIDs privacy lists name users by.
     pub domain: String,
     pub hub: hub::Hub,
     /// Held here: the cluster holds the face's handler weakly.
     _node_handler: Arc<dyn NodeHandler>,
+    /// Held here: the push service holds the filter weakly.
+    _alerts: Arc<dyn AlertFilter>,
     /// Flips to `true` at shutdown: open sockets close.
     pub stop: watch::Receiver<bool>,
 }
@@ -64,6 +70,7 @@ impl Face {
         chat: Arc<Chat>,
         ids: Arc<ChatServerState>,
         blobs: Arc<Blobs>,
+        push: Arc<Push>,
         domain: String,
         cluster: Arc<dyn Cluster>,
         stop: watch::Receiver<bool>,
@@ -74,12 +81,15 @@ impl Face {
             chat,
             ids,
             blobs,
+            push,
             domain,
             hub: hub::Hub::new(app, cluster.clone()),
             _node_handler: Arc::new(hub::ChatServerNodeHandler { hub: me.clone() }),
+            _alerts: Arc::new(crate::push::Alerts { face: me.clone() }),
             stop,
         });
         cluster.serve(hub::FACE, Arc::downgrade(&face._node_handler));
+        face.push.add_alert_filter(Arc::downgrade(&face._alerts));
         face
     }
 

@@ -89,6 +89,8 @@ const MIN_LOCAL_ID: usize = 36;
 const DEFAULT_PAGE: u32 = 50;
 /// The original had no upper bound; one page is still one query's worth.
 const MAX_PAGE: u32 = 1000;
+/// Messages stored in one millisecond that a page after `before` may have to skip.
+const SAME_MILLISECOND: u32 = 16;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -239,19 +241,28 @@ pub async fn list(
             .map_err(|_| CsError::bad_request("Invalid count."))?,
     }
     .min(MAX_PAGE);
+    // Newest first by when the server stored them: ids and `date_sent` carry whole seconds,
+    // and an XMPP message keeps the id its client made.
     let mut conditions = Vec::new();
+    let mut before = None;
     if let Some(b) = q.before.as_deref().filter(|b| !b.is_empty()) {
         let number: i64 = b
             .parse()
             .map_err(|_| CsError::bad_request("Invalid message id."))?;
-        let Some(before) = face.ids.message_of(face.app, number).await? else {
+        let Some(id) = face.ids.message_of(face.app, number).await? else {
             return Err(CsError::not_found());
         };
+        let (m, _, _) = face
+            .chat
+            .message_for(face.app, caller.user(), confab_core::MessageId::from(id))
+            .await
+            .map_err(|_| CsError::not_found())?;
         conditions.push(Condition {
-            field: Field::Id,
-            op: Op::Lt,
-            values: vec![Scalar::Text(before.to_string())],
+            field: Field::StoredAt,
+            op: Op::Lte,
+            values: vec![Scalar::Int(m.created_at)],
         });
+        before = Some((m.created_at, m.id));
     }
     if count == 0 {
         return Ok(Json(json!([])));
@@ -259,13 +270,14 @@ pub async fn list(
     let query = ChatQuery {
         conditions,
         sort: Some(Sort {
-            field: Field::Id,
+            field: Field::StoredAt,
             desc: true,
         }),
-        limit: count,
+        // Room for the messages stored in the same millisecond as `before` that are not older.
+        limit: count + before.map_or(0, |_| SAME_MILLISECOND),
         skip: 0,
     };
-    let (messages, _) = face
+    let (mut messages, _) = face
         .chat
         .list_messages(
             face.app,
@@ -275,6 +287,10 @@ pub async fn list(
             false,
         )
         .await?;
+    if let Some((at, id)) = before {
+        messages.retain(|m| m.created_at < at || m.id < id);
+    }
+    messages.truncate(count as usize);
     // Numbered oldest first, so messages first seen together keep their order in numbers too.
     let oldest_first: Vec<_> = messages.iter().rev().map(|m| m.id).collect();
     let mut numbers = face.ids.message_numbers(face.app, &oldest_first).await?;

@@ -88,6 +88,11 @@ async fn open_session(
     ip: Option<String>,
 ) -> CsResult<Value> {
     let device_json = serde_json::to_string(device).map_err(confab_core::Error::internal)?;
+    // A token the push service refuses means no push for that device, as in the original;
+    // signing in still works.
+    if let Err(e) = crate::push::sync_device(face, user.user_id(), device).await {
+        tracing::debug!(reason = %e.reason, "chatserver: a device's push token was not taken");
+    }
     let (session, token) = face
         .ids
         .open_device_session(face.app, user.user_id(), device_json, ip)
@@ -200,6 +205,7 @@ pub async fn logout(St(face): St<State>, caller: Caller) -> CsResult<Response> {
     face.ids
         .close_device_sessions(face.app, caller.user())
         .await?;
+    crate::push::forget_devices(&face, caller.user()).await?;
     face.hub.close_user(face.app, caller.user());
     Ok(StatusCode::OK.into_response())
 }
@@ -362,6 +368,9 @@ pub async fn update_device(
         device.insert("token".into(), Value::String(t));
     }
     let text = Value::Object(device).to_string();
+    if let Ok(info) = serde_json::from_str::<DeviceInfo>(&text) {
+        crate::push::sync_device(&face, caller.user(), &info).await?;
+    }
     face.ids.update_device(&caller.session.id, &text).await?;
     let user = user_by_id(&face, caller.user()).await?;
     let sessions = face.ids.device_sessions(face.app, caller.user()).await?;

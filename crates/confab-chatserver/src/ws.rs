@@ -264,6 +264,9 @@ impl Realtime {
         if r.app != self.face.app {
             return;
         }
+        if let Some(m) = &r.message {
+            return self.message_changed(m, r.reader.get()).await;
+        }
         let id = confab_core::MessageId::from(r.message_id);
         match self.face.chat.message_for(r.app, r.reader, id).await {
             Ok((m, _, _)) => self.message_changed(&m, r.reader.get()).await,

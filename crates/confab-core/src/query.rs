@@ -64,6 +64,9 @@ pub enum Field {
     ChatDialogId,
     /// A custom dialog parameter, `data[<name>]`; names are `[A-Za-z0-9_]`.
     Custom(String),
+    /// When the server stored a message, in milliseconds: the order messages arrived in (no
+    /// REST filter offers it; ids and `date_sent` carry whole seconds only).
+    StoredAt,
 }
 
 #[derive(Debug, Clone, PartialEq)]

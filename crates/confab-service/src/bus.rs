@@ -30,6 +30,9 @@ pub struct SystemMessage {
 pub enum Origin {
     Xmpp,
     ChatServer,
+    /// The ConnectyCube REST API, which tells no XMPP client live (as the cloud does: SDK apps
+    /// send their own stanzas for edits and read markers); the ChatServer face tells its sockets.
+    Rest,
 }
 
 /// A message read by `reader`.

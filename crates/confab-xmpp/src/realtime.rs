@@ -119,11 +119,9 @@ impl Subscriber for XmppRealtime {
             Event::MessageRecorded(_) => {}
             Event::MessageDeleted(m) => self.message_deleted(m).await,
             Event::SystemMessage(s) => self.deliver_system_message(s).await,
-            Event::MessageEdited(m, origin) if *origin != Origin::Xmpp => {
-                self.message_edited(m).await
-            }
-            Event::MessageRead(r) if r.origin != Origin::Xmpp => self.message_read(r).await,
-            // Told to this face's clients by this face.
+            Event::MessageEdited(m, Origin::ChatServer) => self.message_edited(m).await,
+            Event::MessageRead(r) if r.origin == Origin::ChatServer => self.message_read(r).await,
+            // Told to this face's clients by this face, or by the clients themselves (REST).
             Event::MessageEdited(..) | Event::MessageRead(_) => {}
             Event::DialogChanged(change) => {
                 if let Some(rooms) = self.server.muc.get() {

@@ -51,6 +51,7 @@ pub(crate) async fn start(
         domain.chat.clone(),
         domain.chatserver.clone(),
         domain.blobs.clone(),
+        domain.push.clone(),
         config.domain.clone(),
         cluster,
         stop.clone(),

@@ -1083,3 +1083,55 @@ async fn upload_names_are_checked_and_stay_their_uploaders() {
     // The replaced bytes are gone: one file for each name, plus tmp/.
     assert_eq!(std::fs::read_dir(data.join("blobs")).unwrap().count(), 3);
 }
+
+/// Ids carry whole seconds and an XMPP message keeps the id its client made, so within one second
+/// a later message can have the lower id: pages are still newest first by arrival, and `before`
+/// still means "arrived earlier".
+#[tokio::test]
+async fn messages_of_one_second_are_listed_in_arrival_order() {
+    use confab_testkit::xmpp::XmppClient;
+    let cs = Cs::start().await;
+    let a = cs.register("secorder1").await;
+    let b = cs.register("secorder2").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let chat = chat["id"].as_str().unwrap().to_string();
+    let token = cs.ts.login("secorder2").await;
+    let mut x = XmppClient::tcp(cs.ts.xmpp_addr()).await;
+    x.login(b.id, cs.ts.app_id, &token).await;
+    x.send("<presence/>").await;
+    x.sync_counting().await;
+
+    let first = cs.post(&a, &chat, "first").await;
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    // The second an id made now carries, with the lowest random part.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let low = format!("{now:08x}0000000000000001");
+    let a_jid = format!("{}-{}@localhost", a.id, cs.ts.app_id);
+    x.send(&format!(
+        "<message to='{a_jid}' type='chat' id='{low}'><body>second</body>\
+         <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>"
+    ))
+    .await;
+    let second = sa.frame().await["payload"]["id"].clone();
+    let texts = |p: Vec<Value>| -> Vec<String> {
+        p.iter()
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        texts(page(&cs, &a.token, &chat, "").await),
+        ["second", "first"]
+    );
+    assert_eq!(
+        texts(page(&cs, &a.token, &chat, &format!("?before={second}")).await),
+        ["first"]
+    );
+    assert!(
+        page(&cs, &a.token, &chat, &format!("?before={}", first["id"]))
+            .await
+            .is_empty()
+    );
+}

@@ -515,3 +515,136 @@ async fn group_edits_cross_faces() {
     );
     assert_eq!(fix.child_named("body").unwrap().text(), "from a, edited");
 }
+
+/// Edits and reads made with the ConnectyCube REST API reach the sockets as `messageUpdate` (the
+/// REST API tells no XMPP client: SDK apps send their own stanzas for that).
+#[tokio::test]
+async fn connectycube_rest_edits_and_reads_reach_the_sockets() {
+    let cs = Cs::start().await;
+    let a = cs.register("restedit1").await;
+    let b = cs.register("restedit2").await;
+    let chat = cs.chat(&a.token, &[b.id], None).await;
+    let chat = chat["id"].as_str().unwrap().to_string();
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let token = cs.ts.login("restedit2").await;
+    let (_, dialogs) = cs
+        .ts
+        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
+        .await;
+    let dialog = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+
+    // b writes with the REST API, then edits the text: a's socket hears both.
+    let (s, sent) = cs
+        .ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&token),
+            Some(json!({"chat_dialog_id": dialog, "message": "typo", "send_to_chat": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{sent}");
+    let f = sa.frame().await;
+    assert_eq!(
+        (&f["event"], &f["payload"]["text"]),
+        (&json!("message"), &json!("typo"))
+    );
+    let number = f["payload"]["id"].clone();
+    let cc_id = sent["_id"].as_str().unwrap();
+    let (s, v) = cs
+        .ts
+        .call(
+            Method::PUT,
+            &format!("/chat/Message/{cc_id}.json"),
+            Some(&token),
+            Some(json!({"message": "fixed"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f = sa.frame().await;
+    assert_eq!(f["event"], "messageUpdate", "{f}");
+    assert_eq!(f["source"], json!(b.id.to_string()));
+    assert_eq!(
+        (&f["payload"]["id"], &f["payload"]["text"]),
+        (&number, &json!("fixed"))
+    );
+
+    // a posts two here; b marks one read by id, then the whole dialog: one update per message,
+    // each naming b among the readers; a message already read is not told again.
+    let first = cs.post(&a, &chat, "one").await;
+    sa.frame().await;
+    cs.post(&a, &chat, "two").await;
+    sa.frame().await;
+    let (_, page) = cs
+        .ts
+        .call(
+            Method::GET,
+            &format!("/chat/Message.json?chat_dialog_id={dialog}&mark_as_read=0"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let one = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message"] == "one")
+        .unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read = json!({"read": 1, "chat_dialog_id": dialog});
+    let (s, v) = cs
+        .ts
+        .call(
+            Method::PUT,
+            &format!("/chat/Message/{one}.json"),
+            Some(&token),
+            Some(read.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f = sa.frame().await;
+    assert_eq!(
+        (&f["event"], &f["payload"]["id"]),
+        (&json!("messageUpdate"), &first["id"])
+    );
+    assert_eq!(f["source"], json!(b.id.to_string()));
+    assert!(
+        f["payload"]["readMarks"]
+            .to_string()
+            .contains(&b.id.to_string()),
+        "{f}"
+    );
+    let (s, v) = cs
+        .ts
+        .call(Method::PUT, "/chat/Message.json", Some(&token), Some(read))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f = sa.frame().await;
+    assert_eq!(
+        (&f["event"], &f["payload"]["text"]),
+        (&json!("messageUpdate"), &json!("two"))
+    );
+    sa.quiet(300).await;
+
+    // Reading with a page of GET /chat/Message tells the sockets too.
+    let third = cs.post(&a, &chat, "three").await;
+    sa.frame().await;
+    let (s, _) = cs
+        .ts
+        .call(
+            Method::GET,
+            &format!("/chat/Message.json?chat_dialog_id={dialog}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let f = sa.frame().await;
+    assert_eq!(
+        (&f["event"], &f["payload"]["id"]),
+        (&json!("messageUpdate"), &third["id"])
+    );
+    sa.quiet(300).await;
+}

@@ -23,6 +23,8 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 
 use common::xmpp::{Transport, XmppClient};
+
+mod chatserver_common;
 use common::TestServer;
 
 const WEBHOOK_SECRET: &str = "test-webhook-secret";
@@ -170,6 +172,11 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
+        Self::start_on(false).await
+    }
+
+    /// With the ChatServer face on too, when `chatserver`.
+    async fn start_on(chatserver: bool) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let fakes = Fakes {
             tx,
@@ -201,14 +208,17 @@ impl Harness {
         )
         .unwrap();
         let path = account.path().to_path_buf();
-        let ts = TestServer::start_with(|c| {
+        let tweak = |c: &mut confab::Config| {
             c.push_webhook_url = Some(format!("{base}/hook"));
             c.push_webhook_secret = Some(WEBHOOK_SECRET.into());
             c.fcm_credentials = Some(path);
             c.fcm_endpoint = base.clone();
             c.push_allow_private_endpoints = true;
-        })
-        .await;
+        };
+        let ts = match chatserver {
+            true => TestServer::start_chatserver_with(tweak).await,
+            false => TestServer::start_with(tweak).await,
+        };
         Self {
             ts,
             rx,
@@ -1021,4 +1031,191 @@ async fn period_date_events_come_back_every_period() {
         "{} vs {day_later}",
         due[0]
     );
+}
+
+/// The devices of `received` that got an FCM push, in order.
+fn fcm_tokens(received: &[Received]) -> Vec<String> {
+    received
+        .iter()
+        .filter_map(|r| match r {
+            Received::Fcm { token, .. } => Some(token.clone()),
+            Received::Hook(_) => None,
+        })
+        .collect()
+}
+
+/// The ChatServer face's devices (a push token in `DeviceInfo`) get chat alerts through the same
+/// push service while no socket of their user is open, unless the chat is muted; `auxiliary`
+/// events reach them for the `push` and `all` realms; a logout ends them.
+#[tokio::test]
+async fn chatserver_devices_get_alerts_while_no_socket_is_open() {
+    let mut h = Harness::start_on(true).await;
+    let base = h.ts.chatserver_base.clone().unwrap();
+    let client = h.ts.client.clone();
+    let call = |m, path: &str, token: Option<&str>, body: Option<Value>| {
+        let req = client.request(m, format!("{base}{path}"));
+        let req = match token {
+            Some(t) => req.header("authorization", format!("Bearer {t}")),
+            None => req,
+        };
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move { chatserver_common::read(req.send().await.unwrap()).await }
+    };
+    let phone = |token: &str| {
+        json!({"id": "6E2C51B5-2C3F-4DB3-8A6E-54E9C5E25A01", "name": "Phone", "model": "P",
+               "transport": "fcm", "token": token})
+    };
+    let (s, v) = call(
+        Method::POST,
+        "/users",
+        None,
+        Some(
+            json!({"name": "Ann", "username": "annpush", "password": "password1",
+                    "deviceInfo": chatserver_common::device(1)}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let ann_id = v["info"]["id"].as_i64().unwrap();
+    let ann = v["deviceSessions"][0]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = call(
+        Method::POST,
+        "/users",
+        None,
+        Some(
+            json!({"name": "Ben", "username": "benpush", "password": "password1",
+                    "deviceInfo": phone("ben-phone")}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let ben_id = v["info"]["id"].as_i64().unwrap();
+    let ben = v["deviceSessions"][0]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ben_session = v["deviceSessions"][0]["id"].as_str().unwrap().to_string();
+    let (s, chat) = call(
+        Method::POST,
+        "/chats",
+        Some(&ann),
+        Some(json!({"participants": [ben_id], "isPersonal": true})),
+    )
+    .await;
+    assert_eq!(s, 200, "{chat}");
+    let chat = chat["id"].as_str().unwrap().to_string();
+    let post = |text: &str| {
+        call(
+            Method::POST,
+            &format!("/chats/{chat}/messages"),
+            Some(&ann),
+            Some(json!({"localId": chatserver_common::local_id(ann_id), "text": text})),
+        )
+    };
+
+    // Ben has no socket: his phone gets the alert within 2 s.
+    let started = std::time::Instant::now();
+    assert_eq!(post("lunch?").await.0, 200);
+    let data = loop {
+        match h.next(Duration::from_secs(2)).await.expect("an alert") {
+            Received::Fcm { token, data } => {
+                assert_eq!(token, "ben-phone");
+                break data;
+            }
+            Received::Hook(_) => continue,
+        }
+    };
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(data["message"], "Ann: lunch?");
+    assert_eq!(data["dialog_id"].as_str().unwrap().len(), 24);
+    h.drain(Duration::from_millis(300)).await;
+
+    // With a socket open he hears it there, and nothing is pushed (not even the webhook's copy).
+    let ws = format!("{}/{ben_session}", base.replacen("http", "ws", 1));
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws.as_str())
+            .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {ben}").parse().unwrap());
+    let mut socket = chatserver_common::Socket::open(req).await;
+    assert_eq!(post("here?").await.0, 200);
+    assert_eq!(socket.frame().await["payload"]["text"], "here?");
+    assert!(h.drain(Duration::from_millis(800)).await.is_empty());
+    drop(socket);
+
+    // An auxiliary event for the push realm reaches his phone, with its name and data.
+    let data_b64 = STANDARD.encode(json!({"deleted": true}).to_string());
+    let (s, v) = call(
+        Method::POST,
+        &format!("/chats/{chat}/notify"),
+        Some(&ann),
+        Some(json!({"name": "ping", "text": "wake up", "realm": "push", "data": data_b64})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let got = h.drain(Duration::from_millis(1500)).await;
+    let pushed = got
+        .iter()
+        .find_map(|r| match r {
+            Received::Fcm { token, data } if token == "ben-phone" => Some(data.clone()),
+            _ => None,
+        })
+        .expect("the event on ben's phone");
+    assert_eq!(pushed["message"], "wake up");
+    assert_eq!(pushed["name"], "ping");
+    assert!(
+        pushed["data"].as_str().unwrap().contains("deleted"),
+        "{pushed}"
+    );
+    assert_eq!(
+        fcm_tokens(&got),
+        ["ben-phone"],
+        "ann's own devices get nothing"
+    );
+
+    // Muted: no alert, no event.
+    let (s, _) = call(
+        Method::PUT,
+        &format!("/chats/{chat}/settings"),
+        Some(&ben),
+        Some(json!({"isMuted": true})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(post("muted?").await.0, 200);
+    assert!(fcm_tokens(&h.drain(Duration::from_millis(800)).await).is_empty());
+    call(
+        Method::PUT,
+        &format!("/chats/{chat}/settings"),
+        Some(&ben),
+        Some(json!({"isMuted": false})),
+    )
+    .await;
+
+    // A new token for the device replaces the old one.
+    let (s, v) = call(
+        Method::PUT,
+        "/users/me/device",
+        Some(&ben),
+        Some(json!({"deviceName": "Phone", "deviceToken": "ben-new-phone"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(post("new phone?").await.0, 200);
+    assert_eq!(
+        fcm_tokens(&h.drain(Duration::from_millis(1500)).await),
+        ["ben-new-phone"]
+    );
+
+    // After a logout nothing reaches the phone.
+    let (s, _) = call(Method::POST, "/users/me/logout", Some(&ben), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(post("gone?").await.0, 200);
+    assert!(fcm_tokens(&h.drain(Duration::from_millis(1000)).await).is_empty());
 }

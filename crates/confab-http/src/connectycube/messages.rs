@@ -6,7 +6,7 @@ use confab_core::query::{Condition, Field, Op, Query, Scalar};
 use confab_core::{Error, MessageId, Result, UserId};
 use confab_service::chat::NewMessage;
 use confab_service::send::{SendMessage, SendSystemMessage};
-use confab_service::MessageSearch;
+use confab_service::{MessageSearch, Origin};
 use serde_json::{json, Map, Value};
 
 use super::dialogs::dialog_id;
@@ -214,11 +214,12 @@ async fn update(
         let body = v
             .as_text()
             .ok_or_else(|| Error::bad_request("message must be a string"))?;
-        s.chat.edit_message(app, user, id, Some(body)).await?;
+        let edited = s.chat.edit_message(app, user, id, Some(body)).await?;
+        s.chat.edited(&edited, Origin::Rest).await;
         did_something = true;
     }
     if p.flag("read") {
-        s.chat.mark(app, user, dialog, id, true).await?;
+        s.chat.mark_and_tell(app, user, dialog, id, true).await?;
         did_something = true;
     } else if p.flag("delivered") {
         s.chat.mark(app, user, dialog, id, false).await?;

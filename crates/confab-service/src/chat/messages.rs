@@ -108,6 +108,7 @@ impl Chat {
         mark_read: bool,
     ) -> Result<(Vec<Message>, u64)> {
         let dialog_id = dialog_id.object_id();
+        let (app_id, user_id) = (app, user);
         let (app, user) = (app.get(), user.get());
         let (_, _, membership) = self.readable(app, user, dialog_id).await?;
         let cleared = membership.and_then(|m| m.cleared_before);
@@ -131,6 +132,7 @@ impl Chat {
                     if !m.delivered_ids.contains(&user) {
                         m.delivered_ids.push(user);
                     }
+                    self.read(rest_read(app_id, user_id, m)).await;
                 }
             }
         }
@@ -177,6 +179,70 @@ impl Chat {
             return Err(Error::not_found("Message not found"));
         }
         Ok((message, dialog, role))
+    }
+
+    /// `PUT /chat/Message[/{id}]`: [`Chat::mark`], then tells the other live faces which
+    /// messages were read for the first time (at most the newest [`READS_TOLD`] of a dialog).
+    pub async fn mark_and_tell(
+        &self,
+        app: AppId,
+        user: UserId,
+        dialog_id: Option<DialogId>,
+        id: Option<MessageId>,
+        read: bool,
+    ) -> Result<()> {
+        let newly_read = match read {
+            true => self.unread_by(app, user, dialog_id, id).await?,
+            false => Vec::new(),
+        };
+        self.mark(app, user, dialog_id, id, read).await?;
+        for mut m in newly_read {
+            m.read_ids.push(user.get());
+            self.read(rest_read(app, user, &m)).await;
+        }
+        Ok(())
+    }
+
+    /// The messages `mark` would mark read for the first time: the one named, or the newest
+    /// [`READS_TOLD`] of the dialog. Errors are left for `mark` to report.
+    async fn unread_by(
+        &self,
+        app: AppId,
+        user: UserId,
+        dialog_id: Option<DialogId>,
+        id: Option<MessageId>,
+    ) -> Result<Vec<Message>> {
+        let (app, user) = (app.get(), user.get());
+        let found = match (id, dialog_id) {
+            (Some(id), _) => match self.readable_message(app, user, id.object_id()).await {
+                Ok((m, _, _)) => vec![m],
+                Err(_) => return Ok(Vec::new()),
+            },
+            (None, Some(d)) => {
+                let d = d.object_id();
+                let Ok((_, _, membership)) = self.readable(app, user, d).await else {
+                    return Ok(Vec::new());
+                };
+                let cleared = membership.and_then(|m| m.cleared_before);
+                let newest = Query {
+                    sort: Some(Sort {
+                        field: Field::DateSent,
+                        desc: true,
+                    }),
+                    limit: READS_TOLD,
+                    ..Query::default()
+                };
+                self.store
+                    .list_messages(d, Some(user), cleared, &newest, false)
+                    .await?
+                    .0
+            }
+            (None, None) => return Ok(Vec::new()),
+        };
+        Ok(found
+            .into_iter()
+            .filter(|m| !m.read_ids.contains(&user) && m.sender_id != user)
+            .collect())
     }
 
     /// Marks one message (or, without an id, the whole dialog) read or delivered.
@@ -342,5 +408,19 @@ impl Chat {
         let id = id.object_id();
         let (app, user) = (app.get(), user.get());
         Ok(self.readable_message(app, user, id).await?.0.reactions)
+    }
+}
+
+/// How many of a dialog's messages one "mark the dialog read" tells the other faces about.
+const READS_TOLD: u32 = 100;
+
+/// A read made through the ConnectyCube REST API, for the other live faces.
+fn rest_read(app: AppId, reader: UserId, m: &Message) -> crate::bus::MessageRead {
+    crate::bus::MessageRead {
+        app,
+        message_id: m.id,
+        reader,
+        message: Some(m.clone()),
+        origin: crate::bus::Origin::Rest,
     }
 }

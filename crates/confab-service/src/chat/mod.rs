@@ -12,7 +12,7 @@ use confab_core::chat::{
 };
 use confab_core::clock::now_millis;
 use confab_core::model::{User, UserQuery};
-use confab_core::query::Query;
+use confab_core::query::{Field, Query, Sort};
 use confab_core::{AppId, DialogId, Error, MessageId, ObjectId, Result, UserId};
 use confab_store::{AccountStore, ChatStore, MemberChange, Membership, MessageSearch, Viewer};
 use serde_json::{Map, Value};

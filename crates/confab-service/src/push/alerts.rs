@@ -32,6 +32,13 @@ pub struct ChatAlert {
     pub silent: bool,
 }
 
+/// A live face's say in chat alerts: it removes the recipients it reached live itself, or who
+/// by its own rules hear nothing of the dialog (the XMPP face decides only for its sessions).
+#[async_trait::async_trait]
+pub trait AlertFilter: Send + Sync + 'static {
+    async fn retain_wanted(&self, app: AppId, dialog: Option<ObjectId>, users: &mut Vec<UserId>);
+}
+
 /// The first `max` characters of `text`, with an ellipsis when cut.
 fn shorten(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
@@ -89,6 +96,13 @@ impl Push {
                 if let Some(d) = a.dialog_id {
                     a.recipients.retain(|&u| !silenced.contains(&(d, u)));
                 }
+            }
+        }
+        for filter in self.alert_filters() {
+            for a in &mut alerts {
+                filter
+                    .retain_wanted(a.app, a.dialog_id, &mut a.recipients)
+                    .await;
             }
         }
         alerts.retain(|a| !a.recipients.is_empty());

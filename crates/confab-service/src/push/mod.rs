@@ -11,14 +11,14 @@ mod events;
 mod notification;
 pub mod subscriptions;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, Weak};
 
 use confab_core::clock::now_millis;
 use confab_core::{AppId, Result, UserId};
 use confab_store::{AccountStore, NewPush, PushStore};
 use tokio::sync::{mpsc, Notify};
 
-pub use alerts::ChatAlert;
+pub use alerts::{AlertFilter, ChatAlert};
 pub use confab_store::PushSubscription;
 pub use events::{EventCreated, EventRecipients, NewEvent};
 pub use notification::{Notification, NotificationKind, Repeat};
@@ -62,6 +62,8 @@ pub struct Push {
     config: PushConfig,
     outbox: Arc<Notify>,
     alerts: mpsc::Sender<ChatAlert>,
+    /// The faces' say in chat alerts (held weakly: a face holds the service).
+    filters: RwLock<Vec<Weak<dyn AlertFilter>>>,
 }
 
 impl Push {
@@ -78,9 +80,45 @@ impl Push {
             config,
             outbox: Arc::new(Notify::new()),
             alerts: tx,
+            filters: RwLock::default(),
         });
         tokio::spawn(alerts::run_queue(Arc::downgrade(&push), rx));
         push
+    }
+
+    /// Lets a live face remove recipients from chat alerts (see [`AlertFilter`]).
+    pub fn add_alert_filter(&self, filter: Weak<dyn AlertFilter>) {
+        self.filters.write().expect("filters lock").push(filter);
+    }
+
+    fn alert_filters(&self) -> Vec<Arc<dyn AlertFilter>> {
+        let filters = self.filters.read().expect("filters lock");
+        filters.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Queues `notification` for every device of `users` (and the webhook) in `dialog`, except
+    /// those who turned the dialog's notifications off; returns how many notifications.
+    pub async fn notify_in_dialog(
+        &self,
+        app: AppId,
+        dialog: confab_core::ObjectId,
+        users: &[UserId],
+        notification: &Notification,
+    ) -> Result<usize> {
+        let pairs: Vec<_> = users.iter().map(|&u| (dialog, u)).collect();
+        let silenced = self.store.silenced(&pairs).await?;
+        let users: Vec<UserId> = users
+            .iter()
+            .copied()
+            .filter(|&u| !silenced.contains(&(dialog, u)))
+            .collect();
+        if users.is_empty() {
+            return Ok(0);
+        }
+        let subs = self.store.subscriptions_of(app, &users).await?;
+        let targets: Vec<(AppId, UserId)> = users.iter().map(|&u| (app, u)).collect();
+        self.enqueue(notification, &subs, &targets, now_millis())
+            .await
     }
 
     /// Notified whenever notifications were added to the outbox.

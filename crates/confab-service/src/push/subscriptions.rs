@@ -6,7 +6,7 @@ use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use confab_core::clock::now_millis;
 use confab_core::error::FieldErrors;
-use confab_core::{Error, Result};
+use confab_core::{AppId, Error, Result, UserId};
 use confab_store::{NewSubscription, PushSubscription};
 
 use super::Push;
@@ -171,9 +171,19 @@ impl Push {
         ctx: &AuthContext,
         req: SubscribeRequest,
     ) -> Result<PushSubscription> {
-        let user = ctx.user()?;
+        self.subscribe_device(ctx.app(), ctx.user()?, req).await
+    }
+
+    /// Subscribes one of the user's devices (for faces with their own sessions); the same device
+    /// and channel again replaces it.
+    pub async fn subscribe_device(
+        &self,
+        app: AppId,
+        user: UserId,
+        req: SubscribeRequest,
+    ) -> Result<PushSubscription> {
         req.check(self.config.allow_private_endpoints)?;
-        let existing = self.store.subscriptions(ctx.app(), user).await?;
+        let existing = self.store.subscriptions(app, user).await?;
         let replaces = existing
             .iter()
             .any(|s| s.udid == req.udid && s.channel == req.channel);
@@ -190,7 +200,7 @@ impl Push {
         let token = if web { req.web_endpoint } else { req.token };
         self.store
             .upsert_subscription(NewSubscription {
-                app_id: ctx.app(),
+                app_id: app,
                 user_id: user,
                 channel: req.channel,
                 environment: req.environment,
@@ -203,6 +213,25 @@ impl Push {
                 now: now_millis(),
             })
             .await
+    }
+
+    /// Deletes the user's subscriptions whose device id starts with `udid_prefix` (a face's own
+    /// devices); returns how many.
+    pub async fn unsubscribe_devices(
+        &self,
+        app: AppId,
+        user: UserId,
+        udid_prefix: &str,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for s in self.store.subscriptions(app, user).await? {
+            if s.udid.starts_with(udid_prefix)
+                && self.store.delete_subscription(app, user, s.id).await?
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     pub async fn subscriptions(&self, ctx: &AuthContext) -> Result<Vec<PushSubscription>> {

@@ -122,6 +122,7 @@ pub(crate) fn column(field: &Field, messages: bool) -> Option<(&'static str, boo
         (Field::UpdatedAt, true) => ("(m.updated_at / 1000)", true),
         (Field::Body, true) => ("m.body", false),
         (Field::DateSent, true) => ("m.date_sent", true),
+        (Field::StoredAt, true) => ("m.created_at", true),
         (Field::SenderId, true) => ("m.sender_id", true),
         (Field::RecipientId, true) => ("m.recipient_id", true),
         (Field::ChatDialogId, true) => ("m.dialog_id", false),

@@ -140,6 +140,7 @@ pub(crate) fn column(field: &Field, messages: bool) -> Option<&'static str> {
         (Field::UpdatedAt, true) => "(m.updated_at / 1000)",
         (Field::Body, true) => "m.body",
         (Field::DateSent, true) => "m.date_sent",
+        (Field::StoredAt, true) => "m.created_at",
         (Field::SenderId, true) => "m.sender_id",
         (Field::RecipientId, true) => "m.recipient_id",
         (Field::ChatDialogId, true) => "m.dialog_id",
