@@ -21,7 +21,7 @@ cargo test --workspace
 # (xmpp_offline, xmpp_history, push, cluster) and those that pick their backend themselves.
 pg_suites=(rest_accounts rest_chat rest_chat_roles rest_bad_input rest_limits delivery_rules
     xmpp_tcp xmpp_ws xmpp_muc xmpp_group_privacy xmpp_privacy xmpp_roster xmpp_receipts xmpp_limits
-    hostile_input chatserver_users chatserver_chats chatserver_messages chatserver_ws
+    hostile_input chatserver_users chatserver_chats chatserver_messages chatserver_ws chatserver_original
     blobs blobs_s3 push_apns_webpush)
 CONFAB_TEST_BACKEND=postgres cargo test -p confab "${pg_suites[@]/#/--test=}"
 

@@ -166,9 +166,15 @@ async fn remove(
 
 /// The uploads named after a picture, if `user` uploaded them.
 async fn remove_files(face: &State, user: UserId, media: &Media) {
+    remove_uploads_of(face, user, &media.id, &media.file_type).await;
+}
+
+/// The uploads named after a picture or an attachment (`<id>.<type>` and its preview
+/// `<id>-preview.<type>`), if `user` uploaded them.
+pub async fn remove_uploads_of(face: &State, user: UserId, id: &str, file_type: &str) {
     for name in [
-        format!("{}.{}", media.id, media.file_type),
-        format!("{}-preview.{}", media.id, media.file_type),
+        format!("{id}.{file_type}"),
+        format!("{id}-preview.{file_type}"),
     ] {
         crate::uploads::remove_own(face, user, &name).await;
     }

@@ -409,6 +409,12 @@ pub async fn delete_message(
         .delete_messages_and_notify(face.app, caller.user(), &[MessageId::from(m.id)], true)
         .await?;
     let m = deleted.into_iter().next().unwrap_or(m);
+    // The attachment's files go with it (the spec's rule), when the author uploaded them.
+    for a in &m.attachments {
+        if let (Some(id), Some(kind)) = (a["id"].as_str(), a["type"].as_str()) {
+            crate::media::remove_uploads_of(&face, caller.user(), id, kind).await;
+        }
+    }
     let number = face.ids.message_numbers(face.app, &[m.id]).await?[0];
     Ok(Json(deleted_info(&m, number, &uuid, Dates::Iso)))
 }

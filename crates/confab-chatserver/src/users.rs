@@ -240,17 +240,13 @@ pub async fn search(
     let s = q.s.or(q.search).unwrap_or_default().trim().to_lowercase();
     if let Ok(id) = s.parse::<UserId>() {
         let user = user_by_id(&face, id).await?;
-        return Ok(Json(Value::Array(vec![user_info(
-            &user,
-            false,
-            Dates::Iso,
-        )])));
+        return Ok(Json(Value::Array(with_photos(&face, &[user]).await?)));
     }
     if s.chars().count() < 2 {
         return Err(CsError::not_found());
     }
     let by_name = UserQuery {
-        full_name: Some(s.clone()),
+        name_or_login: Some(s.clone()),
         limit: MAX_SEARCH_RESULTS,
         ..Default::default()
     };
@@ -261,11 +257,32 @@ pub async fn search(
         }
     }
     users.truncate(MAX_SEARCH_RESULTS as usize);
-    let list: Vec<Value> = users
+    Ok(Json(Value::Array(with_photos(&face, &users).await?)))
+}
+
+/// `UserInfo`s with their `photos`, as the original's search loads them (one query for all).
+async fn with_photos(face: &State, users: &[User]) -> CsResult<Vec<Value>> {
+    let owners: Vec<String> = users
         .iter()
-        .map(|u| user_info(u, false, Dates::Iso))
+        .map(|u| crate::media::user_owner(u.user_id()))
         .collect();
-    Ok(Json(Value::Array(list)))
+    let media = face.ids.media_of(face.app, &owners).await?;
+    Ok(users
+        .iter()
+        .zip(&owners)
+        .map(|(u, owner)| {
+            let mut info = user_info(u, false, Dates::Iso);
+            let photos: Vec<Value> = media
+                .iter()
+                .filter(|m| &m.owner == owner)
+                .map(|m| crate::render::picture(m, Dates::Iso))
+                .collect();
+            if let Value::Object(o) = &mut info {
+                o.insert("photos".into(), Value::Array(photos));
+            }
+            info
+        })
+        .collect())
 }
 
 #[derive(Deserialize)]

@@ -78,6 +78,8 @@ pub struct UserQuery {
     pub logins: Option<Vec<String>>,
     pub emails: Option<Vec<String>>,
     pub full_name: Option<String>,
+    /// A part of the full name or of the login, case-insensitively.
+    pub name_or_login: Option<String>,
     pub external_user_ids: Option<Vec<i64>>,
     pub tags: Option<Vec<String>>,
     pub limit: u32,

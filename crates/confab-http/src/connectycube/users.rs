@@ -207,6 +207,7 @@ fn user_query(p: &Params) -> Result<UserQuery, Error> {
         logins: filter_list(p, "login")?,
         emails: filter_list(p, "email")?,
         full_name: p.text("full_name"),
+        name_or_login: None,
         external_user_ids: ints(filter_list(p, "external_user_id")?, "external_user_id")?,
         tags: filter_list(p, "user_tags")?.or(filter_list(p, "tags")?),
         limit: p.bounded("limit", DEFAULT_PAGE, MAX_PAGE)?,

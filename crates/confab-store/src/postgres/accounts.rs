@@ -404,6 +404,14 @@ impl AccountStore for PgStore {
                 q.push(" AND full_name ILIKE ")
                     .push_bind(format!("%{}%", name.replace(['%', '_'], "")));
             }
+            if let Some(part) = &f.name_or_login {
+                let pattern = format!("%{}%", part.replace(['%', '_'], ""));
+                q.push(" AND (full_name ILIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" OR login ILIKE ")
+                    .push_bind(pattern)
+                    .push(")");
+            }
             if let Some(tags) = &f.tags {
                 q.push(" AND (FALSE");
                 for t in tags {

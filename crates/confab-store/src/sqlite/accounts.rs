@@ -372,6 +372,14 @@ impl AccountStore for SqliteStore {
                 q.push(" AND full_name LIKE ")
                     .push_bind(format!("%{}%", name.replace(['%', '_'], "")));
             }
+            if let Some(part) = &f.name_or_login {
+                let pattern = format!("%{}%", part.replace(['%', '_'], ""));
+                q.push(" AND (full_name LIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" OR login LIKE ")
+                    .push_bind(pattern)
+                    .push(")");
+            }
             if let Some(tags) = &f.tags {
                 q.push(" AND (0");
                 for t in tags {

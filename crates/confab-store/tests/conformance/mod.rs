@@ -236,6 +236,23 @@ pub async fn accounts_users_and_uniqueness(s: &impl Stores) {
         .unwrap()
         .unwrap();
     assert_eq!(u.full_name.as_deref(), Some("Alice A"));
+    // A part of the name or of the login, whatever the case.
+    for (part, expected) in [
+        ("ICE a", 1),
+        ("OB", 1),
+        ("li", 1),
+        ("zz", 0),
+        ("b", 1),
+        ("a", 1),
+    ] {
+        let query = UserQuery {
+            name_or_login: Some(part.into()),
+            limit: 10,
+            ..Default::default()
+        };
+        let (_, total) = s.list_users(a, &query).await.unwrap();
+        assert_eq!(total, expected, "{part}");
+    }
     assert!(s.delete_user(a, alice).await.unwrap());
     assert!(!s.delete_user(a, alice).await.unwrap());
     assert!(s.user(a, UserKey::Id(alice.get())).await.unwrap().is_none());
