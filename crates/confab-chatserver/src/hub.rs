@@ -3,7 +3,7 @@
 //! of theirs (in order, no answer awaited); each node hands it to its own sockets.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
@@ -34,6 +34,8 @@ enum Request {
     Frame { users: Vec<i64>, frame: String },
     /// The user's sessions ended: close their sockets there.
     CloseUser { user: i64 },
+    /// One session of the user ended: close its socket there.
+    CloseSession { user: i64, session: String },
 }
 
 /// One socket per device session: a new one replaces the old.
@@ -42,16 +44,41 @@ pub struct Hub {
     cluster: Arc<dyn Cluster>,
     users: Mutex<HashMap<i64, Vec<Conn>>>,
     seq: AtomicU64,
+    /// Sockets open on this node, and how many may be (`chatserver_max_sockets`; 0: no cap).
+    open: Arc<AtomicUsize>,
+    max_sockets: usize,
+}
+
+/// A place for one socket, held while it is open.
+pub struct SocketSlot(Arc<AtomicUsize>);
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Hub {
-    pub fn new(app: AppId, cluster: Arc<dyn Cluster>) -> Self {
+    pub fn new(app: AppId, cluster: Arc<dyn Cluster>, max_sockets: usize) -> Self {
         Self {
             app,
             cluster,
             users: Mutex::default(),
             seq: AtomicU64::new(0),
+            open: Arc::default(),
+            max_sockets,
         }
+    }
+
+    /// A place for a new socket; `None` when this node has as many open as it may.
+    pub(crate) fn reserve_socket(&self) -> Option<SocketSlot> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (self.max_sockets == 0 || n < self.max_sockets).then_some(n + 1)
+            })
+            .is_ok();
+        taken.then(|| SocketSlot(self.open.clone()))
     }
 
     pub(crate) fn register(&self, user: UserId, session: &str) -> (u64, mpsc::Receiver<Bytes>) {
@@ -90,6 +117,30 @@ impl Hub {
         let request = Request::CloseUser { user: user.get() };
         for node in self.cluster.nodes_with(self.app, user) {
             self.publish(&node, &request);
+        }
+    }
+
+    /// Closes the socket of one ended session of the user, on every node.
+    pub fn close_session(&self, user: UserId, session: &str) {
+        self.close_session_here(user, session);
+        let request = Request::CloseSession {
+            user: user.get(),
+            session: session.to_string(),
+        };
+        for node in self.cluster.nodes_with(self.app, user) {
+            self.publish(&node, &request);
+        }
+    }
+
+    fn close_session_here(&self, user: UserId, session: &str) {
+        let mut users = self.users.lock().expect("hub lock");
+        if let Some(conns) = users.get_mut(&user.get()) {
+            // Dropping the sender ends the socket.
+            conns.retain(|c| c.session != session);
+            if conns.is_empty() {
+                users.remove(&user.get());
+                self.cluster.online_here(self.app, user, false);
+            }
         }
     }
 
@@ -197,6 +248,11 @@ impl NodeHandler for ChatServerNodeHandler {
             Ok(Request::CloseUser { user }) => {
                 if let Ok(user) = UserId::new(user) {
                     face.hub.close_here(user);
+                }
+            }
+            Ok(Request::CloseSession { user, session }) => {
+                if let Ok(user) = UserId::new(user) {
+                    face.hub.close_session_here(user, &session);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "unreadable request from another node"),

@@ -39,6 +39,15 @@ use tokio::sync::watch;
 
 use crate::error::CsError;
 
+/// The face's caps (`chatserver_max_sockets`, `chatserver_max_sessions_per_user`; 0: none).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open sockets on this node.
+    pub max_sockets: usize,
+    /// Device sessions per user; a login beyond it ends the oldest.
+    pub max_sessions_per_user: usize,
+}
+
 /// What the handlers share.
 pub struct Face {
     /// The ConnectyCube app whose users ChatServer users are.
@@ -52,6 +61,7 @@ pub struct Face {
     /// The chat domain, for the JIDs privacy lists name users by.
     pub domain: String,
     pub hub: hub::Hub,
+    pub limits: Limits,
     /// Held here: the cluster holds the face's handler weakly.
     _node_handler: Arc<dyn NodeHandler>,
     /// Held here: the push service holds the filter weakly.
@@ -73,6 +83,7 @@ impl Face {
         push: Arc<Push>,
         domain: String,
         cluster: Arc<dyn Cluster>,
+        limits: Limits,
         stop: watch::Receiver<bool>,
     ) -> State {
         let face = Arc::new_cyclic(|me| Self {
@@ -83,7 +94,8 @@ impl Face {
             blobs,
             push,
             domain,
-            hub: hub::Hub::new(app, cluster.clone()),
+            hub: hub::Hub::new(app, cluster.clone(), limits.max_sockets),
+            limits,
             _node_handler: Arc::new(hub::ChatServerNodeHandler { hub: me.clone() }),
             _alerts: Arc::new(crate::push::Alerts { face: me.clone() }),
             stop,

@@ -97,6 +97,20 @@ async fn open_session(
         .ids
         .open_device_session(face.app, user.user_id(), device_json, ip)
         .await?;
+    if face.limits.max_sessions_per_user > 0 {
+        let ended = face
+            .ids
+            .keep_newest_sessions(
+                face.app,
+                user.user_id(),
+                face.limits.max_sessions_per_user,
+                &session.id,
+            )
+            .await?;
+        for id in ended {
+            face.hub.close_session(user.user_id(), &id);
+        }
+    }
     let sessions = face.ids.device_sessions(face.app, user.user_id()).await?;
     let mut v = private_info(user, &sessions, (&session.id, &token));
     complete_user_info(face, user.user_id(), &mut v["info"]).await?;

@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State as St};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use confab_core::chat::{DialogType, Message};
 use confab_core::{DialogId, UserId};
@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use crate::auth::bearer;
 use crate::chats::{message_ids, render_chats};
 use crate::error::CsError;
+use crate::hub::SocketSlot;
 use crate::members::with_users;
 use crate::messages::deleted_info;
 use crate::render::{message_info, Dates};
@@ -61,9 +62,13 @@ pub async fn upgrade(
         Ok(s) => s,
         Err(e) => return CsError::from(e).into_response(),
     };
+    let Some(slot) = face.hub.reserve_socket() else {
+        return CsError::new(StatusCode::SERVICE_UNAVAILABLE, "Too many connections.")
+            .into_response();
+    };
     ws.max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| run(face, session.user_id, session.id, socket))
+        .on_upgrade(move |socket| run(face, session.user_id, session.id, socket, slot))
 }
 
 /// `GET /<segment>` at the root is a socket (`/<sessionId>`) or, for a name with a type
@@ -84,7 +89,8 @@ pub async fn upgrade_or_file(
     upgrade(St(face), headers, q, ws).await
 }
 
-async fn run(face: State, user: UserId, session: String, socket: WebSocket) {
+/// Serves one socket; `_slot` keeps its place under `chatserver_max_sockets` until it closes.
+async fn run(face: State, user: UserId, session: String, socket: WebSocket, _slot: SocketSlot) {
     let (seq, mut rx) = face.hub.register(user, &session);
     let (mut sink, mut stream) = socket.split();
     let mut stop = face.stop.clone();

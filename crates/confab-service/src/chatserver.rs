@@ -121,6 +121,27 @@ impl ChatServerState {
         self.store.device_sessions_of(app, user).await
     }
 
+    /// Ends the user's oldest device sessions, never `newest`, so that at most `keep` are left;
+    /// returns the ids of those ended (their sockets must close).
+    pub async fn keep_newest_sessions(
+        &self,
+        app: AppId,
+        user: UserId,
+        keep: usize,
+        newest: &str,
+    ) -> Result<Vec<String>> {
+        let sessions = self.store.device_sessions_of(app, user).await?;
+        let excess = sessions.len().saturating_sub(keep);
+        let mut ended = Vec::with_capacity(excess);
+        let older = sessions.into_iter().filter(|s| s.id != newest);
+        for s in older.take(excess) {
+            if self.store.delete_device_session(&s.id).await? {
+                ended.push(s.id);
+            }
+        }
+        Ok(ended)
+    }
+
     /// Logout: every device session of the user ends.
     pub async fn close_device_sessions(&self, app: AppId, user: UserId) -> Result<u64> {
         self.store.delete_device_sessions_of(app, user).await

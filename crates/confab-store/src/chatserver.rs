@@ -80,6 +80,8 @@ pub trait ChatServerStore: Send + Sync + 'static {
     async fn device_sessions_of(&self, app: AppId, user: UserId) -> Result<Vec<DeviceSession>>;
     /// Deletes every session of the user; returns how many.
     async fn delete_device_sessions_of(&self, app: AppId, user: UserId) -> Result<u64>;
+    /// Deletes one session; `false` when there is no such session.
+    async fn delete_device_session(&self, id: &str) -> Result<bool>;
 
     /// Sets (or replaces) the hash of a user's account key.
     async fn set_account_key_hash(

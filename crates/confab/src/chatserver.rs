@@ -54,6 +54,10 @@ pub(crate) async fn start(
         domain.push.clone(),
         config.domain.clone(),
         cluster,
+        confab_chatserver::Limits {
+            max_sockets: config.chatserver_max_sockets,
+            max_sessions_per_user: config.chatserver_max_sessions_per_user,
+        },
         stop.clone(),
     );
     let events = face.subscriber();

@@ -143,6 +143,10 @@ pub struct Config {
     pub chatserver_addr: Option<String>,
     /// The ConnectyCube app whose users ChatServer users are; required with `chatserver_addr`.
     pub chatserver_app_id: Option<i64>,
+    /// Open ChatServer sockets on this node at most; `0`: no cap.
+    pub chatserver_max_sockets: usize,
+    /// Device sessions one ChatServer user may have; a login beyond it ends the oldest. `0`: no cap.
+    pub chatserver_max_sessions_per_user: usize,
     /// `postgres://…`: the shared store of several nodes; unset, the embedded SQLite store under
     /// `data_dir`.
     pub database_url: Option<String>,
@@ -239,6 +243,8 @@ impl Default for Config {
             vapid_subject: "mailto:admin@localhost".into(),
             chatserver_addr: None,
             chatserver_app_id: None,
+            chatserver_max_sockets: 10_000,
+            chatserver_max_sessions_per_user: 50,
             database_url: None,
             nats_url: None,
             node_id: None,

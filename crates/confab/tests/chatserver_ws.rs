@@ -648,3 +648,70 @@ async fn connectycube_rest_edits_and_reads_reach_the_sockets() {
     );
     sa.quiet(300).await;
 }
+
+/// The status a socket upgrade is answered with: 101 when it opened (then dropped at once).
+async fn upgrade_status(cs: &Cs, token: &str, session: &str) -> u16 {
+    let url = format!("ws://{}/{session}", cs.ts.chatserver_addr());
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `chatserver_max_sockets` caps the sockets open on a node (503 with the error body beyond it,
+/// a place again once one closes); `chatserver_max_sessions_per_user` ends a user's oldest session,
+/// and closes its socket, when a login goes beyond it.
+#[tokio::test]
+async fn sockets_and_sessions_are_capped() {
+    let cs = Cs::start_with(|c| {
+        c.chatserver_max_sockets = 2;
+        c.chatserver_max_sessions_per_user = 2;
+    })
+    .await;
+    let a = cs.register("capsocket1").await;
+    let b = cs.register("capsocket2").await;
+    let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
+    let _sb = cs.socket(&b.token, &format!("/{}", b.session)).await;
+    // A third socket is refused, and says why.
+    let url = format!("ws://{}/{}", cs.ts.chatserver_addr(), b.session);
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", b.token).parse().unwrap(),
+    );
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 503);
+            let body: serde_json::Value =
+                serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
+            assert_eq!(
+                body,
+                json!({"error": true, "reason": "Too many connections."})
+            );
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+
+    // a's second login keeps both sessions; the third ends the first, whose socket closes and
+    // whose token stops working; the place it held is free again.
+    let (second, _) = cs.second_session(&a).await;
+    let (s, v) = cs.login(&a.username, "password1", device(3)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(sa.closed().await, "the ended session's socket closes");
+    let (s, _) = cs
+        .call(Method::GET, "/users/me", Some(&a.token), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, me) = cs.call(Method::GET, "/users/me", Some(&second), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(me["deviceSessions"].as_array().unwrap().len(), 2, "{me}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while upgrade_status(&cs, &second, "x").await != 101 {
+        assert!(std::time::Instant::now() < deadline, "the place is freed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

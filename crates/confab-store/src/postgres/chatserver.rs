@@ -139,6 +139,15 @@ impl ChatServerStore for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn delete_device_session(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM chatserver_device_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn set_account_key_hash(
         &self,
         app: AppId,

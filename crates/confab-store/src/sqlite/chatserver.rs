@@ -156,6 +156,16 @@ impl ChatServerStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn delete_device_session(&self, id: &str) -> Result<bool> {
+        let _write = self.write.lock().await;
+        let done = sqlx::query("DELETE FROM chatserver_device_sessions WHERE id = ?")
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn set_account_key_hash(
         &self,
         app: AppId,

@@ -1121,6 +1121,10 @@ pub async fn chatserver_sessions_and_stable_ids(s: &impl Stores) {
     assert_eq!(s.delete_device_sessions_of(a, alice).await.unwrap(), 2);
     assert!(s.device_session_by_token(b"h1").await.unwrap().is_none());
     assert!(s.device_session_by_token(b"h3").await.unwrap().is_some());
+    // One session ends alone.
+    assert!(s.delete_device_session("S3").await.unwrap());
+    assert!(!s.delete_device_session("S3").await.unwrap());
+    assert!(s.device_session_by_token(b"h3").await.unwrap().is_none());
 
     // Account keys: one per user, replaced, gone with the user.
     assert_eq!(s.account_key_hash(a, bob).await.unwrap(), None);
