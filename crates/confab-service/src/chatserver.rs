@@ -14,6 +14,8 @@ use crate::secrets::{hash_password, token_hash, verify_password};
 
 pub struct ChatServerState {
     store: Arc<dyn ChatServerStore>,
+    /// Told when a user's block flags on a group change.
+    blocks: Arc<crate::group_blocks::GroupBlocks>,
 }
 
 /// A random version-4 UUID, upper case as Swift writes it.
@@ -56,8 +58,11 @@ pub fn parse_uuid(s: &str) -> Option<String> {
 }
 
 impl ChatServerState {
-    pub fn new(store: Arc<dyn ChatServerStore>) -> Self {
-        Self { store }
+    pub fn new(
+        store: Arc<dyn ChatServerStore>,
+        blocks: Arc<crate::group_blocks::GroupBlocks>,
+    ) -> Self {
+        Self { store, blocks }
     }
 
     /// A new device session for the user; returns it with its access token (44 characters of
@@ -295,7 +300,9 @@ impl ChatServerState {
         user: UserId,
         flags: ChatFlags,
     ) -> Result<()> {
-        self.store.set_chat_flags(app, dialog, user, flags).await
+        let r = self.store.set_chat_flags(app, dialog, user, flags).await;
+        self.blocks.forget(dialog);
+        r
     }
 
     /// Every user of the dialog with a flag set (blocks included).

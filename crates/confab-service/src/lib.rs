@@ -22,6 +22,7 @@ pub mod bus;
 pub mod chat;
 pub mod chatserver;
 pub mod cluster;
+pub mod group_blocks;
 pub mod history;
 pub mod limiter;
 pub mod offline;

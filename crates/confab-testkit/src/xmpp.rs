@@ -309,6 +309,21 @@ impl XmppClient {
         }
     }
 
+    /// Asserts that no `<message>` arrives for `dur` (presence and the like may).
+    pub async fn no_message_for(&mut self, dur: Duration) {
+        let deadline = tokio::time::Instant::now() + dur;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                None => return,
+                Some(StreamEvent::Element(e)) if e.name == "message" => {
+                    panic!("expected no message, got {e:?}")
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
     pub fn open_xml(&self, to: &str) -> String {
         match self.framing {
             Framing::Tcp => format!("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{to}' version='1.0'>"),

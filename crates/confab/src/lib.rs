@@ -21,6 +21,7 @@ use confab_http::params::ParamLimits;
 use confab_http::rate_limit::{Rate, RateLimits};
 use confab_http::{AppState, HttpConfig};
 use confab_service::blobs::s3::S3Config;
+use confab_service::group_blocks::GroupBlocks;
 use confab_service::{
     Accounts, AccountsConfig, Blobs, BlobsConfig, Chat, ChatServerState, LocalBus, Offline,
     Privacy, Push, PushConfig, Roster, Subscriber,
@@ -142,12 +143,16 @@ impl Domain {
             .with_blobs(blobs.clone()),
         );
         let privacy = Arc::new(Privacy::new(Arc::new(store.clone()), config.domain.clone()));
-        let chat = Arc::new(Chat::new(
-            Arc::new(store.clone()),
-            Arc::new(store.clone()),
-            privacy.clone(),
-            Arc::new(LocalBus::default()),
-        ));
+        let group_blocks = Arc::new(GroupBlocks::new(Arc::new(store.clone())));
+        let chat = Arc::new(
+            Chat::new(
+                Arc::new(store.clone()),
+                Arc::new(store.clone()),
+                privacy.clone(),
+                Arc::new(LocalBus::default()),
+            )
+            .with_group_blocks(group_blocks.clone()),
+        );
         let offline = Arc::new(Offline::new(
             Arc::new(store.clone()),
             config.xmpp_offline_max_per_user,
@@ -171,7 +176,7 @@ impl Domain {
                 alert_queue_len: config.push_alert_queue_len,
             },
         );
-        let chatserver = Arc::new(ChatServerState::new(Arc::new(store.clone())));
+        let chatserver = Arc::new(ChatServerState::new(Arc::new(store.clone()), group_blocks));
         Ok(Self {
             chatserver,
             store: open,

@@ -1279,3 +1279,122 @@ async fn chat_events_show_each_participant_their_own_archive_flag() {
         assert_eq!(f["payload"]["isArchived"], archived, "{f}");
     }
 }
+
+/// Group blocks are the domain's: over XMPP (and the ConnectyCube REST API) a member blocked in a
+/// group may not post and hears nothing of it live, and one who blocked the group hears nothing
+/// of it either; lifting the block lets them hear it again.
+#[tokio::test]
+async fn group_blocks_hold_over_xmpp_and_rest() {
+    use confab_testkit::xmpp::XmppClient;
+    let cs = Cs::start().await;
+    let o = cs.register("gbowner01").await;
+    let m = cs.register("gbmuted01").await;
+    let k = cs.register("gbblock01").await;
+    let c = cs.register("gbcheck01").await;
+    let group = cs.chat(&o.token, &[m.id, k.id, c.id], None).await;
+    let gid = group["id"].as_str().unwrap().to_string();
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}/users/{}/block", m.id),
+            Some(&o.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}/block"),
+            Some(&k.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Each member in the room over XMPP.
+    let app = cs.ts.app_id;
+    let mut clients = Vec::new();
+    let mut dialog = String::new();
+    for u in [&m, &k, &c] {
+        let token = cs.ts.login(&u.username).await;
+        if dialog.is_empty() {
+            let (_, v) = cs
+                .ts
+                .call(Method::GET, "/chat/Dialog.json?type=2", Some(&token), None)
+                .await;
+            dialog = v["items"][0]["_id"].as_str().unwrap().to_string();
+        }
+        let mut x = XmppClient::tcp(cs.ts.xmpp_addr()).await;
+        x.login(u.id, app, &token).await;
+        let room = format!("{app}_{dialog}@muc.localhost");
+        x.send(&format!(
+            "<presence id='j{}' to='{room}/{}'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>",
+            u.id, u.id
+        ))
+        .await;
+        x.until(|e| e.name == "presence" && e.attr("id") == Some(&format!("j{}", u.id)))
+            .await;
+        clients.push((token, x));
+    }
+    let room = format!("{app}_{dialog}@muc.localhost");
+    let body_is = |text: &'static str| {
+        move |e: &confab_xmpp::xml::Element| {
+            e.name == "message" && e.child_named("body").is_some_and(|b| b.text() == text)
+        }
+    };
+
+    // The owner posts here: only the member without a block hears it over XMPP.
+    cs.post(&o, &gid, "hello all").await;
+    clients[2].1.until(body_is("hello all")).await;
+    for (_, x) in clients.iter_mut().take(2) {
+        x.no_message_for(std::time::Duration::from_millis(300))
+            .await;
+    }
+
+    // The blocked member may not post over XMPP or REST.
+    clients[0]
+        .1
+        .send(&format!(
+            "<message to='{room}' type='groupchat' id='gb1'><body>let me in</body></message>"
+        ))
+        .await;
+    let err = clients[0].1.until(|e| e.attr("id") == Some("gb1")).await;
+    assert_eq!(err.attr("type"), Some("error"), "{err:?}");
+    assert!(err
+        .child_named("error")
+        .unwrap()
+        .child_named("forbidden")
+        .is_some());
+    let (s, v) = cs
+        .ts
+        .call(
+            Method::POST,
+            "/chat/Message.json",
+            Some(&clients[0].0),
+            Some(json!({"chat_dialog_id": dialog, "message": "let me in"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    clients[2]
+        .1
+        .no_message_for(std::time::Duration::from_millis(300))
+        .await;
+
+    // Unblocked, the blocker hears the group again.
+    let (s, _) = cs
+        .call(
+            Method::PUT,
+            &format!("/chats/{gid}/unblock"),
+            Some(&k.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    cs.post(&o, &gid, "welcome back").await;
+    clients[1].1.until(body_is("welcome back")).await;
+    clients[0]
+        .1
+        .no_message_for(std::time::Duration::from_millis(300))
+        .await;
+}

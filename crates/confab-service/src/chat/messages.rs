@@ -64,6 +64,15 @@ impl Chat {
         if !allowed(target.kind, role, Action::Post) {
             return Err(forbidden());
         }
+        if target.kind == DialogType::Group
+            && self
+                .group_blocks(app_id, dialog_id)
+                .await
+                .mute
+                .contains(&sender_id)
+        {
+            return Err(Error::forbidden("You are blocked in this dialog"));
+        }
         let recipient_id = target.recipient_id;
         if let Some(r) = new.recipient_id {
             if target.kind == DialogType::Private && r != recipient_id {

@@ -7,6 +7,7 @@ mod search;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::group_blocks::{Blocks, GroupBlocks};
 use confab_core::chat::{
     allowed, Action, Dialog, DialogType, MemberState, Message, Role, MAX_ADMINS,
 };
@@ -99,6 +100,8 @@ pub struct Chat {
     pub(crate) bus: Arc<dyn crate::Bus>,
     /// Each pair's private dialog, once known (see [`crate::history`]).
     pub(crate) pair_dialogs: crate::history::PairDialogs,
+    /// Who is blocked in which group (see [`crate::group_blocks`]); none when not given.
+    group_blocks: Option<Arc<GroupBlocks>>,
 }
 
 fn check_len(field: &str, v: &Option<String>, max: usize) -> Result<()> {
@@ -159,6 +162,21 @@ impl Chat {
             privacy,
             bus,
             pair_dialogs: Default::default(),
+            group_blocks: None,
+        }
+    }
+
+    /// Obeys the group blocks kept in `blocks`.
+    pub fn with_group_blocks(mut self, blocks: Arc<GroupBlocks>) -> Self {
+        self.group_blocks = Some(blocks);
+        self
+    }
+
+    /// A group dialog's blocks: who hears nothing of it, who may not post in it.
+    pub async fn group_blocks(&self, app: AppId, dialog: ObjectId) -> Arc<Blocks> {
+        match &self.group_blocks {
+            Some(g) => g.of(app, dialog).await,
+            None => Arc::default(),
         }
     }
 

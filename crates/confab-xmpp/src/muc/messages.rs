@@ -47,6 +47,21 @@ impl Rooms {
             };
         }
 
+        if room.kind == DialogType::Group
+            && self
+                .chat
+                .group_blocks(app, dialog_id)
+                .await
+                .mute
+                .contains(&from.user)
+        {
+            return bounce(
+                &msg,
+                StanzaError::FORBIDDEN,
+                Some("You are blocked in this dialog"),
+            );
+        }
+
         let body = msg.child("body", NS_CLIENT).map(Element::text);
         let typing = msg.elements().any(|e| e.ns == NS_CHATSTATES);
         let replace = msg
@@ -148,7 +163,9 @@ impl Rooms {
         let xml: Arc<str> = msg.to_xml().into();
         // Typing is not echoed to the typing session; everything else is reflected (standard MUC).
         let skip = typing_only.then_some(from.id);
-        let blocked = self.blocked_recipients(&room, app, from.user).await;
+        let blocked = self
+            .blocked_recipients(&room, app, dialog_id, from.user)
+            .await;
         let active_elsewhere = self.fan_out(&room, from.user, &xml, skip, &blocked).await;
         if is_new_message {
             let extra = msg
@@ -196,17 +213,30 @@ impl Rooms {
         push.alert(alert);
     }
 
-    /// Online members who must not get this sender's group messages (the domain's rule).
-    async fn blocked_recipients(&self, room: &Room, app: AppId, sender: UserId) -> HashSet<UserId> {
+    /// Online members who must not get this sender's group messages (the domain's rules: privacy
+    /// lists, and group blocks).
+    async fn blocked_recipients(
+        &self,
+        room: &Room,
+        app: AppId,
+        dialog: ObjectId,
+        sender: UserId,
+    ) -> HashSet<UserId> {
         let Some(srv) = self.srv.upgrade() else {
             return HashSet::new();
         };
         if room.kind == DialogType::Broadcast {
             return HashSet::new();
         }
-        srv.privacy
+        let mut blocked = srv
+            .privacy
             .blocked_in_group(app, sender, room.members.iter().copied())
-            .await
+            .await;
+        if room.kind == DialogType::Group {
+            let blocks = self.chat.group_blocks(app, dialog).await;
+            blocked.extend(blocks.deaf.iter().copied().filter(|u| *u != sender));
+        }
+        blocked
     }
 
     /// Hands `xml` to every online session of the room's audience but `blocked` (and the sender's
@@ -264,7 +294,9 @@ impl Rooms {
         stanza.push(extra);
         let xml: Arc<str> = stanza.to_xml().into();
         // The same privacy rule as a groupchat message sent over XMPP.
-        let blocked = self.blocked_recipients(&room, app, sender).await;
+        let blocked = self
+            .blocked_recipients(&room, app, m.dialog_id, sender)
+            .await;
         let active_elsewhere = self.fan_out(&room, sender, &xml, None, &blocked).await;
         let alert = ChatAlert {
             app,
@@ -299,7 +331,9 @@ impl Rooms {
             )
             .with_child(extra);
         let xml: Arc<str> = stanza.to_xml().into();
-        let blocked = self.blocked_recipients(&room, app, sender).await;
+        let blocked = self
+            .blocked_recipients(&room, app, m.dialog_id, sender)
+            .await;
         self.fan_out(&room, sender, &xml, None, &blocked).await;
     }
 
