@@ -37,16 +37,20 @@ export async function signupUsers(CB, server, names, app = server.app) {
     out[name] = { id: res.user.id, login, full_name: name };
   }
   for (const name of names) {
-    initSdk(CB, server, app);
+    const config = sdkConfig(server);
+    CB.init({ appId: app.id, authKey: app.auth_key }, config);
     const s = await CB.createSession({ login: out[name].login, password: CHAT_PASSWORD });
     assert.equal(s.user_id, out[name].id, `session of ${name}`);
     out[name].session = s;
+    // On a cluster each user keeps the node they signed in on, so two users' requests cross nodes.
+    if (server.nodes) out[name].sdk = { creds: { appId: app.id, authKey: app.auth_key }, config };
   }
   return out;
 }
 
-/** Makes the SDK act as `user` (a value from signupUsers). */
+/** Makes the SDK act as `user` (a value from signupUsers), on that user's node in a cluster. */
 export function as(CB, user) {
+  if (user.sdk) CB.init(user.sdk.creds, user.sdk.config);
   CB.setSession(user.session);
   assert.equal(CB.service.getCurrentUserId(), user.id);
   return user;
