@@ -1376,6 +1376,17 @@ async fn group_blocks_hold_over_xmpp_and_rest() {
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    // Nor read its history there.
+    let (s, v) = cs
+        .ts
+        .call(
+            Method::GET,
+            &format!("/chat/Message.json?chat_dialog_id={dialog}"),
+            Some(&clients[0].0),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     clients[2]
         .1
         .no_message_for(std::time::Duration::from_millis(300))

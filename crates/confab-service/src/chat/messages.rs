@@ -119,7 +119,17 @@ impl Chat {
         let dialog_id = dialog_id.object_id();
         let (app_id, user_id) = (app, user);
         let (app, user) = (app.get(), user.get());
-        let (_, _, membership) = self.readable(app, user, dialog_id).await?;
+        let (dialog, _, membership) = self.readable(app, user, dialog_id).await?;
+        // A member blocked in a group hears nothing of it, its history included.
+        if dialog.kind == DialogType::Group
+            && self
+                .group_blocks(app_id, dialog_id)
+                .await
+                .mute
+                .contains(&user_id)
+        {
+            return Err(Error::forbidden("You are blocked in this dialog"));
+        }
         let cleared = membership.and_then(|m| m.cleared_before);
         let (mut items, total) = self
             .store
