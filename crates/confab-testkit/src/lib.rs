@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod nats;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
 pub mod xmpp;
 
 /// Runs each named `async fn(Transport)` test twice, as `over_tcp::<name>` and

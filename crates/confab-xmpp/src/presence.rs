@@ -17,7 +17,7 @@ use crate::error::{error_reply, StanzaError};
 use crate::hub::{Account, SessionHandle};
 use crate::jid::{bare_jid, Jid};
 use crate::privacy::presence_allowed;
-use crate::roster::{push, roster_full, NOT_ALLOWED_FULL};
+use crate::roster::{push, roster_full, Available, NOT_ALLOWED_FULL};
 use crate::xml::{Element, NS_CLIENT};
 use crate::XmppServer;
 
@@ -110,12 +110,48 @@ pub async fn undirected(srv: &Arc<XmppServer>, from: &Arc<SessionHandle>, el: &E
     initial
 }
 
+/// After this node was cut off from the other nodes (they may have told their sessions that the
+/// users here went unavailable): every available session here announces its presence again to its
+/// contacts on the other nodes.
+pub async fn announce_again_elsewhere(srv: &XmppServer) {
+    let available: Vec<Available> = srv
+        .contacts
+        .available
+        .lock()
+        .expect("contacts lock")
+        .values()
+        .flatten()
+        .cloned()
+        .collect();
+    for (session, p) in available {
+        let roster = match srv.roster.rows(session.account()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = ?e, "reading roster for presence failed");
+                continue;
+            }
+        };
+        broadcast_to(srv, &session, &roster, &p, false).await;
+    }
+}
+
 /// Sends `p` (from `from`'s full JID) to the contacts allowed to see it and to `from`'s other
 /// available resources, on every node.
 async fn broadcast(srv: &XmppServer, from: &SessionHandle, roster: &[RosterItem], p: &Element) {
+    broadcast_to(srv, from, roster, p, true).await;
+}
+
+/// [`broadcast`], to the sessions on this node too when `here`.
+async fn broadcast_to(
+    srv: &XmppServer,
+    from: &SessionHandle,
+    roster: &[RosterItem],
+    p: &Element,
+    here: bool,
+) {
     let account = from.account();
     for (s, _) in srv.contacts.available(account) {
-        if s.id != from.id {
+        if here && s.id != from.id {
             send_to(&s, p.clone());
         }
     }
@@ -125,7 +161,10 @@ async fn broadcast(srv: &XmppServer, from: &SessionHandle, roster: &[RosterItem]
         .filter(|i| i.in_roster && i.subscription.from())
     {
         let contact = (account.0, item.contact);
-        let targets = srv.contacts.available(contact);
+        let targets = match here {
+            true => srv.contacts.available(contact),
+            false => Vec::new(),
+        };
         let remote = !srv.cluster.nodes_with(contact.0, contact.1).is_empty();
         if (targets.is_empty() && !remote)
             || !presence_allowed(srv, account, &from.full_jid, contact).await

@@ -870,3 +870,103 @@ async fn online_at(addr: std::net::SocketAddr, app: i64, id: i64, token: &str) -
     c.send("<presence/>").await;
     c
 }
+
+/// A network partition: node B loses the bus (its connection breaks, new ones are refused) while
+/// its clients stay connected. Node A takes it as gone after the node timeout: Bob's contacts see
+/// him go, and what Alice sends meanwhile is stored offline. When the partition heals, B rejoins by
+/// itself, Bob is back for his contacts, and his open session gets every message stored
+/// meanwhile, each once.
+#[tokio::test]
+async fn a_node_cut_off_from_the_bus_rejoins_and_loses_nothing() {
+    use common::nats::NatsServer;
+    use common::proxy::CuttableProxy;
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let target: std::net::SocketAddr = url.trim_start_matches("nats://").parse().unwrap();
+    let proxy = CuttableProxy::start(target).await;
+    let a = TestServer::start_with(|c| {
+        c.nats_url = Some(url.clone());
+        c.node_id = Some("node-a".into());
+        c.node_timeout_secs = 2;
+    })
+    .await;
+    let b = a
+        .another_node(|c| {
+            c.nats_url = Some(format!("nats://{}", proxy.addr()));
+            c.node_id = Some("node-b".into());
+            c.node_timeout_secs = 2;
+        })
+        .await;
+    let (alice, at) = a.user("alice").await;
+    let (bob, bt) = a.user("bob").await;
+    let (alice_jid, bob_jid) = (jid(&a, alice), jid(&a, bob));
+    let mut alice_a = online(&a, alice, &at).await;
+    let mut bob_b = online(&b, bob, &bt).await;
+    seen_elsewhere(&a, bob).await;
+    befriend(&mut alice_a, &alice_jid, &mut bob_b, &bob_jid).await;
+
+    proxy.cut();
+    // Bob's contacts on A see him go once B is taken as gone.
+    alice_a
+        .until(|e| is_presence_from(e, &format!("{bob_jid}/"), Some("unavailable")))
+        .await;
+    // A takes B as gone once B is silent for the node timeout.
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    let cluster = a.server.as_ref().unwrap().xmpp.cluster.clone();
+    let (app, bob_id) = (
+        confab_core::AppId::new(a.app_id).unwrap(),
+        confab_core::UserId::new(bob).unwrap(),
+    );
+    while !cluster.nodes_with(app, bob_id).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B was never taken as gone"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for n in 0..3 {
+        alice_a
+            .send(&format!(
+                "<message to='{}' type='chat' id='cut{n}'><body>cut {n}</body></message>",
+                jid(&a, bob)
+            ))
+            .await;
+    }
+    // Stored offline by A: it has no node for Bob.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while offline_rows(&a, bob).await < 3 {
+        assert!(std::time::Instant::now() < deadline, "not stored offline");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    proxy.restore();
+    seen_elsewhere(&a, bob).await;
+    // ...and come back once the partition heals.
+    alice_a
+        .until(|e| is_presence_from(e, &format!("{bob_jid}/"), None))
+        .await;
+    let mut received = std::collections::BTreeSet::new();
+    while received.len() < 3 {
+        match bob_b.next_within(Duration::from_secs(10)).await {
+            Some(StreamEvent::Element(m)) if m.name == "message" => {
+                if let Some(body) = m.child_named("body") {
+                    assert!(received.insert(body.text()), "{} twice", body.text());
+                }
+            }
+            Some(_) => {}
+            None => panic!("{} of 3 stored messages reached Bob", received.len()),
+        }
+    }
+    // Live delivery across the healed partition, and nothing more of the stored ones.
+    alice_a
+        .send(&format!(
+            "<message to='{}' type='chat' id='healed'><body>healed</body></message>",
+            jid(&a, bob)
+        ))
+        .await;
+    let (m, body) = body_of_next_message(&mut bob_b).await;
+    assert_eq!(body, "healed");
+    assert!(m.child("delay", "urn:xmpp:delay").is_none(), "live: {m:?}");
+    b.stop().await;
+    a.stop().await;
+}

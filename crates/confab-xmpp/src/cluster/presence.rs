@@ -1,7 +1,8 @@
 //! Presence across nodes: broadcasts, probes, subscription notices, directed presence and roster
 //! pushes for sessions on other nodes, status streaming of users whose sessions are elsewhere, and
-//! the unavailable presence of the users of a node that died. (Also the one non-presence event:
-//! after the bus comes back, every session here claims what was stored offline meanwhile.)
+//! the unavailable presence of the users of a node that died. After the bus comes back, every
+//! session here claims what was stored offline meanwhile, and announces its presence again to
+//! contacts on the other nodes (which may have taken this node as gone).
 //!
 //! The node of the session that acts decides who may see what (privacy lists, subscriptions); the
 //! other nodes only hand the stanzas to their own sessions. Each node remembers which full JIDs on
@@ -275,6 +276,10 @@ pub fn spawn_event_listener(srv: &Arc<XmppServer>) {
                         tokio::time::sleep(CLAIM_AGAIN_AFTER).await;
                         if let Some(srv) = later.upgrade() {
                             srv.hub.each_session(|s| s.offline_stored());
+                            // Other nodes may have taken this one as gone meanwhile, and told
+                            // their sessions its users left; by now the nodes know each other
+                            // again.
+                            crate::presence::announce_again_elsewhere(&srv).await;
                         }
                     });
                 }
