@@ -4,8 +4,5 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="$here/../.venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+"$here/../venv.sh" "$here/requirements.txt"
 exec timeout 60 "$venv/bin/python" "$here/test_slixmpp.py"

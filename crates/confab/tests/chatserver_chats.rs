@@ -518,31 +518,24 @@ async fn exit_a_group() {
         StatusCode::BAD_REQUEST,
         "Bad Request",
     );
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{gid}/me"),
-            Some(&b.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{gid}/me"), &b.token)
+            .await,
+        StatusCode::OK
+    );
     let f = sa.frame().await;
     assert_eq!(f["event"], "removedUsers");
     assert_eq!(f["payload"]["removedUsers"][0]["id"], json!(b.id));
-    let (s, _) = cs
-        .call(Method::GET, &format!("/chats/{gid}"), Some(&b.token), None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{gid}/me"),
-            Some(&b.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        cs.status(Method::GET, &format!("/chats/{gid}"), &b.token)
+            .await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{gid}/me"), &b.token)
+            .await,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -568,25 +561,21 @@ async fn deleting_chats() {
         StatusCode::FORBIDDEN,
         "You can't delete this chat.",
     );
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{gid}"),
-            Some(&a.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{gid}"), &a.token)
+            .await,
+        StatusCode::OK
+    );
     let f = sb.frame().await;
     assert_eq!(
         (f["event"].as_str(), &f["payload"]),
         (Some("chatDeleted"), &json!(null))
     );
     for t in [&a.token, &b.token] {
-        let (s, _) = cs
-            .call(Method::GET, &format!("/chats/{gid}"), Some(t), None)
-            .await;
-        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(
+            cs.status(Method::GET, &format!("/chats/{gid}"), t).await,
+            StatusCode::NOT_FOUND
+        );
     }
 
     // A group deleted on the ConnectyCube face (the owner's `DELETE /chat/Dialog?force=1`) is
@@ -614,21 +603,18 @@ async fn deleting_chats() {
         (f["event"].as_str(), f["source"].as_str()),
         (Some("chatDeleted"), Some(a.id.to_string().as_str()))
     );
-    let (s, _) = cs
-        .call(Method::GET, &format!("/chats/{oid}"), Some(&b.token), None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        cs.status(Method::GET, &format!("/chats/{oid}"), &b.token)
+            .await,
+        StatusCode::NOT_FOUND
+    );
 
     // A personal chat leaves the caller's list only.
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{pid}"),
-            Some(&a.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{pid}"), &a.token)
+            .await,
+        StatusCode::OK
+    );
     sb.quiet(300).await;
     let (_, mine) = cs.call(Method::GET, "/chats", Some(&a.token), None).await;
     assert_eq!(mine, json!([]));
@@ -706,10 +692,11 @@ async fn archive_and_remove_on_device_are_per_user() {
     settings(&cs, &a.token, &gid, json!({"isRemovedOnDevice": true})).await;
     assert!(listed(&cs, &a.token).await.is_empty());
     assert_eq!(listed(&cs, &b.token).await.len(), 2);
-    let (s, _) = cs
-        .call(Method::GET, &format!("/chats/{pid}"), Some(&a.token), None)
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::GET, &format!("/chats/{pid}"), &a.token)
+            .await,
+        StatusCode::OK
+    );
 
     // A message in a personal chat brings it back for the recipient; in a group it does not.
     cs.post(&b, &pid, "back?").await;
@@ -908,8 +895,10 @@ async fn group_images_belong_to_the_owner_and_are_told() {
         "Not Found",
     );
     sb.quiet(300).await;
-    let (s, _) = cs.call(Method::DELETE, &path, Some(&a.token), None).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &path, &a.token).await,
+        StatusCode::OK
+    );
     let f = sb.frame().await;
     assert_eq!(f["event"], "chatUpdate");
     assert_eq!(f["payload"]["images"], json!([]));
@@ -957,15 +946,11 @@ async fn group_images_belong_to_the_owner_and_are_told() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(cs.fetch_file(&format!("/{id}.png")).await.0, StatusCode::OK);
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{gid}"),
-            Some(&a.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{gid}"), &a.token)
+            .await,
+        StatusCode::OK
+    );
     assert_eq!(
         cs.fetch_file(&format!("/{id}.png")).await.0,
         StatusCode::NOT_FOUND
@@ -1045,15 +1030,11 @@ async fn a_blocked_group_is_silent_and_its_blocker_not_added_back() {
         put(&cs, &b.token, &format!("/chats/{gid}/block")).await,
         StatusCode::OK
     );
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{gid}/me"),
-            Some(&b.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{gid}/me"), &b.token)
+            .await,
+        StatusCode::OK
+    );
     assert_error(
         cs.call(
             Method::POST,
@@ -1225,10 +1206,11 @@ async fn users_blocked_in_a_group_may_read_but_not_take_part() {
     assert_eq!(v["allUsers"].as_array().unwrap().len(), 3);
     sb.quiet(300).await;
     // Still allowed: the chat itself, marking read.
-    let (s, _) = cs
-        .call(Method::GET, &format!("/chats/{gid}"), Some(&c.token), None)
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::GET, &format!("/chats/{gid}"), &c.token)
+            .await,
+        StatusCode::OK
+    );
     let read = format!("/chats/{gid}/messages/{}/read", m["id"]);
     assert_eq!(put(&cs, &c.token, &read).await, StatusCode::OK);
     // And they hear nothing of it.
@@ -1293,24 +1275,20 @@ async fn group_blocks_hold_over_xmpp_and_rest() {
     let c = cs.register("gbcheck01").await;
     let group = cs.chat(&o.token, &[m.id, k.id, c.id], None).await;
     let gid = group["id"].as_str().unwrap().to_string();
-    let (s, _) = cs
-        .call(
+    assert_eq!(
+        cs.status(
             Method::PUT,
             &format!("/chats/{gid}/users/{}/block", m.id),
-            Some(&o.token),
-            None,
+            &o.token
         )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = cs
-        .call(
-            Method::PUT,
-            &format!("/chats/{gid}/block"),
-            Some(&k.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        cs.status(Method::PUT, &format!("/chats/{gid}/block"), &k.token)
+            .await,
+        StatusCode::OK
+    );
 
     // Each member in the room over XMPP.
     let app = cs.ts.app_id;
@@ -1393,15 +1371,11 @@ async fn group_blocks_hold_over_xmpp_and_rest() {
         .await;
 
     // Unblocked, the blocker hears the group again.
-    let (s, _) = cs
-        .call(
-            Method::PUT,
-            &format!("/chats/{gid}/unblock"),
-            Some(&k.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::PUT, &format!("/chats/{gid}/unblock"), &k.token)
+            .await,
+        StatusCode::OK
+    );
     cs.post(&o, &gid, "welcome back").await;
     clients[1].1.until(body_is("welcome back")).await;
     clients[0]

@@ -227,33 +227,33 @@ async fn paging_is_newest_first_with_count_and_before() {
     assert_eq!(v["lastMessage"]["id"], json!(posted[59]));
 
     // Bad input.
-    let (s, _) = cs
-        .call(
+    assert_eq!(
+        cs.status(
             Method::GET,
             &format!("/chats/{id}/messages?before=999999"),
-            Some(&c.token),
-            None,
+            &c.token
         )
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = cs
-        .call(
+        .await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        cs.status(
             Method::GET,
             &format!("/chats/{id}/messages?count=x"),
-            Some(&c.token),
-            None,
+            &c.token
         )
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = cs
-        .call(
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        cs.status(
             Method::GET,
             &format!("/chats/{id}/messages"),
-            Some(&outsider.token),
-            None,
+            &outsider.token
         )
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
+        .await,
+        StatusCode::FORBIDDEN
+    );
     let (s, _) = cs
         .call(Method::GET, &format!("/chats/{id}/messages"), None, None)
         .await;
@@ -454,15 +454,11 @@ async fn edit_read_and_delete_on_both_faces() {
         .contains(&json!(b.id)));
 
     // Read: once per user, told once.
-    let (s, _) = cs
-        .call(
-            Method::PUT,
-            &format!("{}/read", path(n)),
-            Some(&b.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::PUT, &format!("{}/read", path(n)), &b.token)
+            .await,
+        StatusCode::OK
+    );
     for sock in [&mut sa, &mut sb] {
         let f = sock.frame().await;
         assert_eq!(
@@ -470,15 +466,11 @@ async fn edit_read_and_delete_on_both_faces() {
             (Some("messageUpdate"), Some(b.id.to_string().as_str()))
         );
     }
-    let (s, _) = cs
-        .call(
-            Method::PUT,
-            &format!("{}/read", path(n)),
-            Some(&b.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::PUT, &format!("{}/read", path(n)), &b.token)
+            .await,
+        StatusCode::OK
+    );
     sa.quiet(300).await;
     let items = history(&cs, &token, &dialog_id).await;
     assert!(items[0]["read_ids"]
@@ -673,15 +665,11 @@ async fn clearing_a_chat() {
         6,
         "nothing deleted"
     );
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{gid}/messages"),
-            Some(&a.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{gid}/messages"), &a.token)
+            .await,
+        StatusCode::OK
+    );
     let f = sb.frame().await;
     assert_eq!(
         (f["event"].as_str(), &f["payload"]),
@@ -692,15 +680,11 @@ async fn clearing_a_chat() {
     }
 
     // Personal: the caller's history only.
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{pid}/messages"),
-            Some(&a.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{pid}/messages"), &a.token)
+            .await,
+        StatusCode::OK
+    );
     sb.quiet(300).await;
     assert!(page(&cs, &a.token, pid, "").await.is_empty());
     assert_eq!(page(&cs, &b.token, pid, "").await.len(), 2);
@@ -723,19 +707,19 @@ async fn read_marks_name_the_readers_and_repeat_reads_change_nothing() {
     let read = format!("/chats/{id}/messages/{n}/read");
 
     // Someone outside, an unknown message, no token: refused, nothing marked, nothing told.
-    let (s, _) = cs
-        .call(Method::PUT, &read, Some(&outsider.token), None)
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = cs
-        .call(
+    assert_eq!(
+        cs.status(Method::PUT, &read, &outsider.token).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        cs.status(
             Method::PUT,
             &format!("/chats/{id}/messages/999999/read"),
-            Some(&b.token),
-            None,
+            &b.token
         )
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+        .await,
+        StatusCode::NOT_FOUND
+    );
     let (s, _) = cs.call(Method::PUT, &read, None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     sa.quiet(300).await;
@@ -755,16 +739,22 @@ async fn read_marks_name_the_readers_and_repeat_reads_change_nothing() {
         assert!(marks[0]["createdAt"].is_number());
     }
     // A repeat read is ignored.
-    let (s, _) = cs.call(Method::PUT, &read, Some(&b.token), None).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::PUT, &read, &b.token).await,
+        StatusCode::OK
+    );
     sa.quiet(300).await;
     // The author's own read adds no mark.
-    let (s, _) = cs.call(Method::PUT, &read, Some(&a.token), None).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::PUT, &read, &a.token).await,
+        StatusCode::OK
+    );
     sc.quiet(300).await;
 
-    let (s, _) = cs.call(Method::PUT, &read, Some(&c.token), None).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::PUT, &read, &c.token).await,
+        StatusCode::OK
+    );
     let marks = page(&cs, &a.token, id, "").await[0]["readMarks"].clone();
     let readers: Vec<i64> = marks
         .as_array()

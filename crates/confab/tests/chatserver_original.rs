@@ -232,15 +232,11 @@ async fn deleting_a_photo_removes_its_file_and_preview() {
     assert_eq!(v["photos"].as_array().unwrap().len(), 1);
     assert_eq!(v["photos"][0]["id"], json!(id));
 
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/users/me/photos/{id}"),
-            Some(&u.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/users/me/photos/{id}"), &u.token)
+            .await,
+        StatusCode::OK
+    );
     for name in [&id, &preview] {
         assert_eq!(
             cs.fetch_file(&format!("/{name}.png")).await.0,
@@ -323,15 +319,11 @@ async fn a_blocked_personal_chat_cannot_be_renamed() {
     let b = cs.register("pblockb01").await;
     let personal = cs.chat(&a.token, &[b.id], None).await;
     let pid = personal["id"].as_str().unwrap();
-    let (s, _) = cs
-        .call(
-            Method::PUT,
-            &format!("/chats/{pid}/block"),
-            Some(&b.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::PUT, &format!("/chats/{pid}/block"), &b.token)
+            .await,
+        StatusCode::OK
+    );
     for who in [&a, &b] {
         assert_error(
             cs.call(
@@ -384,15 +376,15 @@ async fn deleting_a_chat_image_removes_its_file_and_preview() {
         );
     }
 
-    let (s, _) = cs
-        .call(
+    assert_eq!(
+        cs.status(
             Method::DELETE,
             &format!("/chats/{gid}/images/{id}"),
-            Some(&a.token),
-            None,
+            &a.token
         )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+        .await,
+        StatusCode::OK
+    );
     for name in [&id, &preview] {
         assert_eq!(
             cs.fetch_file(&format!("/{name}.png")).await.0,
@@ -721,15 +713,15 @@ async fn a_blocked_user_cannot_edit_but_can_delete_their_message() {
     let gid = group["id"].as_str().unwrap();
     let m = cs.post(&c, gid, "text 1").await;
     let path = format!("/chats/{gid}/messages/{}", m["id"]);
-    let (s, _) = cs
-        .call(
+    assert_eq!(
+        cs.status(
             Method::PUT,
             &format!("/chats/{gid}/users/{}/block", c.id),
-            Some(&a.token),
-            None,
+            &a.token
         )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+        .await,
+        StatusCode::OK
+    );
 
     let (s, v) = cs
         .call(
@@ -837,15 +829,11 @@ async fn either_side_of_a_personal_chat_deletes_it_for_themselves_even_when_bloc
     let pid = chat["id"].as_str().unwrap().to_string();
     cs.post(&b, &pid, "text 1").await;
     assert_eq!(sb.frame().await["event"], "message");
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{pid}"),
-            Some(&a.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{pid}"), &a.token)
+            .await,
+        StatusCode::OK
+    );
     assert!(listed(&cs, &a.token).await.is_empty());
     assert_eq!(listed(&cs, &b.token).await, [pid.as_str()]);
     assert_eq!(texts(&cs, &b.token, &pid).await, ["text 1"]);
@@ -856,24 +844,16 @@ async fn either_side_of_a_personal_chat_deletes_it_for_themselves_even_when_bloc
     let cid = chat["id"].as_str().unwrap().to_string();
     cs.post(&c, &cid, "text 1").await;
     assert_eq!(sc.frame().await["event"], "message");
-    let (s, _) = cs
-        .call(
-            Method::PUT,
-            &format!("/chats/{cid}/block"),
-            Some(&c.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{cid}"),
-            Some(&a.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::PUT, &format!("/chats/{cid}/block"), &c.token)
+            .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{cid}"), &a.token)
+            .await,
+        StatusCode::OK
+    );
     assert!(listed(&cs, &a.token).await.is_empty());
     assert_eq!(listed(&cs, &c.token).await, [cid.as_str()]);
     assert_eq!(texts(&cs, &c.token, &cid).await, ["text 1"]);
@@ -892,15 +872,11 @@ async fn clearing_a_group_keeps_it_and_tells_both() {
     cs.post(&b, gid, "text 1").await;
     let mut sa = socket(&cs, &a).await;
     let mut sb = socket(&cs, &b).await;
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{gid}/messages"),
-            Some(&a.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{gid}/messages"), &a.token)
+            .await,
+        StatusCode::OK
+    );
     for sock in [&mut sa, &mut sb] {
         let f = sock.frame().await;
         assert_eq!(f["event"], "chatCleared");
@@ -928,15 +904,11 @@ async fn clearing_a_personal_chat_clears_the_callers_history_only() {
     cs.post(&a, pid, "text 1").await;
     let mut sa = socket(&cs, &a).await;
     let mut sb = socket(&cs, &b).await;
-    let (s, _) = cs
-        .call(
-            Method::DELETE,
-            &format!("/chats/{pid}/messages"),
-            Some(&b.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &format!("/chats/{pid}/messages"), &b.token)
+            .await,
+        StatusCode::OK
+    );
     let f = sb.frame().await;
     assert_eq!(f["event"], "chatCleared");
     sb.quiet(200).await;

@@ -258,10 +258,10 @@ async fn lookups_need_a_token() {
     assert_eq!(v["username"], "zedfind");
     assert_eq!(v["name"], "Zed Findme");
     assert!(v["lastAccess"].is_string());
-    let (s, _) = cs
-        .call(Method::GET, "/users/999999", Some(&a.token), None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        cs.status(Method::GET, "/users/999999", &a.token).await,
+        StatusCode::NOT_FOUND
+    );
 
     // By part of the name (any case), by exact username, by id.
     for q in ["FINDM", "zedfind", &zed.to_string()] {
@@ -410,10 +410,10 @@ async fn update_change_password_and_delete() {
     );
 
     // Deleting the account ends it on both faces.
-    let (s, _) = cs
-        .call(Method::DELETE, "/users/me", Some(&u.token), None)
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, "/users/me", &u.token).await,
+        StatusCode::OK
+    );
     assert_error(
         cs.call(Method::GET, "/users/me", Some(&u.token), None)
             .await,
@@ -634,10 +634,10 @@ async fn requests_over_the_rate_get_429() {
     let a = cs.register("ratelimit1").await;
     let b = cs.register("ratelimit2").await;
     for _ in 0..3 {
-        let (s, _) = cs
-            .call(Method::GET, "/users/me", Some(&a.token), None)
-            .await;
-        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            cs.status(Method::GET, "/users/me", &a.token).await,
+            StatusCode::OK
+        );
     }
     let resp = reqwest::Client::new()
         .get(format!("{}/users/me", cs.base))
@@ -654,10 +654,10 @@ async fn requests_over_the_rate_get_429() {
         "{body}"
     );
     // Another token is not affected.
-    let (s, _) = cs
-        .call(Method::GET, "/users/me", Some(&b.token), None)
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::GET, "/users/me", &b.token).await,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -868,8 +868,10 @@ async fn photos_are_added_and_deleted_by_their_owner() {
         "Not Found",
     );
     assert_eq!(cs.fetch_file(&format!("/{id}.png")).await.0, StatusCode::OK);
-    let (s, _) = cs.call(Method::DELETE, &path, Some(&u.token), None).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &path, &u.token).await,
+        StatusCode::OK
+    );
     let (_, me) = cs
         .call(Method::GET, "/users/me", Some(&u.token), None)
         .await;
@@ -977,8 +979,10 @@ async fn contacts_are_listed_added_once_and_deleted() {
         StatusCode::NOT_FOUND,
         "Contact not found.",
     );
-    let (s, _) = cs.call(Method::DELETE, &path, Some(&u.token), None).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::DELETE, &path, &u.token).await,
+        StatusCode::OK
+    );
     let (_, list) = cs
         .call(Method::GET, "/users/me/contacts", Some(&u.token), None)
         .await;

@@ -382,8 +382,10 @@ async fn edits_and_read_marks_cross_faces() {
 
     // a reads it over the ChatServer API: b's XMPP client gets the read marker.
     let read = format!("/chats/{chat}/messages/{n1}/read");
-    let (s, _) = cs.call(Method::PUT, &read, Some(&a.token), None).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        cs.status(Method::PUT, &read, &a.token).await,
+        StatusCode::OK
+    );
     let marker = x
         .until(|e| e.child("displayed", "urn:xmpp:chat-markers:0").is_some())
         .await;
@@ -702,10 +704,10 @@ async fn sockets_and_sessions_are_capped() {
     let (s, v) = cs.login(&a.username, "password1", device(3)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(sa.closed().await, "the ended session's socket closes");
-    let (s, _) = cs
-        .call(Method::GET, "/users/me", Some(&a.token), None)
-        .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        cs.status(Method::GET, "/users/me", &a.token).await,
+        StatusCode::UNAUTHORIZED
+    );
     let (s, me) = cs.call(Method::GET, "/users/me", Some(&second), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(me["deviceSessions"].as_array().unwrap().len(), 2, "{me}");

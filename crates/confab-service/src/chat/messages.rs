@@ -64,14 +64,8 @@ impl Chat {
         if !allowed(target.kind, role, Action::Post) {
             return Err(forbidden());
         }
-        if target.kind == DialogType::Group
-            && self
-                .group_blocks(app_id, dialog_id)
-                .await
-                .mute
-                .contains(&sender_id)
-        {
-            return Err(Error::forbidden("You are blocked in this dialog"));
+        if target.kind == DialogType::Group {
+            self.not_blocked_in(app_id, dialog_id, sender_id).await?;
         }
         let recipient_id = target.recipient_id;
         if let Some(r) = new.recipient_id {
@@ -121,14 +115,8 @@ impl Chat {
         let (app, user) = (app.get(), user.get());
         let (dialog, _, membership) = self.readable(app, user, dialog_id).await?;
         // A member blocked in a group hears nothing of it, its history included.
-        if dialog.kind == DialogType::Group
-            && self
-                .group_blocks(app_id, dialog_id)
-                .await
-                .mute
-                .contains(&user_id)
-        {
-            return Err(Error::forbidden("You are blocked in this dialog"));
+        if dialog.kind == DialogType::Group {
+            self.not_blocked_in(app_id, dialog_id, user_id).await?;
         }
         let cleared = membership.and_then(|m| m.cleared_before);
         let (mut items, total) = self
@@ -198,6 +186,14 @@ impl Chat {
             return Err(Error::not_found("Message not found"));
         }
         Ok((message, dialog, role))
+    }
+
+    /// Forbidden when `user` is blocked in the group dialog (see [`crate::group_blocks`]).
+    async fn not_blocked_in(&self, app: AppId, dialog: ObjectId, user: UserId) -> Result<()> {
+        match self.group_blocks(app, dialog).await.mute.contains(&user) {
+            true => Err(Error::forbidden("You are blocked in this dialog")),
+            false => Ok(()),
+        }
     }
 
     /// `PUT /chat/Message[/{id}]`: [`Chat::mark`], then tells the other live faces which
