@@ -5,6 +5,7 @@
 //! ([`process::ConfabProcess`]).
 
 pub mod cluster;
+pub mod db;
 pub mod nats;
 pub mod postgres;
 pub mod process;

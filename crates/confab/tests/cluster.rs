@@ -35,19 +35,8 @@ async fn body_of_next_message(c: &mut XmppClient) -> (Element, String) {
 }
 
 async fn offline_rows(ts: &TestServer, user: i64) -> i64 {
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        ts.config.data_dir.join("confab.db").display()
-    ))
-    .await
-    .unwrap();
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM offline_messages WHERE user_id = ?")
-        .bind(user)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    n
+    let sql = "SELECT COUNT(*) FROM offline_messages WHERE user_id = ?";
+    ts.sql_i64s(sql, &[common::db::Arg::Int(user)]).await[0]
 }
 
 #[tokio::test]

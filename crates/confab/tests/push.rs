@@ -784,15 +784,8 @@ async fn queued_pushes_survive_a_restart() {
     // Still waiting out Retry-After: nothing yet...
     assert!(h.drain(Duration::from_millis(500)).await.is_empty());
     // ...and once due, delivered (the worker wakes for it).
-    let db = h.ts.config.data_dir.join("confab.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE push_outbox SET due_at = 0")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    h.ts.sql_execute("UPDATE push_outbox SET due_at = 0", &[])
+        .await;
     // The worker sleeps at most until the due time it knew; a new push wakes it at once.
     let (s, _) =
         h.ts.call(
@@ -1015,15 +1008,7 @@ async fn period_date_events_come_back_every_period() {
     let got = h.drain(Duration::from_millis(2500)).await;
     assert_eq!(got.len(), 1, "{got:?}");
     // Delivered, and due again a day later (the same row).
-    let db = h.ts.config.data_dir.join("confab.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    let due: Vec<i64> = sqlx::query_scalar("SELECT due_at FROM push_outbox")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let due = h.ts.sql_i64s("SELECT due_at FROM push_outbox", &[]).await;
     assert_eq!(due.len(), 1, "{due:?}");
     let day_later = (now as i64 + 86_400) * 1000;
     assert!(

@@ -4,6 +4,7 @@
 
 use confab_testkit as common;
 
+use common::db::Arg;
 use common::xmpp::{Transport, XmppClient};
 use common::TestServer;
 use reqwest::Method;
@@ -524,19 +525,11 @@ async fn a_sender_no_longer_in_the_dialog_gets_an_error_and_nothing_is_stored(t:
 
     // Bob is taken out of the dialog behind the server's back: the dialog id the server
     // remembers for the pair must not let him post.
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        ts.config.data_dir.join("confab.db").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("DELETE FROM dialog_members WHERE dialog_id = ? AND user_id = ?")
-        .bind(&dialog)
-        .bind(bob)
-        .execute(&db)
-        .await
-        .unwrap();
-    db.close().await;
+    ts.sql_execute(
+        "DELETE FROM dialog_members WHERE dialog_id = ? AND user_id = ?",
+        &[Arg::Text(dialog.clone()), Arg::Int(bob)],
+    )
+    .await;
 
     b.send(&stored(alice, &oid(3), "refused")).await;
     let err = b

@@ -6,11 +6,10 @@ use confab_testkit as common;
 
 use std::collections::HashSet;
 
+use common::db::Arg;
 use common::xmpp::XmppClient;
 use common::TestServer;
 use confab_core::{AppId, UserId};
-use confab_store::sqlite::SqliteStore;
-use confab_store::OfflineStore;
 use confab_xmpp::xml::Element;
 
 const NS_SM: &str = "urn:xmpp:sm:3";
@@ -278,18 +277,13 @@ async fn claims_are_released_at_server_start() {
     send_chat(&mut p.alice, &to, &["o1"]).await;
 
     // A server killed while a session held claims leaves them in the database.
-    let store = SqliteStore::open(&p.ts.config.data_dir).await.unwrap();
-    let app = AppId::new(p.ts.app_id).unwrap();
-    let user = UserId::new(p.bob).unwrap();
-    assert_eq!(
-        store
-            .claim_offline(app, user, "killed")
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    store.close().await;
+    let claimed =
+        p.ts.sql_execute(
+            "UPDATE offline_messages SET claimed_by = 'killed' WHERE user_id = ?",
+            &[Arg::Int(p.bob)],
+        )
+        .await;
+    assert_eq!(claimed, 1);
     let (b, _, ids) = p.bob_sm(false).await;
     assert!(ids.is_empty(), "claimed rows are not handed out twice");
     p.close_bob(b).await;
