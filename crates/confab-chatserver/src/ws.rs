@@ -37,6 +37,11 @@ use crate::{Face, State};
 
 /// Largest frame accepted from a client (it has nothing to say but control frames).
 const MAX_CLIENT_FRAME: usize = 4096;
+/// The socket's read buffer. The library's default (128 KiB) is allocated per socket and zeroed
+/// before every read attempt, which is each time the socket's task wakes to send a frame: 128 KiB
+/// resident per socket and most of the fan-out's CPU (docs/benchmarks.md). A longer frame still
+/// gets its full length once its header is read.
+const READ_BUFFER: usize = 1024;
 
 #[derive(Deserialize)]
 pub struct TokenQuery {
@@ -68,6 +73,7 @@ pub async fn upgrade(
     };
     ws.max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| run(face, session.user_id, session.id, socket, slot))
 }
 

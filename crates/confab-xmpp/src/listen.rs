@@ -137,6 +137,11 @@ pub fn ws_routes(srv: Arc<XmppServer>) -> Router {
     Router::new().route("/ws", get(ws_upgrade)).with_state(srv)
 }
 
+/// A WebSocket's read buffer: most stanzas fit, a longer frame gets its full length once its
+/// header is read. The library's default (128 KiB) is allocated per connection and zeroed before
+/// every read attempt.
+const WS_READ_BUFFER: usize = 4096;
+
 /// GET /ws — XMPP over WebSocket, subprotocol `xmpp`. Over a connection cap, `503` with the
 /// REST error shape and no upgrade.
 async fn ws_upgrade(
@@ -180,6 +185,7 @@ async fn ws_upgrade(
     ws.protocols(["xmpp"])
         .max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(WS_READ_BUFFER)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
             let info = ConnInfo { host_names, peer };
