@@ -29,6 +29,8 @@ export CONFAB_DATA_DIR="$work/data" CONFAB_HTTP_ADDR=127.0.0.1:0 CONFAB_XMPP_ADD
 APP_JSON="$("$CONFAB" app create --name fanout)"
 APP_ID="$(printf '%s' "$APP_JSON" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)"
 export CONFAB_CHATSERVER_ADDR=127.0.0.1:0 CONFAB_CHATSERVER_APP_ID="$APP_ID"
+# Room for every socket the run opens (the default cap is 10,000 per node).
+export CONFAB_CHATSERVER_MAX_SOCKETS=$((USERS + 1000))
 
 CF_PID=; SAMPLER=
 cleanup() {
