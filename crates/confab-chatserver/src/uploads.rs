@@ -13,7 +13,7 @@ use confab_core::model::Session;
 use confab_core::{AppId, ErrorKind, UserId};
 use confab_service::blobs::DownloadBody;
 use confab_service::chatserver::new_uuid;
-use confab_service::AuthContext;
+use confab_service::{AuthContext, FileNaming};
 use futures_util::StreamExt;
 use tokio_util::io::ReaderStream;
 
@@ -166,10 +166,18 @@ pub async fn upload(
         return Err(e);
     }
     face.blobs.complete(&ctx, &blob_key).await?;
-    if let Some(old) = face.ids.set_file_blob(face.app, &stored, blob.id).await? {
-        if let Err(e) = face.blobs.delete(&ctx, &old.to_string()).await {
+    let (gone, taken) = match face.ids.set_file_blob(face.app, &stored, blob.id).await? {
+        FileNaming::Named(replaced) => (replaced.map(|b| b.to_string()), false),
+        // Someone else named it while this upload ran: the name stays theirs.
+        FileNaming::Taken => (Some(blob_key), true),
+    };
+    if let Some(gone) = gone {
+        if let Err(e) = face.blobs.delete(&ctx, &gone).await {
             tracing::warn!(error = %e, "could not remove a replaced upload");
         }
+    }
+    if taken {
+        return Err(CsError::forbidden("This file belongs to another user."));
     }
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use base64::Engine;
 use confab_core::clock::now_millis;
 use confab_core::{AppId, Error, ErrorKind, ObjectId, Result, UserId};
-use confab_store::{ChatFlags, ChatKey, ChatServerStore, Contact, DeviceSession, Media};
+use confab_store::{
+    ChatFlags, ChatKey, ChatServerStore, Contact, DeviceSession, FileNaming, Media,
+};
 use rand::RngCore;
 
 use crate::secrets::{hash_password, token_hash, verify_password};
@@ -319,8 +321,8 @@ impl ChatServerState {
         self.store.file_blob(app, name).await
     }
 
-    /// Names a blob; returns the blob the name named before, to be removed.
-    pub async fn set_file_blob(&self, app: AppId, name: &str, blob: i64) -> Result<Option<i64>> {
+    /// Names a blob unless the name is another user's (see [`FileNaming`]).
+    pub async fn set_file_blob(&self, app: AppId, name: &str, blob: i64) -> Result<FileNaming> {
         self.store.set_file_blob(app, name, blob).await
     }
 }

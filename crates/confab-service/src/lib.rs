@@ -41,7 +41,9 @@ pub use chat::Chat;
 pub use chatserver::ChatServerState;
 pub use cluster::{Cluster, ClusterEvent, NodeHandler, NodeId, SingleNode};
 pub use confab_store::chat::AdminDialogInfo;
-pub use confab_store::{ChatFlags, ChatKey, Contact, DeviceSession, Media, MessageSearch, UserKey};
+pub use confab_store::{
+    ChatFlags, ChatKey, Contact, DeviceSession, FileNaming, Media, MessageSearch, UserKey,
+};
 pub use offline::Offline;
 pub use privacy::{ContactStores, MessageVerdict, Privacy};
 pub use push::{Push, PushConfig};

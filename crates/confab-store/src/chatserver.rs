@@ -68,6 +68,15 @@ pub struct ChatFlags {
     pub user_blocked: bool,
 }
 
+/// What naming a blob did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileNaming {
+    /// Named; the blob the name named before, if another (the same user's), to be removed.
+    Named(Option<i64>),
+    /// The name is another user's: nothing changed.
+    Taken,
+}
+
 #[async_trait]
 pub trait ChatServerStore: Send + Sync + 'static {
     /// Stores a new session under the hash of its token.
@@ -161,6 +170,7 @@ pub trait ChatServerStore: Send + Sync + 'static {
 
     /// The blob an upload name (`<name>.<type>`) names.
     async fn file_blob(&self, app: AppId, name: &str) -> Result<Option<i64>>;
-    /// Names a blob; returns the blob the name named before, if another.
-    async fn set_file_blob(&self, app: AppId, name: &str, blob: i64) -> Result<Option<i64>>;
+    /// Names a blob, unless the name names another user's blob (checked and changed in one
+    /// transaction, so of two users racing for a new name one wins).
+    async fn set_file_blob(&self, app: AppId, name: &str, blob: i64) -> Result<FileNaming>;
 }

@@ -33,7 +33,9 @@ pub use chat::{
 };
 
 pub use blobs::{Blob, BlobStore, NewBlob};
-pub use chatserver::{ChatFlags, ChatKey, ChatServerStore, Contact, DeviceSession, Media};
+pub use chatserver::{
+    ChatFlags, ChatKey, ChatServerStore, Contact, DeviceSession, FileNaming, Media,
+};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use privacy::{PrivacyItem, PrivacyNames, PrivacyStore};
 pub use push::{NewPush, NewSubscription, OutboxPush, PushStore, PushSubscription};

@@ -1125,3 +1125,38 @@ async fn messages_of_one_second_are_listed_in_arrival_order() {
             .is_empty()
     );
 }
+
+/// Two users racing to upload one new name: whatever the interleaving, the name ends up one
+/// user's, with the bytes of an upload that was answered 200; every upload answered 403 left
+/// nothing behind, and no blob is left unnamed.
+#[tokio::test]
+async fn racing_uploads_of_one_new_name_leave_one_owner_and_no_orphans() {
+    let cs = Cs::start().await;
+    let a = cs.register("racera001").await;
+    let b = cs.register("racerb001").await;
+    let attempts = (0..8).map(|i| {
+        let (cs, token) = (&cs, if i % 2 == 0 { &a.token } else { &b.token });
+        let body = format!("{}-{i}", if i % 2 == 0 { "a" } else { "b" });
+        async move {
+            let (s, _) = cs
+                .upload(Some(token), Some("raced"), Some("txt"), body.clone().into())
+                .await;
+            (s, body)
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let (status, served) = cs.fetch_file("/raced.txt").await;
+    assert_eq!(status, StatusCode::OK);
+    let served = String::from_utf8(served).unwrap();
+    let owner = &served[..1];
+    for (s, body) in &answers {
+        match &body[..1] == owner {
+            // The owner's uploads replace each other; each was taken.
+            true => assert_eq!(*s, StatusCode::OK, "{body}"),
+            false => assert_eq!(*s, StatusCode::FORBIDDEN, "{body}"),
+        }
+    }
+    assert!(answers.iter().any(|(s, b)| *s == StatusCode::OK && *b == served));
+    let blobs = cs.ts.sql_i64s("SELECT COUNT(*) FROM blobs", &[]).await[0];
+    assert_eq!(blobs, 1, "no unnamed blob is left");
+}

@@ -579,17 +579,33 @@ impl ChatServerStore for PgStore {
             .map_err(db)
     }
 
-    async fn set_file_blob(&self, app: AppId, name: &str, blob: i64) -> Result<Option<i64>> {
+    async fn set_file_blob(&self, app: AppId, name: &str, blob: i64) -> Result<FileNaming> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        // The row lock (FOR UPDATE) makes concurrent renames of one name take turns.
-        let old: Option<i64> = sqlx::query_scalar(
-            "SELECT blob_id FROM chatserver_files WHERE app_id = $1 AND name = $2 FOR UPDATE",
+        // Users racing for a new name (no row to lock yet) take turns on one lock per name.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
+            .bind(name)
+            .bind(app.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        // The name's blob, and whether its owner is another than the new blob's.
+        let old: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT f.blob_id, COALESCE(o.user_id <> n.user_id, FALSE)
+             FROM chatserver_files f
+             LEFT JOIN blobs o ON o.id = f.blob_id
+             LEFT JOIN blobs n ON n.id = $3
+             WHERE f.app_id = $1 AND f.name = $2",
         )
         .bind(app.get())
         .bind(name)
+        .bind(blob)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
+        if old.is_some_and(|(_, theirs)| theirs) {
+            return Ok(FileNaming::Taken);
+        }
+        let old = old.map(|(id, _)| id);
         sqlx::query(
             "INSERT INTO chatserver_files (app_id, name, blob_id) VALUES ($1, $2, $3) \
              ON CONFLICT (app_id, name) DO UPDATE SET blob_id = excluded.blob_id",
@@ -601,6 +617,6 @@ impl ChatServerStore for PgStore {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(old.filter(|o| *o != blob))
+        Ok(FileNaming::Named(old.filter(|o| *o != blob)))
     }
 }

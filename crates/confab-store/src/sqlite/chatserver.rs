@@ -618,18 +618,28 @@ impl ChatServerStore for SqliteStore {
             .map_err(db)
     }
 
-    async fn set_file_blob(&self, app: AppId, name: &str, blob: i64) -> Result<Option<i64>> {
+    async fn set_file_blob(&self, app: AppId, name: &str, blob: i64) -> Result<FileNaming> {
         let _write = self.write.lock().await;
         let mut conn = self.write_conn().await?;
         let mut tx = conn.begin().await.map_err(db)?;
-        let old: Option<i64> = sqlx::query_scalar(
-            "SELECT blob_id FROM chatserver_files WHERE app_id = ? AND name = ?",
+        // The name's blob, and whether its owner is another than the new blob's.
+        let old: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT f.blob_id, COALESCE(o.user_id <> n.user_id, 0)
+             FROM chatserver_files f
+             LEFT JOIN blobs o ON o.id = f.blob_id
+             LEFT JOIN blobs n ON n.id = ?
+             WHERE f.app_id = ? AND f.name = ?",
         )
+        .bind(blob)
         .bind(app.get())
         .bind(name)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
+        if old.is_some_and(|(_, theirs)| theirs) {
+            return Ok(FileNaming::Taken);
+        }
+        let old = old.map(|(id, _)| id);
         sqlx::query(
             "INSERT INTO chatserver_files (app_id, name, blob_id) VALUES (?, ?, ?)
              ON CONFLICT (app_id, name) DO UPDATE SET blob_id = excluded.blob_id",
@@ -642,6 +652,6 @@ impl ChatServerStore for SqliteStore {
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
         conn.committed();
-        Ok(old.filter(|o| *o != blob))
+        Ok(FileNaming::Named(old.filter(|o| *o != blob)))
     }
 }

@@ -11,8 +11,8 @@ use confab_core::query::Query;
 use confab_core::{AppId, ErrorKind, ObjectId, UserId};
 use confab_store::{
     AccountStore, BlobStore, ChatFlags, ChatKey, ChatServerStore, ChatStore, Contact,
-    DeviceSession, Media, MemberChange, MessageSearch, NewBlob, NewPush, NewSubscription, NewUser,
-    OfflineStore, PrivacyStore, PushStore, RosterStore, UserKey, Viewer,
+    DeviceSession, FileNaming, Media, MemberChange, MessageSearch, NewBlob, NewPush,
+    NewSubscription, NewUser, OfflineStore, PrivacyStore, PushStore, RosterStore, UserKey, Viewer,
 };
 use serde_json::Map;
 
@@ -1330,10 +1330,24 @@ pub async fn chatserver_rest_state(s: &impl Stores) {
     let b1 = s.create_blob(blob("u1")).await.unwrap().id;
     let b2 = s.create_blob(blob("u2")).await.unwrap().id;
     assert_eq!(s.file_blob(a, "f.png").await.unwrap(), None);
-    assert_eq!(s.set_file_blob(a, "f.png", b1).await.unwrap(), None);
-    assert_eq!(s.set_file_blob(a, "f.png", b1).await.unwrap(), None);
-    assert_eq!(s.set_file_blob(a, "f.png", b2).await.unwrap(), Some(b1));
+    let named = |old| FileNaming::Named(old);
+    assert_eq!(s.set_file_blob(a, "f.png", b1).await.unwrap(), named(None));
+    assert_eq!(s.set_file_blob(a, "f.png", b1).await.unwrap(), named(None));
+    assert_eq!(
+        s.set_file_blob(a, "f.png", b2).await.unwrap(),
+        named(Some(b1))
+    );
     assert_eq!(s.file_blob(a, "f.png").await.unwrap(), Some(b2));
+    // Another user's blob does not take the name.
+    let mut bobs = blob("u3");
+    bobs.user_id = bob;
+    let b3 = s.create_blob(bobs).await.unwrap().id;
+    assert_eq!(
+        s.set_file_blob(a, "f.png", b3).await.unwrap(),
+        FileNaming::Taken
+    );
+    assert_eq!(s.file_blob(a, "f.png").await.unwrap(), Some(b2));
+    s.delete_blob(a, b3).await.unwrap();
     assert_eq!(s.file_blob(b, "f.png").await.unwrap(), None);
     // The blob's row going takes the name with it.
     s.delete_blob(a, b2).await.unwrap();
