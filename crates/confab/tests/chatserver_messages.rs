@@ -1156,7 +1156,9 @@ async fn racing_uploads_of_one_new_name_leave_one_owner_and_no_orphans() {
             false => assert_eq!(*s, StatusCode::FORBIDDEN, "{body}"),
         }
     }
-    assert!(answers.iter().any(|(s, b)| *s == StatusCode::OK && *b == served));
+    assert!(answers
+        .iter()
+        .any(|(s, b)| *s == StatusCode::OK && *b == served));
     let blobs = cs.ts.sql_i64s("SELECT COUNT(*) FROM blobs", &[]).await[0];
     assert_eq!(blobs, 1, "no unnamed blob is left");
 }
