@@ -2,7 +2,7 @@
 //! for a user goes to their sockets here and is published to every other node that has a session
 //! of theirs (in order, no answer awaited); each node hands it to its own sockets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -36,6 +36,8 @@ enum Request {
     CloseUser { user: i64 },
     /// One session of the user ended: close its socket there.
     CloseSession { user: i64, session: String },
+    /// Which of these users have a socket there (answered with their ids).
+    HasSockets { users: Vec<i64> },
 }
 
 /// One socket per device session: a new one replaces the old.
@@ -164,6 +166,29 @@ impl Hub {
             .contains_key(&user.get())
     }
 
+    /// Those of `users` with a socket open on another node (each node that has sessions of them
+    /// is asked; one that does not answer in time counts as having none).
+    pub(crate) async fn with_sockets_elsewhere(&self, users: &[UserId]) -> HashSet<UserId> {
+        let mut per_node: HashMap<NodeId, Vec<i64>> = HashMap::new();
+        for &user in users {
+            for node in self.cluster.nodes_with(self.app, user) {
+                per_node.entry(node).or_default().push(user.get());
+            }
+        }
+        let asks = per_node.into_iter().map(|(node, users)| async move {
+            let request = serde_json::to_vec(&Request::HasSockets { users }).ok()?;
+            let answer = self.cluster.send_to_node(&node, FACE, request).await?;
+            serde_json::from_slice::<Vec<i64>>(&answer).ok()
+        });
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|u| UserId::new(u).ok())
+            .collect()
+    }
+
     /// Whether any of `users` has a session on any node (before rendering a frame for them).
     pub(crate) fn has_any(&self, users: &[i64]) -> bool {
         {
@@ -254,6 +279,13 @@ impl NodeHandler for ChatServerNodeHandler {
                 if let Ok(user) = UserId::new(user) {
                     face.hub.close_session_here(user, &session);
                 }
+            }
+            Ok(Request::HasSockets { users }) => {
+                let here: Vec<i64> = users
+                    .into_iter()
+                    .filter(|&u| UserId::new(u).is_ok_and(|u| face.hub.has_here(u)))
+                    .collect();
+                return serde_json::to_vec(&here).unwrap_or_default();
             }
             Err(e) => tracing::warn!(error = %e, "unreadable request from another node"),
         }

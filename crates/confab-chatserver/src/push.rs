@@ -1,8 +1,8 @@
 //! Push for this face's devices (spec §8). A device session whose `DeviceInfo` carries a push
 //! token is one of its user's push subscriptions (device id `chatserver:<DeviceInfo.id>`), so the
-//! domain's chat alerts reach it like any device. A user with a socket open here gets no alert:
-//! the original pushed a message only when its websocket send failed. Nor does one who blocked
-//! the chat or is blocked in it (the original's recipients). `auxiliary` events with the `push`
+//! domain's chat alerts reach it like any device. A user with a socket open, on any node, gets no
+//! alert: the original pushed a message only when its websocket send failed. Nor does one who
+//! blocked the chat or is blocked in it (the original's recipients). `auxiliary` events with the `push`
 //! or `all` realm are pushed to the participants' devices, unless they muted the chat.
 
 use std::sync::Weak;
@@ -89,6 +89,10 @@ impl AlertFilter for Alerts {
             return;
         }
         users.retain(|u| !face.hub.has_here(*u));
+        if !users.is_empty() {
+            let elsewhere = face.hub.with_sockets_elsewhere(users).await;
+            users.retain(|u| !elsewhere.contains(u));
+        }
         let Some(dialog) = dialog.filter(|_| !users.is_empty()) else {
             return;
         };

@@ -96,3 +96,81 @@ async fn sockets_on_another_node_get_the_events() {
     assert!(s.is_success(), "{v}");
     assert!(bob_b.closed().await, "the socket on node B stays open");
 }
+
+/// Chat alerts skip a user whose socket is open on another node, as on one node: a message posted
+/// on node A to Bob, whose socket is on node B, makes no alert (not even the webhook's copy);
+/// once that socket is closed, the next one does.
+#[tokio::test]
+async fn a_socket_on_another_node_keeps_alerts_away() {
+    use axum::routing::post;
+    let (hook_tx, mut hook_rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let hook = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::body::Bytes| {
+            let tx = hook_tx.clone();
+            async move {
+                let _ = tx.send(serde_json::from_slice(&body).unwrap_or_default());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let a = Cs::start_with(|c| {
+        c.nats_url = Some(url.clone());
+        c.node_id = Some("cs-a".into());
+        c.push_webhook_url = Some(hook_url.clone());
+        c.push_webhook_secret = Some("secret".into());
+    })
+    .await;
+    let ts =
+        a.ts.another_node(|c| {
+            c.nats_url = Some(url.clone());
+            c.node_id = Some("cs-b".into());
+        })
+        .await;
+    let b = Cs {
+        base: ts.chatserver_base.clone().unwrap(),
+        ts,
+    };
+    let alice = a.register("alertsal").await;
+    let bob = a.register("alertsbo").await;
+    let chat = a.chat(&alice.token, &[bob.id], None).await;
+    let id = chat["id"].as_str().unwrap();
+    let mut bob_b = b.socket(&bob.token, &format!("/{}", bob.session)).await;
+    seen_elsewhere(&a, bob.id).await;
+
+    a.post(&alice, id, "are you there?").await;
+    assert_eq!(bob_b.frame().await["payload"]["text"], "are you there?");
+    let quiet = tokio::time::timeout(Duration::from_millis(1500), hook_rx.recv()).await;
+    assert!(
+        quiet.is_err(),
+        "an alert for a user with a socket: {quiet:?}"
+    );
+
+    drop(bob_b);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let cluster = a.ts.server.as_ref().unwrap().xmpp.cluster.clone();
+    let (app, bob_id) = (
+        AppId::new(a.ts.app_id).unwrap(),
+        UserId::new(bob.id).unwrap(),
+    );
+    while !cluster.nodes_with(app, bob_id).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the socket's end was never announced"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    a.post(&alice, id, "gone?").await;
+    let alert = tokio::time::timeout(Duration::from_secs(2), hook_rx.recv())
+        .await
+        .expect("an alert within 2 s")
+        .unwrap();
+    assert_eq!(alert["user_id"], json!(bob.id), "{alert}");
+    b.ts.stop().await;
+}
