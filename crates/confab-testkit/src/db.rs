@@ -14,6 +14,20 @@ pub enum Arg {
     Text(String),
 }
 
+/// Binds `args` to a query of either backend (the bind calls are the same, their types are not).
+macro_rules! bind {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for a in $args {
+            q = match a {
+                Arg::Int(i) => q.bind(*i),
+                Arg::Text(t) => q.bind(t.clone()),
+            };
+        }
+        q
+    }};
+}
+
 enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
@@ -53,27 +67,21 @@ impl TestServer {
     pub async fn sql_execute(&self, sql: &str, args: &[Arg]) -> u64 {
         match self.pool().await {
             Pool::Sqlite(pool) => {
-                let mut q = sqlx::query(sql);
-                for a in args {
-                    q = match a {
-                        Arg::Int(i) => q.bind(*i),
-                        Arg::Text(t) => q.bind(t.clone()),
-                    };
-                }
-                let n = q.execute(&pool).await.unwrap().rows_affected();
+                let n = bind!(sqlx::query(sql), args)
+                    .execute(&pool)
+                    .await
+                    .unwrap()
+                    .rows_affected();
                 pool.close().await;
                 n
             }
             Pool::Postgres(pool) => {
                 let sql = numbered(sql);
-                let mut q = sqlx::query(&sql);
-                for a in args {
-                    q = match a {
-                        Arg::Int(i) => q.bind(*i),
-                        Arg::Text(t) => q.bind(t.clone()),
-                    };
-                }
-                let n = q.execute(&pool).await.unwrap().rows_affected();
+                let n = bind!(sqlx::query(&sql), args)
+                    .execute(&pool)
+                    .await
+                    .unwrap()
+                    .rows_affected();
                 pool.close().await;
                 n
             }
@@ -84,26 +92,14 @@ impl TestServer {
     pub async fn sql_i64s(&self, sql: &str, args: &[Arg]) -> Vec<i64> {
         match self.pool().await {
             Pool::Sqlite(pool) => {
-                let mut q = sqlx::query_scalar::<_, i64>(sql);
-                for a in args {
-                    q = match a {
-                        Arg::Int(i) => q.bind(*i),
-                        Arg::Text(t) => q.bind(t.clone()),
-                    };
-                }
+                let q = bind!(sqlx::query_scalar::<_, i64>(sql), args);
                 let v = q.fetch_all(&pool).await.unwrap();
                 pool.close().await;
                 v
             }
             Pool::Postgres(pool) => {
                 let sql = numbered(sql);
-                let mut q = sqlx::query_scalar::<_, i64>(&sql);
-                for a in args {
-                    q = match a {
-                        Arg::Int(i) => q.bind(*i),
-                        Arg::Text(t) => q.bind(t.clone()),
-                    };
-                }
+                let q = bind!(sqlx::query_scalar::<_, i64>(&sql), args);
                 let v = q.fetch_all(&pool).await.unwrap();
                 pool.close().await;
                 v

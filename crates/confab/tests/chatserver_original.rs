@@ -209,17 +209,8 @@ async fn deleting_a_photo_removes_its_file_and_preview() {
     let cs = Cs::start().await;
     let u = cs.register("photoprev").await;
     let id = uuid(18);
-    let preview = format!("{id}-preview");
-    for name in [&id, &preview] {
-        let (s, v) = cs
-            .upload(Some(&u.token), Some(name), Some("png"), "bytes".into())
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        assert_eq!(
-            cs.fetch_file(&format!("/{name}.png")).await.0,
-            StatusCode::OK
-        );
-    }
+    cs.upload_picture(&u.token, &id).await;
+    assert_eq!(cs.picture_files(&id).await, [StatusCode::OK; 2]);
     let (s, v) = cs
         .call(
             Method::POST,
@@ -237,13 +228,7 @@ async fn deleting_a_photo_removes_its_file_and_preview() {
             .await,
         StatusCode::OK
     );
-    for name in [&id, &preview] {
-        assert_eq!(
-            cs.fetch_file(&format!("/{name}.png")).await.0,
-            StatusCode::NOT_FOUND,
-            "{name}"
-        );
-    }
+    assert_eq!(cs.picture_files(&id).await, [StatusCode::NOT_FOUND; 2]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,13 +336,7 @@ async fn deleting_a_chat_image_removes_its_file_and_preview() {
     let group = cs.chat(&a.token, &[b.id], Some(false)).await;
     let gid = group["id"].as_str().unwrap();
     let id = uuid(180);
-    let preview = format!("{id}-preview");
-    for name in [&id, &preview] {
-        let (s, v) = cs
-            .upload(Some(&a.token), Some(name), Some("png"), "image".into())
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-    }
+    cs.upload_picture(&a.token, &id).await;
     let (s, v) = cs
         .call(
             Method::POST,
@@ -369,12 +348,7 @@ async fn deleting_a_chat_image_removes_its_file_and_preview() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["images"].as_array().unwrap().len(), 1);
     assert_eq!(v["images"][0]["id"], json!(id));
-    for name in [&id, &preview] {
-        assert_eq!(
-            cs.fetch_file(&format!("/{name}.png")).await.0,
-            StatusCode::OK
-        );
-    }
+    assert_eq!(cs.picture_files(&id).await, [StatusCode::OK; 2]);
 
     assert_eq!(
         cs.status(
@@ -385,13 +359,7 @@ async fn deleting_a_chat_image_removes_its_file_and_preview() {
         .await,
         StatusCode::OK
     );
-    for name in [&id, &preview] {
-        assert_eq!(
-            cs.fetch_file(&format!("/{name}.png")).await.0,
-            StatusCode::NOT_FOUND,
-            "{name}"
-        );
-    }
+    assert_eq!(cs.picture_files(&id).await, [StatusCode::NOT_FOUND; 2]);
 }
 
 // ChatTests.test_19_addUsersToChat: of the users asked for, only those not yet there are added
@@ -551,26 +519,15 @@ async fn an_attachment_is_posted_announced_and_deleted() {
         .await;
     assert_eq!(s, StatusCode::OK, "{m}");
     let att = m["attachments"][0]["id"].as_str().unwrap().to_string();
-    let preview = format!("{att}-preview");
     let n = m["id"].as_i64().unwrap();
     for sock in [&mut sa, &mut sb] {
         let f = sock.frame().await;
         assert_eq!(f["event"], "message");
         assert_eq!(f["payload"]["attachments"][0]["id"], json!(att));
     }
-    for name in [&att, &preview] {
-        assert_eq!(
-            cs.fetch_file(&format!("/{name}.png")).await.0,
-            StatusCode::NOT_FOUND
-        );
-    }
+    assert_eq!(cs.picture_files(&att).await, [StatusCode::NOT_FOUND; 2]);
 
-    for name in [&att, &preview] {
-        let (s, v) = cs
-            .upload(Some(&a.token), Some(name), Some("png"), "x".into())
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-    }
+    cs.upload_picture(&a.token, &att).await;
     let path = format!("/chats/{gid}/messages/{n}");
     let (s, v) = cs
         .call(
@@ -587,12 +544,7 @@ async fn an_attachment_is_posted_announced_and_deleted() {
         assert_eq!(f["event"], "messageUpdate");
         assert_eq!(f["payload"]["attachments"][0]["id"], json!(att));
     }
-    for name in [&att, &preview] {
-        assert_eq!(
-            cs.fetch_file(&format!("/{name}.png")).await.0,
-            StatusCode::OK
-        );
-    }
+    assert_eq!(cs.picture_files(&att).await, [StatusCode::OK; 2]);
 
     let (s, v) = cs.call(Method::DELETE, &path, Some(&a.token), None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -628,13 +580,7 @@ async fn deleting_a_message_removes_its_attachments_files() {
         .await;
     assert_eq!(s, StatusCode::OK, "{m}");
     let att = m["attachments"][0]["id"].as_str().unwrap().to_string();
-    let preview = format!("{att}-preview");
-    for name in [&att, &preview] {
-        let (s, v) = cs
-            .upload(Some(&a.token), Some(name), Some("png"), "x".into())
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-    }
+    cs.upload_picture(&a.token, &att).await;
     let (s, v) = cs
         .call(
             Method::DELETE,
@@ -644,13 +590,11 @@ async fn deleting_a_message_removes_its_attachments_files() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    for name in [&att, &preview] {
-        assert_eq!(
-            cs.fetch_file(&format!("/{name}.png")).await.0,
-            StatusCode::NOT_FOUND,
-            "{name} is removed with the message"
-        );
-    }
+    assert_eq!(
+        cs.picture_files(&att).await,
+        [StatusCode::NOT_FOUND; 2],
+        "removed with the message"
+    );
 }
 
 // ChatTests.test_31_editMessageInChat: the edit answers the same message with the new text and an

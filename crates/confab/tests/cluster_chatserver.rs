@@ -14,11 +14,17 @@ use serde_json::json;
 
 /// Node A and node B, both serving the ChatServer face, on one store and a private NATS server.
 async fn two_nodes() -> (NatsServer, Cs, Cs) {
+    two_nodes_with(|_| {}).await
+}
+
+/// [`two_nodes`], with more configuration for node A.
+async fn two_nodes_with(tweak_a: impl FnOnce(&mut confab::Config)) -> (NatsServer, Cs, Cs) {
     let nats = NatsServer::start().await;
     let url = nats.url();
     let a = Cs::start_with(|c| {
         c.nats_url = Some(url.clone());
         c.node_id = Some("cs-a".into());
+        tweak_a(c);
     })
     .await;
     let ts =
@@ -118,25 +124,11 @@ async fn a_socket_on_another_node_keeps_alerts_away() {
     let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
 
-    let nats = NatsServer::start().await;
-    let url = nats.url();
-    let a = Cs::start_with(|c| {
-        c.nats_url = Some(url.clone());
-        c.node_id = Some("cs-a".into());
+    let (_nats, a, b) = two_nodes_with(|c| {
         c.push_webhook_url = Some(hook_url.clone());
         c.push_webhook_secret = Some("secret".into());
     })
     .await;
-    let ts =
-        a.ts.another_node(|c| {
-            c.nats_url = Some(url.clone());
-            c.node_id = Some("cs-b".into());
-        })
-        .await;
-    let b = Cs {
-        base: ts.chatserver_base.clone().unwrap(),
-        ts,
-    };
     let alice = a.register("alertsal").await;
     let bob = a.register("alertsbo").await;
     let chat = a.chat(&alice.token, &[bob.id], None).await;

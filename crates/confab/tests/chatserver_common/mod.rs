@@ -73,6 +73,11 @@ impl Cs {
     }
 
     /// A raw body (for malformed JSON).
+    /// The status a body-less request with `token` is answered with.
+    pub async fn status(&self, method: Method, path: &str, token: &str) -> StatusCode {
+        self.call(method, path, Some(token), None).await.0
+    }
+
     pub async fn call_raw(
         &self,
         method: Method,
@@ -287,6 +292,24 @@ impl Cs {
             req = req.header("content-type", k);
         }
         read(req.send().await.unwrap()).await
+    }
+
+    /// Uploads a picture's file and preview (`<id>.png`, `<id>-preview.png`) as `token`'s user.
+    pub async fn upload_picture(&self, token: &str, id: &str) {
+        for name in [id.to_string(), format!("{id}-preview")] {
+            let (s, v) = self
+                .upload(Some(token), Some(&name), Some("png"), "image".into())
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+    }
+
+    /// The status `GET /<id>.png` and `GET /<id>-preview.png` answer, each.
+    pub async fn picture_files(&self, id: &str) -> [StatusCode; 2] {
+        [
+            self.fetch_file(&format!("/{id}.png")).await.0,
+            self.fetch_file(&format!("/{id}-preview.png")).await.0,
+        ]
     }
 
     /// `GET <path>`'s status and bytes.
