@@ -50,7 +50,7 @@ impl MessageStore for PgStore {
                     .push(" = ANY(m.deleted_for_ids))");
             }
             if let Some(c) = cleared_before {
-                q.push(" AND m.id > ").push_bind(c.to_string());
+                push_after_cutoff(q, &format!("'{c}'"));
             }
             push_conditions(q, &query.conditions, true)
         };
@@ -316,7 +316,9 @@ impl MessageStore for PgStore {
         }
         q.push(") AND m.app_id = ").push_bind(s.app_id);
         q.push(" AND ((d.type <> 1 AND mb.occupant) OR d.type = 1)");
-        q.push(" AND (mb.cleared_before IS NULL OR m.id > mb.cleared_before)");
+        q.push(" AND (mb.cleared_before IS NULL OR (1 = 1");
+        push_after_cutoff(&mut q, "mb.cleared_before");
+        q.push("))");
         q.push(" AND NOT (")
             .push_bind(s.user_id)
             .push(" = ANY(m.deleted_for_ids))");

@@ -418,3 +418,15 @@ pub(crate) fn text_array_literal<S: AsRef<str>>(items: &[S]) -> String {
         .collect();
     format!("{{{}}}", quoted.join(","))
 }
+
+/// ` AND <message m came after the cutoff message>`: by when each was stored, then by id (ids
+/// carry whole seconds, and messages made on several nodes in one second need not follow the
+/// order they were stored in); by id alone once the cutoff message is gone. `cutoff` is an SQL
+/// expression: a column, or an ObjectId literal (hex only, so it can be written inline).
+pub(crate) fn push_after_cutoff<DB: sqlx::Database>(q: &mut QueryBuilder<'_, DB>, cutoff: &str) {
+    q.push(format!(
+        " AND (CASE WHEN EXISTS (SELECT 1 FROM messages c WHERE c.id = {cutoff}) \
+         THEN (m.created_at, m.id) > (SELECT c.created_at, c.id FROM messages c WHERE c.id = {cutoff}) \
+         ELSE m.id > {cutoff} END)"
+    ));
+}

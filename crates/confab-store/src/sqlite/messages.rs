@@ -49,7 +49,7 @@ impl MessageStore for SqliteStore {
                     .push(") = 0");
             }
             if let Some(c) = cleared_before {
-                q.push(" AND m.id > ").push_bind(c.to_string());
+                push_after_cutoff(q, &format!("'{c}'"));
             }
             push_conditions(q, &query.conditions, true)
         };
@@ -350,7 +350,9 @@ impl MessageStore for SqliteStore {
         q.push(" WHERE messages_fts MATCH ").push_bind(fts);
         q.push(" AND m.app_id = ").push_bind(s.app_id);
         q.push(" AND ((d.type != 1 AND mb.occupant = 1) OR d.type = 1)");
-        q.push(" AND (mb.cleared_before IS NULL OR m.id > mb.cleared_before)");
+        q.push(" AND (mb.cleared_before IS NULL OR (1 = 1");
+        push_after_cutoff(&mut q, "mb.cleared_before");
+        q.push("))");
         q.push(" AND instr(m.deleted_for_ids, ")
             .push_bind(format!(",{},", s.user_id))
             .push(") = 0");

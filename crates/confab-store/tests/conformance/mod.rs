@@ -746,6 +746,34 @@ pub async fn messages_deleted_for_one_or_for_all(s: &impl Stores) {
         .await
         .unwrap();
     assert!(after.is_empty());
+    // What is stored after the mark shows, even with a lower id (another node's, in the same
+    // second); in search too.
+    let mut m3 = message(a, id, bob, 0, "three", 300);
+    m3.id = "000000000000000000000001".parse().unwrap();
+    s.insert_message(&m3).await.unwrap();
+    let (after, _) = s
+        .list_messages(id, Some(alice.get()), Some(m1.id), &page(10), true)
+        .await
+        .unwrap();
+    assert_eq!(after.iter().map(|m| m.id).collect::<Vec<_>>(), [m3.id]);
+    let search = MessageSearch {
+        app_id: a.get(),
+        user_id: alice.get(),
+        terms: vec!["one".into(), "three".into()],
+        dialog_ids: None,
+        date_from: None,
+        date_to: None,
+        limit: 10,
+    };
+    let found = s.search_messages(&search).await.unwrap();
+    assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), [m3.id]);
+    // Once the mark's message is gone, ids decide.
+    s.delete_messages(id, &[m1.id]).await.unwrap();
+    let (after, _) = s
+        .list_messages(id, Some(alice.get()), Some(m1.id), &page(10), true)
+        .await
+        .unwrap();
+    assert!(after.is_empty(), "m3's id is below the mark's");
 }
 
 pub async fn search_finds_words_and_phrases_within_the_app(s: &impl Stores) {
