@@ -72,3 +72,34 @@ pub async fn node_process(
     ];
     ConfabProcess::serve(bin, data_dir, &env).await
 }
+
+/// A node in this process and another as a real `confab` process (to be killed), on a fresh
+/// PostgreSQL database and a private NATS server, each taking the other as gone after 2 s.
+pub struct KillableCluster {
+    /// Held: the bus lives as long as the cluster.
+    pub nats: NatsServer,
+    /// `<name>-a`, in this process.
+    pub a: TestServer,
+    /// `<name>-c`, the process.
+    pub c: ConfabProcess,
+    /// The process's data directory, removed when this is dropped.
+    pub dir: tempfile::TempDir,
+}
+
+/// [`KillableCluster`] on a database named after `prefix`, its nodes named after `name`; `None`
+/// when the PostgreSQL tests are skipped.
+pub async fn killable_cluster(
+    prefix: &str,
+    name: &str,
+    bin: &std::path::Path,
+) -> Option<KillableCluster> {
+    let (nats, database_url, a) = crate::postgres::first_node(prefix, |c| {
+        c.node_id = Some(format!("{name}-a"));
+        c.node_timeout_secs = 2;
+    })
+    .await?;
+    let dir = tempfile::tempdir().unwrap();
+    let node = format!("{name}-c");
+    let c = node_process(bin, dir.path(), &database_url, &nats.url(), &node).await;
+    Some(KillableCluster { nats, a, c, dir })
+}

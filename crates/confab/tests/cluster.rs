@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use common::cluster::{gone_elsewhere, node_process, seen_elsewhere, two_nodes};
+use common::cluster::{
+    gone_elsewhere, killable_cluster, seen_elsewhere, two_nodes, KillableCluster,
+};
 use common::process::ConfabProcess;
 use common::xmpp::XmppClient;
 use common::TestServer;
@@ -482,35 +484,22 @@ async fn nodes_find_each_other_again_after_the_bus_restarts() {
     }
 }
 
-/// Offline rows of `user` in the PostgreSQL database at `url`.
-async fn offline_rows_in(url: &str, user: i64) -> i64 {
-    let pool = sqlx::PgPool::connect(url).await.unwrap();
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM offline_messages WHERE user_id = $1")
-        .bind(user)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    n
-}
-
 /// A node is `kill -9`ed after handing a user their offline messages, before the client
 /// acknowledged them: the surviving node releases what the dead node's session had claimed, and the
 /// user, reconnected there, gets every message once, including one sent while the dead node still
 /// counted as having the user.
 #[tokio::test]
 async fn a_killed_nodes_unacknowledged_offline_messages_reach_the_user_elsewhere() {
-    let Some((nats, database_url, a)) = common::postgres::first_node("confab_node_loss", |c| {
-        c.node_id = Some("loss-a".into());
-        c.node_timeout_secs = 2;
-    })
-    .await
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
+    let Some(KillableCluster {
+        a,
+        mut c,
+        nats: _nats,
+        dir: _dir,
+    }) = killable_cluster("confab_node_loss", "loss", bin).await
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
-    let mut c = node_process(bin, dir.path(), &database_url, &nats.url(), "loss-c").await;
     let (alice, at) = a.user("alice").await;
     let (bob, bt) = a.user("bob").await;
     let mut alice_a = online(&a, alice, &at).await;
@@ -524,12 +513,12 @@ async fn a_killed_nodes_unacknowledged_offline_messages_reach_the_user_elsewhere
         alice_a.send(&send(id)).await;
     }
     for _ in 0..200 {
-        if offline_rows_in(&database_url, bob).await == 3 {
+        if offline_rows(&a, bob).await == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(offline_rows_in(&database_url, bob).await, 3);
+    assert_eq!(offline_rows(&a, bob).await, 3);
 
     // Bob logs in on node C with stream management and gets them, but never acknowledges.
     let mut bob_c = XmppClient::tcp(c.xmpp).await;
@@ -560,7 +549,7 @@ async fn a_killed_nodes_unacknowledged_offline_messages_reach_the_user_elsewhere
     assert_eq!(got, ["m1", "m2", "m3", "m4"], "each once");
     bob_a.nothing_for(Duration::from_millis(500)).await;
     gone_elsewhere(&a, bob).await;
-    assert_eq!(offline_rows_in(&database_url, bob).await, 0);
+    assert_eq!(offline_rows(&a, bob).await, 0);
     a.stop().await;
 }
 
@@ -693,17 +682,16 @@ async fn presence_and_contacts_cross_nodes() {
 /// the surviving node, and those watching them by status streaming get a push.
 #[tokio::test]
 async fn a_killed_nodes_users_go_unavailable_to_their_contacts() {
-    let Some((nats, database_url, a)) = common::postgres::first_node("confab_node_loss", |c| {
-        c.node_id = Some("gone-a".into());
-        c.node_timeout_secs = 2;
-    })
-    .await
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
+    let Some(KillableCluster {
+        a,
+        mut c,
+        nats: _nats,
+        dir: _dir,
+    }) = killable_cluster("confab_node_loss", "gone", bin).await
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
-    let mut c = node_process(bin, dir.path(), &database_url, &nats.url(), "gone-c").await;
     let (alice, at) = a.user("alice").await;
     let (bob, bt) = a.user("bob").await;
     let (alice_jid, bob_jid) = (jid(&a, alice), jid(&a, bob));
@@ -740,17 +728,16 @@ async fn a_killed_nodes_users_go_unavailable_to_their_contacts() {
 /// that user leave (XEP-0045 unavailable presence from the room) once the node is taken as gone.
 #[tokio::test]
 async fn a_killed_nodes_room_occupants_leave_the_room_elsewhere() {
-    let Some((nats, database_url, a)) = common::postgres::first_node("confab_node_loss", |c| {
-        c.node_id = Some("room-a".into());
-        c.node_timeout_secs = 2;
-    })
-    .await
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
+    let Some(KillableCluster {
+        a,
+        mut c,
+        nats: _nats,
+        dir: _dir,
+    }) = killable_cluster("confab_node_loss", "room", bin).await
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
-    let mut c = node_process(bin, dir.path(), &database_url, &nats.url(), "room-c").await;
     let (alice, at) = a.user("alice").await;
     let (bob, bt) = a.user("bob").await;
     let dialog = a.group(&at, &[bob]).await;
@@ -826,7 +813,7 @@ async fn a_node_restarted_under_its_name_releases_its_previous_claims() {
             .await;
     }
     for _ in 0..200 {
-        if offline_rows_in(&database_url, bob).await == 2 {
+        if offline_rows(&a, bob).await == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

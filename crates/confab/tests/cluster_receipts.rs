@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use common::cluster::{node_process, seen_elsewhere, two_nodes};
+use common::cluster::{killable_cluster, seen_elsewhere, two_nodes, KillableCluster};
 use common::xmpp::XmppClient;
 use common::TestServer;
 use confab_testkit as common;
@@ -69,17 +69,16 @@ async fn the_senders_ack_waits_for_the_recipient_on_another_node() {
 /// hears that the node is gone, stores the message offline, and only then acknowledges it.
 #[tokio::test]
 async fn a_message_unacknowledged_on_a_killed_node_is_stored_by_the_sender() {
-    let Some((nats, database_url, a)) = common::postgres::first_node("confab_receipts", |c| {
-        c.node_id = Some("receipt-a".into());
-        c.node_timeout_secs = 2;
-    })
-    .await
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
+    let Some(KillableCluster {
+        a,
+        mut c,
+        nats: _nats,
+        dir: _dir,
+    }) = killable_cluster("confab_receipts", "receipt", bin).await
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
-    let mut c = node_process(bin, dir.path(), &database_url, &nats.url(), "receipt-c").await;
     let (alice, at) = a.user("alice").await;
     let (bob, bt) = a.user("bob").await;
     let (mut alice_a, _) = with_sm(a.xmpp_addr(), a.app_id, alice, &at).await;
