@@ -583,11 +583,7 @@ async fn deleting_chats() {
     let other = cs.chat(&a.token, &[b.id], Some(false)).await;
     let oid = other["id"].as_str().unwrap();
     let token = cs.ts.login("deletea1").await;
-    let (_, dialogs) = cs
-        .ts
-        .call(Method::GET, "/chat/Dialog.json?type=2", Some(&token), None)
-        .await;
-    let dialog = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+    let dialog = cs.first_dialog(&token, "?type=2").await;
     let (s, v) = cs
         .ts
         .call(
@@ -1297,11 +1293,7 @@ async fn group_blocks_hold_over_xmpp_and_rest() {
     for u in [&m, &k, &c] {
         let token = cs.ts.login(&u.username).await;
         if dialog.is_empty() {
-            let (_, v) = cs
-                .ts
-                .call(Method::GET, "/chat/Dialog.json?type=2", Some(&token), None)
-                .await;
-            dialog = v["items"][0]["_id"].as_str().unwrap().to_string();
+            dialog = cs.first_dialog(&token, "?type=2").await;
         }
         let mut x = XmppClient::tcp(cs.ts.xmpp_addr()).await;
         x.login(u.id, app, &token).await;

@@ -109,11 +109,7 @@ async fn connectycube_messages_reach_the_sockets() {
     let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
 
     let token = cs.ts.login("wscross2").await;
-    let (_, dialogs) = cs
-        .ts
-        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
-        .await;
-    let dialog_id = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+    let dialog_id = cs.first_dialog(&token, "").await;
     // Stored without send_to_chat: history only, no live event.
     let (s, _) = cs
         .ts
@@ -309,11 +305,7 @@ async fn xmpp_messages_with_history_reach_the_sockets() {
     assert_eq!(f["payload"]["chatId"], personal["id"]);
 
     // The group dialog behind the ChatServer group: its room, as the SDK addresses it.
-    let (_, dialogs) = cs
-        .ts
-        .call(Method::GET, "/chat/Dialog.json?type=2", Some(&token), None)
-        .await;
-    let dialog_id = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+    let dialog_id = cs.first_dialog(&token, "?type=2").await;
     let room = format!("{}_{dialog_id}@muc.localhost", cs.ts.app_id);
     x.send(&format!(
         "<message to='{room}' type='groupchat' id='6b02b1f7b5a07d1600000003'><body>kept in the group</body>{save}</message>"
@@ -463,11 +455,7 @@ async fn group_edits_cross_faces() {
     x.login(b.id, cs.ts.app_id, &token).await;
     x.send("<presence/>").await;
     x.sync_counting().await;
-    let (_, dialogs) = cs
-        .ts
-        .call(Method::GET, "/chat/Dialog.json?type=2", Some(&token), None)
-        .await;
-    let dialog_id = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+    let dialog_id = cs.first_dialog(&token, "?type=2").await;
     let room = format!("{}_{dialog_id}@muc.localhost", cs.ts.app_id);
 
     let m1 = "6b02b1f7b5a07d16000000f1";
@@ -529,11 +517,7 @@ async fn connectycube_rest_edits_and_reads_reach_the_sockets() {
     let chat = chat["id"].as_str().unwrap().to_string();
     let mut sa = cs.socket(&a.token, &format!("/{}", a.session)).await;
     let token = cs.ts.login("restedit2").await;
-    let (_, dialogs) = cs
-        .ts
-        .call(Method::GET, "/chat/Dialog.json", Some(&token), None)
-        .await;
-    let dialog = dialogs["items"][0]["_id"].as_str().unwrap().to_string();
+    let dialog = cs.first_dialog(&token, "").await;
 
     // b writes with the REST API, then edits the text: a's socket hears both.
     let (s, sent) = cs

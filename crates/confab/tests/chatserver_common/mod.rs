@@ -73,6 +73,15 @@ impl Cs {
     }
 
     /// A raw body (for malformed JSON).
+    /// The id of the first dialog `GET /chat/Dialog.json<query>` lists for a ConnectyCube
+    /// session `token` (the other face's view of a chat).
+    pub async fn first_dialog(&self, token: &str, query: &str) -> String {
+        let path = format!("/chat/Dialog.json{query}");
+        let (s, v) = self.ts.call(Method::GET, &path, Some(token), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["items"][0]["_id"].as_str().unwrap().to_string()
+    }
+
     /// The status a body-less request with `token` is answered with.
     pub async fn status(&self, method: Method, path: &str, token: &str) -> StatusCode {
         self.call(method, path, Some(token), None).await.0
