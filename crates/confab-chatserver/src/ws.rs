@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use confab_core::chat::{DialogType, Message};
 use confab_core::{DialogId, UserId};
-use confab_service::bus::{Event, MessageRead, Origin};
+use confab_service::bus::{Event, MessageRead, MessagesRead, Origin};
 use confab_service::chat::Actor;
 use confab_service::rooms::DialogChanged;
 use confab_service::Subscriber;
@@ -223,25 +223,49 @@ impl Realtime {
     /// Edited or read on another face: `messageUpdate` with the message as it is now (text,
     /// `readMarks`) to the chat's participants, from `source`.
     async fn message_changed(&self, m: &Message, source: i64) {
-        let Some((users, number, uuid)) = self.update_audience(m).await else {
+        if let Some(users) = self.listening_participants(m).await {
+            self.tell_changed(m, &users, source).await;
+        }
+    }
+
+    /// `messageUpdate` of `m` as it is now, to `users`, from `source`.
+    async fn tell_changed(&self, m: &Message, users: &[i64], source: i64) {
+        let Ok((number, uuid)) = message_ids(&self.face, m).await else {
             return;
         };
         let payload = crate::messages::render_one(&self.face, m, number, &uuid, Dates::Apple).await;
-        self.tell_update(m, &users, source, payload).await;
+        self.tell_update(m, users, source, payload).await;
     }
 
     /// Who hears a `messageUpdate` of `m` (its chat's participants, when one has a socket) and the
     /// message's number and chat uuid on this face; `None` when nobody here needs it.
     async fn update_audience(&self, m: &Message) -> Option<(Vec<i64>, i64, String)> {
+        let users = self.listening_participants(m).await?;
+        let (number, uuid) = message_ids(&self.face, m).await.ok()?;
+        Some((users, number, uuid))
+    }
+
+    /// The participants of `m`'s chat, when one of them has a socket.
+    async fn listening_participants(&self, m: &Message) -> Option<Vec<i64>> {
         if m.app_id != self.face.app.get() {
             return None;
         }
         let users = self.participants(m).await?;
-        if !self.face.hub.has_any(&users) {
-            return None;
+        self.face.hub.has_any(&users).then_some(users)
+    }
+
+    /// Read with the ConnectyCube REST API: each message as it is now, from the reader. The
+    /// messages are of one dialog, so its participants are looked up once.
+    async fn messages_read(&self, r: &MessagesRead) {
+        let Some(first) = r.messages.first().filter(|_| r.app == self.face.app) else {
+            return;
+        };
+        let Some(users) = self.listening_participants(first).await else {
+            return;
+        };
+        for m in &r.messages {
+            self.tell_changed(m, &users, r.reader.get()).await;
         }
-        let (number, uuid) = message_ids(&self.face, m).await.ok()?;
-        Some((users, number, uuid))
     }
 
     async fn tell_update(
@@ -275,9 +299,6 @@ impl Realtime {
     async fn message_read(&self, r: &MessageRead) {
         if r.app != self.face.app {
             return;
-        }
-        if let Some(m) = &r.message {
-            return self.message_changed(m, r.reader.get()).await;
         }
         let id = confab_core::MessageId::from(r.message_id);
         match self.face.chat.message_for(r.app, r.reader, id).await {
@@ -434,6 +455,7 @@ impl Subscriber for Realtime {
                 self.message_changed(m, m.sender_id).await
             }
             Event::MessageRead(r) if r.origin != Origin::ChatServer => self.message_read(r).await,
+            Event::MessagesReadOverRest(r) => self.messages_read(r).await,
             Event::DialogChanged(c) => self.dialog_changed(c).await,
             _ => {}
         }

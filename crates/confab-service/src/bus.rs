@@ -31,7 +31,7 @@ pub enum Origin {
     Xmpp,
     ChatServer,
     /// The ConnectyCube REST API, which tells no XMPP client live (as the cloud does: SDK apps
-    /// send their own stanzas for edits and read markers); the ChatServer face tells its sockets.
+    /// send their own stanzas for edits); the ChatServer face tells its sockets.
     Rest,
 }
 
@@ -44,6 +44,14 @@ pub struct MessageRead {
     /// The message, when the face that published the read had it at hand.
     pub message: Option<Message>,
     pub origin: Origin,
+}
+
+/// Messages of one dialog read by `reader`.
+#[derive(Debug, Clone)]
+pub struct MessagesRead {
+    pub app: AppId,
+    pub reader: UserId,
+    pub messages: Vec<Message>,
 }
 
 /// What happened, for the live faces.
@@ -63,6 +71,9 @@ pub enum Event {
     MessageEdited(Arc<Message>, Origin),
     /// A message was marked read through a live face: the other faces tell their clients.
     MessageRead(Arc<MessageRead>),
+    /// Messages of one dialog read with the ConnectyCube REST API (as they are now, the reader
+    /// among their readers): the ChatServer face tells its sockets; XMPP clients are not told.
+    MessagesReadOverRest(Arc<MessagesRead>),
     /// A group dialog's membership changed, or it was deleted for everyone.
     DialogChanged(Arc<DialogChanged>),
 }

@@ -13,7 +13,7 @@ use confab_core::chat::{DialogType, Message};
 use confab_core::{AppId, Error, MessageId, ObjectId, Result, UserId};
 use serde_json::{Map, Value};
 
-use crate::bus::{Event, MessageRead, Origin, SystemMessage};
+use crate::bus::{Event, MessageRead, MessagesRead, Origin, SystemMessage};
 use crate::chat::NewMessage;
 use crate::rooms::DialogChanged;
 use crate::Chat;
@@ -133,6 +133,21 @@ impl Chat {
     /// Tells the live faces other than `read.origin` that a message was read.
     pub async fn read(&self, read: MessageRead) {
         self.bus.publish(Event::MessageRead(Arc::new(read))).await;
+    }
+
+    /// Tells the live faces that messages of one dialog were read with the REST API.
+    pub(crate) async fn read_over_rest(&self, app: AppId, reader: UserId, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let read = MessagesRead {
+            app,
+            reader,
+            messages,
+        };
+        self.bus
+            .publish(Event::MessagesReadOverRest(Arc::new(read)))
+            .await;
     }
 
     /// Tells the live faces about a membership change, before the call that made it answers.

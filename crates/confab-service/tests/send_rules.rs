@@ -26,7 +26,10 @@ impl Subscriber for Recorder {
             Event::MessageRecorded(m) => format!("recorded {}", m.body.clone().unwrap_or_default()),
             Event::MessageDeleted(m) => format!("deleted {}", m.id),
             Event::SystemMessage(_) => "system".into(),
-            Event::DialogChanged(_) | Event::MessageEdited(..) | Event::MessageRead(_) => return,
+            Event::DialogChanged(_)
+            | Event::MessageEdited(..)
+            | Event::MessageRead(_)
+            | Event::MessagesReadOverRest(_) => return,
         };
         self.0.lock().unwrap().push(line);
     }

@@ -122,7 +122,7 @@ impl Subscriber for XmppRealtime {
             Event::MessageEdited(m, Origin::ChatServer) => self.message_edited(m).await,
             Event::MessageRead(r) if r.origin == Origin::ChatServer => self.message_read(r).await,
             // Told to this face's clients by this face, or by the clients themselves (REST).
-            Event::MessageEdited(..) | Event::MessageRead(_) => {}
+            Event::MessageEdited(..) | Event::MessageRead(_) | Event::MessagesReadOverRest(_) => {}
             Event::DialogChanged(change) => {
                 if let Some(rooms) = self.server.muc.get() {
                     rooms.dialog_changed(change);

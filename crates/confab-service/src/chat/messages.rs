@@ -139,8 +139,9 @@ impl Chat {
                     if !m.delivered_ids.contains(&user) {
                         m.delivered_ids.push(user);
                     }
-                    self.read(rest_read(app_id, user_id, m)).await;
                 }
+                let read = items.iter().filter(|m| unread.contains(&m.id)).cloned();
+                self.read_over_rest(app_id, user_id, read.collect()).await;
             }
         }
         Ok((items, total))
@@ -211,10 +212,11 @@ impl Chat {
             false => Vec::new(),
         };
         self.mark(app, user, dialog_id, id, read).await?;
-        for mut m in newly_read {
+        let newly_read = newly_read.into_iter().map(|mut m| {
             m.read_ids.push(user.get());
-            self.read(rest_read(app, user, &m)).await;
-        }
+            m
+        });
+        self.read_over_rest(app, user, newly_read.collect()).await;
         Ok(())
     }
 
@@ -428,14 +430,3 @@ impl Chat {
 
 /// How many of a dialog's messages one "mark the dialog read" tells the other faces about.
 const READS_TOLD: u32 = 100;
-
-/// A read made through the ConnectyCube REST API, for the other live faces.
-fn rest_read(app: AppId, reader: UserId, m: &Message) -> crate::bus::MessageRead {
-    crate::bus::MessageRead {
-        app,
-        message_id: m.id,
-        reader,
-        message: Some(m.clone()),
-        origin: crate::bus::Origin::Rest,
-    }
-}
