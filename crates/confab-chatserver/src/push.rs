@@ -1,15 +1,16 @@
 //! Push for this face's devices (spec §8). A device session whose `DeviceInfo` carries a push
 //! token is one of its user's push subscriptions (device id `chatserver:<DeviceInfo.id>`), so the
 //! domain's chat alerts reach it like any device. A user with a socket open, on any node, gets no
-//! alert: the original pushed a message only when its websocket send failed. Nor does one who
-//! blocked the chat or is blocked in it (the original's recipients). `auxiliary` events with the `push`
+//! alert: the original pushed a message only when its websocket send failed. (Those who blocked a
+//! group or are blocked in it get none either: the domain's group blocks keep them out.) `auxiliary` events with the `push`
 //! or `all` realm are pushed to the participants' devices, unless they muted the chat.
 
+use std::collections::HashSet;
 use std::sync::Weak;
 
 use async_trait::async_trait;
-use confab_core::{AppId, ErrorKind, ObjectId, UserId};
-use confab_service::push::{AlertFilter, SubscribeRequest};
+use confab_core::{ErrorKind, UserId};
+use confab_service::push::{AlertFilter, ChatAlert, SubscribeRequest};
 use serde_json::Value;
 
 use crate::error::{CsError, CsResult};
@@ -81,28 +82,27 @@ pub struct Alerts {
 
 #[async_trait]
 impl AlertFilter for Alerts {
-    async fn retain_wanted(&self, app: AppId, dialog: Option<ObjectId>, users: &mut Vec<UserId>) {
+    async fn retain_wanted(&self, alerts: &mut [ChatAlert]) {
         let Some(face) = self.face.upgrade() else {
             return;
         };
-        if app != face.app {
+        let mine = |a: &ChatAlert| a.app == face.app;
+        for a in alerts.iter_mut().filter(|a| mine(a)) {
+            a.recipients.retain(|u| !face.hub.has_here(*u));
+        }
+        // One question to the other nodes for the whole batch.
+        let rest: HashSet<UserId> = alerts
+            .iter()
+            .filter(|a| mine(a))
+            .flat_map(|a| a.recipients.iter().copied())
+            .collect();
+        if rest.is_empty() {
             return;
         }
-        users.retain(|u| !face.hub.has_here(*u));
-        if !users.is_empty() {
-            let elsewhere = face.hub.with_sockets_elsewhere(users).await;
-            users.retain(|u| !elsewhere.contains(u));
-        }
-        let Some(dialog) = dialog.filter(|_| !users.is_empty()) else {
-            return;
-        };
-        match face.ids.dialog_chat_flags(app, dialog).await {
-            Ok(flags) => users.retain(|u| {
-                !flags
-                    .iter()
-                    .any(|(who, f)| who == u && (f.chat_blocked || f.user_blocked))
-            }),
-            Err(e) => tracing::warn!(error = %e, "chatserver: chat flags unread for an alert"),
+        let rest: Vec<UserId> = rest.into_iter().collect();
+        let elsewhere = face.hub.with_sockets_elsewhere(&rest).await;
+        for a in alerts.iter_mut().filter(|a| mine(a)) {
+            a.recipients.retain(|u| !elsewhere.contains(u));
         }
     }
 }

@@ -32,11 +32,11 @@ pub struct ChatAlert {
     pub silent: bool,
 }
 
-/// A live face's say in chat alerts: it removes the recipients it reached live itself, or who
-/// by its own rules hear nothing of the dialog (the XMPP face decides only for its sessions).
+/// A live face's say in chat alerts: it removes the recipients it reached live itself (the face
+/// that raised an alert knows only its own sessions). Called once per batch of alerts.
 #[async_trait::async_trait]
 pub trait AlertFilter: Send + Sync + 'static {
-    async fn retain_wanted(&self, app: AppId, dialog: Option<ObjectId>, users: &mut Vec<UserId>);
+    async fn retain_wanted(&self, alerts: &mut [ChatAlert]);
 }
 
 /// The first `max` characters of `text`, with an ellipsis when cut.
@@ -99,11 +99,7 @@ impl Push {
             }
         }
         for filter in self.alert_filters() {
-            for a in &mut alerts {
-                filter
-                    .retain_wanted(a.app, a.dialog_id, &mut a.recipients)
-                    .await;
-            }
+            filter.retain_wanted(&mut alerts).await;
         }
         alerts.retain(|a| !a.recipients.is_empty());
         if alerts.is_empty() {
