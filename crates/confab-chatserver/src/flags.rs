@@ -116,10 +116,14 @@ pub async fn blocked_users(face: &State, dialog: ObjectId) -> CsResult<Vec<UserI
 }
 
 /// Who of `users` hears of the chat: not those blocked in it, nor those who blocked it (the
-/// original's recipients).
+/// original's recipients; the domain's group blocks, read from its cache).
 pub async fn listeners(face: &crate::Face, dialog: ObjectId, users: &[i64]) -> CsResult<Vec<i64>> {
-    let (listening, _) = listeners_by_archive(face, dialog, users).await?;
-    Ok(listening)
+    let deaf = face.chat.group_blocks(face.app, dialog).await;
+    Ok(users
+        .iter()
+        .copied()
+        .filter(|&u| !UserId::new(u).is_ok_and(|u| deaf.deaf.contains(&u)))
+        .collect())
 }
 
 /// [`listeners`], split by their own `isArchived` of the chat: `(not archived, archived)`.
