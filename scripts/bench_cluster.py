@@ -36,6 +36,19 @@ def postgres_pids():
     return pids
 
 
+def cpu_seconds(pids):
+    """utime + stime of these processes so far (those that have ended count nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def fresh_database(base):
     name = f"bench_{int(time.time())}_{os.getpid()}_{len(os.listdir('/proc'))}"
     subprocess.run(["psql", base, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
@@ -117,8 +130,13 @@ def run_setup(args, label, nodes, database):
                 cmd += ["--cpu-pids", ",".join(map(str, others))]
             if history:
                 cmd.append("--history")
+            # The nodes' share of the CPU (the rest is PostgreSQL's and NATS's), over the whole
+            # run of the generator: logins included, so only a rough split.
+            nodes_before, all_before = cpu_seconds(pids), cpu_seconds(pids + others)
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            nodes, total = cpu_seconds(pids) - nodes_before, cpu_seconds(pids + others) - all_before
             results[history] = parse(out)
+            results[history]["nodes_share"] = nodes / total if total else 1.0
         return results
     finally:
         for s in servers:
@@ -135,12 +153,16 @@ def main():
     p.add_argument("--clients", type=int, default=600)
     p.add_argument("--messages", type=int, default=20)
     p.add_argument("--rate", type=int, default=5000)
+    p.add_argument("--setups", default="sqlite,postgres,2,3",
+                   help="comma list of setups to run: sqlite, postgres, 2 and 3 (nodes on PostgreSQL + NATS)")
     args = p.parse_args()
     database = os.environ.get("CONFAB_TEST_DATABASE_URL")
     if not database:
         sys.exit("bench: CONFAB_TEST_DATABASE_URL is not set (scripts/bench-cluster.sh starts PostgreSQL)")
-    setups = [("sqlite, 1 node", 1, None), ("postgres, 1 node", 1, database),
-              ("postgres + nats, 2 nodes", 2, database), ("postgres + nats, 3 nodes", 3, database)]
+    setups = [("sqlite", "sqlite, 1 node", 1, None), ("postgres", "postgres, 1 node", 1, database),
+              ("2", "postgres + nats, 2 nodes", 2, database), ("3", "postgres + nats, 3 nodes", 3, database)]
+    wanted = args.setups.split(",")
+    setups = [(label, nodes, db) for key, label, nodes, db in setups if key in wanted]
     rows = []
     for label, nodes, db in setups:
         r = run_setup(args, label.replace(" ", "").replace(",", "-").replace("+", ""), nodes, db)
@@ -148,14 +170,14 @@ def main():
         print(f"{label}: {r}", file=sys.stderr)
     print(f"\n{args.clients} clients, {args.messages} messages each to random peers, "
           f"{args.rate} msg/s offered; CPU = all server processes\n")
-    print("| setup | crossing nodes | history | delivered | msg/s | p50 / p99 ms | msgs per CPU-s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| setup | crossing nodes | history | delivered | msg/s | p50 / p99 ms | msgs per CPU-s | nodes' share of CPU |")
+    print("|---|---|---|---|---|---|---|---|")
     for label, nodes, r in rows:
         for history in (False, True):
             x = r[history]
             cross = f"{(nodes - 1) * 100 // nodes}%"
             print(f"| {label} | {cross} | {'yes' if history else 'no'} | {x['delivered']}/{x['expected']} "
-                  f"| {x['rate']} | {x['p50']:.2f} / {x['p99']:.2f} | {x['per_cpu']} |")
+                  f"| {x['rate']} | {x['p50']:.2f} / {x['p99']:.2f} | {x['per_cpu']} | {x['nodes_share']:.0%} |")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,9 @@ impl Chat {
             Some(PairDialog::Stored(id)) => return Ok(Some(id)),
             Some(PairDialog::Pending(id)) if !stored => return Ok(Some(id)),
             Some(PairDialog::Pending(id)) => id.object_id(),
+            // A stored message waits for the dialog's write anyway, and that write answers with
+            // the pair's dialog if it exists already: no read first.
+            None if stored => ObjectId::generate(),
             None => {
                 // Most pairs already have their dialog (e.g. after a restart): a read in place.
                 let pair_key = format!("{}:{}", key.1, key.2);
@@ -221,7 +224,10 @@ impl ChatHistory for Chat {
             custom,
             markable: extra.get("markable").and_then(Value::as_str) == Some("1"),
         };
-        match self.record_live_message(app, sender, new).await {
+        match self
+            .record_pair_message(app, sender, m.recipient, dialog, new)
+            .await
+        {
             Ok(_) => {}
             // A resent stanza (stream management retry) is already stored.
             Err(e) if e.kind == ErrorKind::Invalid && e.fields.contains_key("_id") => {}

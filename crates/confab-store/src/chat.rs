@@ -160,6 +160,10 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Stores a message and, in the same transaction, the dialog's `last_message*` and every
     /// other member's unread count. Returns once that transaction is committed.
     async fn insert_message(&self, message: &Message) -> Result<()>;
+    /// [`Self::insert_message`] for a message whose sender the caller takes for an occupant of its
+    /// dialog (a pair's private dialog it remembers): stored only if the sender is one, checked
+    /// in as few round trips as the store allows; `NotFound` when not.
+    async fn insert_occupant_message(&self, message: &Message) -> Result<()>;
     async fn message(&self, app_id: i64, id: ObjectId) -> Result<Option<Message>>;
     /// A dialog's messages as `viewer` sees them (without those they deleted or cleared).
     /// The total is counted only when `count` is set: it costs a scan on long histories.

@@ -879,6 +879,8 @@ mod differential {
             "Brown bread",
             "café crème",
             "Ñandú İstanbul",
+            "Łukasz Dvořák",
+            "Ḑeẓa Ṫest",
         ];
         for (i, body) in bodies.iter().enumerate() {
             let d = &dialogs[i % 5];
@@ -1231,6 +1233,9 @@ mod differential {
                 vec!["unicode"],
                 vec!["CAFE creme"],
                 vec!["nandu", "istanbul"],
+                vec!["dvorak"],
+                vec!["Łukasz"],
+                vec!["deza test"],
                 vec!["ǘber"],
             ] {
                 let search = MessageSearch {

@@ -12,12 +12,46 @@ impl Chat {
         new: NewMessage,
     ) -> Result<Message> {
         let message = self.create_message(app, sender, new).await?;
+        self.tell_recorded(&message).await;
+        Ok(message)
+    }
+
+    /// [`Self::record_live_message`] for a 1:1 message whose pair's private dialog the caller
+    /// knows: the store checks that the sender is still one of its occupants as it writes, instead
+    /// of being asked first (one round trip less per message on a networked store).
+    pub(crate) async fn record_pair_message(
+        &self,
+        app: AppId,
+        sender: UserId,
+        recipient: UserId,
+        dialog: DialogId,
+        new: NewMessage,
+    ) -> Result<Message> {
+        // What the store's check stands for: a private dialog's two occupants.
+        let target = PostTarget {
+            kind: DialogType::Private,
+            owner_id: 0,
+            admins_ids: Vec::new(),
+            member: true,
+            recipient_id: recipient.get(),
+        };
+        let message = self
+            .checked_message(app, sender, dialog.object_id(), &target, new)
+            .await?;
+        match self.store.insert_occupant_message(&message).await {
+            Err(e) if e.kind == confab_core::ErrorKind::NotFound => return Err(dialog_not_found()),
+            other => other?,
+        }
+        self.tell_recorded(&message).await;
+        Ok(message)
+    }
+
+    async fn tell_recorded(&self, message: &Message) {
         self.bus
             .publish(crate::bus::Event::MessageRecorded(std::sync::Arc::new(
                 message.clone(),
             )))
             .await;
-        Ok(message)
     }
 
     /// Stores a message: authorised by the roles table, `last_message*` and unread counts
@@ -57,6 +91,25 @@ impl Chat {
             .post_target(app, dialog_id, sender)
             .await?
             .ok_or_else(dialog_not_found)?;
+        let message = self
+            .checked_message(app_id, sender_id, dialog_id, &target, new)
+            .await?;
+        self.store.insert_message(&message).await?;
+        Ok(message)
+    }
+
+    /// The message `sender` may post to the dialog `target` describes, checked against the roles
+    /// table (and group blocks); not stored yet.
+    async fn checked_message(
+        &self,
+        app_id: AppId,
+        sender_id: UserId,
+        dialog_id: ObjectId,
+        target: &PostTarget,
+        new: NewMessage,
+    ) -> Result<Message> {
+        let (app, sender) = (app_id.get(), sender_id.get());
+        check_len("message", &new.body, MAX_BODY)?;
         let role = target.role(sender);
         if !allowed(target.kind, role, Action::Read) {
             return Err(dialog_not_found());
@@ -97,7 +150,6 @@ impl Chat {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_message(&message).await?;
         Ok(message)
     }
 

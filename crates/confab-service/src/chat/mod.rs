@@ -15,7 +15,9 @@ use confab_core::clock::now_millis;
 use confab_core::model::{User, UserQuery};
 use confab_core::query::{Field, Query, Sort};
 use confab_core::{AppId, DialogId, Error, MessageId, ObjectId, Result, UserId};
-use confab_store::{AccountStore, ChatStore, MemberChange, Membership, MessageSearch, Viewer};
+use confab_store::{
+    AccountStore, ChatStore, MemberChange, Membership, MessageSearch, PostTarget, Viewer,
+};
 use serde_json::{Map, Value};
 
 /// Who is acting: a user of the app, or the app's backend through the admin API.

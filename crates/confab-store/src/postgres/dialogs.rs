@@ -64,7 +64,7 @@ impl DialogStore for PgStore {
         members: &[i64],
     ) -> Result<ObjectId> {
         if let Some(key) = private_key {
-            // The members come from the key (see migration 0301).
+            // The members come from the key (see `private_dialog_writer`).
             let &[low, high] = members else {
                 return Err(Error::bad_request("a private dialog has two occupants"));
             };

@@ -3,20 +3,23 @@
 //! The PostgreSQL twin of [`crate::sqlite`]'s `group_commit`. A burst of stored messages (or of
 //! first messages between new pairs) costs a round trip, a statement and a commit per row when
 //! each caller writes its own; here writer tasks take whatever rows are queued and write them with
-//! one multi-row statement in one plain transaction, answering each caller only after the commit.
+//! one multi-row statement, answering each caller once it has returned (committed: a single
+//! statement is its own transaction, so no BEGIN and COMMIT round trips).
 //! No write lock: PostgreSQL takes concurrent transactions, so a few writers run side by side (on
 //! as many pooled connections) and other nodes write alongside.
 //!
-//! A batch whose statement fails (a row breaks a constraint) is rolled back and its rows written
-//! one by one, so the bad row fails alone; a batch that finds no connection fails as a whole.
+//! A batch whose statement fails (a row breaks a constraint) is rolled back as a whole and its
+//! rows written one by one, so the bad row fails alone; a batch that finds no connection fails as
+//! a whole.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use confab_core::{Error, Result};
 
 use super::db;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// Bounds how long one transaction holds its row locks.
@@ -24,6 +27,12 @@ const MAX_BATCH: usize = 256;
 
 /// Batches written at once, each on its own connection.
 const WRITERS: usize = 2;
+
+/// How long rows wait for company while another batch is being written. Each statement costs
+/// the database a fixed amount whatever its size, so a second writer that took every row the
+/// moment it came would double that cost under load; rows gathered for a moment share it. An idle
+/// store writes at once.
+const BUSY_LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// How long rows that nobody waits for ([`GroupCommit::write_unhurried`]) wait for company.
 const UNHURRIED_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
@@ -36,11 +45,11 @@ pub(crate) trait BatchWrite: Send + Sync + 'static {
     /// What the writer is called in logs and errors.
     const NAME: &'static str;
 
-    /// Writes `rows` inside `tx` with one statement: one result per row, in order. An `Err`
-    /// fails the statement, which is rolled back; the rows are then written one by one.
+    /// Writes `rows` with one statement on `db`: one result per row, in order. An `Err` fails
+    /// the statement, which rolls back; the rows are then written one by one.
     async fn write(
         &self,
-        tx: &mut Transaction<'_, Postgres>,
+        db: &mut PgConnection,
         rows: &[&Self::Row],
     ) -> std::result::Result<Vec<Result<Self::Out>>, sqlx::Error>;
 
@@ -74,8 +83,14 @@ impl<W: BatchWrite> GroupCommit<W> {
         let (queue, pending) = mpsc::unbounded_channel();
         let pending = Arc::new(Mutex::new(pending));
         let writer = Arc::new(writer);
+        let writing = Arc::new(AtomicUsize::new(0));
         for _ in 0..WRITERS {
-            tokio::spawn(run(Arc::clone(&writer), pool.clone(), Arc::clone(&pending)));
+            tokio::spawn(run(
+                Arc::clone(&writer),
+                pool.clone(),
+                Arc::clone(&pending),
+                Arc::clone(&writing),
+            ));
         }
         Self { queue }
     }
@@ -108,6 +123,7 @@ async fn run<W: BatchWrite>(
     writer: Arc<W>,
     pool: PgPool,
     pending: Arc<Mutex<mpsc::UnboundedReceiver<Pending<W>>>>,
+    writing: Arc<AtomicUsize>,
 ) {
     let mut batch: Vec<Pending<W>> = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -117,11 +133,21 @@ async fn run<W: BatchWrite>(
             if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
                 return;
             }
-            // Only unhurried rows: let more join, until someone is in a hurry or time is up.
-            let deadline = tokio::time::Instant::now() + UNHURRIED_LINGER;
-            while batch.len() < MAX_BATCH && batch.iter().all(|p| !p.2) {
+            // Let more rows join: unhurried ones until someone is in a hurry or time is up,
+            // hurried ones only while another batch is being written.
+            let start = tokio::time::Instant::now();
+            while batch.len() < MAX_BATCH {
+                let linger = if batch.iter().all(|p| !p.2) {
+                    UNHURRIED_LINGER
+                } else if writing.load(Ordering::Relaxed) > 0 {
+                    BUSY_LINGER
+                } else {
+                    break;
+                };
                 let room = MAX_BATCH - batch.len();
-                match tokio::time::timeout_at(deadline, queue.recv_many(&mut batch, room)).await {
+                match tokio::time::timeout_at(start + linger, queue.recv_many(&mut batch, room))
+                    .await
+                {
                     Ok(n) if n > 0 => {}
                     _ => break,
                 }
@@ -130,7 +156,9 @@ async fn run<W: BatchWrite>(
         // Stable: rows of one key (one dialog's messages) keep their order.
         batch.sort_by(|a, b| W::sort_key(&a.0).cmp(W::sort_key(&b.0)));
         let rows: Vec<&W::Row> = batch.iter().map(|p| &p.0).collect();
+        writing.fetch_add(1, Ordering::Relaxed);
         let results = write_batch(&*writer, &pool, &rows).await;
+        writing.fetch_sub(1, Ordering::Relaxed);
         for ((_, done, _), result) in batch.drain(..).zip(results) {
             // The caller may have gone away: nobody left to tell.
             let _ = done.send(result);
@@ -144,17 +172,15 @@ async fn write_batch<W: BatchWrite>(
     rows: &[&W::Row],
 ) -> Vec<Result<W::Out>> {
     let attempt = async {
-        let mut tx = pool.begin().await?;
-        let results = writer.write(&mut tx, rows).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(results)
+        let mut db = pool.acquire().await?;
+        writer.write(&mut db, rows).await
     };
     match attempt.await {
         Ok(results) => {
             debug_assert_eq!(results.len(), rows.len(), "one result per row");
             results
         }
-        // The statement failed (a row broke a constraint) and its transaction is gone: row by
+        // The statement failed (a row broke a constraint) and wrote nothing: row by
         // row, the bad row fails alone.
         Err(sqlx::Error::Database(_)) if rows.len() > 1 => {
             let mut results = Vec::with_capacity(rows.len());

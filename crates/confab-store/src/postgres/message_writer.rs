@@ -1,6 +1,6 @@
 //! Stored messages, written in batches (see `group_commit`): concurrent inserts share one
-//! statement in one transaction, and the trigger of migration 0300 updates the dialog and the
-//! unread counts row by row.
+//! statement in one transaction, and the statement trigger of migration 0600 updates each
+//! dialog and its members' unread counts once per batch.
 
 use std::collections::HashSet;
 
@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use confab_core::chat::Message;
 use confab_core::{Error, Result};
 use serde_json::Value;
-use sqlx::{Postgres, Transaction};
+use sqlx::PgConnection;
 
 use super::group_commit::{BatchWrite, GroupCommit};
 use super::rows::{int_array_literal, text_array_literal};
@@ -31,9 +31,20 @@ pub(crate) struct MessageRow {
     markable: bool,
     created_at: i64,
     updated_at: i64,
+    /// Stored only if the sender is an occupant of the dialog.
+    occupant_only: bool,
 }
 
 impl MessageRow {
+    /// The row of a message whose sender the caller takes for an occupant of its dialog: the
+    /// statement checks it, in the same round trip.
+    pub(crate) fn of_occupant(m: &Message) -> Self {
+        Self {
+            occupant_only: true,
+            ..Self::new(m)
+        }
+    }
+
     pub(crate) fn new(m: &Message) -> Self {
         let types: Vec<&str> = m
             .attachments
@@ -56,6 +67,7 @@ impl MessageRow {
             markable: m.markable,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            occupant_only: false,
         }
     }
 }
@@ -76,10 +88,11 @@ impl BatchWrite for MessageBatch {
     }
 
     /// One statement whatever the batch size (so it stays prepared): every column is an array.
-    /// Per row: stored, or the id was taken already (also by an earlier row of the same batch).
+    /// Per row: stored, the id was taken already (also by an earlier row of the same batch), or
+    /// (`occupant_only`) the sender is not an occupant of the dialog.
     async fn write(
         &self,
-        tx: &mut Transaction<'_, Postgres>,
+        db: &mut PgConnection,
         rows: &[&MessageRow],
     ) -> std::result::Result<Vec<Result<()>>, sqlx::Error> {
         macro_rules! column {
@@ -95,9 +108,12 @@ impl BatchWrite for MessageBatch {
                  created_at, updated_at \
              FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], \
                  $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-                 $13::boolean[], $14::bigint[], $15::bigint[]) WITH ORDINALITY \
+                 $13::boolean[], $14::bigint[], $15::bigint[], $16::boolean[]) WITH ORDINALITY \
                  AS v(id, dialog_id, app_id, sender_id, recipient_id, body, date_sent, attachments, \
-                 attachment_types, custom, read_ids, delivered_ids, markable, created_at, updated_at, n) \
+                 attachment_types, custom, read_ids, delivered_ids, markable, created_at, updated_at, \
+                 occupant_only, n) \
+             WHERE NOT v.occupant_only OR EXISTS (SELECT 1 FROM dialog_members mb \
+                 WHERE mb.dialog_id = v.dialog_id AND mb.user_id = v.sender_id AND mb.occupant) \
              ORDER BY n \
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
@@ -116,14 +132,33 @@ impl BatchWrite for MessageBatch {
         .bind(column!(markable))
         .bind(column!(created_at))
         .bind(column!(updated_at))
-        .fetch_all(&mut **tx)
+        .bind(column!(occupant_only))
+        .fetch_all(&mut *db)
         .await?;
         let mut inserted: HashSet<String> = inserted.into_iter().collect();
+        // Rows left out for their sender, told apart from taken ids (rare: one more read).
+        let unsure: Vec<String> = rows
+            .iter()
+            .filter(|m| m.occupant_only && !inserted.contains(&m.id))
+            .map(|m| m.id.clone())
+            .collect();
+        let taken: HashSet<String> = if unsure.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar("SELECT id FROM messages WHERE id = ANY($1)")
+                .bind(&unsure)
+                .fetch_all(&mut *db)
+                .await?
+                .into_iter()
+                .collect()
+        };
         Ok(rows
             .iter()
             .map(|m| {
                 if inserted.remove(&m.id) {
                     Ok(())
+                } else if m.occupant_only && !taken.contains(&m.id) {
+                    Err(Error::not_found("Dialog not found"))
                 } else {
                     // A client retry: storing the message once is enough.
                     Err(Error::invalid("_id", "has already been taken"))

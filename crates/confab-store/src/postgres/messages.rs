@@ -16,9 +16,14 @@ use crate::chat::{MessageSearch, MessageStore};
 #[async_trait]
 impl MessageStore for PgStore {
     async fn insert_message(&self, m: &Message) -> Result<()> {
-        // Batched with concurrent inserts (see `message_writer`); the `messages_dialog_insert`
+        // Batched with concurrent inserts (see `message_writer`); the `messages_dialogs_insert`
         // trigger updates the dialog and the unread counts in the same statement.
         self.messages.write(MessageRow::new(m)).await
+    }
+
+    async fn insert_occupant_message(&self, m: &Message) -> Result<()> {
+        // The check rides in the batch's statement: no round trip of its own.
+        self.messages.write(MessageRow::of_occupant(m)).await
     }
 
     async fn message(&self, app_id: i64, id: ObjectId) -> Result<Option<Message>> {

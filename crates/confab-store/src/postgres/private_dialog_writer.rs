@@ -3,15 +3,16 @@
 //! The first 1:1 messages between many new pairs (a fresh app, a burst after a migration) each
 //! need their pair's dialog; one statement per batch inserts them all. A row is inserted only
 //! when both users of its pair exist, `ON CONFLICT DO NOTHING` keeps one dialog per pair (also
-//! when the same pair is twice in a batch, or another node inserts it meanwhile), and the
-//! `dialogs_private_members` trigger adds the two members in the same statement.
+//! when the same pair is twice in a batch, or another node inserts it meanwhile), and the same
+//! statement adds the two members of each dialog it inserted (a dialog that loses the race adds
+//! nobody).
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use confab_core::chat::Dialog;
 use confab_core::Result;
-use sqlx::{Postgres, Transaction};
+use sqlx::PgConnection;
 
 use super::group_commit::{BatchWrite, GroupCommit};
 use super::rows::{encode_object, int_array_literal, text_array_literal};
@@ -86,7 +87,7 @@ impl BatchWrite for PrivateDialogBatch {
 
     async fn write(
         &self,
-        tx: &mut Transaction<'_, Postgres>,
+        db: &mut PgConnection,
         rows: &[&PrivateDialogRow],
     ) -> std::result::Result<Vec<Result<bool>>, sqlx::Error> {
         macro_rules! column {
@@ -95,7 +96,7 @@ impl BatchWrite for PrivateDialogBatch {
             };
         }
         let inserted: HashSet<String> = sqlx::query_scalar(
-            "INSERT INTO dialogs (id, app_id, type, owner_id, name, description, photo, admins_ids, \
+            "WITH d AS (INSERT INTO dialogs (id, app_id, type, owner_id, name, description, photo, admins_ids, \
              pinned_messages_ids, data, private_key, created_at, updated_at, extensions) \
              SELECT id, app_id, type, owner_id, name, description, photo, admins_ids::bigint[], \
                  pinned_messages_ids::text[], data::jsonb, private_key, created_at, updated_at, \
@@ -107,7 +108,12 @@ impl BatchWrite for PrivateDialogBatch {
                  pinned_messages_ids, data, private_key, created_at, updated_at, extensions, low, high, n) \
              WHERE (SELECT COUNT(*) FROM users u WHERE u.app_id = v.app_id AND u.id IN (v.low, v.high)) = 2 \
              ORDER BY n \
-             ON CONFLICT DO NOTHING RETURNING id",
+             ON CONFLICT DO NOTHING RETURNING id, private_key, created_at), \
+             m AS (INSERT INTO dialog_members (dialog_id, user_id, occupant, joined_at) \
+                 SELECT d.id, split_part(d.private_key, ':', side)::bigint, TRUE, d.created_at \
+                 FROM d, (VALUES (1), (2)) AS sides(side) \
+                 ON CONFLICT DO NOTHING) \
+             SELECT id FROM d",
         )
         .bind(column!(id))
         .bind(column!(app_id))
@@ -125,7 +131,7 @@ impl BatchWrite for PrivateDialogBatch {
         .bind(column!(extensions))
         .bind(column!(low))
         .bind(column!(high))
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *db)
         .await?
         .into_iter()
         .collect();

@@ -133,6 +133,13 @@ impl DialogStore for SqliteStore {
             low < high,
             "a private dialog's pair is ordered and distinct"
         );
+        // A pair that has its dialog is a read in place, not a trip through the writer.
+        if let Some(id) = self
+            .find_private_dialog(d.app_id, &pair_key(low, high))
+            .await?
+        {
+            return Ok(Some(id));
+        }
         self.insert_private(d, low, high, true).await
     }
 

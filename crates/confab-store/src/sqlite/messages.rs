@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use confab_core::chat::Message;
 use confab_core::clock::Millis;
 use confab_core::query::Query;
-use confab_core::{ObjectId, Result};
+use confab_core::{Error, ObjectId, Result};
 use serde_json::{Map, Value};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -18,6 +18,21 @@ use crate::chat::{MessageSearch, MessageStore};
 impl MessageStore for SqliteStore {
     async fn insert_message(&self, m: &Message) -> Result<()> {
         self.messages.write(MessageRow::new(m)).await
+    }
+
+    async fn insert_occupant_message(&self, m: &Message) -> Result<()> {
+        // Asking first is a read in place here; the write goes to the writer as any other.
+        let (dialog, sender) = (m.dialog_id.to_string(), m.sender_id);
+        let occupant = self.reads.run(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT 1 FROM dialog_members WHERE dialog_id = ?1 AND user_id = ?2 AND occupant = 1",
+            )?;
+            q.exists(rusqlite::params![dialog, sender])
+        })?;
+        if !occupant {
+            return Err(Error::not_found("Dialog not found"));
+        }
+        self.insert_message(m).await
     }
 
     async fn message(&self, app_id: i64, id: ObjectId) -> Result<Option<Message>> {

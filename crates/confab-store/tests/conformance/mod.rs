@@ -67,6 +67,8 @@ macro_rules! conformance_suite {
             unhurried_private_dialogs_are_written_alongside_hurried_ones,
             group_dialogs_members_and_roles,
             messages_update_last_message_and_unread_counts,
+            a_burst_of_messages_leaves_each_dialog_as_one_by_one_would,
+            occupant_messages_are_stored_only_for_occupants,
             messages_deleted_for_one_or_for_all,
             search_finds_words_and_phrases_within_the_app,
             blobs_are_per_app_owned_and_granted_once,
@@ -705,6 +707,95 @@ pub async fn messages_update_last_message_and_unread_counts(s: &impl Stores) {
     assert_eq!(m.reactions, reactions);
     let (all, total) = s.list_app_messages(a.get(), &page(10)).await.unwrap();
     assert_eq!((all.len(), total), (2, 2));
+}
+
+/// Messages sent at once share the writer's batches: each dialog still ends with its last
+/// message, and each member's unread count with what the others sent, as when written one by one.
+pub async fn a_burst_of_messages_leaves_each_dialog_as_one_by_one_would(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let alice = user(s, a, "alice").await;
+    let bob = user(s, a, "bob").await;
+    let carol = user(s, a, "carol").await;
+    let g1 = group(s, a, alice, &[alice, bob, carol]).await;
+    let g2 = group(s, a, bob, &[alice, bob]).await;
+    s.set_member_state(g2, alice.get(), MemberChange::Hidden(true), NOW)
+        .await
+        .unwrap();
+    let plan = [
+        (g1, alice),
+        (g2, bob),
+        (g1, bob),
+        (g1, carol),
+        (g2, alice),
+        (g1, alice),
+        (g2, bob),
+    ];
+    let messages: Vec<Message> = plan
+        .iter()
+        .enumerate()
+        .map(|(i, &(d, from))| message(a, d, from, 0, &format!("m{i}"), 100 + i as i64))
+        .collect();
+    let written =
+        futures_util::future::join_all(messages.iter().map(|m| s.insert_message(m))).await;
+    assert!(written.iter().all(|w| w.is_ok()), "{written:?}");
+
+    let last = |id| async move { s.dialog(a.get(), id).await.unwrap().unwrap() };
+    let d1 = last(g1).await;
+    assert_eq!(d1.last_message.as_deref(), Some("m5"));
+    assert_eq!(d1.last_message_user_id, Some(alice.get()));
+    let d2 = last(g2).await;
+    assert_eq!(d2.last_message.as_deref(), Some("m6"));
+    assert_eq!(d2.last_message_user_id, Some(bob.get()));
+    // g1: alice sent 2, bob 1, carol 1; g2: bob 2, alice 1.
+    for (who, expected) in [
+        (alice, [(g1, 2), (g2, 2)]),
+        (bob, [(g1, 3), (g2, 1)]),
+        (carol, [(g1, 3), (g2, 0)]),
+    ] {
+        let mut counts = s
+            .unread_counts(a.get(), who.get(), Some(&[g1, g2]))
+            .await
+            .unwrap();
+        counts.retain(|c| c.1 > 0);
+        counts.sort();
+        let mut expected: Vec<(ObjectId, i64)> =
+            expected.iter().filter(|e| e.1 > 0).cloned().collect();
+        expected.sort();
+        assert_eq!(counts, expected, "unread counts of user {who:?}");
+    }
+    // A new message brings a hidden dialog back.
+    let m = s.membership(g2, alice.get()).await.unwrap().unwrap();
+    assert!(!m.state.hidden);
+}
+
+/// `insert_occupant_message`: the store checks the sender's place in the dialog as it writes,
+/// also within a batch of others.
+pub async fn occupant_messages_are_stored_only_for_occupants(s: &impl Stores) {
+    let a = app(s, "a").await;
+    let alice = user(s, a, "alice").await;
+    let bob = user(s, a, "bob").await;
+    let carol = user(s, a, "carol").await;
+    let id = group(s, a, alice, &[alice, bob]).await;
+    let by_alice = message(a, id, alice, 0, "alice's", 100);
+    let by_carol = message(a, id, carol, 0, "carol's", 101);
+    let by_bob = message(a, id, bob, 0, "bob's", 102);
+    let (alice_wrote, carol_wrote, bob_wrote) = tokio::join!(
+        s.insert_occupant_message(&by_alice),
+        s.insert_occupant_message(&by_carol),
+        s.insert_message(&by_bob),
+    );
+    alice_wrote.unwrap();
+    bob_wrote.unwrap();
+    assert_eq!(carol_wrote.unwrap_err().kind, ErrorKind::NotFound);
+    assert!(s.message(a.get(), by_carol.id).await.unwrap().is_none());
+    // A resent message is a taken id, not a stranger.
+    let again = s.insert_occupant_message(&by_alice).await.unwrap_err();
+    assert_eq!(again.kind, ErrorKind::Invalid);
+    assert!(again.fields.contains_key("_id"), "{again:?}");
+    let d = s.dialog(a.get(), id).await.unwrap().unwrap();
+    assert_eq!(d.last_message.as_deref(), Some("bob's"));
+    assert_eq!(s.unread_total(a.get(), alice.get()).await.unwrap(), 1);
+    assert_eq!(s.unread_total(a.get(), bob.get()).await.unwrap(), 1);
 }
 
 pub async fn messages_deleted_for_one_or_for_all(s: &impl Stores) {
