@@ -129,7 +129,8 @@ def run_setup(args, label, nodes, database):
             if others:
                 cmd += ["--cpu-pids", ",".join(map(str, others))]
             if history:
-                cmd.append("--history")
+                # Other pairs than the run without history drew: first contacts again.
+                cmd += ["--history", "--seed", "2"]
             # The nodes' share of the CPU (the rest is PostgreSQL's and NATS's), over the whole
             # run of the generator: logins included, so only a rough split.
             nodes_before, all_before = cpu_seconds(pids), cpu_seconds(pids + others)

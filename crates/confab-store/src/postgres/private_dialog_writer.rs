@@ -106,7 +106,8 @@ impl BatchWrite for PrivateDialogBatch {
                  $13::bigint[], $14::text[], $15::bigint[], $16::bigint[]) WITH ORDINALITY \
                  AS v(id, app_id, type, owner_id, name, description, photo, admins_ids, \
                  pinned_messages_ids, data, private_key, created_at, updated_at, extensions, low, high, n) \
-             WHERE (SELECT COUNT(*) FROM users u WHERE u.app_id = v.app_id AND u.id IN (v.low, v.high)) = 2 \
+             WHERE (SELECT u.app_id FROM users u WHERE u.id = v.low) = v.app_id \
+                 AND (SELECT u.app_id FROM users u WHERE u.id = v.high) = v.app_id \
              ORDER BY n \
              ON CONFLICT DO NOTHING RETURNING id, private_key, created_at), \
              m AS (INSERT INTO dialog_members (dialog_id, user_id, occupant, joined_at) \
