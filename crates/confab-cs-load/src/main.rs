@@ -40,6 +40,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use confab_procstat::{cpu_secs, pss_kib, rss_kib};
 use futures_util::StreamExt as _;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -141,42 +142,6 @@ fn parse_args() -> Args {
 }
 
 // ---------- measurements of the server process ----------
-
-/// VmRSS of a process, in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Pss of a process (its share of every page it maps), in KiB.
-fn pss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("Pss:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// utime + stime of a process (all its threads), in seconds.
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / clk_tck())
-}
-
-fn clk_tck() -> f64 {
-    static HZ: OnceLock<f64> = OnceLock::new();
-    *HZ.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
 
 /// Server memory at one moment.
 #[derive(Clone, Copy, Default)]

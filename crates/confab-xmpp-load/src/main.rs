@@ -45,6 +45,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use confab_procstat::{cpu_secs, rss_kib};
 use confab_xmpp::stream::{Framing, StreamEvent, StreamReader};
 use confab_xmpp::xml::Element;
 use rand::rngs::StdRng;
@@ -273,13 +274,6 @@ fn usage(msg: &str) -> ! {
     std::process::exit(2)
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// utime + stime of a process (all its threads), in seconds.
 /// The CPU time of `--pid` and every `--cpu-pids` process together.
 fn server_cpu(args: &Args) -> Option<f64> {
     let own = cpu_secs(args.pid?)?;
@@ -290,29 +284,6 @@ fn server_cpu(args: &Args) -> Option<f64> {
             .filter_map(|p| cpu_secs(*p))
             .sum::<f64>(),
     )
-}
-
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name: state is the 3rd field, utime the 14th.
-    let rest = &s[s.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / clk_tck())
-}
-
-/// `getconf CLK_TCK` (clock ticks per second of /proc/<pid>/stat), read once; 100 if unavailable.
-fn clk_tck() -> f64 {
-    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *HZ.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(100.0)
-    })
 }
 
 /// One XMPP connection's reading side.

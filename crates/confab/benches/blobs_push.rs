@@ -10,6 +10,7 @@
 //!
 //! Run: `cargo bench --bench blobs_push`.
 
+use confab_procstat::rss_kib;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
@@ -70,15 +71,6 @@ async fn serve(data_dir: &Path, env: &[(&str, String)]) -> (Child, String, std::
     }
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, http.unwrap(), xmpp.unwrap().parse().unwrap())
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 struct Api {
@@ -235,14 +227,14 @@ async fn blobs(api: &Api, pid: u32, dir: &Path) {
 
     // Memory during 10 parallel uploads.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = rss_kib(pid);
+    let idle = rss_kib(pid).unwrap_or(0);
     let peak = Arc::new(Mutex::new(idle));
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
         let (peak, sampling) = (peak.clone(), sampling.clone());
         tokio::spawn(async move {
             while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                let now = rss_kib(pid);
+                let now = rss_kib(pid).unwrap_or(0);
                 {
                     let mut p = peak.lock().unwrap();
                     *p = (*p).max(now);
