@@ -40,6 +40,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// The one connection write transactions run on. SQLite drops a connection's page cache
+    /// whenever another connection has committed; with writes spread over the pool every
+    /// transaction began by reading its pages again. One writing connection keeps them cached.
+    write_pool: SqlitePool,
     /// One writing transaction at a time. SQLite allows one writer anyway, and a deferred
     /// transaction that reads before it writes fails with BUSY instead of waiting when
     /// another writer got in first; taking this lock first makes writers queue instead.
@@ -66,26 +70,36 @@ impl SqliteStore {
             // WAL + NORMAL survives a killed process; only an OS crash can lose the last commits.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // A batch statement's undo journal passes 64 KiB and would spill to a temporary file,
+            // created, written and deleted per batch; in memory it is a fraction of that.
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             // An in-process database connection cannot go stale like a network one, and the
             // ping is one more hand-off to the driver's thread per query.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(Error::internal)?;
         MIGRATOR.run(&pool).await.map_err(Error::internal)?;
+        let write_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(Error::internal)?;
         let write = Arc::new(tokio::sync::Mutex::new(()));
         Ok(Self {
-            messages: GroupCommit::start(MessageBatch, pool.clone(), Arc::clone(&write)),
+            messages: GroupCommit::start(MessageBatch, write_pool.clone(), Arc::clone(&write)),
             private_dialogs: GroupCommit::start(
                 PrivateDialogBatch,
-                pool.clone(),
+                write_pool.clone(),
                 Arc::clone(&write),
             ),
             reads: Arc::new(InlineReads::new(file)),
             pool,
+            write_pool,
             write,
         })
     }
@@ -107,6 +121,7 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
+        self.write_pool.close().await;
         self.pool.close().await;
     }
 }
@@ -150,7 +165,7 @@ impl Drop for WriteConn {
 impl SqliteStore {
     /// A connection for one write transaction (callers hold the write lock).
     pub(crate) async fn write_conn(&self) -> Result<WriteConn> {
-        WriteConn::acquire(&self.pool).await.map_err(db)
+        WriteConn::acquire(&self.write_pool).await.map_err(db)
     }
 }
 
