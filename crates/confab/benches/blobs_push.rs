@@ -164,12 +164,14 @@ async fn blobs(api: &Api, pid: u32, dir: &Path) {
     let len = bytes.len();
     let (_, token) = api.user("uploader").await;
 
-    // `cp` of the same bytes, file to file, on this disk; each figure is the median of 3 runs.
+    // `cp` of the same bytes, file to file, on this disk; each figure is the median of
+    // `BENCH_BLOB_RUNS` runs (3 by default).
+    let runs = env_num("BENCH_BLOB_RUNS", 3).max(1);
     let src = dir.join("cp-src.bin");
     std::fs::write(&src, bytes.as_ref()).unwrap();
     let (mut cp, mut cp_sync) = (Vec::new(), Vec::new());
     let (mut up, mut down) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
+    for _ in 0..runs {
         let started = Instant::now();
         let status = std::process::Command::new("cp")
             .arg(&src)
@@ -212,9 +214,10 @@ async fn blobs(api: &Api, pid: u32, dir: &Path) {
     for v in [&mut cp, &mut cp_sync, &mut up, &mut down] {
         v.sort();
     }
-    let (cp, cp_sync, up, down) = (cp[1], cp_sync[1], up[1], down[1]);
+    let mid = runs / 2;
+    let (cp, cp_sync, up, down) = (cp[mid], cp_sync[mid], up[mid], down[mid]);
     println!(
-        "blob {mb} MB (median of 3): upload {:.0} MB/s, download {:.0} MB/s; cp {:.0} MB/s, cp + fsync {:.0} MB/s \
+        "blob {mb} MB (median of {runs}): upload {:.0} MB/s, download {:.0} MB/s; cp {:.0} MB/s, cp + fsync {:.0} MB/s \
          (upload {:.0}% of cp, {:.0}% of cp + fsync; download {:.0}% of cp)",
         mb_per_s(len, up),
         mb_per_s(len, down),
@@ -376,6 +379,9 @@ async fn main() {
         app,
     };
     blobs(&api, pid, dir.path()).await;
-    alerts(&api, xmpp, arrivals).await;
+    // `BENCH_ALERTS=0` measures blobs only.
+    if env_num("BENCH_ALERTS", 1) != 0 {
+        alerts(&api, xmpp, arrivals).await;
+    }
     drop(child);
 }
