@@ -79,13 +79,16 @@ start() {
         as_owner "$bin/initdb" -D "$dir/data" -U confab --auth=trust --encoding=UTF8 \
             --no-locale >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
-    # A port can be taken between the probe and the start: try a few.
+    # A port can be taken between the probe and the start: try a few. The cluster tests run their
+    # tests in parallel, up to three nodes each with a pool of 16 connections (and a killed node's
+    # connections linger until PostgreSQL notices): 300 slots ran out once, refusing connections
+    # with "too many clients" until a test's connect timed out.
     local port attempt
     for attempt in 1 2 3 4 5; do
         port=$(free_port)
         if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
             -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off \
-                -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >&2; then
+                -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000" >&2; then
             log "cluster in $dir listening on 127.0.0.1:$port"
             echo "export CONFAB_PG_DIR='$dir'"
             echo "export CONFAB_TEST_DATABASE_URL='postgres://confab@127.0.0.1:$port/postgres'"
