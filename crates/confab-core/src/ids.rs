@@ -74,6 +74,11 @@ impl ObjectId {
         Self(b)
     }
 
+    /// An id made elsewhere (e.g. derived from what it names); not time-ordered.
+    pub fn from_bytes(bytes: [u8; 12]) -> Self {
+        Self(bytes)
+    }
+
     pub fn timestamp_secs(&self) -> u32 {
         u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]])
     }

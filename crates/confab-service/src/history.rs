@@ -1,5 +1,6 @@
-//! Recording what a live face carries before it delivers it: a 1:1 chat message finds (or creates)
-//! its private dialog and, with `save_to_history=1`, is stored **before** delivery; markers, edits
+//! Recording what a live face carries before it delivers it: a 1:1 chat message gets its private
+//! dialog's id and, with `save_to_history=1`, is stored **before** delivery (creating the dialog
+//! if it is the pair's first stored message); markers, edits
 //! and deletes change the stored message. The XMPP face calls this for every 1:1 `type="chat"`
 //! message with a body, and for markers, corrections and deletes, before it forwards them.
 
@@ -7,12 +8,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use confab_core::chat::DialogType;
-use confab_core::clock::now_millis;
 use confab_core::{AppId, DialogId, Error, ErrorKind, MessageId, ObjectId, Result, UserId};
 use serde_json::{Map, Value};
 
-use crate::chat::NewMessage;
+use crate::chat::{pair_dialog_id, NewMessage};
 use crate::Chat;
 
 /// One 1:1 chat message as the history service sees it. No XML.
@@ -65,8 +64,9 @@ type PairKey = (AppId, UserId, UserId);
 
 #[derive(Clone, Copy)]
 enum PairDialog {
-    /// Handed out to a message that is not stored; the dialog is being written with this id.
-    Pending(DialogId),
+    /// The pair had no dialog when it was looked up: its messages that are not stored carry this
+    /// id (the pair's derived one) until a stored message writes the dialog.
+    Unwritten(DialogId),
     /// The dialog's row exists.
     Stored(DialogId),
 }
@@ -89,11 +89,22 @@ impl PairDialogs {
 }
 
 impl Chat {
-    /// The pair's private dialog, created on first use; `None` for an unknown recipient.
+    /// The id a new private dialog of the pair is written under: the one its unsaved messages
+    /// carried if this node handed one out (so they and the dialog agree), else a new one, which
+    /// keeps the dialog indexes growing at their end.
+    pub(crate) fn new_private_dialog_id(&self, app: i64, low: i64, high: i64) -> ObjectId {
+        let key = AppId::new(app).and_then(|a| Ok((a, UserId::new(low)?, UserId::new(high)?)));
+        match key.ok().and_then(|k| self.pair_dialogs.get(&k)) {
+            Some(PairDialog::Unwritten(id)) => id.object_id(),
+            _ => ObjectId::generate(),
+        }
+    }
+
+    /// The pair's private dialog id; `None` for an unknown recipient of a stored message.
     ///
-    /// A first contact whose message is not stored (`stored == false`) does not wait for the
-    /// dialog's write: the message is delivered at once with the id the dialog is being written
-    /// under. A stored message waits, as its row needs the dialog's.
+    /// A message that is not stored (`stored == false`) needs only an id: a pair without a dialog
+    /// has a known one ([`pair_dialog_id`]) and nothing is written. The pair's first stored
+    /// message writes the dialog, under that id when this node handed it out.
     async fn cached_private_dialog(
         &self,
         app: AppId,
@@ -105,30 +116,29 @@ impl Chat {
             return Ok(None);
         }
         let key = (app, sender.min(recipient), sender.max(recipient));
-        let proposed = match self.pair_dialogs.get(&key) {
+        let unwritten_id = match self.pair_dialogs.get(&key) {
             Some(PairDialog::Stored(id)) => return Ok(Some(id)),
-            Some(PairDialog::Pending(id)) if !stored => return Ok(Some(id)),
-            Some(PairDialog::Pending(id)) => id.object_id(),
-            // A stored message waits for the dialog's write anyway, and that write answers with
-            // the pair's dialog if it exists already: no read first.
+            Some(PairDialog::Unwritten(id)) if !stored => return Ok(Some(id)),
+            Some(PairDialog::Unwritten(id)) => id.object_id(),
+            // A stored message writes the dialog anyway, and that write answers with the pair's
+            // dialog if it exists already: no read first.
             None if stored => ObjectId::generate(),
             None => {
-                // Most pairs already have their dialog (e.g. after a restart): a read in place.
+                // The pair may have its dialog already (made by REST, by another node, before a
+                // restart): a read in place.
                 let pair_key = format!("{}:{}", key.1, key.2);
                 if let Some(id) = self.store.find_private_dialog(app.get(), &pair_key).await? {
                     let id = DialogId::from(id);
                     self.pair_dialogs.set(key, PairDialog::Stored(id));
                     return Ok(Some(id));
                 }
-                ObjectId::generate()
+                let id = DialogId::from(pair_dialog_id(app.get(), key.1.get(), key.2.get()));
+                self.pair_dialogs.set(key, PairDialog::Unwritten(id));
+                return Ok(Some(id));
             }
         };
-        if !stored {
-            self.write_pair_dialog_later(key, sender, proposed);
-            return Ok(Some(DialogId::from(proposed)));
-        }
         let Some(id) = self
-            .create_private_dialog_as(app, sender, recipient, proposed)
+            .create_private_dialog_as(app, sender, recipient, unwritten_id)
             .await?
         else {
             // An unknown recipient: routing answers it like any missing user (503).
@@ -137,37 +147,6 @@ impl Chat {
         let id = DialogId::from(id);
         self.pair_dialogs.set(key, PairDialog::Stored(id));
         Ok(Some(id))
-    }
-
-    /// Writes the pair's dialog with id `proposed` in the background. Until it is written, later
-    /// messages of the pair get the same id; if another writer won the pair first (a REST create
-    /// at the same moment), the cache takes the winner's id.
-    fn write_pair_dialog_later(&self, key: PairKey, sender: UserId, proposed: ObjectId) {
-        self.pair_dialogs
-            .set(key, PairDialog::Pending(DialogId::from(proposed)));
-        let (store, cache) = (self.store.clone(), PairDialogs(self.pair_dialogs.0.clone()));
-        let (app, low, high) = (key.0.get(), key.1.get(), key.2.get());
-        tokio::spawn(async move {
-            let dialog = confab_core::chat::Dialog {
-                id: proposed,
-                ..crate::chat::blank_dialog(app, DialogType::Private, sender.get(), now_millis())
-            };
-            match store
-                .create_private_dialog_unhurried(&dialog, low, high)
-                .await
-            {
-                Ok(Some(id)) => cache.set(key, PairDialog::Stored(DialogId::from(id))),
-                // An unknown user: nothing to remember.
-                Ok(None) => {
-                    cache.0.lock().expect("dialog cache").remove(&key);
-                }
-                Err(e) => {
-                    // The next message of the pair tries again.
-                    tracing::warn!(error = %e, "writing a private dialog failed");
-                    cache.0.lock().expect("dialog cache").remove(&key);
-                }
-            }
-        });
     }
 }
 

@@ -109,16 +109,6 @@ pub trait DialogStore: Send + Sync + 'static {
         low: i64,
         high: i64,
     ) -> Result<Option<ObjectId>>;
-    /// [`Self::create_private_dialog`] for a caller that does not wait on it to serve anyone (a
-    /// dialog whose id was already handed out): the store may take its time to batch it.
-    async fn create_private_dialog_unhurried(
-        &self,
-        dialog: &Dialog,
-        low: i64,
-        high: i64,
-    ) -> Result<Option<ObjectId>> {
-        self.create_private_dialog(dialog, low, high).await
-    }
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>>;
     async fn dialog(&self, app_id: i64, id: ObjectId) -> Result<Option<Dialog>>;
     async fn membership(&self, dialog: ObjectId, user: i64) -> Result<Option<Membership>>;

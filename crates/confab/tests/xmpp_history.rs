@@ -562,6 +562,7 @@ confab_testkit::on_both_transports!(
     stored_messages_sent_at_once_by_many_senders_all_land_in_order,
     a_sender_no_longer_in_the_dialog_gets_an_error_and_nothing_is_stored,
     first_contact_dialog_id_is_the_stored_one,
+    unsaved_messages_carry_the_pairs_id_without_writing_a_dialog,
 );
 
 /// A first contact without history is delivered before its dialog is written; the id it carries
@@ -604,5 +605,57 @@ async fn first_contact_dialog_id_is_the_stored_one(t: Transport) {
     assert_eq!(d["total_entries"], json!(1), "{d}");
     assert_eq!(d["items"][0]["_id"], json!(dialogs[0]));
     assert_eq!(d["items"][0]["type"], json!(3));
+    ts.stop().await;
+}
+
+/// Messages that are not saved carry their pair's dialog id but write no dialog: the pair's
+/// dialog appears with its first saved message or a REST create, under the id already carried.
+async fn unsaved_messages_carry_the_pairs_id_without_writing_a_dialog(t: Transport) {
+    let ts = TestServer::start().await;
+    let (alice, at) = ts.user("alice").await;
+    let (bob, bt) = ts.user("bob").await;
+    let mut a = online(&ts, t, alice, &at).await;
+    let mut b = online(&ts, t, bob, &bt).await;
+    let unsaved = |to: i64, id: &str| {
+        format!(
+            "<message to='{to}-{}@localhost' type='chat' id='{id}'><body>hi</body></message>",
+            ts.app_id
+        )
+    };
+    let dialog_of = |e: &confab_xmpp::xml::Element| {
+        e.child_named("extraParams")
+            .unwrap()
+            .child_named("dialog_id")
+            .unwrap()
+            .text()
+    };
+    a.send(&unsaved(bob, "u1")).await;
+    let got = b
+        .until(|e| e.name == "message" && e.attr("id") == Some("u1"))
+        .await;
+    let carried = dialog_of(&got);
+    b.send(&unsaved(alice, "u2")).await;
+    let got = a
+        .until(|e| e.name == "message" && e.attr("id") == Some("u2"))
+        .await;
+    assert_eq!(dialog_of(&got), carried, "both directions carry one id");
+    // Long enough for any write in the background to have landed.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for token in [&at, &bt] {
+        let (_, d) = ts
+            .call(Method::GET, "/chat/Dialog.json", Some(token), None)
+            .await;
+        assert_eq!(d["total_entries"], json!(0), "{d}");
+    }
+    let (status, created) = ts
+        .call(
+            Method::POST,
+            "/chat/Dialog.json",
+            Some(&bt),
+            Some(json!({"type": 3, "occupants_ids": [alice]})),
+        )
+        .await;
+    assert!(status.is_success(), "{created}");
+    assert_eq!(created["_id"], json!(carried));
     ts.stop().await;
 }

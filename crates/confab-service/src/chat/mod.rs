@@ -1,6 +1,7 @@
 //! Dialogs and messages: the chat API's rules, once, for REST, XMPP and every other face.
 
 mod dialogs;
+pub use dialogs::pair_dialog_id;
 mod messages;
 mod search;
 

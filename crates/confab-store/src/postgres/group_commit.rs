@@ -34,9 +34,6 @@ const WRITERS: usize = 2;
 /// store writes at once.
 const BUSY_LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// How long rows that nobody waits for ([`GroupCommit::write_unhurried`]) wait for company.
-const UNHURRIED_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
-
 /// How one kind of row is written in a batch.
 #[async_trait]
 pub(crate) trait BatchWrite: Send + Sync + 'static {
@@ -58,11 +55,10 @@ pub(crate) trait BatchWrite: Send + Sync + 'static {
     fn sort_key(row: &Self::Row) -> &str;
 }
 
-/// A queued row, the caller to answer, and whether the caller is in a hurry.
+/// A queued row and the caller to answer.
 type Pending<W> = (
     <W as BatchWrite>::Row,
     oneshot::Sender<Result<<W as BatchWrite>::Out>>,
-    bool,
 );
 
 /// The queue in front of the writer tasks; they end when the last clone is dropped.
@@ -97,20 +93,8 @@ impl<W: BatchWrite> GroupCommit<W> {
 
     /// Writes one row; returns once its transaction is committed.
     pub(crate) async fn write(&self, row: W::Row) -> Result<W::Out> {
-        self.queue_row(row, true).await
-    }
-
-    /// Like [`Self::write`], for a caller that is not waiting on the answer to serve anyone: the
-    /// row may wait a few milliseconds for others to share its transaction.
-    pub(crate) async fn write_unhurried(&self, row: W::Row) -> Result<W::Out> {
-        self.queue_row(row, false).await
-    }
-
-    async fn queue_row(&self, row: W::Row, hurried: bool) -> Result<W::Out> {
         let (done, result) = oneshot::channel();
-        self.queue
-            .send((row, done, hurried))
-            .map_err(|_| stopped::<W>())?;
+        self.queue.send((row, done)).map_err(|_| stopped::<W>())?;
         result.await.map_err(|_| stopped::<W>())?
     }
 }
@@ -133,20 +117,15 @@ async fn run<W: BatchWrite>(
             if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
                 return;
             }
-            // Let more rows join: unhurried ones until someone is in a hurry or time is up,
-            // hurried ones only while another batch is being written.
+            // Let more rows join while another batch is being written.
             let start = tokio::time::Instant::now();
-            while batch.len() < MAX_BATCH {
-                let linger = if batch.iter().all(|p| !p.2) {
-                    UNHURRIED_LINGER
-                } else if writing.load(Ordering::Relaxed) > 0 {
-                    BUSY_LINGER
-                } else {
-                    break;
-                };
+            while batch.len() < MAX_BATCH && writing.load(Ordering::Relaxed) > 0 {
                 let room = MAX_BATCH - batch.len();
-                match tokio::time::timeout_at(start + linger, queue.recv_many(&mut batch, room))
-                    .await
+                match tokio::time::timeout_at(
+                    start + BUSY_LINGER,
+                    queue.recv_many(&mut batch, room),
+                )
+                .await
                 {
                     Ok(n) if n > 0 => {}
                     _ => break,
@@ -159,7 +138,7 @@ async fn run<W: BatchWrite>(
         writing.fetch_add(1, Ordering::Relaxed);
         let results = write_batch(&*writer, &pool, &rows).await;
         writing.fetch_sub(1, Ordering::Relaxed);
-        for ((_, done, _), result) in batch.drain(..).zip(results) {
+        for ((_, done), result) in batch.drain(..).zip(results) {
             // The caller may have gone away: nobody left to tell.
             let _ = done.send(result);
         }

@@ -364,10 +364,13 @@ pub(crate) fn push_sort(
             // SQLite sorts NULLs first ascending and last descending; text byte-wise.
             let nulls = if s.desc { "NULLS LAST" } else { "NULLS FIRST" };
             let collate = if int_column { "" } else { " COLLATE \"C\"" };
-            let tie = if messages { "m.id" } else { "d.id" };
-            q.push(format!(
-                " ORDER BY {expr}{collate} {dir} {nulls}, {tie} {dir}"
-            ));
+            // As on SQLite: dialogs tie on the millisecond they were created first.
+            let tie = if messages {
+                format!("m.id {dir}")
+            } else {
+                format!("d.created_at {dir}, d.id {dir}")
+            };
+            q.push(format!(" ORDER BY {expr}{collate} {dir} {nulls}, {tie}"));
         }
     }
     Ok(())

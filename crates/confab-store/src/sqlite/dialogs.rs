@@ -16,19 +16,9 @@ impl SqliteStore {
     /// Inserts private dialog `d` of users `low` and `high` (batched with concurrent ones) when
     /// both exist. When nothing was inserted, the pair's existing dialog, or `None` for an
     /// unknown user.
-    async fn insert_private(
-        &self,
-        d: &Dialog,
-        low: i64,
-        high: i64,
-        hurried: bool,
-    ) -> Result<Option<ObjectId>> {
+    async fn insert_private(&self, d: &Dialog, low: i64, high: i64) -> Result<Option<ObjectId>> {
         let row = PrivateDialogRow::new(d, low, high);
-        let inserted = if hurried {
-            self.private_dialogs.write(row).await?
-        } else {
-            self.private_dialogs.write_unhurried(row).await?
-        };
+        let inserted = self.private_dialogs.write(row).await?;
         if inserted {
             return Ok(Some(d.id));
         }
@@ -96,7 +86,7 @@ impl DialogStore for SqliteStore {
             debug_assert_eq!(key, pair_key(low, high), "members are the key's pair");
             // Users were checked by the caller; `None` only if one was deleted meanwhile.
             return self
-                .insert_private(d, low, high, true)
+                .insert_private(d, low, high)
                 .await?
                 .ok_or_else(|| Error::not_found("User not found"));
         }
@@ -140,16 +130,7 @@ impl DialogStore for SqliteStore {
         {
             return Ok(Some(id));
         }
-        self.insert_private(d, low, high, true).await
-    }
-
-    async fn create_private_dialog_unhurried(
-        &self,
-        d: &Dialog,
-        low: i64,
-        high: i64,
-    ) -> Result<Option<ObjectId>> {
-        self.insert_private(d, low, high, false).await
+        self.insert_private(d, low, high).await
     }
 
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>> {
@@ -274,7 +255,7 @@ impl DialogStore for SqliteStore {
         }
         let default_sort = match viewer {
             Viewer::User(_) => {
-                "COALESCE(d.last_message_date_sent, d.created_at / 1000) DESC, d.id DESC"
+                "COALESCE(d.last_message_date_sent, d.created_at / 1000) DESC, d.created_at DESC, d.id DESC"
             }
             Viewer::Admin => "d.id DESC",
         };

@@ -18,10 +18,6 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 /// to 16 values a row far below SQLite's limit of 32,766 bound values).
 const MAX_BATCH: usize = 256;
 
-/// How long rows that nobody waits for ([`GroupCommit::write_unhurried`]) wait for company: a
-/// steady trickle of them would otherwise cost a transaction each.
-const UNHURRIED_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
-
 /// How one kind of row is written in a batch.
 #[async_trait]
 pub(crate) trait BatchWrite: Send + Sync + 'static {
@@ -39,11 +35,10 @@ pub(crate) trait BatchWrite: Send + Sync + 'static {
     ) -> std::result::Result<Vec<Result<Self::Out>>, sqlx::Error>;
 }
 
-/// A queued row, the caller to answer, and whether the caller is in a hurry.
+/// A queued row and the caller to answer.
 type Pending<W> = (
     <W as BatchWrite>::Row,
     oneshot::Sender<Result<<W as BatchWrite>::Out>>,
-    bool,
 );
 
 /// The queue in front of one writer task; the task ends when the last clone is dropped.
@@ -69,20 +64,8 @@ impl<W: BatchWrite> GroupCommit<W> {
 
     /// Writes one row; returns once its transaction is committed.
     pub(crate) async fn write(&self, row: W::Row) -> Result<W::Out> {
-        self.queue_row(row, true).await
-    }
-
-    /// Like [`Self::write`], for a caller that is not waiting on the answer to serve anyone: the
-    /// row may wait a few milliseconds for others to share its transaction.
-    pub(crate) async fn write_unhurried(&self, row: W::Row) -> Result<W::Out> {
-        self.queue_row(row, false).await
-    }
-
-    async fn queue_row(&self, row: W::Row, hurried: bool) -> Result<W::Out> {
         let (done, result) = oneshot::channel();
-        self.queue
-            .send((row, done, hurried))
-            .map_err(|_| stopped::<W>())?;
+        self.queue.send((row, done)).map_err(|_| stopped::<W>())?;
         result.await.map_err(|_| stopped::<W>())?
     }
 }
@@ -100,15 +83,6 @@ async fn run<W: BatchWrite>(
     let mut batch: Vec<Pending<W>> = Vec::with_capacity(MAX_BATCH);
     let mut rows = Vec::with_capacity(MAX_BATCH);
     while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // Only unhurried rows: let more join, until someone is in a hurry or time is up.
-        let deadline = tokio::time::Instant::now() + UNHURRIED_LINGER;
-        while batch.len() < MAX_BATCH && batch.iter().all(|p| !p.2) {
-            let room = MAX_BATCH - batch.len();
-            match tokio::time::timeout_at(deadline, pending.recv_many(&mut batch, room)).await {
-                Ok(n) if n > 0 => {}
-                _ => break,
-            }
-        }
         let results = {
             let _write = write_lock.lock().await;
             // What queued while this waited for the lock joins the same transaction.
@@ -119,7 +93,7 @@ async fn run<W: BatchWrite>(
                 }
             }
             let mut answers = Vec::with_capacity(batch.len());
-            for (row, done, _) in batch.drain(..) {
+            for (row, done) in batch.drain(..) {
                 rows.push(row);
                 answers.push(done);
             }

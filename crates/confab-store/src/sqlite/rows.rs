@@ -266,8 +266,14 @@ pub(crate) fn push_sort(
             let expr = column(&s.field, messages)
                 .ok_or_else(|| Error::bad_request("this field cannot be sorted on"))?;
             let dir = if s.desc { "DESC" } else { "ASC" };
-            let tie = if messages { "m.id" } else { "d.id" };
-            q.push(format!(" ORDER BY {expr} {dir}, {tie} {dir}"));
+            // Ties in order of creation: private dialogs' ids do not follow it (they are derived
+            // from their pair), so dialogs tie on the millisecond they were created first.
+            let tie = if messages {
+                format!("m.id {dir}")
+            } else {
+                format!("d.created_at {dir}, d.id {dir}")
+            };
+            q.push(format!(" ORDER BY {expr} {dir}, {tie}"));
         }
     }
     Ok(())
