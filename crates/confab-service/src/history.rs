@@ -60,7 +60,8 @@ pub trait ChatHistory: Send + Sync + 'static {
 #[derive(Default)]
 pub(crate) struct PairDialogs(Arc<Mutex<HashMap<PairKey, PairDialog>>>);
 
-type PairKey = (AppId, UserId, UserId);
+/// (app, lower user id, higher user id).
+pub(crate) type PairKey = (AppId, UserId, UserId);
 
 #[derive(Clone, Copy)]
 enum PairDialog {
@@ -92,9 +93,8 @@ impl Chat {
     /// The id a new private dialog of the pair is written under: the one its unsaved messages
     /// carried if this node handed one out (so they and the dialog agree), else a new one, which
     /// keeps the dialog indexes growing at their end.
-    pub(crate) fn new_private_dialog_id(&self, app: i64, low: i64, high: i64) -> ObjectId {
-        let key = AppId::new(app).and_then(|a| Ok((a, UserId::new(low)?, UserId::new(high)?)));
-        match key.ok().and_then(|k| self.pair_dialogs.get(&k)) {
+    pub(crate) fn new_private_dialog_id(&self, pair: PairKey) -> ObjectId {
+        match self.pair_dialogs.get(&pair) {
             Some(PairDialog::Unwritten(id)) => id.object_id(),
             _ => ObjectId::generate(),
         }

@@ -137,7 +137,7 @@ async fn dialogs_create_list_and_private_dedup() {
     assert_eq!(q("type[all]=2").await.1["total_entries"], json!(1));
     assert_eq!(q("name[ctn]=squ").await.1["total_entries"], json!(1));
     assert_eq!(q(&format!("_id={gid}")).await.1["total_entries"], json!(1));
-    // Ids compare as ids: a private dialog's is derived from its pair, not from when it was made.
+    // Ids compare as ids: a private dialog's may be derived from its pair, not from when it was made.
     let above = [&p1["_id"], &pubd["_id"]]
         .iter()
         .filter(|id| id.as_str().unwrap() > gid)

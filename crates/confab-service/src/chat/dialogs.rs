@@ -49,7 +49,8 @@ impl Chat {
                     return self.view(app, owner, existing).await;
                 }
                 private_key = Some(key);
-                private_id = Some(self.new_private_dialog_id(app, v[0], v[1]));
+                let pair = (AppId::new(app)?, UserId::new(v[0])?, UserId::new(v[1])?);
+                private_id = Some(self.new_private_dialog_id(pair));
             }
             DialogType::Group => {
                 if new.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
@@ -105,12 +106,9 @@ impl Chat {
             admins_ids: admins,
             data: new.data,
             extensions: new.extensions,
+            // The id the pair's unsaved messages carried, if they did (see `new_private_dialog_id`).
+            id: private_id.unwrap_or_else(ObjectId::generate),
             ..blank_dialog(app, kind, owner, now)
-        };
-        // The id the pair's unsaved messages carried, if they did (see `new_private_dialog_id`).
-        let dialog = Dialog {
-            id: private_id.unwrap_or(dialog.id),
-            ..dialog
         };
         let id = self
             .store
@@ -137,7 +135,7 @@ impl Chat {
         {
             return Ok(Some(id));
         }
-        let id = self.new_private_dialog_id(app.get(), low.get(), high.get());
+        let id = self.new_private_dialog_id((app, low, high));
         self.create_private_dialog_as(app, sender, recipient, id)
             .await
     }

@@ -266,7 +266,7 @@ pub(crate) fn push_sort(
             let expr = column(&s.field, messages)
                 .ok_or_else(|| Error::bad_request("this field cannot be sorted on"))?;
             let dir = if s.desc { "DESC" } else { "ASC" };
-            // Ties in order of creation: private dialogs' ids do not follow it (they are derived
+            // Ties in order of creation: private dialogs' ids may not follow it (some are derived
             // from their pair), so dialogs tie on the millisecond they were created first.
             let tie = if messages {
                 format!("m.id {dir}")
