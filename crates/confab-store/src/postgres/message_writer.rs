@@ -90,6 +90,10 @@ impl BatchWrite for MessageBatch {
     /// One statement whatever the batch size (so it stays prepared): every column is an array.
     /// Per row: stored, the id was taken already (also by an earlier row of the same batch), or
     /// (`occupant_only`) the sender is not an occupant of the dialog.
+    ///
+    /// The occupant check repeats `dialog_id = ANY($2)`: PostgreSQL may run it as one hash of
+    /// the member rows it reaches, and without it those were every occupant row of the table,
+    /// hashed once per batch; with it, only the batch's dialogs' rows.
     async fn write(
         &self,
         db: &mut PgConnection,
@@ -113,7 +117,8 @@ impl BatchWrite for MessageBatch {
                  attachment_types, custom, read_ids, delivered_ids, markable, created_at, updated_at, \
                  occupant_only, n) \
              WHERE NOT v.occupant_only OR EXISTS (SELECT 1 FROM dialog_members mb \
-                 WHERE mb.dialog_id = v.dialog_id AND mb.user_id = v.sender_id AND mb.occupant) \
+                 WHERE mb.dialog_id = v.dialog_id AND mb.user_id = v.sender_id AND mb.occupant \
+                     AND mb.dialog_id = ANY($2)) \
              ORDER BY n \
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
