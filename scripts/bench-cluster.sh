@@ -3,7 +3,7 @@
 # and three on PostgreSQL + NATS, with the XMPP load generator; the rounds are in
 # scripts/bench_cluster.py (Python 3, standard library only).
 #
-#   scripts/bench-cluster.sh [--clients N] [--messages M] [--rate R] [--setups sqlite,postgres,2,3]
+#   scripts/bench-cluster.sh [--clients N] [--messages M] [--rate R] [--setups sqlite,postgres,2,3] [--timeline] [--pause-ms N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p confab -p confab-xmpp-load

@@ -131,11 +131,17 @@ def run_setup(args, label, nodes, database):
             if history:
                 # Other pairs than the run without history drew: first contacts again.
                 cmd += ["--history", "--seed", "2"]
+            if args.timeline:
+                cmd += ["--timeline"]
+            if args.pause_ms:
+                cmd += ["--pause-ms", str(args.pause_ms)]
             # The nodes' share of the CPU (the rest is PostgreSQL's and NATS's), over the whole
             # run of the generator: logins included, so only a rough split.
             nodes_before, all_before = cpu_seconds(pids), cpu_seconds(pids + others)
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             nodes, total = cpu_seconds(pids) - nodes_before, cpu_seconds(pids + others) - all_before
+            if args.timeline:
+                print(f"{label}, history={history}:\n{out}", file=sys.stderr)
             results[history] = parse(out)
             results[history]["nodes_share"] = nodes / total if total else 1.0
         return results
@@ -156,6 +162,10 @@ def main():
     p.add_argument("--rate", type=int, default=5000)
     p.add_argument("--setups", default="sqlite,postgres,2,3",
                    help="comma list of setups to run: sqlite, postgres, 2 and 3 (nodes on PostgreSQL + NATS)")
+    p.add_argument("--pause-ms", type=int, default=0,
+                   help="wait this long between the logins and the first message")
+    p.add_argument("--timeline", action="store_true",
+                   help="print each run's latency per half second of send time (to stderr)")
     args = p.parse_args()
     database = os.environ.get("CONFAB_TEST_DATABASE_URL")
     if not database:

@@ -31,7 +31,9 @@
 //! members are the clients) instead of chat messages to other clients.
 //!
 //! First contacts: `--random-peers` sends each message to a random other client instead of the next
-//! one, so nearly every message opens a new conversation (`--seed N` fixes the draw). Saturation:
+//! one, so nearly every message opens a new conversation (`--seed N` fixes the draw). `--timeline` prints
+//! the latency per half second of send time; `--pause-ms N` waits N ms between the logins and the
+//! first message. Saturation:
 //! `--in-flight K` (with `--interval-ms 0`) lets each client have at most K of its messages not yet
 //! received by their recipient, so the offered load follows what the server delivers.
 //!
@@ -157,6 +159,11 @@ struct Args {
     random_peers: bool,
     seed: u64,
     in_flight: Option<usize>,
+    /// Print the latency per half second of send time (`--timeline`): where a tail comes from.
+    timeline: bool,
+    /// Wait between the logins and the first message (`--pause-ms`), for the server to finish
+    /// what the logins started.
+    pause: Duration,
 }
 
 fn parse_args() -> Args {
@@ -185,6 +192,8 @@ fn parse_args() -> Args {
         random_peers: false,
         seed: 1,
         in_flight: None,
+        timeline: false,
+        pause: Duration::ZERO,
     };
     let mut rate: Option<f64> = None;
     let mut it = std::env::args().skip(1);
@@ -231,11 +240,16 @@ fn parse_args() -> Args {
             "--record" => a.record = Some(v()),
             "--id-seed" => a.id_seed = Some(v().parse().unwrap_or_else(|_| usage("bad --id-seed"))),
             "--random-peers" => a.random_peers = true,
+            "--timeline" => a.timeline = true,
             "--seed" => a.seed = v().parse().unwrap_or_else(|_| usage("bad --seed")),
             "--in-flight" => {
                 a.in_flight = Some(v().parse().unwrap_or_else(|_| usage("bad --in-flight")))
             }
             "--rate" => rate = Some(v().parse().unwrap_or_else(|_| usage("bad --rate"))),
+            "--pause-ms" => {
+                a.pause =
+                    Duration::from_millis(v().parse().unwrap_or_else(|_| usage("bad --pause-ms")))
+            }
             "--settle-ms" => {
                 a.settle =
                     Duration::from_millis(v().parse().unwrap_or_else(|_| usage("bad --settle-ms")))
@@ -437,6 +451,33 @@ async fn login(
     Ok((rd, w, jid))
 }
 
+/// Messages, p50, p99 and max latency per half second of send time.
+fn print_timeline(sent_and_latency: &[(u64, u64)]) {
+    const SLOT_US: u64 = 500_000;
+    let Some(first) = sent_and_latency.iter().map(|&(s, _)| s).min() else {
+        return;
+    };
+    let mut slots: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+    for &(sent, latency) in sent_and_latency {
+        slots
+            .entry((sent - first) / SLOT_US)
+            .or_default()
+            .push(latency);
+    }
+    println!("timeline (by send time)  from_s  messages  p50_ms  p99_ms  max_ms");
+    for (slot, mut l) in slots {
+        l.sort_unstable();
+        println!(
+            "                         {:6.1}  {:8}  {:6.2}  {:6.2}  {:6.2}",
+            (slot * SLOT_US) as f64 / 1e6,
+            l.len(),
+            percentile(&l, 0.5) as f64 / 1000.0,
+            percentile(&l, 0.99) as f64 / 1000.0,
+            l.last().copied().unwrap_or(0) as f64 / 1000.0
+        );
+    }
+}
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -545,6 +586,7 @@ async fn main() {
     }
 
     // Phase 2: messages to the next client.
+    tokio::time::sleep(args.pause).await;
     let m = conns.len();
     let jids: Arc<Vec<String>> = Arc::new(
         conns
@@ -620,7 +662,7 @@ async fn main() {
                     }
                     if let Ok(sent) = t.parse::<u64>() {
                         let now = epoch.elapsed().as_micros() as u64;
-                        lats.lock().unwrap().push(now.saturating_sub(sent));
+                        lats.lock().unwrap().push((sent, now.saturating_sub(sent)));
                         if received.fetch_add(1, Ordering::Relaxed) + 1 == expected {
                             done.notify_one();
                         }
@@ -712,7 +754,11 @@ async fn main() {
 
     let mut cl = connect_lat.lock().unwrap().clone();
     cl.sort_unstable();
-    let mut ml = lats.lock().unwrap().clone();
+    let sent_and_latency = lats.lock().unwrap().clone();
+    if args.timeline {
+        print_timeline(&sent_and_latency);
+    }
+    let mut ml: Vec<u64> = sent_and_latency.iter().map(|&(_, l)| l).collect();
     ml.sort_unstable();
     // The time until the last message arrived (or the wait gave up).
     let deliver_secs = if got == expected {

@@ -20,7 +20,7 @@ use confab_core::{Error, Result};
 
 use super::db;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 /// Bounds how long one transaction holds its row locks.
 const MAX_BATCH: usize = 256;
@@ -29,10 +29,12 @@ const MAX_BATCH: usize = 256;
 const WRITERS: usize = 2;
 
 /// How long rows wait for company while another batch is being written. Each statement costs
-/// the database a fixed amount whatever its size, so a second writer that took every row the
-/// moment it came would double that cost under load; rows gathered for a moment share it. An idle
-/// store writes at once.
-const BUSY_LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+/// the database a fixed amount whatever its size (a batch of 14 messages ~200 µs per row, one of
+/// 50 ~90 µs), so a second writer that took every row the moment it came would double that cost
+/// under load; rows gathered until the batch in flight is written share it. Long enough for one
+/// batch to be written (a few ms), so it only caps a wait on a batch that is stuck on locks. An
+/// idle store writes at once.
+const BUSY_LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// How one kind of row is written in a batch.
 #[async_trait]
@@ -53,6 +55,13 @@ pub(crate) trait BatchWrite: Send + Sync + 'static {
     /// The order rows are written in within a batch. Writers that lock rows in this order
     /// (dialogs, unique keys) cannot deadlock with each other, here or on another node.
     fn sort_key(row: &Self::Row) -> &str;
+}
+
+/// The batches being written, and a signal when one is done.
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    done: Notify,
 }
 
 /// A queued row and the caller to answer.
@@ -79,7 +88,7 @@ impl<W: BatchWrite> GroupCommit<W> {
         let (queue, pending) = mpsc::unbounded_channel();
         let pending = Arc::new(Mutex::new(pending));
         let writer = Arc::new(writer);
-        let writing = Arc::new(AtomicUsize::new(0));
+        let writing = Arc::new(InFlight::default());
         for _ in 0..WRITERS {
             tokio::spawn(run(
                 Arc::clone(&writer),
@@ -107,7 +116,7 @@ async fn run<W: BatchWrite>(
     writer: Arc<W>,
     pool: PgPool,
     pending: Arc<Mutex<mpsc::UnboundedReceiver<Pending<W>>>>,
-    writing: Arc<AtomicUsize>,
+    writing: Arc<InFlight>,
 ) {
     let mut batch: Vec<Pending<W>> = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -118,26 +127,30 @@ async fn run<W: BatchWrite>(
                 return;
             }
             // Let more rows join while another batch is being written.
-            let start = tokio::time::Instant::now();
-            while batch.len() < MAX_BATCH && writing.load(Ordering::Relaxed) > 0 {
+            let until = tokio::time::Instant::now() + BUSY_LINGER;
+            while batch.len() < MAX_BATCH {
+                // Listening before looking, so a batch finished in between is not missed.
+                let written = writing.done.notified();
+                tokio::pin!(written);
+                written.as_mut().enable();
+                if writing.count.load(Ordering::Acquire) == 0 {
+                    break;
+                }
                 let room = MAX_BATCH - batch.len();
-                match tokio::time::timeout_at(
-                    start + BUSY_LINGER,
-                    queue.recv_many(&mut batch, room),
-                )
-                .await
-                {
-                    Ok(n) if n > 0 => {}
-                    _ => break,
+                tokio::select! {
+                    n = queue.recv_many(&mut batch, room) => if n == 0 { break },
+                    _ = &mut written => break,
+                    _ = tokio::time::sleep_until(until) => break,
                 }
             }
         }
         // Stable: rows of one key (one dialog's messages) keep their order.
         batch.sort_by(|a, b| W::sort_key(&a.0).cmp(W::sort_key(&b.0)));
         let rows: Vec<&W::Row> = batch.iter().map(|p| &p.0).collect();
-        writing.fetch_add(1, Ordering::Relaxed);
+        writing.count.fetch_add(1, Ordering::AcqRel);
         let results = write_batch(&*writer, &pool, &rows).await;
-        writing.fetch_sub(1, Ordering::Relaxed);
+        writing.count.fetch_sub(1, Ordering::AcqRel);
+        writing.done.notify_waiters();
         for ((_, done), result) in batch.drain(..).zip(results) {
             // The caller may have gone away: nobody left to tell.
             let _ = done.send(result);
