@@ -99,6 +99,40 @@ async fn fresh() -> Option<(PgStore, Database)> {
 
 conformance_suite!(skippable fresh());
 
+/// The pool outlives its connections.
+mod pool {
+    use super::*;
+    use confab_store::AccountStore;
+
+    #[tokio::test]
+    async fn connections_ended_by_the_server_are_replaced() {
+        let Some((options, guard)) = fresh_database().await else {
+            return;
+        };
+        let store = PgStore::connect_with(options, 4)
+            .await
+            .expect("open the store");
+        let app = store.create_app("a", "k", "s", b"h", 1).await.unwrap();
+        // As a restart of PostgreSQL would: every connection of the store ends.
+        let mut admin = guard.admin.connect().await.unwrap();
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&guard.name)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert!(ended.contains(&true), "the store had connections to end");
+        // Idle longer than the pool hands out a connection without asking it first.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        for _ in 0..3 {
+            let found = store.app(app.id).await.expect("a new connection answers");
+            assert!(found.is_some());
+        }
+    }
+}
+
 /// What PostgreSQL adds to the suite: several nodes (or many connections of one) at once.
 mod concurrency {
     use super::*;

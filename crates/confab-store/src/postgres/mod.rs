@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use confab_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 
 use group_commit::GroupCommit;
 use message_writer::{MessageBatch, MessageWriter};
@@ -49,6 +49,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 /// Connections per node unless the caller picks ([`PgStore::connect_with`]).
 const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
+/// A pooled connection idle for longer than this is pinged before it is handed out, so one that
+/// broke meanwhile (PostgreSQL restarted, a proxy dropped it) is replaced instead of failing a
+/// request. One in use a moment ago is not: sqlx pings every connection it gets back anyway, and
+/// a second round trip before every statement cost as much as a small statement.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -70,6 +76,15 @@ impl PgStore {
     pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await
