@@ -31,11 +31,12 @@
 //! members are the clients) instead of chat messages to other clients.
 //!
 //! First contacts: `--random-peers` sends each message to a random other client instead of the next
-//! one, so nearly every message opens a new conversation (`--seed N` fixes the draw). `--timeline` prints
-//! the latency per half second of send time; `--pause-ms N` waits N ms between the logins and the
-//! first message. Saturation:
+//! one, so nearly every message opens a new conversation (`--seed N` fixes the draw). Saturation:
 //! `--in-flight K` (with `--interval-ms 0`) lets each client have at most K of its messages not yet
 //! received by their recipient, so the offered load follows what the server delivers.
+//!
+//! Where a tail comes from: `--timeline` prints the latency per half second of send time;
+//! `--pause-ms N` waits N ms between the logins and the first message.
 //!
 //! Against a loopback server, client `i` connects from source address `127.0.1.(i % 250 + 1)`: with
 //! thousands of connections from one address to one port, the kernel's search for a free ephemeral
