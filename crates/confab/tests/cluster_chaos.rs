@@ -360,8 +360,10 @@ async fn acknowledged_messages_survive_the_recipients_node_killed() {
         while missing(&got) > 0 {
             let Some(StreamEvent::Element(m)) = again.next_within(Duration::from_secs(10)).await
             else {
+                // The ids say which sender (s1 saves to history) and where in its run.
+                let ids: Vec<&String> = wanted.iter().filter(|w| !got.contains(w)).collect();
                 panic!(
-                    "round {round} (kill after {kill_after} ms): acked {acked:?}, {} missing",
+                    "round {round} (kill after {kill_after} ms): acked {acked:?}, {} missing: {ids:?}",
                     missing(&got)
                 );
             };
