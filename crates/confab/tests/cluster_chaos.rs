@@ -364,7 +364,7 @@ async fn acknowledged_messages_survive_the_recipients_node_killed() {
                 let ids: Vec<&String> = wanted.iter().filter(|w| !got.contains(w)).collect();
                 panic!(
                     "round {round} (kill after {kill_after} ms): acked {acked:?}, {} missing: {ids:?}",
-                    missing(&got)
+                    ids.len()
                 );
             };
             if m.name == "message" && m.child_named("body").is_some() {
