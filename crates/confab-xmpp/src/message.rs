@@ -210,7 +210,15 @@ async fn route_inner(
     // Chat messages would be stored for an offline user, so they must not be lost on the way to an
     // online one either (see `SessionHandle::send_durable`).
     let durable = typ == "chat" && !kind.typing_only && !kind.marker;
-    let (receipt, wait) = if want_receipt && durable && !saved {
+    // To a full JID that is online here, only here; otherwise the user's sessions on other nodes too.
+    let resource_here = resource
+        .as_deref()
+        .is_some_and(|r| srv.hub.session(target, r).is_some());
+    let to_other_nodes = !resource_here && !srv.cluster.nodes_with(target.0, target.1).is_empty();
+    // A message saved to history needs no receipt on this node: a session that ends stores what it
+    // did not write (`send_durable`). A node that dies stores nothing, so a copy on another node is
+    // confirmed by it, or the sender's session stores the message offline.
+    let (receipt, wait) = if want_receipt && durable && (!saved || to_other_nodes) {
         let (receipt, wait) = Receipt::new();
         (Some(receipt), Some(wait))
     } else {
@@ -224,11 +232,7 @@ async fn route_inner(
         durable,
         receipt.as_ref(),
     );
-    // To a full JID that is online here, only here; otherwise the user's sessions on other nodes too.
-    let resource_here = resource
-        .as_deref()
-        .is_some_and(|r| srv.hub.session(target, r).is_some());
-    let elsewhere = if resource_here {
+    let elsewhere = if !to_other_nodes {
         crate::cluster::Delivered::default()
     } else {
         let key = crate::cluster::delivery_key(&msg);

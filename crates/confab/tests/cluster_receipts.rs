@@ -30,6 +30,16 @@ async fn send_chat(c: &mut XmppClient, to: &str, id: &str) {
     .await;
 }
 
+/// Sends a chat message saved to the dialog's history.
+async fn send_saved(c: &mut XmppClient, to: &str, id: &str) {
+    c.send(&format!(
+        "<message to='{to}' type='chat' id='{id}'><body>{id}</body>\
+         <extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams>\
+         </message><r xmlns='{NS_SM}'/>"
+    ))
+    .await;
+}
+
 async fn message(c: &mut XmppClient, id: &str) -> confab_xmpp::xml::Element {
     c.until(|e| e.name == "message" && e.attr("id") == Some(id))
         .await
@@ -65,8 +75,9 @@ async fn the_senders_ack_waits_for_the_recipient_on_another_node() {
     a.stop().await;
 }
 
-/// The recipient's node dies while its client has not acknowledged the message: the sending node
-/// hears that the node is gone, stores the message offline, and only then acknowledges it.
+/// The recipient's node dies while its client has not acknowledged the messages: the sending node
+/// hears that the node is gone, stores them offline, and only then acknowledges them. A message
+/// saved to history is no exception: the history is no delivery, so it must reach bob over XMPP too.
 #[tokio::test]
 async fn a_message_unacknowledged_on_a_killed_node_is_stored_by_the_sender() {
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab"));
@@ -87,21 +98,26 @@ async fn a_message_unacknowledged_on_a_killed_node_is_stored_by_the_sender() {
 
     send_chat(&mut alice_a, &jid(&a, bob), "m1").await;
     message(&mut bob_c, "m1").await;
+    send_saved(&mut alice_a, &jid(&a, bob), "m2").await;
+    message(&mut bob_c, "m2").await;
     assert_eq!(
         alice_a.sm_ack_within(Duration::from_millis(300)).await,
         None
     );
     c.kill().await;
     drop(bob_c);
+    // alice's presence, her sync ping and the two messages.
     assert_eq!(
         alice_a.sm_ack_within(Duration::from_secs(20)).await,
-        Some(3),
-        "acknowledged once node A stored it"
+        Some(4),
+        "acknowledged once node A stored them"
     );
     let mut bob_a = XmppClient::tcp(a.xmpp_addr()).await;
     bob_a.login(bob, a.app_id, &bt).await;
     bob_a.send("<presence/>").await;
-    let m = message(&mut bob_a, "m1").await;
-    assert!(m.child("delay", "urn:xmpp:delay").is_some(), "offline");
+    for id in ["m1", "m2"] {
+        let m = message(&mut bob_a, id).await;
+        assert!(m.child("delay", "urn:xmpp:delay").is_some(), "{id} offline");
+    }
     a.stop().await;
 }
