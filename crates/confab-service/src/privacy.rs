@@ -97,7 +97,23 @@ pub struct Privacy {
     store: Arc<dyn ContactStores>,
     /// The chat domain, for items naming a bare domain.
     domain: String,
-    cache: RwLock<HashMap<Account, List>>,
+    cache: RwLock<DefaultLists>,
+}
+
+/// The cached default lists, and how many times one was invalidated.
+#[derive(Default)]
+struct DefaultLists {
+    lists: HashMap<Account, List>,
+    generation: u64,
+}
+
+/// What of a stored default list is enforced: a non-empty list, in `order` order (it is stored in
+/// the client's order).
+fn enforced(items: Option<Vec<PrivacyItem>>) -> List {
+    items.filter(|l| !l.is_empty()).map(|mut l| {
+        l.sort_by_key(|i| i.order);
+        Arc::new(l)
+    })
 }
 
 impl Privacy {
@@ -105,7 +121,7 @@ impl Privacy {
         Self {
             store,
             domain: domain.into(),
-            cache: RwLock::new(HashMap::new()),
+            cache: RwLock::default(),
         }
     }
 
@@ -116,30 +132,68 @@ impl Privacy {
 
     /// The user's default list (cached).
     pub async fn default_list(&self, owner: Account) -> Result<List> {
-        if let Some(l) = self.cache.read().expect("privacy lock").get(&owner) {
-            return Ok(l.clone());
-        }
-        let list = self
-            .store
-            .default_privacy_list(owner.0, owner.1)
-            .await?
-            .filter(|l| !l.is_empty())
-            .map(|mut l| {
-                // Evaluated in `order` order (stored in the client's order).
-                l.sort_by_key(|i| i.order);
-                Arc::new(l)
-            });
+        let generation = {
+            let cache = self.cache.read().expect("privacy lock");
+            if let Some(l) = cache.lists.get(&owner) {
+                return Ok(l.clone());
+            }
+            cache.generation
+        };
+        let list = enforced(self.store.default_privacy_list(owner.0, owner.1).await?);
         let mut cache = self.cache.write().expect("privacy lock");
-        if cache.len() >= CACHE_MAX {
-            cache.clear();
+        if cache.generation == generation {
+            if cache.lists.len() >= CACHE_MAX {
+                cache.lists.clear();
+            }
+            cache.lists.insert(owner, list.clone());
         }
-        cache.insert(owner, list.clone());
         Ok(list)
+    }
+
+    /// Reads the default lists of those of `users` the cache lacks, in one read. A node calls it
+    /// for users it hears came online on another node, so that their first messages from here do
+    /// not each wait for a database read. Stops at a full cache: it is only a warm-up.
+    pub async fn prefetch(&self, app: AppId, users: &[UserId]) -> Result<()> {
+        let (missing, generation) = {
+            let cache = self.cache.read().expect("privacy lock");
+            let missing: Vec<UserId> = users
+                .iter()
+                .copied()
+                .filter(|u| !cache.lists.contains_key(&(app, *u)))
+                .collect();
+            (missing, cache.generation)
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut found = self.store.default_privacy_lists(app, &missing).await?;
+        let mut cache = self.cache.write().expect("privacy lock");
+        if cache.generation != generation {
+            return Ok(());
+        }
+        for user in missing {
+            if cache.lists.len() >= CACHE_MAX {
+                break;
+            }
+            cache
+                .lists
+                .insert((app, user), enforced(found.remove(&user)));
+        }
+        Ok(())
+    }
+
+    /// Whether `owner`'s default list (or that they have none) is cached, for diagnostics and tests.
+    pub fn is_cached(&self, owner: Account) -> bool {
+        let cache = self.cache.read().expect("privacy lock");
+        cache.lists.contains_key(&owner)
     }
 
     /// Forgets the cached default list of `owner` (changed here, or on another node).
     pub fn invalidate(&self, owner: Account) {
-        self.cache.write().expect("privacy lock").remove(&owner);
+        let mut cache = self.cache.write().expect("privacy lock");
+        cache.lists.remove(&owner);
+        // A read that began before this change must not cache what it read.
+        cache.generation += 1;
     }
 
     /// Does `owner`'s default list deny `check` with `peer`? `peer_full` is the peer's full JID when

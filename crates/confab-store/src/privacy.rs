@@ -1,6 +1,8 @@
 //! XEP-0016 privacy lists, per user. Lists are read and written whole; the XMPP face caches each
 //! user's default list in memory, so this is read once per user, not per stanza.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use confab_core::clock::Millis;
 use confab_core::{AppId, Result, UserId};
@@ -40,4 +42,10 @@ pub trait PrivacyStore: Send + Sync + 'static {
         app: AppId,
         user: UserId,
     ) -> Result<Option<Vec<PrivacyItem>>>;
+    /// The default lists of `users` in one read; users without one are left out.
+    async fn default_privacy_lists(
+        &self,
+        app: AppId,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, Vec<PrivacyItem>>>;
 }

@@ -34,6 +34,7 @@ pub mod message;
 pub mod muc;
 pub mod presence;
 pub mod privacy;
+mod privacy_warmup;
 pub mod realtime;
 pub mod receipt;
 pub mod roster;
@@ -148,6 +149,8 @@ pub struct XmppServer {
     pub muc: std::sync::OnceLock<Arc<muc::Rooms>>,
     /// XEP-0016 privacy lists: the domain's rules and lists.
     pub privacy: Arc<Privacy>,
+    /// Reads the lists of users who come online before their first message needs them.
+    pub(crate) privacy_warmup: privacy_warmup::PrivacyWarmup,
     /// Lists activated per session (reported, not enforced).
     pub active_privacy_lists: privacy::ActiveLists,
     /// RFC 6121 contact lists: the domain's rows and rules.
@@ -200,6 +203,7 @@ impl XmppServer {
             muc: std::sync::OnceLock::new(),
             contacts: roster::Contacts::default(),
             roster,
+            privacy_warmup: privacy_warmup::PrivacyWarmup::spawn(privacy.clone()),
             privacy,
             active_privacy_lists: Default::default(),
             shutdown,

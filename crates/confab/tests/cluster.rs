@@ -11,6 +11,7 @@ use common::cluster::{
 use common::process::ConfabProcess;
 use common::xmpp::XmppClient;
 use common::TestServer;
+use confab_core::{AppId, UserId};
 use confab_testkit as common;
 use confab_xmpp::stream::StreamEvent;
 use confab_xmpp::xml::Element;
@@ -331,6 +332,30 @@ async fn privacy_lists_set_on_one_node_hold_on_the_other() {
         .map(|e| format!("{e:?}"))
         .unwrap_or_default();
     assert!(!late.contains("blocked"), "{late}");
+}
+
+/// A user who comes online on one node has their default privacy list read on every node before
+/// any message to or from them needs it.
+#[tokio::test]
+async fn privacy_lists_are_read_ahead_where_a_user_comes_online() {
+    let (_nats, a, b) = two_nodes().await;
+    let (bob, bt) = a.user("bob").await;
+    let account = (AppId::new(a.app_id).unwrap(), UserId::new(bob).unwrap());
+    let cached = |ts: &TestServer| ts.server.as_ref().unwrap().xmpp.privacy.is_cached(account);
+    assert!(!cached(&a) && !cached(&b));
+    let _bob_b = online(&b, bob, &bt).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !(cached(&a) && cached(&b)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "read ahead here: {}, on the other node: {}",
+            cached(&b),
+            cached(&a)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    b.stop().await;
+    a.stop().await;
 }
 
 #[tokio::test]

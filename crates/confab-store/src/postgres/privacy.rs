@@ -1,12 +1,14 @@
 //! [`PrivacyStore`] on PostgreSQL. Lists are stored as SQLite stores them (a JSON array of items).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use confab_core::clock::Millis;
 use confab_core::{AppId, Result, UserId};
 
 use super::{db, PgStore};
 use crate::privacy::*;
-use crate::sqlite::privacy::{items_from_json, items_to_json};
+use crate::sqlite::privacy::{items_from_json, items_to_json, lists_by_user};
 
 #[async_trait]
 impl PrivacyStore for PgStore {
@@ -152,5 +154,23 @@ impl PrivacyStore for PgStore {
         .await
         .map_err(db)?;
         items.map(|s| items_from_json(&s)).transpose()
+    }
+
+    async fn default_privacy_lists(
+        &self,
+        app: AppId,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, Vec<PrivacyItem>>> {
+        let ids: Vec<i64> = users.iter().map(|u| u.get()).collect();
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT user_id, items FROM privacy_lists
+             WHERE app_id = $1 AND user_id = ANY($2) AND is_default",
+        )
+        .bind(app.get())
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        lists_by_user(rows)
     }
 }

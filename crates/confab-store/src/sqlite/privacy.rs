@@ -1,5 +1,7 @@
 //! [`PrivacyStore`] on SQLite.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use confab_core::clock::Millis;
 use confab_core::{AppId, Error, Result, UserId};
@@ -17,6 +19,17 @@ pub(crate) fn items_to_json(items: &[PrivacyItem]) -> String {
             .collect(),
     )
     .to_string()
+}
+
+/// Rows of (user id, items as JSON), keyed by user; rows with an invalid user id are skipped.
+pub(crate) fn lists_by_user(rows: Vec<(i64, String)>) -> Result<HashMap<UserId, Vec<PrivacyItem>>> {
+    let mut lists = HashMap::with_capacity(rows.len());
+    for (user, items) in rows {
+        if let Ok(user) = UserId::new(user) {
+            lists.insert(user, items_from_json(&items)?);
+        }
+    }
+    Ok(lists)
 }
 
 pub(crate) fn items_from_json(s: &str) -> Result<Vec<PrivacyItem>> {
@@ -172,6 +185,26 @@ impl PrivacyStore for SqliteStore {
         .await
         .map_err(Error::internal)?;
         row.map(|(s,)| items_from_json(&s)).transpose()
+    }
+
+    async fn default_privacy_lists(
+        &self,
+        app: AppId,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, Vec<PrivacyItem>>> {
+        let ids: Vec<i64> = users.iter().map(|u| u.get()).collect();
+        let ids = serde_json::to_string(&ids).map_err(Error::internal)?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT user_id, items FROM privacy_lists
+             WHERE app_id = ? AND is_default = 1
+               AND user_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(app.get())
+        .bind(ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(Error::internal)?;
+        lists_by_user(rows)
     }
 }
 

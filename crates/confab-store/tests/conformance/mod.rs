@@ -456,6 +456,18 @@ pub async fn privacy_lists_round_trip_with_one_default(s: &impl Stores) {
         s.default_privacy_list(a, alice).await.unwrap().unwrap(),
         items[..1]
     );
+    // Read together: only the users with a default list, each with theirs.
+    let bob = user(s, a, "bob").await;
+    s.put_privacy_list(a, bob, "not-default", &items, NOW)
+        .await
+        .unwrap();
+    let b = app(s, "b").await;
+    let lists = s.default_privacy_lists(b, &[alice, bob]).await.unwrap();
+    assert!(lists.is_empty(), "another app's users are other users");
+    let lists = s.default_privacy_lists(a, &[alice, bob]).await.unwrap();
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[&alice], items[..1]);
+    assert!(s.default_privacy_lists(a, &[]).await.unwrap().is_empty());
     assert!(s
         .set_default_privacy_list(a, alice, Some("other"))
         .await

@@ -302,7 +302,9 @@ async fn on_event(srv: &XmppServer, event: ClusterEvent) {
             online,
         } => {
             let account = (app, user);
-            if !online {
+            if online {
+                srv.privacy_warmup.read_ahead(account);
+            } else {
                 srv.remote_presences.forget(&node, account);
             }
             if srv.hub.is_online(account) {

@@ -162,6 +162,7 @@ impl Session {
                     claimed: false,
                 });
                 if first {
+                    self.srv.privacy_warmup.read_ahead((app, user));
                     self.srv.cluster.online_here(app, user, true);
                     self.srv.hub.notify_watchers((app, user), iq::status_push);
                 }
