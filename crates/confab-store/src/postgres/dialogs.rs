@@ -7,6 +7,7 @@ use confab_core::query::Query;
 use confab_core::{Error, ObjectId, Result};
 use sqlx::{Postgres, QueryBuilder, Row};
 
+use super::private_dialog_lookup::PairLookup;
 use super::private_dialog_writer::{pair_key, PrivateDialogRow};
 use super::rows::*;
 use super::{db, lock_dialog, PgStore};
@@ -113,14 +114,9 @@ impl DialogStore for PgStore {
     }
 
     async fn find_private_dialog(&self, app_id: i64, key: &str) -> Result<Option<ObjectId>> {
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT id FROM dialogs WHERE app_id = $1 AND private_key = $2")
-                .bind(app_id)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
-        Ok(id.map(|s| oid(&s)))
+        self.private_dialog_lookups
+            .write(PairLookup::new(app_id, key))
+            .await
     }
 
     async fn dialog(&self, app_id: i64, id: ObjectId) -> Result<Option<Dialog>> {

@@ -1,4 +1,5 @@
-//! Group commit: concurrent writes of one kind share one statement in one transaction.
+//! Group commit: concurrent writes of one kind share one statement in one transaction (and
+//! concurrent reads of one kind one query: `private_dialog_lookup`).
 //!
 //! The PostgreSQL twin of [`crate::sqlite`]'s `group_commit`. A burst of stored messages (or of
 //! first messages between new pairs) costs a round trip, a statement and a commit per row when

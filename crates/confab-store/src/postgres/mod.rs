@@ -29,6 +29,7 @@ mod message_writer;
 mod messages;
 mod offline;
 mod privacy;
+mod private_dialog_lookup;
 mod private_dialog_writer;
 mod push;
 mod roster;
@@ -43,6 +44,7 @@ use sqlx::{Connection, PgPool};
 
 use group_commit::GroupCommit;
 use message_writer::{MessageBatch, MessageWriter};
+use private_dialog_lookup::{PairLookupBatch, PrivateDialogLookup};
 use private_dialog_writer::{PrivateDialogBatch, PrivateDialogWriter};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -63,6 +65,8 @@ pub struct PgStore {
     pub(crate) messages: MessageWriter,
     /// New private dialogs likewise (the first messages of many new pairs come in bursts).
     pub(crate) private_dialogs: PrivateDialogWriter,
+    /// And their lookups by pair (each new pair's first message reads its dialog id).
+    pub(crate) private_dialog_lookups: PrivateDialogLookup,
 }
 
 impl PgStore {
@@ -97,6 +101,7 @@ impl PgStore {
         Ok(Self {
             messages: GroupCommit::start(MessageBatch, pool.clone()),
             private_dialogs: GroupCommit::start(PrivateDialogBatch, pool.clone()),
+            private_dialog_lookups: GroupCommit::start(PairLookupBatch, pool.clone()),
             pool,
         })
     }

@@ -3,6 +3,8 @@
 //! A backend's test file builds a fresh, empty store per test and runs each suite through
 //! `conformance_suite!`, so a second backend is held to exactly the same behaviour.
 
+use std::collections::HashSet;
+
 use confab_core::chat::{Dialog, DialogType, Message};
 use confab_core::clock::Millis;
 use confab_core::contacts::{stanzas, PrivacyItem, RosterItem, Subscription};
@@ -585,7 +587,7 @@ pub async fn concurrent_private_dialogs_are_all_written(s: &impl Stores) {
     for (id, got) in futures_util::future::join_all(creates).await {
         assert_eq!(got.unwrap(), Some(id));
     }
-    for (low, high) in pairs {
+    for &(low, high) in &pairs {
         let key = format!("{low}:{high}");
         assert!(s
             .find_private_dialog(a.get(), &key)
@@ -600,6 +602,30 @@ pub async fn concurrent_private_dialogs_are_all_written(s: &impl Stores) {
             .unwrap(),
         None
     );
+    // Looked up at once (they share the lookup's batches), each pair gets its own answer: the
+    // pairs with a dialog their id, the others and another app's same keys nothing.
+    let b = app(s, "b").await;
+    let mut asked = Vec::new();
+    for (low, high) in pairs
+        .iter()
+        .copied()
+        .chain((2..6).map(|i| (users[1], users[i])))
+    {
+        for app in [a, b] {
+            asked.push((app, format!("{low}:{high}"), app == a && low == users[0]));
+        }
+    }
+    let lookups = asked
+        .iter()
+        .map(|(app, key, _)| s.find_private_dialog(app.get(), key));
+    let found = futures_util::future::join_all(lookups).await;
+    let mut ids = HashSet::new();
+    for ((_, key, has), got) in asked.iter().zip(found) {
+        let got = got.unwrap();
+        assert_eq!(got.is_some(), *has, "pair {key}");
+        ids.extend(got);
+    }
+    assert_eq!(ids.len(), pairs.len(), "one dialog per pair");
 }
 
 pub async fn group_dialogs_members_and_roles(s: &impl Stores) {
