@@ -151,8 +151,8 @@ impl Privacy {
     }
 
     /// Reads the default lists of those of `users` the cache lacks, in one read. A node calls it
-    /// for users it hears came online on another node, so that their first messages from here do
-    /// not each wait for a database read. Stops at a full cache: it is only a warm-up.
+    /// for users who come online, here or on another node, so that their first messages do not
+    /// each wait for a database read. Stops at a full cache: it is only a warm-up.
     pub async fn prefetch(&self, app: AppId, users: &[UserId]) -> Result<()> {
         let (missing, generation) = {
             let cache = self.cache.read().expect("privacy lock");

@@ -8,6 +8,10 @@
 //! most such a client can confirm), or the recipient's session stored it offline at its end.
 //! Every copy carries a clone of one [`Receipt`]; the first that is safe confirms it. When all
 //! copies are gone unconfirmed, the sender's session stores the message offline itself.
+//!
+//! A message saved to history needs no receipt on one node (a session that ends stores what it
+//! did not write), but does on its way to another node: the history is no delivery, and a node
+//! that dies stores nothing.
 
 use std::sync::{Arc, Mutex};
 

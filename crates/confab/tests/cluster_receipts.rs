@@ -1,7 +1,8 @@
-//! Receipts across nodes: a 1:1 message without history to a user online on another node counts
-//! toward its sender's XEP-0198 `h` only once that node says a copy is safe (the recipient's client
-//! acknowledged it, or it was stored offline). When the recipient's node is killed first, the
-//! sending node stores the message offline itself, and the recipient gets it after reconnecting.
+//! Receipts across nodes: a 1:1 message (saved to history or not) to a user online on another
+//! node counts toward its sender's XEP-0198 `h` only once that node says a copy is safe (the
+//! recipient's client acknowledged it, or it was stored offline). When the recipient's node is
+//! killed first, the sending node stores the message offline itself, and the recipient gets it
+//! after reconnecting.
 
 use std::time::Duration;
 
