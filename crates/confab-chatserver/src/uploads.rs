@@ -197,7 +197,7 @@ async fn receive(face: &State, blob: i64, token: &str, body: Body, limit: u64) -
         if written > limit {
             return Err(too_large());
         }
-        upload.write(chunk).await.map_err(|e| match e.kind {
+        upload.write(&chunk).await.map_err(|e| match e.kind {
             ErrorKind::TooLarge => too_large(),
             _ => e.into(),
         })?;

@@ -226,7 +226,7 @@ pub async fn upload_blob(
         let token = fields.text("upload_token").ok_or_else(refused)?;
         let mut upload = s.blobs.begin_upload(id, &token).await?;
         while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
-            upload.write(chunk).await?;
+            upload.write(&chunk).await?;
         }
         let blob = s.blobs.finish_upload(upload).await?;
         return Ok((StatusCode::CREATED, one(&blob)));

@@ -5,11 +5,12 @@
 use std::io;
 use std::path::PathBuf;
 
-use std::io::Write;
-
-use bytes::Bytes;
 use confab_core::{Error, ErrorKind, Result};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+/// Bytes gathered before a write to the file: multipart chunks are small, and every file write is
+/// a hand-off to a blocking thread.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct BlobFiles {
@@ -61,21 +62,13 @@ impl BlobFiles {
             .tempfile_in(self.dir.join("tmp"))
             .map_err(Error::internal)?;
         let file = temp.reopen().map_err(Error::internal)?;
-        let syncer = std::sync::Arc::new(file.try_clone().map_err(Error::internal)?);
-        let (chunks, queued) = mpsc::channel(QUEUED_CHUNKS);
-        let room = std::sync::Arc::new(Semaphore::new(IN_FLIGHT));
-        let writer = {
-            let room = room.clone();
-            tokio::task::spawn_blocking(move || write_chunks(file, queued, &room))
-        };
+        let syncer = file.try_clone().map_err(Error::internal)?;
         Ok(TempUpload {
             path: temp.into_temp_path(),
-            chunks: Some(chunks),
-            room,
-            writer: Some(writer),
+            file: BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file)),
             written: 0,
             max_bytes,
-            syncer,
+            syncer: std::sync::Arc::new(syncer),
             syncing: None,
             synced_at: 0,
         })
@@ -83,7 +76,8 @@ impl BlobFiles {
 
     /// Moves a finished upload into place as `uid`'s file.
     pub async fn persist(&self, upload: TempUpload, uid: &str) -> Result<()> {
-        let TempUpload { path, .. } = upload;
+        let TempUpload { path, file, .. } = upload;
+        drop(file);
         let target = self.path(uid);
         tokio::task::spawn_blocking(move || path.persist(&target).map_err(|e| e.error))
             .await
@@ -93,16 +87,9 @@ impl BlobFiles {
 }
 
 /// Bytes being received; the file is deleted when this is dropped unfinished.
-///
-/// The received chunks go as they are (no copy) to one blocking thread that writes them, while
-/// the next ones arrive: at most [`IN_FLIGHT`] bytes wait for it, so memory stays flat.
 pub struct TempUpload {
     path: tempfile::TempPath,
-    /// To the writer thread; `None` once finished.
-    chunks: Option<mpsc::Sender<(Bytes, u32)>>,
-    /// Bytes the writer may still be handed, as permits.
-    room: std::sync::Arc<Semaphore>,
-    writer: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    file: BufWriter<tokio::fs::File>,
     written: u64,
     max_bytes: u64,
     /// The same file, for data syncs that run while the upload goes on: the disk writes the
@@ -114,46 +101,10 @@ pub struct TempUpload {
 
 /// Bytes written between two background data syncs of an upload.
 const SYNC_EVERY: u64 = 8 * 1024 * 1024;
-/// Bytes received but not yet written, per upload.
-const IN_FLIGHT: usize = 4 * 1024 * 1024;
-/// Chunks the writer may be behind by (each holds permits for its bytes too).
-const QUEUED_CHUNKS: usize = 64;
-/// Chunks written with one system call.
-const CHUNKS_PER_WRITE: usize = 16;
-
-/// The writer thread: writes chunks in arrival order, several per system call when they queue.
-fn write_chunks(
-    mut file: std::fs::File,
-    mut queued: mpsc::Receiver<(Bytes, u32)>,
-    room: &Semaphore,
-) -> io::Result<()> {
-    let mut batch: Vec<(Bytes, u32)> = Vec::with_capacity(CHUNKS_PER_WRITE);
-    while let Some(first) = queued.blocking_recv() {
-        batch.push(first);
-        while batch.len() < CHUNKS_PER_WRITE {
-            match queued.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let mut slices: Vec<io::IoSlice<'_>> =
-            batch.iter().map(|(c, _)| io::IoSlice::new(c)).collect();
-        let mut rest = &mut slices[..];
-        while !rest.is_empty() {
-            let n = file.write_vectored(rest)?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            io::IoSlice::advance_slices(&mut rest, n);
-        }
-        room.add_permits(batch.drain(..).map(|(_, p)| p as usize).sum());
-    }
-    Ok(())
-}
 
 impl TempUpload {
     /// Appends a chunk; past the size limit the upload is refused (and its file goes on drop).
-    pub async fn write(&mut self, chunk: Bytes) -> Result<()> {
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<()> {
         self.written += chunk.len() as u64;
         if self.written > self.max_bytes {
             return Err(Error::new(
@@ -161,45 +112,15 @@ impl TempUpload {
                 format!("File is larger than {} bytes", self.max_bytes),
             ));
         }
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        // A chunk larger than the room takes all of it.
-        let permits = chunk.len().min(IN_FLIGHT) as u32;
-        self.room
-            .acquire_many(permits)
-            .await
-            .map_err(Error::internal)?
-            .forget();
-        let sent = match &self.chunks {
-            Some(chunks) => chunks.send((chunk, permits)).await.is_ok(),
-            None => false,
-        };
-        if !sent {
-            // The writer stopped: its error says why.
-            return Err(self.stop_writer().await.err().unwrap_or_else(|| {
-                Error::internal(io::Error::other("the upload's writer stopped"))
-            }));
-        }
+        self.file.write_all(chunk).await.map_err(Error::internal)?;
         let idle = self.syncing.as_ref().is_none_or(|s| s.is_finished());
         if idle && self.written - self.synced_at >= SYNC_EVERY {
+            self.file.flush().await.map_err(Error::internal)?;
             let file = self.syncer.clone();
             self.syncing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
             self.synced_at = self.written;
         }
         Ok(())
-    }
-
-    /// Closes the writer's queue and waits until it has written everything.
-    async fn stop_writer(&mut self) -> Result<()> {
-        self.chunks = None;
-        match self.writer.take() {
-            Some(writer) => writer
-                .await
-                .map_err(Error::internal)?
-                .map_err(Error::internal),
-            None => Ok(()),
-        }
     }
 
     /// Where the bytes are.
@@ -209,66 +130,18 @@ impl TempUpload {
 
     /// Flushes to disk; returns the size.
     pub async fn finish(&mut self) -> Result<u64> {
-        self.stop_writer().await?;
+        self.file.flush().await.map_err(Error::internal)?;
         if let Some(running) = self.syncing.take() {
             running
                 .await
                 .map_err(Error::internal)?
                 .map_err(Error::internal)?;
         }
-        let file = self.syncer.clone();
-        tokio::task::spawn_blocking(move || file.sync_all())
+        self.file
+            .get_ref()
+            .sync_all()
             .await
-            .map_err(Error::internal)?
             .map_err(Error::internal)?;
         Ok(self.written)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn files() -> (tempfile::TempDir, BlobFiles) {
-        let dir = tempfile::tempdir().unwrap();
-        let files = BlobFiles::open(dir.path().join("blobs")).unwrap();
-        (dir, files)
-    }
-
-    fn temp_entries(files: &BlobFiles) -> usize {
-        std::fs::read_dir(files.dir.join("tmp")).unwrap().count()
-    }
-
-    #[tokio::test]
-    async fn chunks_of_every_size_land_in_order() {
-        let (_dir, files) = files();
-        let mut upload = files.begin(64 * 1024 * 1024).await.unwrap();
-        // Empty, tiny, exactly the room, larger than the room, and many small ones in a row.
-        let mut sizes = vec![0, 1, 7, IN_FLIGHT, IN_FLIGHT + 1, 3 * IN_FLIGHT];
-        sizes.extend((0..500).map(|i| 100 + i * 37 % 4096));
-        let mut expected = Vec::new();
-        for (n, size) in sizes.into_iter().enumerate() {
-            let chunk: Vec<u8> = (0..size).map(|i| (i * 7 + n) as u8).collect();
-            expected.extend_from_slice(&chunk);
-            upload.write(Bytes::from(chunk)).await.unwrap();
-        }
-        assert_eq!(upload.finish().await.unwrap(), expected.len() as u64);
-        files.persist(upload, "abc").await.unwrap();
-        assert_eq!(std::fs::read(files.path("abc")).unwrap(), expected);
-        assert_eq!(temp_entries(&files), 0);
-    }
-
-    #[tokio::test]
-    async fn past_the_limit_is_refused_and_leaves_nothing() {
-        let (_dir, files) = files();
-        let mut upload = files.begin(10).await.unwrap();
-        upload
-            .write(Bytes::from_static(b"0123456789"))
-            .await
-            .unwrap();
-        let refused = upload.write(Bytes::from_static(b"x")).await.unwrap_err();
-        assert_eq!(refused.kind, ErrorKind::TooLarge);
-        drop(upload);
-        assert_eq!(temp_entries(&files), 0);
     }
 }

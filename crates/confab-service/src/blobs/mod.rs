@@ -98,7 +98,7 @@ pub struct Upload {
 }
 
 impl Upload {
-    pub async fn write(&mut self, chunk: bytes::Bytes) -> Result<()> {
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<()> {
         self.temp.write(chunk).await
     }
 }
