@@ -8,7 +8,7 @@
 //!   second (2,000 by default) for `BENCH_ALERT_SECS` (10); every alert goes to a webhook on
 //!   loopback. Prints alerts per second received and the message → webhook latency p50/p99.
 //!
-//! Run: `cargo bench --bench blobs_push`.
+//! Run: `cargo bench --bench blobs_push` (`BENCH_CONFAB_BIN=path` to measure another build).
 
 use confab_procstat::{cpu_secs, rss_kib};
 use std::collections::HashMap;
@@ -42,7 +42,9 @@ fn mb_per_s(bytes: usize, d: Duration) -> f64 {
 
 /// `confab serve` with `env`: the child and its HTTP and XMPP addresses.
 async fn serve(data_dir: &Path, env: &[(&str, String)]) -> (Child, String, std::net::SocketAddr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
+    // `BENCH_CONFAB_BIN` runs another build (to compare two builds in turns).
+    let bin = std::env::var("BENCH_CONFAB_BIN").unwrap_or(env!("CARGO_BIN_EXE_confab").into());
+    let mut cmd = Command::new(bin);
     cmd.arg("serve")
         .env("CONFAB_DATA_DIR", data_dir)
         .env("CONFAB_HTTP_ADDR", "127.0.0.1:0")
