@@ -133,6 +133,40 @@ mod pool {
     }
 }
 
+/// Statements whose plan must not depend on the tables' statistics.
+mod plans {
+    use super::*;
+
+    /// On a new database nothing has analyzed `dialogs` yet, and a prepared statement soon runs
+    /// with its generic plan: that plan must still look pairs up by key, not scan every dialog.
+    #[tokio::test]
+    async fn pair_lookups_use_the_key_on_a_new_database() {
+        let Some((options, _guard)) = fresh_database().await else {
+            return;
+        };
+        PgStore::connect_with(options.clone(), 1)
+            .await
+            .expect("open the store (runs the migrations)");
+        let mut conn = options.connect().await.unwrap();
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let prepare = format!(
+            "PREPARE lookup(bigint[], text[]) AS {}",
+            confab_store::postgres::PAIR_LOOKUP_SQL
+        );
+        sqlx::raw_sql(&prepare).execute(&mut conn).await.unwrap();
+        let plan: Vec<String> = sqlx::query_scalar("EXPLAIN EXECUTE lookup('{1,1}', '{1:2,3:4}')")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("dialogs_private"), "{plan}");
+        assert!(!plan.contains("Seq Scan on dialogs"), "{plan}");
+    }
+}
+
 /// What PostgreSQL adds to the suite: several nodes (or many connections of one) at once.
 mod concurrency {
     use super::*;

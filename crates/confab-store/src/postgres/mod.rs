@@ -44,6 +44,8 @@ use sqlx::{Connection, PgPool};
 
 use group_commit::GroupCommit;
 use message_writer::{MessageBatch, MessageWriter};
+/// The statement behind `find_private_dialog`, for a test of its plan.
+pub use private_dialog_lookup::PAIR_LOOKUP_SQL;
 use private_dialog_lookup::{PairLookupBatch, PrivateDialogLookup};
 use private_dialog_writer::{PrivateDialogBatch, PrivateDialogWriter};
 

@@ -33,6 +33,18 @@ impl PairLookup {
     }
 }
 
+/// Each pair's position in the batch (from 1) and its dialog's id, for the pairs that have one.
+///
+/// A subquery per pair rather than a join: a prepared statement soon runs with a generic plan,
+/// made from the table's statistics, and on a new database, before anything has analyzed
+/// `dialogs`, the join's generic plan hashed a sequential scan of the whole table. Every lookup
+/// then read every dialog as a burst of first contacts filled the table. A subquery that matches
+/// the unique key has only the index lookup to choose from, whatever the statistics.
+pub const PAIR_LOOKUP_SQL: &str = "SELECT n, id FROM (SELECT v.n, \
+         (SELECT d.id FROM dialogs d WHERE d.app_id = v.app_id AND d.private_key = v.private_key) AS id \
+     FROM UNNEST($1::bigint[], $2::text[]) WITH ORDINALITY AS v(app_id, private_key, n)) AS found \
+     WHERE id IS NOT NULL";
+
 /// Answers, per pair, its dialog's id if it has one.
 pub(crate) struct PairLookupBatch;
 
@@ -55,17 +67,13 @@ impl BatchWrite for PairLookupBatch {
     ) -> std::result::Result<Vec<Result<Option<ObjectId>>>, sqlx::Error> {
         let apps: Vec<i64> = rows.iter().map(|r| r.app_id).collect();
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
-        let found: HashMap<i64, String> = sqlx::query_as(
-            "SELECT v.n, d.id FROM UNNEST($1::bigint[], $2::text[]) WITH ORDINALITY \
-                 AS v(app_id, private_key, n) \
-             JOIN dialogs d ON d.app_id = v.app_id AND d.private_key = v.private_key",
-        )
-        .bind(apps)
-        .bind(keys)
-        .fetch_all(&mut *db)
-        .await?
-        .into_iter()
-        .collect();
+        let found: HashMap<i64, String> = sqlx::query_as(PAIR_LOOKUP_SQL)
+            .bind(apps)
+            .bind(keys)
+            .fetch_all(&mut *db)
+            .await?
+            .into_iter()
+            .collect();
         Ok((1..=rows.len() as i64)
             .map(|n| Ok(found.get(&n).map(|id| oid(id))))
             .collect())
