@@ -165,6 +165,38 @@ mod plans {
         assert!(plan.contains("dialogs_private"), "{plan}");
         assert!(!plan.contains("Seq Scan on dialogs"), "{plan}");
     }
+
+    /// The same for the batch insert of stored messages: its occupant check must look the
+    /// member up by key, not hash a scan of every member row once per batch.
+    #[tokio::test]
+    async fn message_inserts_check_occupants_by_key_on_a_new_database() {
+        let Some((options, _guard)) = fresh_database().await else {
+            return;
+        };
+        PgStore::connect_with(options.clone(), 1)
+            .await
+            .expect("open the store (runs the migrations)");
+        let mut conn = options.connect().await.unwrap();
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let prepare = format!(
+            "PREPARE insert_messages AS {}",
+            confab_store::postgres::MESSAGE_INSERT_SQL
+        );
+        sqlx::raw_sql(&prepare).execute(&mut conn).await.unwrap();
+        // EXPLAIN without ANALYZE: planned, not run.
+        let empty = vec!["'{}'"; 16].join(", ");
+        let plan: Vec<String> =
+            sqlx::query_scalar(&format!("EXPLAIN EXECUTE insert_messages({empty})"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("Index Scan using dialog_members"), "{plan}");
+        assert!(!plan.contains("Seq Scan on dialog_members"), "{plan}");
+    }
 }
 
 /// What PostgreSQL adds to the suite: several nodes (or many connections of one) at once.

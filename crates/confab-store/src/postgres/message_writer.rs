@@ -76,36 +76,14 @@ pub(crate) struct MessageBatch;
 
 pub(crate) type MessageWriter = GroupCommit<MessageBatch>;
 
-#[async_trait]
-impl BatchWrite for MessageBatch {
-    type Row = MessageRow;
-    type Out = ();
-    const NAME: &'static str = "message";
-
-    /// Rows of one dialog together, in their order: the dialog rows are locked in id order.
-    fn sort_key(row: &MessageRow) -> &str {
-        &row.dialog_id
-    }
-
-    /// One statement whatever the batch size (so it stays prepared): every column is an array.
-    /// Per row: stored, the id was taken already (also by an earlier row of the same batch), or
-    /// (`occupant_only`) the sender is not an occupant of the dialog.
-    ///
-    /// The occupant check repeats `dialog_id = ANY($2)`: PostgreSQL may run it as one hash of
-    /// the member rows it reaches, and without it those were every occupant row of the table,
-    /// hashed once per batch; with it, only the batch's dialogs' rows.
-    async fn write(
-        &self,
-        db: &mut PgConnection,
-        rows: &[&MessageRow],
-    ) -> std::result::Result<Vec<Result<()>>, sqlx::Error> {
-        macro_rules! column {
-            ($field:ident) => {
-                rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
-            };
-        }
-        let inserted: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO messages (id, dialog_id, app_id, sender_id, recipient_id, body, date_sent, \
+/// The batch insert. Per row: stored, the id was taken already (also by an earlier row of the
+/// same batch), or (`occupant_only`) the sender is not an occupant of the dialog.
+///
+/// The occupant check is one lookup of the member's key per row. `OFFSET 0` keeps PostgreSQL
+/// from turning the `EXISTS` into a hash of member rows: its generic plan, made before anything
+/// analyzed a new database's `dialog_members`, built that hash from a sequential scan of the
+/// whole table once per batch, as the table grew.
+pub const MESSAGE_INSERT_SQL: &str = "INSERT INTO messages (id, dialog_id, app_id, sender_id, recipient_id, body, date_sent, \
              attachments, attachment_types, custom, read_ids, delivered_ids, markable, created_at, updated_at) \
              SELECT id, dialog_id, app_id, sender_id, recipient_id, body, date_sent, attachments, \
                  attachment_types::text[], custom, read_ids::bigint[], delivered_ids::bigint[], markable, \
@@ -118,28 +96,52 @@ impl BatchWrite for MessageBatch {
                  occupant_only, n) \
              WHERE NOT v.occupant_only OR EXISTS (SELECT 1 FROM dialog_members mb \
                  WHERE mb.dialog_id = v.dialog_id AND mb.user_id = v.sender_id AND mb.occupant \
-                     AND mb.dialog_id = ANY($2)) \
+                 OFFSET 0) \
              ORDER BY n \
-             ON CONFLICT (id) DO NOTHING RETURNING id",
-        )
-        .bind(column!(id))
-        .bind(column!(dialog_id))
-        .bind(column!(app_id))
-        .bind(column!(sender_id))
-        .bind(column!(recipient_id))
-        .bind(column!(body))
-        .bind(column!(date_sent))
-        .bind(column!(attachments))
-        .bind(column!(attachment_types))
-        .bind(column!(custom))
-        .bind(column!(read_ids))
-        .bind(column!(delivered_ids))
-        .bind(column!(markable))
-        .bind(column!(created_at))
-        .bind(column!(updated_at))
-        .bind(column!(occupant_only))
-        .fetch_all(&mut *db)
-        .await?;
+             ON CONFLICT (id) DO NOTHING RETURNING id";
+
+#[async_trait]
+impl BatchWrite for MessageBatch {
+    type Row = MessageRow;
+    type Out = ();
+    const NAME: &'static str = "message";
+
+    /// Rows of one dialog together, in their order: the dialog rows are locked in id order.
+    fn sort_key(row: &MessageRow) -> &str {
+        &row.dialog_id
+    }
+
+    /// One statement whatever the batch size (so it stays prepared): every column is an array
+    /// ([`MESSAGE_INSERT_SQL`]).
+    async fn write(
+        &self,
+        db: &mut PgConnection,
+        rows: &[&MessageRow],
+    ) -> std::result::Result<Vec<Result<()>>, sqlx::Error> {
+        macro_rules! column {
+            ($field:ident) => {
+                rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
+            };
+        }
+        let inserted: Vec<String> = sqlx::query_scalar(MESSAGE_INSERT_SQL)
+            .bind(column!(id))
+            .bind(column!(dialog_id))
+            .bind(column!(app_id))
+            .bind(column!(sender_id))
+            .bind(column!(recipient_id))
+            .bind(column!(body))
+            .bind(column!(date_sent))
+            .bind(column!(attachments))
+            .bind(column!(attachment_types))
+            .bind(column!(custom))
+            .bind(column!(read_ids))
+            .bind(column!(delivered_ids))
+            .bind(column!(markable))
+            .bind(column!(created_at))
+            .bind(column!(updated_at))
+            .bind(column!(occupant_only))
+            .fetch_all(&mut *db)
+            .await?;
         let mut inserted: HashSet<String> = inserted.into_iter().collect();
         // Rows left out for their sender, told apart from taken ids (rare: one more read).
         let unsure: Vec<String> = rows

@@ -43,6 +43,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
 use group_commit::GroupCommit;
+/// The batch insert of stored messages, for a test of its plan.
+pub use message_writer::MESSAGE_INSERT_SQL;
 use message_writer::{MessageBatch, MessageWriter};
 /// The statement behind `find_private_dialog`, for a test of its plan.
 pub use private_dialog_lookup::PAIR_LOOKUP_SQL;
