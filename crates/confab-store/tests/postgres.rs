@@ -137,13 +137,11 @@ mod pool {
 mod plans {
     use super::*;
 
-    /// On a new database nothing has analyzed `dialogs` yet, and a prepared statement soon runs
-    /// with its generic plan: that plan must still look pairs up by key, not scan every dialog.
-    #[tokio::test]
-    async fn pair_lookups_use_the_key_on_a_new_database() {
-        let Some((options, _guard)) = fresh_database().await else {
-            return;
-        };
+    /// The generic plan of `sql` on a new database (nothing analyzed yet), as a prepared
+    /// statement soon runs with it, for `arguments` (planned, not run: EXPLAIN without ANALYZE).
+    /// `None` when PostgreSQL tests are skipped.
+    async fn generic_plan(sql: &str, arguments: &str) -> Option<String> {
+        let (options, _guard) = fresh_database().await?;
         PgStore::connect_with(options.clone(), 1)
             .await
             .expect("open the store (runs the migrations)");
@@ -152,16 +150,30 @@ mod plans {
             .execute(&mut conn)
             .await
             .unwrap();
-        let prepare = format!(
-            "PREPARE lookup(bigint[], text[]) AS {}",
-            confab_store::postgres::PAIR_LOOKUP_SQL
-        );
-        sqlx::raw_sql(&prepare).execute(&mut conn).await.unwrap();
-        let plan: Vec<String> = sqlx::query_scalar("EXPLAIN EXECUTE lookup('{1,1}', '{1:2,3:4}')")
-            .fetch_all(&mut conn)
+        sqlx::raw_sql(&format!("PREPARE checked AS {sql}"))
+            .execute(&mut conn)
             .await
             .unwrap();
-        let plan = plan.join("\n");
+        let plan: Vec<String> =
+            sqlx::query_scalar(&format!("EXPLAIN EXECUTE checked({arguments})"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        Some(plan.join("\n"))
+    }
+
+    /// On a new database nothing has analyzed `dialogs` yet, and a prepared statement soon runs
+    /// with its generic plan: that plan must still look pairs up by key, not scan every dialog.
+    #[tokio::test]
+    async fn pair_lookups_use_the_key_on_a_new_database() {
+        let Some(plan) = generic_plan(
+            confab_store::postgres::PAIR_LOOKUP_SQL,
+            "'{1,1}', '{1:2,3:4}'",
+        )
+        .await
+        else {
+            return;
+        };
         assert!(plan.contains("dialogs_private"), "{plan}");
         assert!(!plan.contains("Seq Scan on dialogs"), "{plan}");
     }
@@ -170,30 +182,11 @@ mod plans {
     /// member up by key, not hash a scan of every member row once per batch.
     #[tokio::test]
     async fn message_inserts_check_occupants_by_key_on_a_new_database() {
-        let Some((options, _guard)) = fresh_database().await else {
+        let empty = vec!["'{}'"; 16].join(", ");
+        let Some(plan) = generic_plan(confab_store::postgres::MESSAGE_INSERT_SQL, &empty).await
+        else {
             return;
         };
-        PgStore::connect_with(options.clone(), 1)
-            .await
-            .expect("open the store (runs the migrations)");
-        let mut conn = options.connect().await.unwrap();
-        sqlx::query("SET plan_cache_mode = force_generic_plan")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let prepare = format!(
-            "PREPARE insert_messages AS {}",
-            confab_store::postgres::MESSAGE_INSERT_SQL
-        );
-        sqlx::raw_sql(&prepare).execute(&mut conn).await.unwrap();
-        // EXPLAIN without ANALYZE: planned, not run.
-        let empty = vec!["'{}'"; 16].join(", ");
-        let plan: Vec<String> =
-            sqlx::query_scalar(&format!("EXPLAIN EXECUTE insert_messages({empty})"))
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-        let plan = plan.join("\n");
         assert!(plan.contains("Index Scan using dialog_members"), "{plan}");
         assert!(!plan.contains("Seq Scan on dialog_members"), "{plan}");
     }
